@@ -1,0 +1,88 @@
+// Command syncd keeps local directory trees and folders of a File Upload API
+// v2 account identical, both ways. This package wires configuration, logging,
+// the state store, the remote client and the sync engine together; it holds
+// no sync logic of its own.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// Set by the build (-ldflags "-X main.version=... -X main.commit=... -X main.date=...").
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches a command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "version", "-version", "--version":
+		printVersion(stdout)
+		return 0
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "syncd: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func printVersion(w io.Writer) {
+	v, c, d := version, commit, date
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if c == "" {
+					c = s.Value
+				}
+			case "vcs.time":
+				if d == "" {
+					d = s.Value
+				}
+			}
+		}
+		fmt.Fprintf(w, "syncd %s (commit %s, built %s, %s)\n", v, orNone(c), orNone(d), bi.GoVersion)
+		return
+	}
+	fmt.Fprintf(w, "syncd %s (commit %s, built %s)\n", v, orNone(c), orNone(d))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  syncd run     [-config FILE]            foreground daemon
+  syncd once    [-config FILE] [-force] [-dry-run] [-json]
+  syncd status  [-config FILE] [-json]    (also: syncd -status)
+  syncd service install|uninstall|start|stop|restart|status [-config FILE]
+  syncd emulator -listen ADDR -data DIR [-key1 K1 -key2 K2] [knobs]
+  syncd demo    [-dir DIR]
+  syncd version
+`)
+}
