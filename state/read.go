@@ -1,0 +1,265 @@
+package state
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// pairBucket is the pair's bucket, or nil when the pair was never committed.
+func pairBucket(tx *bolt.Tx, pair string) *bolt.Bucket {
+	pairs := tx.Bucket([]byte(bucketPairs))
+	if pairs == nil {
+		return nil
+	}
+	return pairs.Bucket([]byte(pair))
+}
+
+func subBucket(tx *bolt.Tx, pair, name string) *bolt.Bucket {
+	pb := pairBucket(tx, pair)
+	if pb == nil {
+		return nil
+	}
+	return pb.Bucket([]byte(name))
+}
+
+// Base returns the pair's synced tree keyed by path; empty for a pair never
+// committed. The values are copies owned by the caller.
+func (s *Store) Base(pair string) (map[string]Entry, error) {
+	var out map[string]Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := subBucket(tx, pair, bucketBase)
+		if b == nil {
+			out = map[string]Entry{}
+			return nil
+		}
+		out = make(map[string]Entry, int(min(b.Sequence(), 1<<24)))
+		var buf []byte
+		return b.ForEach(func(k, v []byte) error {
+			buf = append(append(buf[:0], k...), v...)
+			e, err := decodeEntryJoined(string(buf), len(k))
+			if err != nil {
+				return fmt.Errorf("entry %s: %w", k, err)
+			}
+			out[e.Path] = e
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load base of pair %s: %w", pair, err)
+	}
+	return out, nil
+}
+
+// Lookup returns the base entry at path.
+func (s *Store) Lookup(pair, path string) (Entry, bool, error) {
+	var e Entry
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := subBucket(tx, pair, bucketBase)
+		if b == nil {
+			return nil
+		}
+		v := b.Get([]byte(path))
+		if v == nil {
+			return nil
+		}
+		var err error
+		e, err = decodeEntry(path, v)
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("lookup %s in pair %s: %w", path, pair, err)
+	}
+	return e, ok, nil
+}
+
+// PathOfRemoteID returns the base path whose entry has the remote id; the
+// pair's RemoteRootID maps to "" (the root).
+func (s *Store) PathOfRemoteID(pair, id string) (string, bool, error) {
+	var path string
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		pb := pairBucket(tx, pair)
+		if pb == nil {
+			return nil
+		}
+		if v := pb.Get([]byte(keyPairMeta)); v != nil {
+			var m Meta
+			if err := decodeEnvelope(v, &m, "meta"); err != nil {
+				return err
+			}
+			if m.RemoteRootID == id {
+				ok = true
+				return nil
+			}
+		}
+		if id == "" {
+			return nil
+		}
+		if p := pb.Bucket([]byte(bucketRID)).Get([]byte(id)); p != nil {
+			path, ok = string(p), true
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("path of remote id %s in pair %s: %w", id, pair, err)
+	}
+	return path, ok, nil
+}
+
+// Meta returns the pair's meta; ok is false when none was ever committed.
+func (s *Store) Meta(pair string) (Meta, bool, error) {
+	var m Meta
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m, ok, err = readMeta(tx, pair)
+		return err
+	})
+	if err != nil {
+		return Meta{}, false, fmt.Errorf("meta of pair %s: %w", pair, err)
+	}
+	return m, ok, nil
+}
+
+func readMeta(tx *bolt.Tx, pair string) (Meta, bool, error) {
+	var m Meta
+	pb := pairBucket(tx, pair)
+	if pb == nil {
+		return m, false, nil
+	}
+	v := pb.Get([]byte(keyPairMeta))
+	if v == nil {
+		return m, false, nil
+	}
+	if err := decodeEnvelope(v, &m, "meta"); err != nil {
+		return Meta{}, false, err
+	}
+	return m, true, nil
+}
+
+// Pairs lists the keys of every pair ever committed, sorted.
+func (s *Store) Pairs() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		pairs := tx.Bucket([]byte(bucketPairs))
+		if pairs == nil {
+			return nil
+		}
+		return pairs.ForEachBucket(func(k []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pairs: %w", err)
+	}
+	return out, nil // bbolt keys are sorted bytewise
+}
+
+// DeletePair forgets everything about a pair except its journal records
+// (a pair removed from the configuration).
+func (s *Store) DeletePair(pair string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		pairs := tx.Bucket([]byte(bucketPairs))
+		if pairs == nil || pairs.Bucket([]byte(pair)) == nil {
+			return nil
+		}
+		return pairs.DeleteBucket([]byte(pair))
+	})
+	if err != nil {
+		return fmt.Errorf("delete pair %s: %w", pair, err)
+	}
+	return nil
+}
+
+// RemoteMD5 returns the cached MD5 of a remote file id.
+func (s *Store) RemoteMD5(id string) (string, bool, error) {
+	var md5 string
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketMD5))
+		if b == nil {
+			return nil
+		}
+		if v := b.Get([]byte(id)); v != nil {
+			md5, ok = string(v), true
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("remote md5 of %s: %w", id, err)
+	}
+	return md5, ok, nil
+}
+
+// Problems returns the pair's known problems keyed by path.
+func (s *Store) Problems(pair string) (map[string]Problem, error) {
+	out := map[string]Problem{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := subBucket(tx, pair, bucketProblems)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var p Problem
+			if err := decodeEnvelope(v, &p, "problem "+string(k)); err != nil {
+				return err
+			}
+			out[string(k)] = p
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("problems of pair %s: %w", pair, err)
+	}
+	return out, nil
+}
+
+// Conflicts returns the pair's conflicts log, oldest first.
+func (s *Store) Conflicts(pair string) ([]Conflict, error) {
+	var out []Conflict
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := subBucket(tx, pair, bucketConflicts)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var c Conflict
+			if err := decodeEnvelope(v, &c, "conflict"); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conflicts of pair %s: %w", pair, err)
+	}
+	return out, nil
+}
+
+// Summary returns the pair's meta and counts, read in one transaction.
+func (s *Store) Summary(pair string) (Summary, error) {
+	sum := Summary{Pair: pair}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if sum.Meta, sum.HasMeta, err = readMeta(tx, pair); err != nil {
+			return err
+		}
+		if pb := pairBucket(tx, pair); pb != nil {
+			sum.Entries = pb.Bucket([]byte(bucketBase)).Stats().KeyN
+			sum.Problems = pb.Bucket([]byte(bucketProblems)).Stats().KeyN
+			sum.Conflicts = pb.Bucket([]byte(bucketConflicts)).Stats().KeyN
+		}
+		recs, err := pendingIn(tx, pair)
+		sum.InFlight = len(recs)
+		return err
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("summary of pair %s: %w", pair, err)
+	}
+	return sum, nil
+}
