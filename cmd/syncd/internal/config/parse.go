@@ -271,8 +271,6 @@ func (p *parser) stringList(n *yaml.Node, key string) []string {
 	return out
 }
 
-
-
 // value converts an optional scalar with parse, reporting a failure as
 // "invalid WHAT "text": reason" at the value's line; def stands when the key
 // is absent or wrong.
@@ -541,8 +539,6 @@ func defaultStateDir(opt Options) string {
 	}
 	return DefaultSystemStateDir
 }
-
-
 
 func (p *parser) metrics(n *yaml.Node, public bool) string {
 	const key = "metrics_listen"
