@@ -1,0 +1,484 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config configures a Client.
+type Config struct {
+	// URL is the API base, e.g. https://host/api/v2/. http:// is allowed
+	// only for loopback hosts.
+	URL string
+	// Key1 and Key2 are the account's API key pair, 64 characters each.
+	Key1, Key2 string
+	// HTTPClient is optional. The client uses a copy of it with its own
+	// cookie jar for API calls (BEHAVIOUR 16) and a copy without any jar
+	// for download URLs.
+	HTTPClient *http.Client
+	// Logger is optional (zap.NewNop).
+	Logger *zap.Logger
+	// RequestsPerSecond limits API requests; 0 means DefaultRequestsPerSecond.
+	RequestsPerSecond float64
+	// MaxRetries bounds the retries of a retryable failure; 0 means
+	// DefaultMaxRetries, a negative value means none.
+	MaxRetries int
+	// RetryBaseDelay is the first backoff delay, doubled per retry with
+	// full jitter and capped at 30 s; 0 means 500 ms.
+	RetryBaseDelay time.Duration
+	// Now is the clock used for the download day-quota; nil means time.Now.
+	Now func() time.Time
+}
+
+// Defaults for Config's zero values.
+const (
+	DefaultRequestsPerSecond = 10
+	DefaultMaxRetries        = 5
+)
+
+const maxBackoff = 30 * time.Second
+
+// Client speaks the File Upload API v2. It is safe for concurrent use; all
+// its requests share one access token (BEHAVIOUR 7).
+type Client struct {
+	base       *url.URL
+	key1, key2 string
+	api        *http.Client // with a cookie jar
+	files      *http.Client // for download URLs: no jar, no credentials
+	log        *zap.Logger
+	lim        *adaptiveLimiter
+	maxRetries int
+	baseDelay  time.Duration
+	now        func() time.Time
+
+	// authSlot serialises authorizations so that many requests seeing the
+	// same invalidated token cause one /authorize (a channel, not a mutex,
+	// so that waiting honours ctx).
+	authSlot chan struct{}
+
+	mu        sync.Mutex // guards the fields below
+	token     string
+	accountID string
+	tokenGen  uint64 // incremented on every new token
+	authErr   error  // sticky ErrBadKeys / ErrNoAPIAccess
+	limits    Limits
+	limitsSet bool
+
+	uploads   *gate
+	downloads *gate
+	quota     *downloadQuota
+}
+
+// New checks cfg and returns a client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	base, err := url.Parse(strings.TrimSpace(cfg.URL))
+	if err != nil {
+		return nil, fmt.Errorf("remote: api url: %w", err)
+	}
+	switch base.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(base.Hostname()) {
+			return nil, fmt.Errorf("remote: api url %s: plain http is allowed only for loopback hosts", base.Redacted())
+		}
+	default:
+		return nil, fmt.Errorf("remote: api url %s: scheme must be https", base.Redacted())
+	}
+	if base.Host == "" {
+		return nil, fmt.Errorf("remote: api url %q has no host", base.Redacted())
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	base.RawQuery, base.Fragment, base.User = "", "", nil
+	if len(cfg.Key1) != 64 || len(cfg.Key2) != 64 {
+		return nil, &APIError{Endpoint: "authorize", Message: "key1 and key2 must be 64 characters each", Kind: ErrBadKeys}
+	}
+	api := &http.Client{}
+	if cfg.HTTPClient != nil {
+		*api = *cfg.HTTPClient
+	} else {
+		api.Transport = defaultTransport()
+	}
+	files := *api
+	files.Jar = nil
+	if api.Jar == nil {
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			return nil, fmt.Errorf("remote: cookie jar: %w", err)
+		}
+		api.Jar = jar
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rps := cfg.RequestsPerSecond
+	if rps <= 0 {
+		rps = DefaultRequestsPerSecond
+	}
+	retries := cfg.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	delay := cfg.RetryBaseDelay
+	if delay <= 0 {
+		delay = 500 * time.Millisecond
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{
+		base:       base,
+		key1:       cfg.Key1,
+		key2:       cfg.Key2,
+		api:        api,
+		files:      &files,
+		log:        log.Named("remote"),
+		lim:        newAdaptiveLimiter(rps),
+		maxRetries: retries,
+		baseDelay:  delay,
+		now:        now,
+		authSlot:   make(chan struct{}, 1),
+		uploads:    newGate(),
+		downloads:  newGate(),
+		quota:      &downloadQuota{},
+	}, nil
+}
+
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// The server answers an upload only after storing it; a long silence
+	// after the request is written means a lost reply.
+	t.ResponseHeaderTimeout = 10 * time.Minute
+	return t
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactor returns a redactor knowing the current secrets.
+func (c *Client) redactor() redactor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return redactor{secrets: []string{c.key1, c.key2, c.token}}
+}
+
+// session is the token a request was made with.
+type session struct {
+	token, accountID string
+	gen              uint64
+}
+
+// Authorize obtains the shared access token unless the client holds one
+// already. After ErrBadKeys or ErrNoAPIAccess the client refuses to try
+// again: five failures lock the IP out for a day (BEHAVIOUR 9).
+func (c *Client) Authorize(ctx context.Context) error {
+	_, err := c.session(ctx)
+	return err
+}
+
+// session returns the current token, authorizing when there is none.
+func (c *Client) session(ctx context.Context) (session, error) {
+	c.mu.Lock()
+	s := session{c.token, c.accountID, c.tokenGen}
+	authErr := c.authErr
+	c.mu.Unlock()
+	if authErr != nil {
+		return session{}, authErr
+	}
+	if s.token != "" {
+		return s, nil
+	}
+	return c.reauthorize(ctx, s.gen)
+}
+
+// reauthorize replaces the token of generation stale. When another caller
+// has already replaced it, the newer token is returned without a request:
+// N requests that saw the same invalid token cause one /authorize.
+func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error) {
+	select {
+	case c.authSlot <- struct{}{}:
+	case <-ctx.Done():
+		return session{}, ctx.Err()
+	}
+	defer func() { <-c.authSlot }()
+
+	c.mu.Lock()
+	s := session{c.token, c.accountID, c.tokenGen}
+	authErr := c.authErr
+	c.mu.Unlock()
+	if authErr != nil {
+		return session{}, authErr
+	}
+	if s.gen != stale && s.token != "" {
+		return s, nil
+	}
+	params := url.Values{"key1": {c.key1}, "key2": {c.key2}}
+	env, err := c.retry(ctx, "authorize", true, func(ctx context.Context) (envelope, error) {
+		return c.send(ctx, "authorize", formRequest(params))
+	})
+	if err == nil {
+		var tok, acct string
+		tok, acct, err = decodeAuth(env)
+		if err != nil {
+			err = &APIError{Endpoint: "authorize", Message: err.Error(), HTTPStatus: 200, Kind: ErrTransient}
+		} else {
+			c.mu.Lock()
+			c.token, c.accountID = tok, acct
+			c.tokenGen++
+			s = session{c.token, c.accountID, c.tokenGen}
+			c.mu.Unlock()
+			c.log.Info("authorized", zap.Uint64("token_generation", s.gen))
+			return s, nil
+		}
+	}
+	if errors.Is(err, ErrBadKeys) || errors.Is(err, ErrNoAPIAccess) {
+		c.mu.Lock()
+		c.authErr = err
+		c.mu.Unlock()
+		c.log.Error("authorization refused; not trying again until the client is recreated", zap.Error(err))
+	}
+	return session{}, err
+}
+
+// Close disables the access token (disable_access_token). The client
+// authorizes again if used afterwards.
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	tok, acct := c.token, c.accountID
+	c.token, c.accountID = "", ""
+	c.tokenGen++
+	c.mu.Unlock()
+	if tok == "" {
+		return nil
+	}
+	params := url.Values{"access_token": {tok}, "account_id": {acct}}
+	_, err := c.retry(ctx, "disable_access_token", true, func(ctx context.Context) (envelope, error) {
+		return c.send(ctx, "disable_access_token", formRequest(params))
+	})
+	if errors.Is(err, ErrTokenInvalid) {
+		return nil // already gone: what Close wanted
+	}
+	return err
+}
+
+// requestBuilder builds one attempt's request body; it is called once per
+// attempt so that streamed bodies are reopened.
+type requestBuilder func(ctx context.Context, u string) (*http.Request, error)
+
+func formRequest(params url.Values) requestBuilder {
+	body := params.Encode()
+	return func(ctx context.Context, u string) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req, nil
+	}
+}
+
+// call performs an authenticated API request with token refresh, rate
+// limiting and, for idempotent requests, retries.
+func (c *Client) call(ctx context.Context, endpoint string, params url.Values, idempotent bool) (envelope, error) {
+	return c.authed(ctx, endpoint, idempotent, func(s session) requestBuilder {
+		p := url.Values{}
+		for k, v := range params {
+			p[k] = v
+		}
+		p.Set("access_token", s.token)
+		p.Set("account_id", s.accountID)
+		return formRequest(p)
+	})
+}
+
+// authed runs build with the shared token; when the server says the token
+// is invalid it re-authorizes once and tries again (BEHAVIOUR 7, 8).
+func (c *Client) authed(ctx context.Context, endpoint string, idempotent bool, build func(session) requestBuilder) (envelope, error) {
+	s, err := c.session(ctx)
+	if err != nil {
+		return envelope{}, err
+	}
+	for refreshed := false; ; refreshed = true {
+		env, err := c.retry(ctx, endpoint, idempotent, func(ctx context.Context) (envelope, error) {
+			return c.send(ctx, endpoint, build(s))
+		})
+		if !errors.Is(err, ErrTokenInvalid) || refreshed {
+			return env, err
+		}
+		c.log.Info("access token invalidated; re-authorizing", zap.String("endpoint", endpoint))
+		if s, err = c.reauthorize(ctx, s.gen); err != nil {
+			return envelope{}, err
+		}
+	}
+}
+
+// retry runs attempt until it succeeds, fails permanently, or retries are
+// exhausted. Rate-limited attempts are always repeated (the proxy refused
+// them before the application saw them); transient failures are repeated
+// only for idempotent requests, or when the request provably never left.
+func (c *Client) retry(ctx context.Context, endpoint string, idempotent bool, attempt func(context.Context) (envelope, error)) (envelope, error) {
+	for n := 0; ; n++ {
+		env, err := attempt(ctx)
+		if err == nil {
+			c.lim.success()
+			return env, nil
+		}
+		if ctxErr := contextError(err); ctxErr != nil || ctx.Err() != nil {
+			return envelope{}, fmt.Errorf("%s: %w", endpoint, context.Cause(ctx))
+		}
+		var wait time.Duration
+		switch {
+		case errors.Is(err, ErrRateLimited):
+			wait = c.lim.throttled(retryAfterOf(err))
+		case errors.Is(err, ErrTransient) && (idempotent || errors.Is(err, errNotSent)):
+		default:
+			return envelope{}, err
+		}
+		if n >= c.maxRetries {
+			return envelope{}, err
+		}
+		wait = max(wait, c.backoff(n))
+		c.log.Warn("retrying", zap.String("endpoint", endpoint), zap.Int("attempt", n+1),
+			zap.Duration("wait", wait), zap.Error(err))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return envelope{}, fmt.Errorf("%s: %w (last failure: %v)", endpoint, context.Cause(ctx), err)
+		}
+	}
+}
+
+// backoff is the n-th delay: exponential with full jitter.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.baseDelay << min(n, 16)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func retryAfterOf(err error) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.RetryAfter
+	}
+	return 0
+}
+
+// errNotSent marks a transport failure that proves the request never
+// reached the server.
+var errNotSent = errors.New("request not sent")
+
+// maxReplyBytes bounds API reply bodies (a folder listing of many
+// thousand entries fits easily).
+const maxReplyBytes = 256 << 20
+
+// send performs one HTTP exchange with the API and classifies the result.
+func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder) (envelope, error) {
+	if err := c.lim.wait(ctx); err != nil {
+		return envelope{}, err
+	}
+	req, err := build(ctx, c.base.String()+endpoint)
+	if err != nil {
+		return envelope{}, fmt.Errorf("%s: build request: %w", endpoint, err)
+	}
+	start := time.Now()
+	resp, err := c.api.Do(req)
+	if err != nil {
+		terr := transportError(endpoint, err)
+		c.log.Debug("request failed", zap.String("endpoint", endpoint), zap.Duration("took", time.Since(start)), zap.Error(terr))
+		var ae *APIError
+		if notSent(err) && errors.As(terr, &ae) {
+			return envelope{}, markedError{ae, errNotSent}
+		}
+		return envelope{}, terr
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	if err != nil {
+		return envelope{}, transportError(endpoint, err)
+	}
+	c.log.Debug("request", zap.String("endpoint", endpoint), zap.Int("http_status", resp.StatusCode),
+		zap.Duration("took", time.Since(start)), zap.Int("reply_bytes", len(body)))
+	return c.interpret(endpoint, resp, body)
+}
+
+// interpret turns an HTTP reply into an envelope or a classified error.
+func (c *Client) interpret(endpoint string, resp *http.Response, body []byte) (envelope, error) {
+	red := c.redactor()
+	mkErr := func(msg string, kind error) error {
+		return &APIError{
+			Endpoint:   endpoint,
+			Message:    red.clean(msg),
+			HTTPStatus: resp.StatusCode,
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			Kind:       kind,
+		}
+	}
+	env, derr := decodeEnvelope(body)
+	if resp.StatusCode != http.StatusOK {
+		msg := http.StatusText(resp.StatusCode)
+		if derr == nil && env.message != "" {
+			msg = env.message
+		} else if nj := (*errNotJSON)(nil); errors.As(derr, &nj) && len(bytes.TrimSpace(body)) > 0 {
+			msg = nj.summary
+		}
+		return envelope{}, mkErr(msg, classifyHTTP(resp.StatusCode))
+	}
+	if derr != nil {
+		var nj *errNotJSON
+		errors.As(derr, &nj)
+		return envelope{}, mkErr(nj.summary, ErrTransient)
+	}
+	switch env.status {
+	case "error", "fail", "failed":
+		msg := env.message
+		if msg == "" {
+			msg = "error without a message"
+		}
+		return envelope{}, mkErr(msg, classifyMessage(endpoint, msg))
+	case "success", "ok":
+		return env, nil
+	case "":
+		if env.data() != nil {
+			return env, nil
+		}
+		return envelope{}, mkErr("reply without status or data", ErrTransient)
+	}
+	return envelope{}, mkErr("unknown status "+env.status, ErrTransient)
+}
+
+// badReply wraps a decoding failure of a successful reply.
+func badReply(endpoint string, id ID, err error) error {
+	what := endpoint
+	if id != "" {
+		what += " " + string(id)
+	}
+	return &APIError{Endpoint: what, Message: "unreadable reply: " + err.Error(), HTTPStatus: 200, Kind: ErrTransient}
+}
