@@ -200,12 +200,31 @@ func (c *Client) Authorize(ctx context.Context) error {
 	return err
 }
 
+// current returns the token held and the sticky authorization error.
+func (c *Client) current() (session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return session{c.token, c.accountID, c.tokenGen}, c.authErr
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // session returns the current token, authorizing when there is none.
 func (c *Client) session(ctx context.Context) (session, error) {
-	c.mu.Lock()
-	s := session{c.token, c.accountID, c.tokenGen}
-	authErr := c.authErr
-	c.mu.Unlock()
+	s, authErr := c.current()
 	if authErr != nil {
 		return session{}, authErr
 	}
@@ -226,10 +245,7 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 	}
 	defer func() { <-c.authSlot }()
 
-	c.mu.Lock()
-	s := session{c.token, c.accountID, c.tokenGen}
-	authErr := c.authErr
-	c.mu.Unlock()
+	s, authErr := c.current()
 	if authErr != nil {
 		return session{}, authErr
 	}
@@ -364,12 +380,8 @@ func (c *Client) retry(ctx context.Context, endpoint string, idempotent bool, at
 		wait = max(wait, c.backoff(n))
 		c.log.Warn("retrying", zap.String("endpoint", endpoint), zap.Int("attempt", n+1),
 			zap.Duration("wait", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return envelope{}, fmt.Errorf("%s: %w (last failure: %v)", endpoint, context.Cause(ctx), err)
+		if serr := sleep(ctx, wait); serr != nil {
+			return envelope{}, fmt.Errorf("%s: %w (last failure: %v)", endpoint, serr, err)
 		}
 	}
 }

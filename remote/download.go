@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -115,12 +114,8 @@ func (c *Client) Download(ctx context.Context, req DownloadRequest, w io.Writer)
 		}
 		wait := c.backoff(n)
 		c.log.Warn("download interrupted; resuming", zap.String("id", string(req.ID)), zap.Int64("at", d.pos), zap.Duration("wait", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return d.written, fmt.Errorf("download %s: %w (last failure: %v)", req.ID, ctx.Err(), err)
+		if serr := sleep(ctx, wait); serr != nil {
+			return d.written, fmt.Errorf("download %s: %w (last failure: %v)", req.ID, serr, err)
 		}
 	}
 	return d.written, d.verify()
@@ -134,12 +129,8 @@ func (c *Client) reserveDownload(ctx context.Context, lim Limits) error {
 		if err != nil || wait <= 0 {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
 }

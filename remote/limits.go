@@ -34,14 +34,8 @@ func (l *adaptiveLimiter) wait(ctx context.Context) error {
 	l.mu.Lock()
 	hold := time.Until(l.holdUntil)
 	l.mu.Unlock()
-	if hold > 0 {
-		t := time.NewTimer(hold)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	if err := sleep(ctx, hold); err != nil {
+		return err
 	}
 	return l.lim.Wait(ctx)
 }

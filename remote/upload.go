@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -108,12 +107,8 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (File, error) {
 		}
 		wait := c.backoff(n)
 		c.log.Warn("upload failed; repeating", zap.String("name", req.Name), zap.Int("attempt", n+1), zap.Duration("wait", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return File{}, fmt.Errorf("upload %q: %w (last failure: %v)", req.Name, ctx.Err(), err)
+		if serr := sleep(ctx, wait); serr != nil {
+			return File{}, fmt.Errorf("upload %q: %w (last failure: %v)", req.Name, serr, err)
 		}
 	}
 }
