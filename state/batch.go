@@ -122,7 +122,7 @@ func (s *Store) Commit(pair string, b Batch) error {
 		if err != nil {
 			return err
 		}
-		a := applier{tx: tx, pair: pb}
+		a := applier{tx: tx, pair: pb, conflictsN: -1}
 		for i := range b.ops {
 			if err := a.apply(&b.ops[i]); err != nil {
 				return err
@@ -207,7 +207,21 @@ type applier struct {
 	base  *bolt.Bucket
 	rid   *bolt.Bucket
 	count int64 // change to the base entry count
-	buf   []byte
+	// slab holds encoded values: bbolt keeps the slices passed to Put until
+	// the transaction ends, so a value's bytes are never reused, only
+	// appended after.
+	slab       []byte
+	conflictsN int // entries in the conflicts log; -1 until counted
+}
+
+// encode returns e's encoding in bytes no later write touches.
+func (a *applier) encode(e *Entry) []byte {
+	if cap(a.slab)-len(a.slab) < 256 {
+		a.slab = make([]byte, 0, 64<<10)
+	}
+	start := len(a.slab)
+	a.slab = appendEntry(a.slab, e)
+	return a.slab[start:len(a.slab):len(a.slab)]
 }
 
 func (a *applier) apply(op *batchOp) error {
@@ -277,8 +291,7 @@ func (a *applier) put(e *Entry) error {
 			return fmt.Errorf("index %s: %w", e.Path, err)
 		}
 	}
-	a.buf = appendEntry(a.buf[:0], e)
-	if err := a.base.Put(key, a.buf); err != nil {
+	if err := a.base.Put(key, a.encode(e)); err != nil {
 		return fmt.Errorf("put %s: %w", e.Path, err)
 	}
 	return nil
@@ -365,8 +378,7 @@ func (a *applier) move(from, to string) error {
 			return err
 		}
 		e.Path = newPath
-		a.buf = appendEntry(a.buf[:0], &e)
-		if err := a.base.Put([]byte(newPath), a.buf); err != nil {
+		if err := a.base.Put([]byte(newPath), a.encode(&e)); err != nil {
 			return fmt.Errorf("move %s to %s: %w", from, to, err)
 		}
 		if e.RemoteID != "" {
@@ -409,17 +421,22 @@ func (a *applier) addConflict(c Conflict) error {
 	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 		return err
 	}
-	if n := b.Stats().KeyN; n > MaxConflicts {
-		var drop [][]byte
+	if a.conflictsN < 0 {
+		// Stats does not see this transaction's own writes: count by cursor.
+		a.conflictsN = 0
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil && len(drop) < n-MaxConflicts; k, _ = c.Next() {
-			drop = append(drop, bytes.Clone(k))
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			a.conflictsN++
 		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+	} else {
+		a.conflictsN++
+	}
+	for a.conflictsN > MaxConflicts {
+		k, _ := b.Cursor().First()
+		if err := b.Delete(k); err != nil {
+			return err
 		}
+		a.conflictsN--
 	}
 	return nil
 }
@@ -444,6 +461,9 @@ func (a *applier) clearConflicts(path string) error {
 		if err := b.Delete(k); err != nil {
 			return err
 		}
+	}
+	if a.conflictsN >= 0 {
+		a.conflictsN -= len(drop)
 	}
 	return nil
 }
