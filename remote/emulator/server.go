@@ -446,10 +446,13 @@ func (s *Server) readParams(q *request) error {
 			return nil
 		}
 		if err != nil {
+			// A malformed or cut body: PHP keeps the fields it parsed and
+			// reports no file.
+			s.log.Debug("multipart body", zap.String("endpoint", q.endpoint), zap.Error(err))
 			if up != nil {
 				up.discard()
+				up = nil
 			}
-			return err
 		}
 		for k, v := range fields {
 			q.p[k] = v
