@@ -90,7 +90,7 @@ func parsePattern(raw string) (gitignore.Pattern, bool, error) {
 	if strings.TrimSpace(p) == "" || strings.HasPrefix(p, "#") {
 		return nil, false, nil
 	}
-	p = norm.NFC.String(p)
+	p = fnmatchClasses(norm.NFC.String(p))
 	body := strings.TrimPrefix(p, "!")
 	if !strings.HasSuffix(body, `\ `) {
 		body = strings.TrimRight(body, " ")
@@ -116,6 +116,24 @@ func parsePattern(raw string) (gitignore.Pattern, bool, error) {
 		}
 	}
 	return gitignore.ParsePattern(p, nil), true, nil
+}
+
+// fnmatchClasses rewrites gitignore's negated character class "[!...]"
+// into the "[^...]" that path/filepath.Match understands.
+func fnmatchClasses(p string) string {
+	if !strings.Contains(p, "[!") {
+		return p
+	}
+	b := []byte(p)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\\':
+			i++
+		case b[i] == '[' && i+1 < len(b) && b[i+1] == '!':
+			b[i+1] = '^'
+		}
+	}
+	return string(b)
 }
 
 // Match reports whether path (slash-separated, relative to the root, NFC)

@@ -126,14 +126,7 @@ func scan(ctx context.Context, opts ScanOptions, dir string, statOnly bool) (Sca
 	slices.Sort(w.unknown)
 	w.unknown = slices.Compact(w.unknown)
 	slices.SortStableFunc(w.problems, func(a, b plan.Problem) int { return strings.Compare(a.Path, b.Path) })
-	w.stats.Files, w.stats.Dirs = 0, 0
-	for _, l := range w.tree {
-		if l.Kind == plan.Dir {
-			w.stats.Dirs++
-		} else {
-			w.stats.Files++
-		}
-	}
+	w.stats.Files, w.stats.Dirs = countKinds(w.tree)
 	return ScanResult{Tree: w.tree, Unknown: w.unknown, Problems: w.problems, Stats: w.stats}, nil
 }
 
@@ -166,16 +159,26 @@ func (r *ScanResult) Merge(dir string, sub ScanResult) {
 	r.Problems = slices.DeleteFunc(r.Problems, func(p plan.Problem) bool { return under(p.Path, key) })
 	r.Problems = append(r.Problems, sub.Problems...)
 	slices.SortStableFunc(r.Problems, func(a, b plan.Problem) int { return strings.Compare(a.Path, b.Path) })
-	r.Stats.Files, r.Stats.Dirs = 0, 0
-	for _, l := range r.Tree {
-		if l.Kind == plan.Dir {
-			r.Stats.Dirs++
-		} else {
-			r.Stats.Files++
-		}
+	if len(r.Unknown) == 0 {
+		r.Unknown = nil
 	}
+	if len(r.Problems) == 0 {
+		r.Problems = nil
+	}
+	r.Stats.Files, r.Stats.Dirs = countKinds(r.Tree)
 	r.Stats.Hashed += sub.Stats.Hashed
 	r.Stats.HashedBytes += sub.Stats.HashedBytes
+}
+
+func countKinds(tree map[string]plan.Local) (files, dirs int) {
+	for _, l := range tree {
+		if l.Kind == plan.Dir {
+			dirs++
+		} else {
+			files++
+		}
+	}
+	return files, dirs
 }
 
 // under reports whether key is prefix or below it.
