@@ -259,6 +259,8 @@ type TempFile struct {
 	name string // slash path relative to the root
 	h    hash.Hash
 	n    int64
+	// sealed: synced, checked and closed by a Commit; no more writes.
+	sealed bool
 }
 
 // CreateTemp creates an empty temporary file for a download.
@@ -288,6 +290,26 @@ func (t *TempFile) MD5() string { return hex.EncodeToString(t.h.Sum(nil)) }
 // Name is the temp file's path relative to the root, for logs.
 func (t *TempFile) Name() string { return t.name }
 
+// seal syncs and closes the file once and checks that it holds what was
+// written; a Commit retried after ErrExists or ErrPremise skips it.
+func (t *TempFile) seal() error {
+	if t.sealed {
+		return nil
+	}
+	if err := t.f.Sync(); err != nil {
+		return err
+	}
+	fi, err := t.f.Stat()
+	if err == nil && fi.Size() != t.n {
+		err = fmt.Errorf("temp file %s has %d bytes, %d were written", t.name, fi.Size(), t.n)
+	}
+	if cerr := t.f.Close(); err == nil {
+		err = cerr
+	}
+	t.sealed = err == nil
+	return err
+}
+
 // Discard closes and removes an uncommitted temp file.
 func (f *FS) Discard(t *TempFile) error {
 	t.f.Close()
@@ -303,9 +325,10 @@ func (f *FS) Discard(t *TempFile) error {
 // overwritten); if expect is set, the file at p must still match it
 // (ErrPremise) and is moved to the trash first, never unlinked. The final
 // step links t under p, which fails rather than replaces if anything
-// appeared meanwhile, and syncs p's directory. t is closed in every case and
-// removed unless the caller can retry (ErrExists, ErrPremise leave it for
-// Discard).
+// appeared meanwhile, and syncs p's directory. t is closed in every case.
+// When p is refused or t could not be synced it is also removed; after any
+// other error (ErrExists, ErrPremise, ErrNotFound...) it is kept so that the
+// caller can Commit it again, elsewhere, or Discard it.
 func (f *FS) Commit(t *TempFile, p string, expect *plan.Local) (plan.Local, error) {
 	fail := func(err error) (plan.Local, error) {
 		return plan.Local{}, fmt.Errorf("commit %s: %w", p, err)
@@ -314,16 +337,7 @@ func (f *FS) Commit(t *TempFile, p string, expect *plan.Local) (plan.Local, erro
 		f.Discard(t)
 		return fail(err)
 	}
-	if err := t.f.Sync(); err != nil {
-		f.Discard(t)
-		return fail(err)
-	}
-	fi, err := t.f.Stat()
-	t.f.Close()
-	if err == nil && fi.Size() != t.n {
-		err = fmt.Errorf("temp file %s has %d bytes, %d were written", t.name, fi.Size(), t.n)
-	}
-	if err != nil {
+	if err := t.seal(); err != nil {
 		f.Discard(t)
 		return fail(err)
 	}
@@ -497,11 +511,11 @@ func (f *FS) moveToTrash(ctx context.Context, p string, expect plan.Local, verif
 		}
 		return fmt.Errorf("%w: %w", ErrPremise, why)
 	}
-	got, err := f.Stat(dst)
+	st, err := f.lstat(dst)
 	if err != nil {
 		return err
 	}
-	if !Matches(expect, got) {
+	if !Matches(expect, st.local(path.Base(p))) {
 		return restore(fmt.Errorf("%s changed while it was moved", p))
 	}
 	if expect.Kind == plan.Dir && verify != nil {
