@@ -41,6 +41,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
+	case "run":
+		return runRun(ctx, args[1:], stdout, stderr)
+	case "status", "-status", "--status":
+		return runStatus(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "once":
+		return runOnce(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "syncd: unknown command %q\n", args[0])
 	usage(stderr)

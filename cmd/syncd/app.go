@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/cmd/syncd/internal/config"
+	"github.com/syncd/syncd/cmd/syncd/internal/logging"
+	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/sync/bind"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// Exit codes of CONTRACT.md.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the pass ran but items failed, or a safety guard stopped it
+	exitUsage  = 2 // usage or configuration error
+)
+
+// stateFile is the state database's name inside state_dir.
+const stateFile = "state.db"
+
+// app is everything a command needs once the configuration is loaded.
+type app struct {
+	cfg    *config.Config
+	log    *zap.Logger
+	store  *state.Store
+	client *remote.Client
+	pairs  []*pairRun
+}
+
+// pairRun is one configured pair, wired.
+type pairRun struct {
+	cfg     config.Pair
+	key     string
+	fs      *local.FS
+	matcher *local.Matcher
+	pair    *engine.Pair
+	err     error // set when the pair could not be wired (e.g. a missing root)
+}
+
+// pairKey identifies a pair in the state store: stable for the same local
+// root and remote folder, different when either changes.
+func pairKey(p config.Pair) string {
+	h := sha256.Sum256([]byte(p.Local + "\x00" + p.Remote))
+	return hex.EncodeToString(h[:8])
+}
+
+// loadConfig loads the configuration and prints its warnings. A returned
+// error means exit 2.
+func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
+	if path == "" {
+		path = config.DefaultConfigPath(os.Getenv)
+	}
+	cfg, warnings, err := config.Load(path)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "syncd: warning: %s\n", w)
+	}
+	return cfg, err
+}
+
+// openApp opens the state store and the remote client and wires each pair.
+// Per-pair failures are recorded on the pair, not returned.
+func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper) (*app, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)
+	}
+	st, err := state.Open(filepath.Join(cfg.StateDir, stateFile), state.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if backup, ok := st.Rebuilt(); ok {
+		log.Warn("state database was unreadable and has been rebuilt; every pair is treated as never synced (differences become conflicts, never deletions)", zap.String("backup", backup))
+	}
+	var hc *http.Client
+	if rt != nil {
+		hc = &http.Client{Transport: rt(http.DefaultTransport)}
+	}
+	client, err := remote.New(remote.Config{
+		URL: cfg.API.URL, Key1: cfg.API.Key1, Key2: cfg.API.Key2,
+		Logger: log, RequestsPerSecond: cfg.RequestsPerSecond, HTTPClient: hc,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	a := &app{cfg: cfg, log: log, store: st, client: client}
+	if err := client.Authorize(ctx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("authorize with %s: %w", cfg.API.URL, err)
+	}
+	if _, err := client.Package(ctx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("read account limits: %w", err)
+	}
+	host, _ := os.Hostname()
+	for _, pc := range cfg.Pairs {
+		pr := &pairRun{cfg: pc, key: pairKey(pc)}
+		a.pairs = append(a.pairs, pr)
+		matcher, err := local.NewMatcher(cfg.Ignore, pc.Ignore)
+		if err != nil {
+			pr.err = fmt.Errorf("pair %s: %w", pc.Local, err)
+			continue
+		}
+		if fi, err := os.Stat(pc.Local); err != nil || !fi.IsDir() {
+			pr.err = fmt.Errorf("pair %s: local root is not a directory: %w", pc.Local, orMissing(err))
+			continue
+		}
+		fs, err := local.Open(pc.Local)
+		if err != nil {
+			pr.err = fmt.Errorf("pair %s: %w", pc.Local, err)
+			continue
+		}
+		if _, err := fs.CleanTemp(); err != nil {
+			log.Warn("could not clean temporary downloads", zap.String("pair", pc.Local), zap.Error(err))
+		}
+		if _, err := fs.PurgeTrash(cfg.TrashRetention, time.Now()); err != nil {
+			log.Warn("could not purge old trash", zap.String("pair", pc.Local), zap.Error(err))
+		}
+		pr.fs, pr.matcher = fs, matcher
+		pr.pair = engine.NewPair(engine.PairConfig{
+			Key: pr.key, LocalRoot: pc.Local, RemotePath: pc.Remote,
+			Direction: direction(pc.Direction), Mirror: pc.Mirror,
+			Ignored:     matcher.Match,
+			DeleteLimit: deleteLimit(cfg.MaxDelete),
+			Host:        host,
+		}, bind.Remote{C: client}, &bind.Local{FS: fs, Matcher: matcher, Settle: 2 * time.Second}, bind.Store{S: st},
+			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer})
+	}
+	return a, nil
+}
+
+func orMissing(err error) error {
+	if err == nil {
+		return errors.New("not a directory")
+	}
+	return err
+}
+
+func validLocalName(name string) error {
+	_, err := local.LocalName(name)
+	return err
+}
+
+func direction(d config.Direction) plan.Direction {
+	switch d {
+	case config.UploadOnly:
+		return plan.UploadOnly
+	case config.DownloadOnly:
+		return plan.DownloadOnly
+	}
+	return plan.Both
+}
+
+func deleteLimit(p config.Percent) plan.DeleteLimit {
+	if p.Off() {
+		return plan.DeleteLimit{}
+	}
+	return plan.DeleteLimit{Percent: float64(p) * 100, Min: 10}
+}
+
+func (a *app) close() {
+	for _, p := range a.pairs {
+		if p.fs != nil {
+			p.fs.Close()
+		}
+	}
+	if a.client != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		a.client.Close(ctx)
+		cancel()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+// newLogger builds the logger the configuration asks for.
+func newLogger(cfg *config.Config, stderr io.Writer) (*zap.Logger, error) {
+	return logging.New(cfg.Log.Level, cfg.Log.Format, stderr)
+}

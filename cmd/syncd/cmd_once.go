@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/syncd/syncd/cmd/syncd/internal/config"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// onceReport is `syncd once -json`'s output.
+type onceReport struct {
+	DryRun bool         `json:"dry_run"`
+	Pairs  []pairReport `json:"pairs"`
+}
+
+type pairReport struct {
+	Local     string             `json:"local"`
+	Remote    string             `json:"remote"`
+	Converged bool               `json:"converged"`
+	Halted    string             `json:"halted,omitempty"`
+	Error     string             `json:"error,omitempty"`
+	Done      int                `json:"done"`
+	Skipped   int                `json:"skipped"`
+	Failed    int                `json:"failed"`
+	Ops       []opReport         `json:"ops,omitempty"`
+	Errors    []engine.ItemError `json:"errors,omitempty"`
+	Conflicts []plan.Conflict    `json:"conflicts,omitempty"`
+	Problems  []problemReport    `json:"problems,omitempty"`
+}
+
+type opReport struct {
+	Op     string `json:"op"`
+	Path   string `json:"path"`
+	From   string `json:"from,omitempty"`
+	Kind   string `json:"kind"`
+	Reason string `json:"reason,omitempty"`
+}
+
+type problemReport struct {
+	Path    string `json:"path"`
+	Side    string `json:"side"`
+	Message string `json:"message"`
+}
+
+func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("once", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG, then /etc/syncd/config.yaml)")
+	force := fs.Bool("force", false, "override the mass-delete guard")
+	dryRun := fs.Bool("dry-run", false, "print the plan without doing it")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "syncd once: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		return exitUsage
+	}
+	defer log.Sync()
+	a, err := openApp(ctx, cfg, log, nil, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		return exitFailed
+	}
+	defer a.close()
+
+	rep := onceReport{DryRun: *dryRun}
+	code := exitOK
+	for _, pr := range a.pairs {
+		r := pairReport{Local: pr.cfg.Local, Remote: pr.cfg.Remote}
+		if pr.err != nil {
+			r.Error = pr.err.Error()
+			code = exitFailed
+			rep.Pairs = append(rep.Pairs, r)
+			continue
+		}
+		res, err := pr.pair.Once(ctx, engine.PassOptions{DryRun: *dryRun, Force: *force})
+		fillReport(&r, res, *dryRun)
+		if err != nil {
+			r.Error = err.Error()
+			if errors.Is(err, engine.ErrHalted) {
+				r.Halted = res.Plan.Halt
+			}
+		}
+		if err != nil || r.Failed > 0 || (!*dryRun && !r.Converged) {
+			code = exitFailed
+		}
+		rep.Pairs = append(rep.Pairs, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		printOnce(stdout, rep)
+	}
+	return code
+}
+
+func fillReport(r *pairReport, res engine.PassResult, dryRun bool) {
+	r.Converged = res.Converged
+	r.Halted = res.Plan.Halt
+	r.Done, r.Skipped, r.Failed = res.Done, res.Skipped, res.Failed
+	r.Errors = res.Errors
+	r.Conflicts = res.Plan.Conflicts
+	for _, p := range res.Plan.Problems {
+		r.Problems = append(r.Problems, problemReport{Path: p.Path, Side: p.Side.String(), Message: p.Message})
+	}
+	if dryRun {
+		for _, op := range res.Plan.Ops {
+			r.Ops = append(r.Ops, opReport{Op: op.Kind.String(), Path: op.Path, From: op.From, Kind: op.Entry.String(), Reason: op.Reason})
+		}
+	}
+}
+
+func printOnce(w io.Writer, rep onceReport) {
+	for _, p := range rep.Pairs {
+		fmt.Fprintf(w, "%s <-> %s: ", p.Local, p.Remote)
+		switch {
+		case p.Error != "" && p.Halted == "":
+			fmt.Fprintf(w, "error: %s\n", p.Error)
+		case p.Halted != "":
+			fmt.Fprintf(w, "HALTED: %s (run `syncd once -force` if this is intended)\n", p.Halted)
+		case rep.DryRun:
+			fmt.Fprintf(w, "%d operations planned\n", len(p.Ops))
+		case p.Converged:
+			fmt.Fprintf(w, "in sync (%d operations done)\n", p.Done)
+		default:
+			fmt.Fprintf(w, "%d done, %d skipped, %d failed; not yet in sync\n", p.Done, p.Skipped, p.Failed)
+		}
+		for _, op := range p.Ops {
+			if op.From != "" {
+				fmt.Fprintf(w, "  %-15s %s -> %s  (%s)\n", op.Op, op.From, op.Path, op.Reason)
+			} else {
+				fmt.Fprintf(w, "  %-15s %s  (%s)\n", op.Op, op.Path, op.Reason)
+			}
+		}
+		for _, c := range p.Conflicts {
+			fmt.Fprintf(w, "  conflict: %s: %s (other version kept as %s)\n", c.Path, c.Reason, c.Copy)
+		}
+		for _, pr := range p.Problems {
+			fmt.Fprintf(w, "  problem (%s): %s: %s\n", pr.Side, pr.Path, pr.Message)
+		}
+		for _, e := range p.Errors {
+			fmt.Fprintf(w, "  failed: %s %s: %s\n", e.Op, e.Path, e.Err)
+		}
+	}
+}
+
+// isConfigError reports whether err is a configuration error (exit 2).
+func isConfigError(err error) bool {
+	var ce *config.Error
+	return errors.As(err, &ce)
+}

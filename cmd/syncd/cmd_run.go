@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/cmd/syncd/internal/config"
+	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
+	"github.com/syncd/syncd/sync/watch"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG, then /etc/syncd/config.yaml)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		return exitUsage
+	}
+	defer log.Sync()
+	if err := runDaemon(ctx, cfg, log, nil); err != nil {
+		log.Error("daemon stopped", zap.Error(err))
+		return exitFailed
+	}
+	return exitOK
+}
+
+// daemon is a running `syncd run`.
+type daemon struct {
+	cfg     *config.Config
+	log     *zap.Logger
+	app     *app
+	started time.Time
+	metrics *metrics
+
+	mu sync.Mutex // guards nothing but serialises status file writes
+}
+
+// runDaemon runs every pair until ctx ends. observer, when set, sees every
+// finished operation (the demo prints them).
+func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent)) error {
+	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	d.metrics = newMetrics()
+	obs := func(ev engine.OpEvent) {
+		d.metrics.observeOp(ev)
+		if observer != nil {
+			observer(ev)
+		}
+	}
+	// The server may be down when the daemon starts: keep trying, the
+	// watchers are not needed before the first pass can run.
+	var a *app
+	for attempt := 1; ; attempt++ {
+		var err error
+		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, state.ErrLocked) || isPermanent(err) {
+			return err
+		}
+		delay := min(time.Duration(attempt)*2*time.Second, time.Minute)
+		log.Warn("cannot reach the account yet; retrying", zap.Error(err), zap.Duration("in", delay))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	d.app = a
+	defer a.close()
+
+	stopSock, err := d.serveControl()
+	if err != nil {
+		return err
+	}
+	defer stopSock()
+	if cfg.MetricsListen != "" {
+		stop, err := d.metrics.serve(cfg.MetricsListen, log)
+		if err != nil {
+			return fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
+		}
+		defer stop()
+	}
+
+	var wg sync.WaitGroup
+	for _, pr := range a.pairs {
+		if pr.err != nil {
+			log.Error("pair not started", zap.String("pair", pr.cfg.Local), zap.Error(pr.err))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.runPair(ctx, pr)
+		}()
+	}
+	log.Info("syncd running", zap.Int("pairs", len(a.pairs)), zap.Duration("poll_interval", cfg.PollInterval))
+	wg.Wait()
+	d.saveStatus()
+	log.Info("syncd stopped")
+	return nil
+}
+
+// runPair owns one pair: its watcher and its loop.
+func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
+	hints := make(chan struct{}, 1)
+	hint := func() {
+		select {
+		case hints <- struct{}{}:
+		default: // a pass is already due: hints coalesce
+		}
+	}
+	matcher := pr.matcher
+	w, err := watch.New(watch.Options{
+		Root: pr.cfg.Local, Debounce: d.cfg.Debounce, Logger: d.log,
+		Ignore: func(rel string, dir bool) bool {
+			k := plan.File
+			if dir {
+				k = plan.Dir
+			}
+			return matcher.Match(rel, k)
+		},
+	})
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); wg.Wait() }()
+	if err != nil {
+		d.log.Warn("local watcher unavailable; relying on periodic scans", zap.String("pair", pr.cfg.Local), zap.Error(err))
+	} else {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(wctx); err != nil && wctx.Err() == nil {
+				d.log.Warn("local watcher stopped; relying on periodic scans", zap.String("pair", pr.cfg.Local), zap.Error(err))
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			first := true
+			for range w.Batches() {
+				if first { // the startup Full batch: the loop's first pass covers it
+					first = false
+					continue
+				}
+				hint()
+			}
+		}()
+	}
+	// The safety net: a full rescan at scan_interval whatever the watcher says.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d.cfg.ScanInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				hint()
+			}
+		}
+	}()
+	pr.pair.Run(ctx, engine.LoopOptions{
+		PollInterval: d.cfg.PollInterval,
+		Hints:        hints,
+		OnPass: func(res engine.PassResult, err error) {
+			d.metrics.observePass(pr.cfg.Local, res, err)
+			d.saveStatus()
+		},
+	})
+}
+
+func isPermanent(err error) bool {
+	return errors.Is(err, engine.ErrAuth) || isAuthError(err)
+}
+
+// status builds the status document from the live pairs.
+func (d *daemon) status() statusDoc {
+	now := time.Now()
+	doc := statusDoc{Version: version, State: "idle", PID: os.Getpid(), Started: d.started, Updated: now,
+		Source: "daemon", Poll: d.cfg.PollInterval.String()}
+	for _, pr := range d.app.pairs {
+		ps := pairStatus{Local: pr.cfg.Local, Remote: pr.cfg.Remote, Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
+		if pr.pair == nil {
+			ps.State, ps.LastError = "error", pr.err.Error()
+			ps.Errors = append(ps.Errors, statusItem{Path: pr.cfg.Local, Message: pr.err.Error()})
+			doc.Pairs = append(doc.Pairs, ps)
+			doc.State = "error"
+			continue
+		}
+		s := pr.pair.Status()
+		ps.State = string(s.State)
+		ps.LastSync, ps.LastAttempt, ps.LastPoll, ps.NextRetry = s.LastSync, s.LastAttempt, s.LastPoll, s.NextRetry
+		ps.PendingOps, ps.Conflicts, ps.LastError = s.Pending, s.Conflicts, s.LastError
+		for _, p := range s.Problems {
+			ps.Problems = append(ps.Problems, statusItem{Path: p.Path, Message: p.Err})
+		}
+		for _, e := range s.Errors {
+			ps.Errors = append(ps.Errors, statusItem{Path: e.Path, Message: e.Op + ": " + e.Err})
+		}
+		for _, t := range s.Transfers {
+			ts := transferStatus{Path: t.Path, Direction: t.Direction, Size: t.Size, Done: t.Done}
+			if el := now.Sub(t.Started).Seconds(); el > 0 {
+				ts.RateBps = float64(t.Done) / el
+				if ts.RateBps > 0 {
+					ts.ETASecs = float64(t.Size-t.Done) / ts.RateBps
+				}
+			}
+			ps.Transfers = append(ps.Transfers, ts)
+		}
+		switch s.State {
+		case engine.StateSyncing:
+			if doc.State == "idle" {
+				doc.State = "syncing"
+			}
+		case engine.StateError, engine.StateHalted:
+			doc.State = "error"
+		}
+		doc.Pairs = append(doc.Pairs, ps)
+	}
+	return doc
+}
+
+func (d *daemon) saveStatus() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := state.WriteStatusFile(d.cfg.StateDir, d.status()); err != nil {
+		d.log.Warn("could not save status", zap.Error(err))
+	}
+}
+
+// serveControl answers status requests on a unix socket only the daemon's
+// user can reach (mode 0600).
+func (d *daemon) serveControl() (func(), error) {
+	sock := filepath.Join(d.cfg.StateDir, controlSocket)
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another syncd answers on %s", sock)
+	}
+	os.Remove(sock) // stale, from a crash
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket %s: %w", sock, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(d.status())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		os.Remove(sock)
+	}, nil
+}

@@ -1,0 +1,134 @@
+package bind
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// Local adapts a *local.FS (one pair root) to engine.LocalFS.
+type Local struct {
+	FS      *local.FS
+	Matcher *local.Matcher
+	Settle  time.Duration // files modified more recently are left for the next pass
+	Hashers int
+}
+
+var _ engine.LocalFS = (*Local)(nil)
+
+// premise maps the local package's "changed" errors to the engine's.
+func premise(err error) error {
+	if err != nil && (errors.Is(err, local.ErrPremise) || errors.Is(err, local.ErrChanged)) && !errors.Is(err, engine.ErrPremise) {
+		return fmt.Errorf("%w (%w)", engine.ErrPremise, err)
+	}
+	return err
+}
+
+func (l *Local) HasMarker() (bool, error) {
+	_, ok, err := l.FS.HasMarker()
+	return ok, err
+}
+
+func (l *Local) CreateMarker() error {
+	_, err := l.FS.CreateMarker()
+	return err
+}
+
+func (l *Local) Scan(ctx context.Context, base map[string]plan.Base, now time.Time) (engine.Scan, error) {
+	res, err := local.Scan(ctx, local.ScanOptions{
+		Root:    l.FS.Root(),
+		Matcher: l.Matcher,
+		Base: func(p string) (plan.Base, bool) {
+			b, ok := base[p]
+			return b, ok
+		},
+		Now:     now,
+		Settle:  l.Settle,
+		Hashers: l.Hashers,
+	})
+	if err != nil {
+		return engine.Scan{}, err
+	}
+	return engine.Scan{Tree: res.Tree, Unknown: res.Unknown, Problems: res.Problems}, nil
+}
+
+func (l *Local) Stat(p string) (plan.Local, error) {
+	st, err := l.FS.Stat(p)
+	return st, premise(err)
+}
+
+func (l *Local) Mkdir(p string) (plan.Local, error) { return l.FS.Mkdir(p) }
+
+// checkedReader fails the read at EOF when the file changed while it was
+// read, so that a torn version is never uploaded as complete.
+type checkedReader struct{ r *local.Reader }
+
+func (c checkedReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if err == io.EOF {
+		if uerr := c.r.Unchanged(); uerr != nil {
+			return n, premise(uerr)
+		}
+	}
+	return n, err
+}
+
+func (c checkedReader) Close() error { return c.r.Close() }
+
+func (l *Local) OpenRead(p string) (io.ReadCloser, plan.Local, error) {
+	r, _, err := l.FS.OpenRead(p)
+	if err != nil {
+		return nil, plan.Local{}, premise(err)
+	}
+	return checkedReader{r}, r.Local(), nil
+}
+
+func (l *Local) CreateTemp() (engine.Temp, error) { return l.FS.CreateTemp() }
+
+func (l *Local) CommitTemp(t engine.Temp, p string, expect *plan.Local) (plan.Local, error) {
+	tf, ok := t.(*local.TempFile)
+	if !ok {
+		return plan.Local{}, fmt.Errorf("commit %s: foreign temp file %T", p, t)
+	}
+	st, err := l.FS.Commit(tf, p, expect)
+	return st, premise(err)
+}
+
+func (l *Local) DiscardTemp(t engine.Temp) error {
+	tf, ok := t.(*local.TempFile)
+	if !ok {
+		return nil
+	}
+	return l.FS.Discard(tf)
+}
+
+func (l *Local) Rename(from, to string, expect plan.Local) error {
+	_, err := l.FS.Rename(from, to, expect)
+	return premise(err)
+}
+
+// Trash moves p to the local trash; for a directory, every entry below it
+// must be one base recorded, unchanged (anything new or modified inside
+// aborts the trash: modify beats delete).
+func (l *Local) Trash(p string, expect plan.Local, base map[string]plan.Base) error {
+	verify := func(key string, got plan.Local) bool {
+		if got.Kind == 0 {
+			return l.Matcher != nil && l.Matcher.Match(key, plan.File)
+		}
+		b, ok := base[key]
+		if !ok || b.Kind != got.Kind {
+			return l.Matcher != nil && l.Matcher.Match(key, got.Kind)
+		}
+		if got.Kind == plan.Dir {
+			return true
+		}
+		return b.Size == got.Size && b.MtimeNs == got.MtimeNs && b.Ino == got.Ino
+	}
+	return premise(l.FS.Trash(context.Background(), p, expect, verify))
+}

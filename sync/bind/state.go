@@ -1,0 +1,136 @@
+package bind
+
+import (
+	"strings"
+	"time"
+
+	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// Store adapts *state.Store to engine.Store.
+type Store struct {
+	S   *state.Store
+	Now func() time.Time
+}
+
+var _ engine.Store = Store{}
+
+// The service numbers files and folders independently (file 3 and folder 3
+// are different objects), while the store indexes one id namespace. Folder
+// ids are stored with this prefix so the two can never collide.
+const folderIDPrefix = "folder:"
+
+func toBase(e state.Entry) plan.Base {
+	id := e.RemoteID
+	if plan.Kind(e.Kind) == plan.Dir {
+		id = strings.TrimPrefix(id, folderIDPrefix)
+	}
+	return plan.Base{Kind: plan.Kind(e.Kind), LocalName: e.LocalName, RemoteName: e.RemoteName,
+		Size: e.Size, MtimeNs: e.MtimeNs, Dev: e.Dev, Ino: e.Ino, MD5: e.MD5,
+		RemoteID: id, RemoteParentID: e.RemoteParentID}
+}
+
+func fromBase(path string, b plan.Base) state.Entry {
+	id := b.RemoteID
+	if b.Kind == plan.Dir && id != "" {
+		id = folderIDPrefix + id
+	}
+	return state.Entry{Path: path, Kind: uint8(b.Kind), LocalName: b.LocalName, RemoteName: b.RemoteName,
+		Size: b.Size, MtimeNs: b.MtimeNs, Dev: b.Dev, Ino: b.Ino, MD5: b.MD5,
+		RemoteID: id, RemoteParentID: b.RemoteParentID}
+}
+
+func (s Store) Base(pair string) (map[string]plan.Base, error) {
+	es, err := s.S.Base(pair)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]plan.Base, len(es))
+	for k, e := range es {
+		out[k] = toBase(e)
+	}
+	return out, nil
+}
+
+func (s Store) Meta(pair string) (engine.Meta, error) {
+	m, _, err := s.S.Meta(pair)
+	if err != nil {
+		return engine.Meta{}, err
+	}
+	return engine.Meta{RemoteRootID: m.RemoteRootID, Initialised: m.Initialised, LastSync: m.LastSync,
+		LastAttempt: m.LastAttempt, LastError: m.LastError, Halted: m.Halted, Pending: m.Pending}, nil
+}
+
+func (s Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s Store) Commit(pair string, c engine.Commit) error {
+	var b state.Batch
+	for _, p := range c.Delete {
+		b.Delete(p)
+	}
+	for p, e := range c.Put {
+		b.Put(fromBase(p, e))
+	}
+	for id, m := range c.MD5s {
+		b.PutRemoteMD5(id, m)
+	}
+	if c.Meta != nil {
+		old, _, err := s.S.Meta(pair)
+		if err != nil {
+			return err
+		}
+		old.RemoteRootID, old.Initialised, old.LastSync = c.Meta.RemoteRootID, c.Meta.Initialised, c.Meta.LastSync
+		old.LastAttempt, old.LastError, old.Halted, old.Pending = c.Meta.LastAttempt, c.Meta.LastError, c.Meta.Halted, c.Meta.Pending
+		b.SetMeta(old)
+	}
+	if c.Problems != nil {
+		b.ClearProblems()
+		for _, p := range c.Problems {
+			b.PutProblem(p.Path, state.Problem{Side: p.Side.String(), Message: p.Message, Signature: p.Message, Since: s.now()})
+		}
+	}
+	for _, cf := range c.Conflicts {
+		b.AddConflict(state.Conflict{Path: cf.Path, Copy: cf.Copy, Reason: cf.Reason, Time: s.now()})
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return s.S.Commit(pair, b)
+}
+
+func (s Store) RemoteMD5(id string) (string, bool) {
+	m, ok, err := s.S.RemoteMD5(id)
+	if err != nil {
+		return "", false
+	}
+	return m, ok
+}
+
+func (s Store) JournalBegin(pair string, j engine.Journal) (uint64, error) {
+	return s.S.Begin(pair, j.Op, j.Step, j.Data)
+}
+
+func (s Store) JournalAdvance(seq uint64, step string, data []byte) error {
+	return s.S.Advance(seq, step, data)
+}
+
+func (s Store) JournalDone(seq uint64) error { return s.S.Done(seq) }
+
+func (s Store) JournalPending(pair string) ([]engine.Journal, error) {
+	rs, err := s.S.Pending(pair)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.Journal, len(rs))
+	for i, r := range rs {
+		out[i] = engine.Journal{Seq: r.Seq, Op: r.Op, Step: r.Step, Data: r.Data}
+	}
+	return out, nil
+}

@@ -1,0 +1,10 @@
+// Package engine owns one sync pass and the loop around it: observe both
+// sides (local scan, remote snapshot), decide (plan.Reconcile), execute the
+// plan through the remote and the local filesystem within the account's
+// limits, journal every multi-step operation, and advance the base only by
+// what really happened, in one store transaction per batch.
+//
+// It consumes small interfaces declared here (Remote, LocalFS, Store) and
+// never imports the API client, the state store, bbolt or net/http: the
+// bind package adapts the real implementations, tests may adapt others.
+package engine

@@ -1,0 +1,322 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/sync/bind"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// env is one pair synced through the real parts: the emulator behind
+// httptest, the real client, a real bbolt state file and a real temp dir.
+type env struct {
+	t       *testing.T
+	emu     *emulator.Server
+	url     string
+	account emulator.Account
+	client  *remote.Client
+	store   *state.Store
+	stPath  string
+	dir     string
+	fs      *local.FS
+	remote  string // the pair's remote folder path
+	cfg     engine.PairConfig
+	matcher *local.Matcher
+}
+
+func newEnv(t *testing.T, mods ...func(*emulator.Options)) *env {
+	t.Helper()
+	opts := emulator.Options{DataDir: t.TempDir(), NoSync: true, Seed: 1}
+	for _, m := range mods {
+		m(&opts)
+	}
+	emu, err := emulator.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	e := &env{t: t, emu: emu, url: srv.URL + "/api/v2/", account: emulator.DefaultAccount(), remote: "/sync/pair"}
+	if len(opts.Accounts) > 0 {
+		e.account = opts.Accounts[0]
+	}
+	e.dir = t.TempDir()
+	e.stPath = filepath.Join(t.TempDir(), "state.db")
+	e.client = e.newClient()
+	e.matcher, err = local.NewMatcher(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = engine.PairConfig{Key: "pair1", LocalRoot: e.dir, RemotePath: e.remote, Ignored: e.matcher.Match,
+		DeleteLimit: plan.DeleteLimit{Percent: 50, Min: 10}, Host: "testhost"}
+	e.open()
+	return e
+}
+
+func (e *env) newClient() *remote.Client {
+	e.t.Helper()
+	c, err := remote.New(remote.Config{URL: e.url, Key1: e.account.Key1, Key2: e.account.Key2,
+		RequestsPerSecond: 1000, RetryBaseDelay: time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Authorize(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := c.Package(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// open (re)opens the state store and the local root, as a restart would.
+func (e *env) open() {
+	e.t.Helper()
+	st, err := state.Open(e.stPath, state.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.store = st
+	fs, err := local.Open(e.dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.fs = fs
+	e.t.Cleanup(func() { st.Close(); fs.Close() })
+}
+
+// restart drops every in-memory structure and reopens the state file.
+func (e *env) restart() {
+	e.store.Close()
+	e.fs.Close()
+	e.open()
+}
+
+func (e *env) pair(mods ...func(*engine.Options)) *engine.Pair {
+	opt := engine.Options{ValidLocalName: func(n string) error { _, err := local.LocalName(n); return err }}
+	for _, m := range mods {
+		m(&opt)
+	}
+	return engine.NewPair(e.cfg, bind.Remote{C: e.client},
+		&bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, opt)
+}
+
+// once runs `syncd once` for the pair and fails the test on an error.
+func (e *env) once() engine.PassResult {
+	e.t.Helper()
+	res, err := e.pair().Once(context.Background(), engine.PassOptions{})
+	if err != nil {
+		e.t.Fatalf("once: %v (result %+v)", err, res)
+	}
+	return res
+}
+
+// pass runs exactly one pass and fails the test on an error.
+func (e *env) pass() engine.PassResult {
+	e.t.Helper()
+	res, err := e.pair().Pass(context.Background(), engine.PassOptions{})
+	if err != nil {
+		e.t.Fatalf("pass: %v", err)
+	}
+	return res
+}
+
+// sync runs once and checks both sides agree afterwards.
+func (e *env) sync() engine.PassResult {
+	e.t.Helper()
+	res := e.once()
+	if !res.Converged {
+		e.t.Fatalf("not converged: %+v", res)
+	}
+	e.assertSame()
+	return res
+}
+
+func (e *env) write(rel, content string) {
+	e.t.Helper()
+	p := filepath.Join(e.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	// Make the file look settled and distinct from an earlier write.
+	old := time.Now().Add(-time.Hour).Add(time.Duration(len(content)) * time.Second)
+	os.Chtimes(p, old, old)
+}
+
+func (e *env) read(rel string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(e.dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+func sum(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// localFiles maps each synced local file (outside .syncd) to its MD5, and
+// each directory to "/".
+func (e *env) localFiles() map[string]string {
+	e.t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(e.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(e.dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if rel == local.MetaDir {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			out[rel] = "/"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out[rel] = sum(string(b))
+		return nil
+	})
+	return out
+}
+
+// remoteFiles maps each active remote entry below the pair folder likewise.
+func (e *env) remoteFiles() map[string]string {
+	out := map[string]string{}
+	prefix := e.remote + "/"
+	for _, en := range e.emu.Dump(e.account.ID) {
+		if en.Status != "active" || !strings.HasPrefix(en.Path, prefix) {
+			continue
+		}
+		rel := strings.TrimPrefix(en.Path, prefix)
+		if en.Folder {
+			out[rel] = "/"
+		} else {
+			out[rel] = en.MD5
+		}
+	}
+	return out
+}
+
+// remoteEntry finds the active remote entry at rel.
+func (e *env) remoteEntry(rel string) (emulator.Entry, bool) {
+	for _, en := range e.emu.Dump(e.account.ID) {
+		if en.Status == "active" && en.Path == e.remote+"/"+rel {
+			return en, true
+		}
+	}
+	return emulator.Entry{}, false
+}
+
+func (e *env) trashedRemote() []emulator.Entry {
+	var out []emulator.Entry
+	for _, en := range e.emu.Dump(e.account.ID) {
+		if en.Status == "trash" {
+			out = append(out, en)
+		}
+	}
+	return out
+}
+
+func (e *env) assertSame() {
+	e.t.Helper()
+	l, r := e.localFiles(), e.remoteFiles()
+	if !equalMaps(l, r) {
+		e.t.Fatalf("sides differ:\nlocal:  %v\nremote: %v", sorted(l), sorted(r))
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sorted(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// other is another client of the same account: its authorize invalidates
+// the engine's token, as the live service does.
+func (e *env) other() *remote.Client { return e.newClient() }
+
+// folderID resolves a remote folder path below the pair folder ("" = the pair folder).
+func (e *env) folderID(rel string) remote.ID {
+	e.t.Helper()
+	want := e.remote
+	if rel != "" {
+		want += "/" + rel
+	}
+	for _, en := range e.emu.Dump(e.account.ID) {
+		if en.Folder && en.Status == "active" && en.Path == want {
+			return remote.ID(itoa(en.ID))
+		}
+	}
+	e.t.Fatalf("no remote folder %s", want)
+	return ""
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	for n >= 10 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	i--
+	b[i] = byte('0' + n)
+	return string(b[i:])
+}
+
+// upload puts a file on the remote as another client would.
+func (e *env) upload(c *remote.Client, folderRel, name, content string) remote.File {
+	e.t.Helper()
+	f, err := c.Upload(context.Background(), remote.UploadRequest{
+		Folder: e.folderID(folderRel), Name: name, Size: int64(len(content)),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader([]byte(content))), nil },
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return f
+}

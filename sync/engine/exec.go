@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// execution runs one plan. A single goroutine (run) owns every field; ops
+// run in their own goroutines and hand back a fold function that run applies
+// to the working base, so that dependants see the folders and names their
+// dependencies produced.
+type execution struct {
+	p      *Pair
+	in     plan.Input
+	ops    []plan.Op
+	rootID string
+
+	work   map[string]plan.Base // the base as results are folded in
+	dirty  map[string]bool      // keys of work changed since the last commit
+	learnt map[string]string    // remote id -> MD5 learnt since the last commit
+	known  map[string]bool      // every remote file id observed before the pass; read-only once built
+	seqs   []uint64             // journal records to close after the next commit
+
+	pending   int // results folded since the last commit
+	done      int
+	skipped   int
+	failed    int
+	errors    []ItemError
+	commitErr error
+}
+
+// opResult is what an op goroutine hands back.
+type opResult struct {
+	idx    int
+	status OpStatus
+	err    error
+	fold   func(x *execution) // applied on success
+	seq    uint64             // journal record to close once committed (0: none)
+	bytes  int64
+}
+
+// opTask is what an op goroutine needs, resolved by run at launch.
+type opTask struct {
+	op       plan.Op
+	idx      int
+	parentID string // remote folder id of the op's (destination) parent; "" unknown
+	parentOK bool
+	rawPath  string // local path (original bytes) of op.Path
+	rawFrom  string // local path of op.From
+	subtree  map[string]plan.Base
+}
+
+func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *execution {
+	x := &execution{
+		p: p, in: in, ops: ops, rootID: rootID,
+		work:   make(map[string]plan.Base, len(in.Base)),
+		dirty:  make(map[string]bool),
+		learnt: make(map[string]string),
+		known:  make(map[string]bool),
+	}
+	// File and folder ids are separate namespaces on the service: known
+	// holds file ids only (it identifies the file a lost upload reply made).
+	for k, b := range in.Base {
+		x.work[k] = b
+		if b.Kind == plan.File && b.RemoteID != "" {
+			x.known[b.RemoteID] = true
+		}
+	}
+	for _, r := range in.Remote {
+		if r.Kind == plan.File {
+			x.known[r.ID] = true
+		}
+	}
+	return x
+}
+
+type opClass uint8
+
+const (
+	classMeta opClass = iota
+	classUpload
+	classDownload
+)
+
+func classOf(k plan.OpKind) opClass {
+	switch k {
+	case plan.Upload, plan.Replace:
+		return classUpload
+	case plan.Download:
+		return classDownload
+	}
+	return classMeta
+}
+
+// run executes the plan in dependency order within the account's limits.
+func (x *execution) run(ctx context.Context) {
+	n := len(x.ops)
+	if n == 0 {
+		x.commit()
+		return
+	}
+	lim := x.p.remote.Limits()
+	maxClass := map[opClass]int{
+		classMeta:     x.p.opt.Workers,
+		classUpload:   orDefault(lim.ConcurrentUploads, x.p.opt.Workers),
+		classDownload: orDefault(lim.ConcurrentDownloads, x.p.opt.Workers),
+	}
+	running := map[opClass]int{}
+	waiting := make([]int, n) // unfinished dependencies
+	dependants := make([][]int, n)
+	state := make([]OpStatus, n) // 0 = not finished
+	for i, op := range x.ops {
+		for _, d := range op.Deps {
+			if d < 0 || d >= i {
+				continue // the planner promises earlier deps; ignore a bad one rather than deadlock
+			}
+			waiting[i]++
+			dependants[d] = append(dependants[d], i)
+		}
+	}
+	var ready []int
+	for i := range x.ops {
+		if waiting[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	inflight := map[int]bool{}
+	results := make(chan opResult)
+	var finish func(i int, st OpStatus)
+	finish = func(i int, st OpStatus) {
+		state[i] = st
+		for _, d := range dependants[i] {
+			if state[d] != 0 {
+				continue
+			}
+			if st != OpDone {
+				x.note(opResult{idx: d, status: OpSkipped, err: fmt.Errorf("skipped: %s of %s did not succeed", x.ops[i].Kind, x.ops[i].Path)})
+				finish(d, OpSkipped)
+				continue
+			}
+			waiting[d]--
+			if waiting[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
+	for {
+		// Launch what fits, in plan order.
+		sort.Ints(ready)
+		var still []int
+		for _, i := range ready {
+			if state[i] != 0 {
+				continue
+			}
+			c := classOf(x.ops[i].Kind)
+			if ctx.Err() != nil || running[c] >= maxClass[c] || len(inflight) >= x.p.opt.Workers+maxClass[classUpload]+maxClass[classDownload] || x.busy(i, inflight) {
+				still = append(still, i)
+				continue
+			}
+			running[c]++
+			inflight[i] = true
+			t := x.task(i)
+			go func() { results <- x.exec(ctx, t) }()
+		}
+		ready = still
+		if len(inflight) == 0 {
+			break
+		}
+		r := <-results
+		delete(inflight, r.idx)
+		running[classOf(x.ops[r.idx].Kind)]--
+		if r.status == OpDone && r.fold != nil {
+			r.fold(x)
+		}
+		if r.seq != 0 {
+			x.seqs = append(x.seqs, r.seq)
+		}
+		x.note(r)
+		finish(r.idx, r.status)
+		x.pending++
+		if x.pending >= x.p.opt.CommitEvery {
+			x.commit()
+		}
+	}
+	for i := range x.ops {
+		if state[i] == 0 { // never started: cancelled
+			x.skipped++
+		}
+	}
+	x.commit()
+}
+
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// busy reports whether op i touches a path an op in flight touches (the
+// same path, or one below the other): no two operations on the same path
+// at once.
+func (x *execution) busy(i int, inflight map[int]bool) bool {
+	paths := opPaths(x.ops[i])
+	for j := range inflight {
+		for _, a := range paths {
+			for _, b := range opPaths(x.ops[j]) {
+				if under(a, b) || under(b, a) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func opPaths(op plan.Op) []string {
+	if op.From != "" {
+		return []string{op.Path, op.From}
+	}
+	return []string{op.Path}
+}
+
+// note records an op's outcome in the counters and tells the observer.
+func (x *execution) note(r opResult) {
+	op := x.ops[r.idx]
+	switch r.status {
+	case OpDone:
+		x.done++
+	case OpSkipped:
+		x.skipped++
+	case OpFailed:
+		x.failed++
+		x.errors = append(x.errors, ItemError{Path: op.Path, Op: op.Kind.String(), Err: errString(r.err)})
+	}
+	log := x.p.log.With(zap.String("op", op.Kind.String()), zap.String("path", op.Path))
+	switch r.status {
+	case OpDone:
+		log.Debug("done", zap.Int64("bytes", r.bytes))
+	case OpSkipped:
+		log.Info("skipped", zap.Error(r.err))
+	case OpFailed:
+		log.Warn("failed", zap.Error(r.err))
+	}
+	if x.p.opt.Observer != nil {
+		x.p.opt.Observer(OpEvent{Pair: x.p.cfg.LocalRoot, Op: op, Status: r.status, Err: r.err, Bytes: r.bytes})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// commit writes what was folded since the last commit in one transaction,
+// then closes the journal records whose results it made durable.
+func (x *execution) commit() {
+	if x.commitErr != nil || (len(x.dirty) == 0 && len(x.learnt) == 0 && len(x.seqs) == 0) {
+		return
+	}
+	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt}
+	for k := range x.dirty {
+		if b, ok := x.work[k]; ok {
+			c.Put[k] = b
+		} else {
+			c.Delete = append(c.Delete, k)
+		}
+	}
+	sort.Strings(c.Delete)
+	if err := x.p.store.Commit(x.p.cfg.Key, c); err != nil {
+		x.commitErr = fmt.Errorf("commit base of %s: %w", x.p.cfg.LocalRoot, err)
+		return
+	}
+	for _, s := range x.seqs {
+		if err := x.p.store.JournalDone(s); err != nil {
+			x.commitErr = fmt.Errorf("close journal record %d: %w", s, err)
+			return
+		}
+	}
+	x.dirty = make(map[string]bool)
+	x.learnt = make(map[string]string)
+	x.seqs = nil
+	x.pending = 0
+}
+
+// put and drop change the working base.
+func (x *execution) put(k string, b plan.Base) {
+	x.work[k] = b
+	x.dirty[k] = true
+}
+
+func (x *execution) dropTree(k string) {
+	for key := range x.work {
+		if under(key, k) {
+			delete(x.work, key)
+			x.dirty[key] = true
+		}
+	}
+}
+
+// moveTree relocates the working base entries at and below from to to.
+func (x *execution) moveTree(from, to string) {
+	moved := make(map[string]plan.Base)
+	for key, b := range x.work {
+		if under(key, from) {
+			moved[to+key[len(from):]] = b
+			delete(x.work, key)
+			x.dirty[key] = true
+		}
+	}
+	for key, b := range moved {
+		x.put(key, b)
+	}
+}
+
+func (x *execution) subtree(k string) map[string]plan.Base {
+	out := make(map[string]plan.Base)
+	for key, b := range x.work {
+		if under(key, k) {
+			out[key] = b
+		}
+	}
+	return out
+}
+
+// folderID is the remote folder id of the directory key k, as the folded
+// results and the snapshot know it.
+func (x *execution) folderID(k string) (string, bool) {
+	if k == "" {
+		return x.rootID, true
+	}
+	if b, ok := x.work[k]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
+		return b.RemoteID, true
+	}
+	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
+		if _, moved := x.in.Base[k]; !moved || x.work[k].RemoteID == r.ID {
+			return r.ID, true
+		}
+	}
+	return "", false
+}
+
+// localPath maps a key to the local path with each element's original
+// bytes: folded results first, then the scan, then the key itself.
+func (x *execution) localPath(k string) string {
+	if k == "" {
+		return ""
+	}
+	parent := x.localPath(parentKey(k))
+	name := baseName(k)
+	if b, ok := x.work[k]; ok && b.LocalName != "" {
+		name = b.LocalName
+	} else if l, ok := x.in.Local[k]; ok && l.Name != "" {
+		name = l.Name
+	}
+	return joinKey(parent, name)
+}
+
+func (x *execution) task(i int) opTask {
+	op := x.ops[i]
+	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path)}
+	t.parentID, t.parentOK = x.folderID(parentKey(op.Path))
+	if op.From != "" {
+		t.rawFrom = x.localPath(op.From)
+	}
+	if op.Kind == plan.DeleteLocal || op.Kind == plan.DeleteRemote {
+		t.subtree = x.subtree(op.Path)
+	}
+	return t
+}
+
+// errSkip marks an op whose premise no longer holds.
+var errSkip = errors.New("premise no longer holds")

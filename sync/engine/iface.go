@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// ErrNotFound is what a Remote returns (wrapped) when an id no longer exists.
+var ErrNotFound = errors.New("not found")
+
+// ErrAuth is what a Remote returns (wrapped) when the account refused the
+// credentials: permanent, the whole pass stops (never retried: the service
+// locks the IP out after a few failures).
+var ErrAuth = errors.New("authentication refused")
+
+// RemoteFile is a file as the engine needs to know it.
+type RemoteFile struct {
+	ID       string
+	Name     string
+	FolderID string
+	Size     int64
+	MD5      string // "" unless the operation revealed it (upload)
+	Active   bool
+}
+
+// RemoteFolder is a folder as the engine needs to know it.
+type RemoteFolder struct {
+	ID       string
+	ParentID string
+	Name     string
+	Active   bool
+}
+
+// Upload describes one upload.
+type Upload struct {
+	Folder         string
+	Name           string
+	Size           int64
+	Open           func() (io.ReadCloser, error)
+	KnownIDs       func(id string) bool
+	KeepServerName bool
+	Progress       func(sent int64)
+}
+
+// Remote is the account as the engine uses it. The account's root folder is
+// "". Implementations retry what is retryable and report ErrNotFound and
+// ErrAuth wrapped.
+type Remote interface {
+	List(ctx context.Context, folder string) ([]RemoteFolder, []RemoteFile, error)
+	FolderInfo(ctx context.Context, id string) (RemoteFolder, error)
+	CreateFolder(ctx context.Context, parent, name string) (RemoteFolder, error)
+	RenameFolder(ctx context.Context, id, name string) error
+	MoveFolder(ctx context.Context, id, parent string) error
+	DeleteFolder(ctx context.Context, id string) error
+	FileInfo(ctx context.Context, id string) (RemoteFile, error)
+	RenameFile(ctx context.Context, id, name string) error
+	MoveFile(ctx context.Context, id, folder string) error
+	DeleteFile(ctx context.Context, id string) error
+	Upload(ctx context.Context, u Upload) (RemoteFile, error)
+	// Download streams the file's content to w and returns its MD5 (hex).
+	Download(ctx context.Context, id string, size int64, w io.Writer, progress func(int64)) (md5 string, err error)
+	// Limits are the account's package limits.
+	Limits() Limits
+}
+
+// Limits are the account limits the executor schedules by (0 = unlimited).
+type Limits struct {
+	MaxUploadSize       int64
+	ConcurrentUploads   int
+	ConcurrentDownloads int
+}
+
+// Temp is a temporary local file a download is written into.
+type Temp interface {
+	io.Writer
+	Name() string
+}
+
+// LocalFS is the pair's local root as the engine uses it. Paths are
+// slash-separated and relative to the root; every destructive call checks
+// its premise (expect) and fails with a wrapped ErrPremise when the path
+// changed since it was observed.
+type LocalFS interface {
+	// HasMarker reports whether the root carries syncd's marker (.syncd/);
+	// CreateMarker creates it. A root that synced before and lost its
+	// marker (an unmounted disk) is refused, never read as "all deleted".
+	HasMarker() (bool, error)
+	CreateMarker() error
+	// Scan observes the whole tree; base supplies the previous stat and MD5
+	// so that only changed files are hashed.
+	Scan(ctx context.Context, base map[string]plan.Base, now time.Time) (Scan, error)
+	Stat(path string) (plan.Local, error)
+	Mkdir(path string) (plan.Local, error)
+	// OpenRead opens a file for upload, returning the stat it was opened at.
+	OpenRead(path string) (io.ReadCloser, plan.Local, error)
+	CreateTemp() (Temp, error)
+	// CommitTemp moves a finished temp file into place at path. expect nil:
+	// nothing may be at path. Otherwise the file there must still match
+	// expect and goes to the local trash first. Returns the new file's stat.
+	CommitTemp(t Temp, path string, expect *plan.Local) (plan.Local, error)
+	DiscardTemp(t Temp) error
+	Rename(from, to string, expect plan.Local) error
+	// Trash moves path (a file, or a directory with its subtree) to the
+	// local trash after checking that it, and for a directory every entry
+	// below it, still matches what base recorded.
+	Trash(path string, expect plan.Local, base map[string]plan.Base) error
+}
+
+// ErrPremise is wrapped by LocalFS when a path changed since it was observed.
+var ErrPremise = errors.New("changed since planned")
+
+// Scan is one observation of the local tree.
+type Scan struct {
+	Tree     map[string]plan.Local
+	Unknown  []string
+	Problems []plan.Problem
+}
+
+// Store is the persistent state as the engine uses it.
+type Store interface {
+	Base(pair string) (map[string]plan.Base, error)
+	Meta(pair string) (Meta, error)
+	Commit(pair string, c Commit) error
+	RemoteMD5(id string) (string, bool)
+	JournalBegin(pair string, j Journal) (uint64, error)
+	JournalAdvance(seq uint64, step string, data []byte) error
+	JournalDone(seq uint64) error
+	JournalPending(pair string) ([]Journal, error)
+}
+
+// Meta is what the engine keeps per pair besides the base.
+type Meta struct {
+	RemoteRootID string
+	Initialised  bool
+	LastSync     time.Time // end of the last pass that completed cleanly
+	LastAttempt  time.Time // end of the last pass, clean or not
+	LastError    string
+	Halted       string // why a safety guard stopped the pair
+	Pending      int    // operations planned but not applied
+}
+
+// Journal is one in-flight multi-step operation.
+type Journal struct {
+	Seq  uint64
+	Op   string
+	Step string
+	Data []byte
+}
+
+// Commit is one atomic change of a pair's stored state: the base entries to
+// write and to remove (exact paths), remote hashes learnt, and the meta.
+type Commit struct {
+	Put    map[string]plan.Base
+	Delete []string
+	MD5s   map[string]string // remote file id -> MD5
+	Meta   *Meta
+	// Problems, when non-nil, replaces the pair's reported problems.
+	Problems []plan.Problem
+	// Conflicts are appended to the pair's conflict log.
+	Conflicts []plan.Conflict
+}

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// recoverJournal finishes or undoes the multi-step operations a crash
+// interrupted, before the pass observes anything. It resolves every record
+// by listing and re-reading (never by repeating an upload blindly) and
+// leaves both sides so that the next plan converges with no loss and no
+// duplicate: an orphan upload under a server-changed name is renamed to its
+// exact name (or trashed when that name is taken); a replace is finished
+// once its new content is verified on the remote.
+func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base) error {
+	pending, err := p.store.JournalPending(p.cfg.Key)
+	if err != nil {
+		return fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
+	}
+	for _, j := range pending {
+		var rec transferRecord
+		if err := json.Unmarshal(j.Data, &rec); err != nil {
+			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(err))
+			if err := p.store.JournalDone(j.Seq); err != nil {
+				return err
+			}
+			continue
+		}
+		log := p.log.With(zap.String("op", j.Op), zap.String("step", j.Step), zap.String("path", rec.Path))
+		log.Info("resuming interrupted operation")
+		if err := p.recoverOne(ctx, j, rec, base); err != nil {
+			if errors.Is(err, ErrAuth) || ctx.Err() != nil {
+				return err
+			}
+			log.Warn("could not resume interrupted operation; will retry next pass", zap.Error(err))
+			continue
+		}
+		if err := p.store.JournalDone(j.Seq); err != nil {
+			return fmt.Errorf("close journal record %d: %w", j.Seq, err)
+		}
+	}
+	return nil
+}
+
+func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base) error {
+	inBase := make(map[string]bool, len(base))
+	for _, b := range base {
+		if b.Kind == plan.File && b.RemoteID != "" {
+			inBase[b.RemoteID] = true
+		}
+	}
+	if rec.New == "" {
+		id, err := p.findOrphan(ctx, rec, inBase)
+		if err != nil || id == "" {
+			return err // nothing was uploaded: nothing to resume
+		}
+		rec.New = id
+	}
+	if inBase[rec.New] {
+		return nil // the result was committed before the crash
+	}
+	switch j.Op {
+	case opUpload:
+		f, err := p.remote.FileInfo(ctx, rec.New)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		if !f.Active || f.Name == rec.Name {
+			// Under its exact name the next pass matches it with the local
+			// file by content; nothing to do here.
+			return nil
+		}
+		free, err := p.nameFree(ctx, rec.Folder, rec.Name, rec.New)
+		if err != nil {
+			return err
+		}
+		if !free {
+			return p.remote.DeleteFile(ctx, rec.New)
+		}
+		return p.remote.RenameFile(ctx, rec.New, rec.Name)
+	case opReplace:
+		x := &execution{p: p}
+		old := plan.Remote{Kind: plan.File, ID: rec.Old, Name: rec.Name, ParentID: rec.Folder}
+		if j.Step == stepOldTrashed {
+			// Only the rename may be missing.
+			f, err := p.remote.FileInfo(ctx, rec.New)
+			if err != nil {
+				return err
+			}
+			if f.Name != rec.Name {
+				if err := p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
+					return err
+				}
+			}
+		} else if _, err := x.finishReplace(ctx, j.Seq, rec, old); err != nil {
+			return err
+		}
+		b, ok := base[rec.Path]
+		if !ok || b.RemoteID != rec.Old {
+			return nil
+		}
+		// Keep the old local stat: the next scan re-hashes the file, finds
+		// the content the remote now holds, and plans nothing.
+		b.RemoteID, b.RemoteName, b.MD5, b.Size = rec.New, rec.Name, rec.MD5, rec.Size
+		return p.store.Commit(p.cfg.Key, Commit{Put: map[string]plan.Base{rec.Path: b}, MD5s: map[string]string{rec.New: rec.MD5}})
+	}
+	return fmt.Errorf("unknown journal operation %q", j.Op)
+}
+
+// findOrphan looks in the record's folder for a file the interrupted upload
+// created: live, unknown to base, of the right size, under the requested
+// name or a name the server derives from it, with the right content.
+func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[string]bool) (string, error) {
+	_, files, err := p.remote.List(ctx, rec.Folder)
+	if err != nil {
+		return "", fmt.Errorf("list remote folder %s: %w", rec.Folder, err)
+	}
+	for _, f := range files {
+		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) {
+			continue
+		}
+		sum, err := p.remote.Download(ctx, f.ID, f.Size, io.Discard, nil)
+		if err != nil {
+			return "", fmt.Errorf("verify remote file %s: %w", f.ID, err)
+		}
+		if sum == rec.MD5 {
+			return f.ID, nil
+		}
+	}
+	return "", nil
+}
+
+func (p *Pair) nameFree(ctx context.Context, folder, name, self string) (bool, error) {
+	return (&execution{p: p}).nameFree(ctx, folder, name, self)
+}
+
+// serverNameOf reports whether stored is a name the upload endpoint can give
+// a file uploaded as wanted: wanted itself, with quotes, CR and LF and a
+// leading dot removed, possibly de-duplicated as "base (N).ext".
+func serverNameOf(stored, wanted string) bool {
+	clean := strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "").Replace(wanted)
+	for _, c := range []string{wanted, clean, strings.TrimPrefix(clean, "."), strings.TrimLeft(clean, ".")} {
+		if stored == c {
+			return true
+		}
+		ext := path.Ext(c)
+		stem := strings.TrimSuffix(c, ext)
+		if strings.HasPrefix(stored, stem+" (") && strings.HasSuffix(stored, ")"+ext) {
+			n := strings.TrimSuffix(strings.TrimPrefix(stored, stem+" ("), ")"+ext)
+			if v, err := strconv.Atoi(n); err == nil && v >= 2 {
+				return true
+			}
+		}
+	}
+	return false
+}

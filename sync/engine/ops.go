@@ -1,0 +1,652 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// Journal steps of the transfer protocols.
+const (
+	opUpload       = "upload"
+	opReplace      = "replace"
+	stepBegun      = "begun"
+	stepUploaded   = "uploaded"
+	stepOldTrashed = "old-trashed"
+)
+
+// transferRecord is the journal data of an upload or a replace: enough to
+// find, after a crash at any instant, the remote file the interrupted
+// operation may have created and to finish or undo the protocol.
+type transferRecord struct {
+	Path   string `json:"path"`
+	Folder string `json:"folder"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	MD5    string `json:"md5"`
+	Old    string `json:"old,omitempty"` // replace: the id being replaced
+	New    string `json:"new,omitempty"` // the uploaded id, once known
+}
+
+// exec runs one op. It never touches execution state except through the
+// returned fold, which run applies.
+func (x *execution) exec(ctx context.Context, t opTask) opResult {
+	r := x.execOp(ctx, t)
+	r.idx = t.idx
+	if r.status == 0 {
+		switch {
+		case r.err == nil:
+			r.status = OpDone
+		case errors.Is(r.err, errSkip), errors.Is(r.err, ErrPremise), errors.Is(r.err, ErrNotFound):
+			r.status = OpSkipped
+		default:
+			r.status = OpFailed
+		}
+	}
+	if r.err != nil {
+		r.err = fmt.Errorf("%s %s: %w", t.op.Kind, t.op.Path, r.err)
+	}
+	return r
+}
+
+func (x *execution) execOp(ctx context.Context, t opTask) opResult {
+	if err := ctx.Err(); err != nil {
+		return opResult{status: OpSkipped, err: err}
+	}
+	op := t.op
+	switch op.Kind {
+	case plan.Upload:
+		return x.upload(ctx, t)
+	case plan.Replace:
+		return x.replace(ctx, t)
+	case plan.Download:
+		return x.download(ctx, t)
+	case plan.MkdirLocal:
+		return x.mkdirLocal(t)
+	case plan.MkdirRemote:
+		return x.mkdirRemote(ctx, t)
+	case plan.MoveRemote:
+		return x.moveRemote(ctx, t)
+	case plan.MoveLocal:
+		return x.moveLocal(t)
+	case plan.DeleteRemote:
+		return x.deleteRemote(ctx, t)
+	case plan.DeleteLocal:
+		return x.deleteLocal(t)
+	case plan.ConflictLocal:
+		return x.conflictLocal(t)
+	case plan.ConflictRemote:
+		return x.conflictRemote(ctx, t)
+	case plan.Record:
+		return x.record(t)
+	case plan.Forget:
+		return opResult{fold: func(x *execution) { x.dropTree(op.Path) }}
+	}
+	return opResult{err: fmt.Errorf("unknown op kind %d", op.Kind)}
+}
+
+// localOf is the local premise of key: the op's own when given, the scan's
+// otherwise.
+func (x *execution) localOf(op plan.Op, key string) (plan.Local, bool) {
+	if op.Local != nil && (key == op.Path && op.From == "" || key == op.From) {
+		return *op.Local, true
+	}
+	l, ok := x.in.Local[key]
+	return l, ok
+}
+
+// remoteOf is the remote premise of key, likewise.
+func (x *execution) remoteOf(op plan.Op, key string) (plan.Remote, bool) {
+	if op.Remote != nil && (key == op.Path && op.From == "" || key == op.From) {
+		return *op.Remote, true
+	}
+	r, ok := x.in.Remote[key]
+	return r, ok
+}
+
+func sameStat(a, b plan.Local) bool {
+	return a.Kind == b.Kind && a.Size == b.Size && a.MtimeNs == b.MtimeNs && a.Ino == b.Ino && a.Dev == b.Dev
+}
+
+// opener opens the local file for one upload attempt, refusing when it no
+// longer matches what was planned.
+func (x *execution) opener(raw string, want plan.Local, have bool) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		rc, st, err := x.p.local.OpenRead(raw)
+		if err != nil {
+			return nil, err
+		}
+		if have && !sameStat(st, want) {
+			rc.Close()
+			return nil, fmt.Errorf("%s: %w", raw, ErrPremise)
+		}
+		return rc, nil
+	}
+}
+
+func (x *execution) journal(op string, rec transferRecord) (uint64, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	return x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: op, Step: stepBegun, Data: data})
+}
+
+func (x *execution) advance(seq uint64, step string, rec transferRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return x.p.store.JournalAdvance(seq, step, data)
+}
+
+// upload creates a new remote file: upload, verify, rename back to the
+// exact name when the server changed it (never onto a name another file
+// took meanwhile).
+func (x *execution) upload(ctx context.Context, t opTask) opResult {
+	op := t.op
+	if !t.parentOK {
+		return opResult{err: fmt.Errorf("remote folder of %s not known yet", parentKey(op.Path))}
+	}
+	l, have := x.localOf(op, op.Path)
+	if !have {
+		st, err := x.p.local.Stat(t.rawPath)
+		if err != nil {
+			return opResult{err: err}
+		}
+		l = st
+	}
+	name := baseName(t.rawPath)
+	rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5}
+	seq, err := x.journal(opUpload, rec)
+	if err != nil {
+		return opResult{err: fmt.Errorf("journal: %w", err)}
+	}
+	progress := x.p.live.startTransfer(op.Path, "up", l.Size, x.p.opt.Now())
+	f, err := x.p.remote.Upload(ctx, Upload{
+		Folder: t.parentID, Name: name, Size: l.Size,
+		Open: x.opener(t.rawPath, l, have), KnownIDs: x.isKnown, KeepServerName: true,
+		Progress: progress,
+	})
+	x.p.live.endTransfer(op.Path)
+	if err != nil {
+		if errors.Is(err, ErrPremise) {
+			x.p.store.JournalDone(seq)
+		}
+		return opResult{err: err, seq: 0}
+	}
+	if l.MD5 != "" && f.MD5 != "" && f.MD5 != l.MD5 {
+		// The file changed while it was read: what arrived never existed as
+		// a whole. Trash it; the next pass uploads the new version.
+		derr := x.p.remote.DeleteFile(ctx, f.ID)
+		return opResult{err: errors.Join(fmt.Errorf("content changed during upload: %w", errSkip), derr), seq: seq}
+	}
+	if f.Name != name {
+		ok, err := x.nameFree(ctx, t.parentID, name, f.ID)
+		if err != nil {
+			return opResult{err: err, seq: seq}
+		}
+		if !ok {
+			// Another file took the name since the snapshot: a conflict for
+			// the next pass to see whole. Our copy goes to the trash.
+			derr := x.p.remote.DeleteFile(ctx, f.ID)
+			return opResult{err: errors.Join(fmt.Errorf("name %q taken on the remote meanwhile: %w", name, errSkip), derr), seq: seq}
+		}
+		if err := x.p.remote.RenameFile(ctx, f.ID, name); err != nil {
+			return opResult{err: fmt.Errorf("rename uploaded %q back to %q: %w", f.Name, name, err), seq: seq}
+		}
+	}
+	md5 := l.MD5
+	if f.MD5 != "" {
+		md5 = f.MD5
+	}
+	b := plan.Base{Kind: plan.File, LocalName: name, RemoteName: name, Size: l.Size, MtimeNs: l.MtimeNs,
+		Dev: l.Dev, Ino: l.Ino, MD5: md5, RemoteID: f.ID, RemoteParentID: t.parentID}
+	return opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
+		x.put(op.Path, b)
+		x.learnt[f.ID] = md5
+	}}
+}
+
+func (x *execution) isKnown(id string) bool { return x.known[id] }
+
+// nameFree reports whether no active entry other than self is named name in
+// the folder.
+func (x *execution) nameFree(ctx context.Context, folder, name, self string) (bool, error) {
+	folders, files, err := x.p.remote.List(ctx, folder)
+	if err != nil {
+		return false, fmt.Errorf("list remote folder %s: %w", folder, err)
+	}
+	for _, f := range files {
+		if f.Active && f.Name == name && f.ID != self && (f.FolderID == folder || f.FolderID == "") {
+			return false, nil
+		}
+	}
+	for _, f := range folders {
+		if f.Active && f.Name == name && (f.ParentID == folder || f.ParentID == "") {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// checkRemoteFile re-reads a remote file by id: the premise of every
+// destructive remote step.
+func (x *execution) checkRemoteFile(ctx context.Context, r plan.Remote) error {
+	f, err := x.p.remote.FileInfo(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if !f.Active || f.Name != r.Name || (r.ParentID != "" && f.FolderID != r.ParentID) {
+		return fmt.Errorf("remote file %s is no longer %q: %w", r.ID, r.Name, errSkip)
+	}
+	return nil
+}
+
+// replace gives an existing remote file new content, which the API cannot
+// do in place: upload new, verify, trash old, rename new to the exact name.
+// Each step is journaled; recoverJournal finishes an interrupted one.
+func (x *execution) replace(ctx context.Context, t opTask) opResult {
+	op := t.op
+	l, have := x.localOf(op, op.Path)
+	r, ok := x.remoteOf(op, op.Path)
+	if !have || !ok {
+		return opResult{err: fmt.Errorf("replace needs both sides: %w", errSkip)}
+	}
+	if err := x.checkRemoteFile(ctx, r); err != nil {
+		return opResult{err: err}
+	}
+	name := baseName(t.rawPath)
+	rec := transferRecord{Path: op.Path, Folder: r.ParentID, Name: name, Size: l.Size, MD5: l.MD5, Old: r.ID}
+	seq, err := x.journal(opReplace, rec)
+	if err != nil {
+		return opResult{err: fmt.Errorf("journal: %w", err)}
+	}
+	progress := x.p.live.startTransfer(op.Path, "up", l.Size, x.p.opt.Now())
+	f, err := x.p.remote.Upload(ctx, Upload{
+		Folder: r.ParentID, Name: name, Size: l.Size,
+		Open: x.opener(t.rawPath, l, true), KnownIDs: x.isKnown, KeepServerName: true,
+		Progress: progress,
+	})
+	x.p.live.endTransfer(op.Path)
+	if err != nil {
+		if errors.Is(err, ErrPremise) {
+			x.p.store.JournalDone(seq)
+		}
+		return opResult{err: err}
+	}
+	rec.New = f.ID
+	if err := x.advance(seq, stepUploaded, rec); err != nil {
+		return opResult{err: fmt.Errorf("journal: %w", err)}
+	}
+	if f.MD5 != "" && f.MD5 != l.MD5 {
+		derr := x.p.remote.DeleteFile(ctx, f.ID)
+		return opResult{err: errors.Join(fmt.Errorf("content changed during upload: %w", errSkip), derr), seq: seq}
+	}
+	b, err := x.finishReplace(ctx, seq, rec, r)
+	if err != nil {
+		return opResult{err: err, seq: seq}
+	}
+	b.LocalName, b.MtimeNs, b.Dev, b.Ino = l.Name, l.MtimeNs, l.Dev, l.Ino
+	if b.LocalName == "" {
+		b.LocalName = name
+	}
+	return opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
+		x.put(op.Path, b)
+		x.learnt[b.RemoteID] = b.MD5
+	}}
+}
+
+// finishReplace runs the steps after the new content is uploaded: check the
+// old file is still what was planned, trash it, rename the new one. If the
+// old one changed meanwhile, the new upload is trashed instead (the local
+// content is still on disk) and the next pass decides.
+func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
+	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
+		if errors.Is(err, errSkip) {
+			derr := x.p.remote.DeleteFile(ctx, rec.New)
+			return plan.Base{}, errors.Join(err, derr)
+		}
+		return plan.Base{}, err
+	} else if err == nil {
+		if err := x.p.remote.DeleteFile(ctx, old.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return plan.Base{}, fmt.Errorf("trash replaced remote file %s: %w", old.ID, err)
+		}
+	}
+	if err := x.advance(seq, stepOldTrashed, rec); err != nil {
+		return plan.Base{}, fmt.Errorf("journal: %w", err)
+	}
+	f, err := x.p.remote.FileInfo(ctx, rec.New)
+	if err != nil {
+		return plan.Base{}, err
+	}
+	if f.Name != rec.Name {
+		if err := x.p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
+			return plan.Base{}, fmt.Errorf("rename %q to %q: %w", f.Name, rec.Name, err)
+		}
+	}
+	return plan.Base{Kind: plan.File, RemoteName: rec.Name, Size: rec.Size, MD5: rec.MD5,
+		RemoteID: rec.New, RemoteParentID: rec.Folder}, nil
+}
+
+// download brings a remote file into place through .syncd/tmp, verified and
+// fsynced; what it overwrites goes to the local trash.
+func (x *execution) download(ctx context.Context, t opTask) opResult {
+	op := t.op
+	r, ok := x.remoteOf(op, op.Path)
+	if !ok {
+		return opResult{err: fmt.Errorf("no remote file: %w", errSkip)}
+	}
+	var expect *plan.Local
+	raw := t.rawPath
+	if l, ok := x.localOf(op, op.Path); ok {
+		expect = &l
+	} else {
+		raw = joinKey(x.localPath(parentKey(op.Path)), r.Name)
+	}
+	tmp, err := x.p.local.CreateTemp()
+	if err != nil {
+		return opResult{err: err}
+	}
+	progress := x.p.live.startTransfer(op.Path, "down", r.Size, x.p.opt.Now())
+	sum, err := x.p.remote.Download(ctx, r.ID, r.Size, tmp, progress)
+	x.p.live.endTransfer(op.Path)
+	if err == nil && r.MD5 != "" && sum != r.MD5 {
+		err = fmt.Errorf("downloaded content has MD5 %s, expected %s", sum, r.MD5)
+	}
+	if err != nil {
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	st, err := x.p.local.CommitTemp(tmp, raw, expect)
+	if err != nil {
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: r.Name, Size: st.Size,
+		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: sum, RemoteID: r.ID, RemoteParentID: r.ParentID}
+	return opResult{bytes: st.Size, fold: func(x *execution) {
+		x.put(op.Path, b)
+		x.learnt[r.ID] = sum
+	}}
+}
+
+func (x *execution) mkdirLocal(t opTask) opResult {
+	op := t.op
+	r, ok := x.remoteOf(op, op.Path)
+	if !ok {
+		return opResult{err: fmt.Errorf("no remote folder: %w", errSkip)}
+	}
+	raw := t.rawPath
+	if _, ok := x.in.Local[op.Path]; !ok {
+		raw = joinKey(x.localPath(parentKey(op.Path)), r.Name)
+	}
+	st, err := x.p.local.Mkdir(raw)
+	if err != nil {
+		return opResult{err: err}
+	}
+	b := plan.Base{Kind: plan.Dir, LocalName: baseName(raw), RemoteName: r.Name, MtimeNs: st.MtimeNs,
+		Dev: st.Dev, Ino: st.Ino, RemoteID: r.ID, RemoteParentID: r.ParentID}
+	return opResult{fold: func(x *execution) { x.put(op.Path, b) }}
+}
+
+func (x *execution) mkdirRemote(ctx context.Context, t opTask) opResult {
+	op := t.op
+	if !t.parentOK {
+		return opResult{err: fmt.Errorf("remote folder of %s not known yet", parentKey(op.Path))}
+	}
+	l, _ := x.localOf(op, op.Path)
+	name := baseName(t.rawPath)
+	f, err := x.p.remote.CreateFolder(ctx, t.parentID, name)
+	if err != nil {
+		return opResult{err: err}
+	}
+	b := plan.Base{Kind: plan.Dir, LocalName: name, RemoteName: name, MtimeNs: l.MtimeNs,
+		Dev: l.Dev, Ino: l.Ino, RemoteID: f.ID, RemoteParentID: t.parentID}
+	return opResult{fold: func(x *execution) { x.put(op.Path, b) }}
+}
+
+// moveRemote moves and/or renames a remote file or folder to where the
+// local side has it: one call per changed attribute, no transfer.
+func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
+	op := t.op
+	r, ok := x.remoteOf(op, op.From)
+	if !ok {
+		return opResult{err: fmt.Errorf("no remote entry at %s: %w", op.From, errSkip)}
+	}
+	if !t.parentOK {
+		return opResult{err: fmt.Errorf("remote folder of %s not known yet", parentKey(op.Path))}
+	}
+	if r.Kind == plan.Dir && under(parentKey(op.Path), op.From) {
+		return opResult{err: fmt.Errorf("refusing to move folder %s into its own subtree", op.From)}
+	}
+	name := baseName(t.rawPath)
+	var curName, curParent string
+	if r.Kind == plan.Dir {
+		f, err := x.p.remote.FolderInfo(ctx, r.ID)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if !f.Active {
+			return opResult{err: fmt.Errorf("remote folder %s is in the trash: %w", r.ID, errSkip)}
+		}
+		curName, curParent = f.Name, f.ParentID
+	} else {
+		f, err := x.p.remote.FileInfo(ctx, r.ID)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if !f.Active {
+			return opResult{err: fmt.Errorf("remote file %s is in the trash: %w", r.ID, errSkip)}
+		}
+		curName, curParent = f.Name, f.FolderID
+	}
+	if curName != r.Name || (r.ParentID != "" && curParent != r.ParentID && curParent != t.parentID) {
+		return opResult{err: fmt.Errorf("remote %s moved or renamed meanwhile: %w", r.ID, errSkip)}
+	}
+	if curParent != t.parentID {
+		var err error
+		if r.Kind == plan.Dir {
+			err = x.p.remote.MoveFolder(ctx, r.ID, t.parentID)
+		} else {
+			err = x.p.remote.MoveFile(ctx, r.ID, t.parentID)
+		}
+		if err != nil {
+			return opResult{err: err}
+		}
+	}
+	if curName != name {
+		var err error
+		if r.Kind == plan.Dir {
+			err = x.p.remote.RenameFolder(ctx, r.ID, name)
+		} else {
+			err = x.p.remote.RenameFile(ctx, r.ID, name)
+		}
+		if err != nil {
+			return opResult{err: err}
+		}
+	}
+	parent := t.parentID
+	return opResult{fold: func(x *execution) {
+		x.moveTree(op.From, op.Path)
+		b := x.work[op.Path]
+		b.LocalName, b.RemoteName, b.RemoteParentID = name, name, parent
+		if b.Kind == 0 {
+			b.Kind, b.RemoteID = r.Kind, r.ID
+		}
+		x.put(op.Path, b)
+	}}
+}
+
+// moveLocal moves and/or renames a local file or directory to where the
+// remote side has it.
+func (x *execution) moveLocal(t opTask) opResult {
+	op := t.op
+	l, ok := x.localOf(op, op.From)
+	if !ok {
+		return opResult{err: fmt.Errorf("no local entry at %s: %w", op.From, errSkip)}
+	}
+	r, ok := x.remoteOf(plan.Op{}, op.Path)
+	name := baseName(op.Path)
+	if ok {
+		name = r.Name
+	}
+	to := joinKey(x.localPath(parentKey(op.Path)), name)
+	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
+		return opResult{err: err}
+	}
+	return opResult{fold: func(x *execution) {
+		x.moveTree(op.From, op.Path)
+		b := x.work[op.Path]
+		b.LocalName, b.RemoteName = name, name
+		if ok {
+			b.RemoteParentID = r.ParentID
+		}
+		if b.Kind == 0 {
+			b.Kind = l.Kind
+		}
+		x.put(op.Path, b)
+	}}
+}
+
+// deleteRemote trashes a remote file, or a folder whose whole remote subtree
+// is still exactly what base recorded.
+func (x *execution) deleteRemote(ctx context.Context, t opTask) opResult {
+	op := t.op
+	r, ok := x.remoteOf(op, op.Path)
+	if !ok {
+		return opResult{err: fmt.Errorf("no remote entry: %w", errSkip)}
+	}
+	if r.Kind == plan.File {
+		if err := x.checkRemoteFile(ctx, r); err != nil {
+			return opResult{err: err}
+		}
+		if err := x.p.remote.DeleteFile(ctx, r.ID); err != nil {
+			return opResult{err: err}
+		}
+	} else {
+		if err := x.checkRemoteTree(ctx, r, t.subtree); err != nil {
+			return opResult{err: err}
+		}
+		if err := x.p.remote.DeleteFolder(ctx, r.ID); err != nil {
+			return opResult{err: err}
+		}
+	}
+	return opResult{fold: func(x *execution) { x.dropTree(op.Path) }}
+}
+
+// checkRemoteTree re-lists a remote folder's subtree and fails unless every
+// live entry below it is one base knows (nothing new, nothing replaced).
+func (x *execution) checkRemoteTree(ctx context.Context, r plan.Remote, base map[string]plan.Base) error {
+	f, err := x.p.remote.FolderInfo(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if !f.Active || f.Name != r.Name {
+		return fmt.Errorf("remote folder %s is no longer %q: %w", r.ID, r.Name, errSkip)
+	}
+	ids := make(map[plan.Kind]map[string]bool)
+	ids[plan.File], ids[plan.Dir] = map[string]bool{}, map[string]bool{}
+	for _, b := range base {
+		ids[b.Kind][b.RemoteID] = true
+	}
+	queue := []string{r.ID}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		folders, files, err := x.p.remote.List(ctx, id)
+		if err != nil {
+			return fmt.Errorf("re-list remote folder %s: %w", id, err)
+		}
+		for _, fo := range folders {
+			if !fo.Active {
+				continue
+			}
+			if !ids[plan.Dir][fo.ID] {
+				return fmt.Errorf("remote folder %s gained %q: %w", r.Name, fo.Name, errSkip)
+			}
+			queue = append(queue, fo.ID)
+		}
+		for _, fi := range files {
+			if fi.Active && !ids[plan.File][fi.ID] {
+				return fmt.Errorf("remote folder %s gained %q: %w", r.Name, fi.Name, errSkip)
+			}
+		}
+	}
+	return nil
+}
+
+func (x *execution) deleteLocal(t opTask) opResult {
+	op := t.op
+	l, ok := x.localOf(op, op.Path)
+	if !ok {
+		return opResult{err: fmt.Errorf("no local entry: %w", errSkip)}
+	}
+	if err := x.p.local.Trash(t.rawPath, l, t.subtree); err != nil {
+		return opResult{err: err}
+	}
+	return opResult{fold: func(x *execution) { x.dropTree(op.Path) }}
+}
+
+// conflictLocal renames the local version at From to the conflict copy name.
+func (x *execution) conflictLocal(t opTask) opResult {
+	op := t.op
+	l, ok := x.localOf(op, op.From)
+	if !ok {
+		return opResult{err: fmt.Errorf("no local entry at %s: %w", op.From, errSkip)}
+	}
+	to := joinKey(x.localPath(parentKey(op.Path)), baseName(op.Path))
+	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
+		return opResult{err: err}
+	}
+	return opResult{fold: func(x *execution) { x.dropTree(op.From) }}
+}
+
+// conflictRemote renames the remote version at From to the conflict copy name.
+func (x *execution) conflictRemote(ctx context.Context, t opTask) opResult {
+	op := t.op
+	r, ok := x.remoteOf(op, op.From)
+	if !ok {
+		return opResult{err: fmt.Errorf("no remote entry at %s: %w", op.From, errSkip)}
+	}
+	name := baseName(op.Path)
+	var err error
+	if r.Kind == plan.Dir {
+		err = x.p.remote.RenameFolder(ctx, r.ID, name)
+	} else {
+		if err = x.checkRemoteFile(ctx, r); err == nil {
+			err = x.p.remote.RenameFile(ctx, r.ID, name)
+		}
+	}
+	if err != nil {
+		return opResult{err: err}
+	}
+	return opResult{fold: func(x *execution) { x.dropTree(op.From) }}
+}
+
+// record writes base for a path both sides already agree on.
+func (x *execution) record(t opTask) opResult {
+	op := t.op
+	l, lok := x.localOf(op, op.Path)
+	r, rok := x.remoteOf(op, op.Path)
+	if !lok || !rok {
+		return opResult{err: fmt.Errorf("record needs both sides: %w", errSkip)}
+	}
+	md5 := l.MD5
+	if md5 == "" {
+		md5 = r.MD5
+	}
+	b := plan.Base{Kind: l.Kind, LocalName: l.Name, RemoteName: r.Name, Size: l.Size, MtimeNs: l.MtimeNs,
+		Dev: l.Dev, Ino: l.Ino, MD5: md5, RemoteID: r.ID, RemoteParentID: r.ParentID}
+	if b.LocalName == "" {
+		b.LocalName = baseName(op.Path)
+	}
+	return opResult{fold: func(x *execution) {
+		x.put(op.Path, b)
+		if r.Kind == plan.File && md5 != "" {
+			x.learnt[r.ID] = md5
+		}
+	}}
+}

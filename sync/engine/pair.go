@@ -1,0 +1,398 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// PairConfig is one configured pair.
+type PairConfig struct {
+	Key         string // identifies the pair in the store
+	LocalRoot   string // for messages
+	RemotePath  string // folder path in the account, e.g. "/backups/data"
+	Direction   plan.Direction
+	Mirror      bool
+	Ignored     func(path string, kind plan.Kind) bool
+	DeleteLimit plan.DeleteLimit
+	Host        string // names conflict copies
+}
+
+// Options tune a Pair.
+type Options struct {
+	Logger *zap.Logger
+	Now    func() time.Time
+	// ValidLocalName reports why a remote name cannot be a local name (nil:
+	// it can). Entries it refuses become problems.
+	ValidLocalName func(name string) error
+	// Workers bounds operations in flight besides the account's transfer
+	// limits (default 8).
+	Workers int
+	// CommitEvery bounds how many results are folded before the base is
+	// committed (default 256).
+	CommitEvery int
+	// MaxPasses bounds the passes of Once (default 5).
+	MaxPasses int
+	// Observer, when set, is told of every operation as it ends.
+	Observer func(OpEvent)
+}
+
+// OpEvent reports one finished operation.
+type OpEvent struct {
+	Pair   string
+	Op     plan.Op
+	Status OpStatus
+	Err    error
+	Bytes  int64
+}
+
+// OpStatus is how an operation ended.
+type OpStatus uint8
+
+const (
+	OpDone    OpStatus = iota + 1
+	OpSkipped          // premise no longer held, or a dependency did not succeed
+	OpFailed
+)
+
+func (s OpStatus) String() string {
+	switch s {
+	case OpDone:
+		return "done"
+	case OpSkipped:
+		return "skipped"
+	case OpFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Pair syncs one local root with one remote folder.
+type Pair struct {
+	cfg    PairConfig
+	remote Remote
+	local  LocalFS
+	store  Store
+	opt    Options
+	log    *zap.Logger
+	live   liveStatus
+}
+
+// NewPair wires a pair. It performs no I/O.
+func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.ValidLocalName == nil {
+		opt.ValidLocalName = func(string) error { return nil }
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 8
+	}
+	if opt.CommitEvery <= 0 {
+		opt.CommitEvery = 256
+	}
+	if opt.MaxPasses <= 0 {
+		opt.MaxPasses = 5
+	}
+	return &Pair{cfg: cfg, remote: r, local: l, store: s, opt: opt,
+		log: opt.Logger.With(zap.String("pair", cfg.LocalRoot))}
+}
+
+// PassOptions tune one pass.
+type PassOptions struct {
+	DryRun bool
+	Force  bool // override the mass-delete guard
+}
+
+// PassResult is what one pass observed, decided and did.
+type PassResult struct {
+	Plan      plan.Plan
+	Done      int
+	Skipped   int
+	Failed    int
+	Errors    []ItemError
+	Requests  int // listing requests of the snapshot
+	Hashed    int // remote files downloaded only to learn their MD5
+	Started   time.Time
+	Finished  time.Time
+	Converged bool // the plan was empty: both sides agree
+}
+
+// ItemError is a per-path failure, reported, not fatal to the pass.
+type ItemError struct {
+	Path string
+	Op   string
+	Err  string
+}
+
+// ErrHalted is returned (wrapped) when a safety guard stopped the pass.
+var ErrHalted = errors.New("halted by a safety guard")
+
+// Once runs passes until the plan is empty, a pass makes no progress, or
+// MaxPasses is reached. It returns the last pass's result.
+func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
+	var res PassResult
+	var err error
+	for i := 0; i < p.opt.MaxPasses; i++ {
+		res, err = p.Pass(ctx, po)
+		if err != nil || po.DryRun || res.Converged || res.Done == 0 {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Pass runs one observe-plan-execute-commit cycle.
+func (p *Pair) Pass(ctx context.Context, po PassOptions) (res PassResult, err error) {
+	res.Started = p.opt.Now()
+	if !po.DryRun {
+		p.live.update(func(s *Status) { s.State = StateSyncing; s.LastPoll = res.Started })
+		defer func() { p.recordPass(res, err) }()
+	}
+	res, err = p.pass(ctx, po, res)
+	return res, err
+}
+
+// recordPass folds a pass's outcome into the live status.
+func (p *Pair) recordPass(res PassResult, err error) {
+	now := p.opt.Now()
+	p.live.update(func(s *Status) {
+		s.LastAttempt = now
+		s.Pending = res.Skipped + res.Failed
+		s.Conflicts += len(res.Plan.Conflicts)
+		s.Errors = res.Errors
+		s.Problems = s.Problems[:0]
+		for _, pr := range res.Plan.Problems {
+			s.Problems = append(s.Problems, ItemError{Path: pr.Path, Op: pr.Side.String(), Err: pr.Message})
+		}
+		switch {
+		case errors.Is(err, ErrHalted):
+			s.State, s.LastError = StateHalted, err.Error()
+		case err != nil:
+			s.State, s.LastError = StateError, err.Error()
+		case res.Failed > 0:
+			s.State, s.LastError = StateError, fmt.Sprintf("%d operations failed", res.Failed)
+		default:
+			s.State, s.LastError, s.LastSync = StateIdle, "", now
+		}
+	})
+}
+
+func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassResult, error) {
+	meta, err := p.store.Meta(p.cfg.Key)
+	if err != nil {
+		return res, fmt.Errorf("read state of pair %s: %w", p.cfg.LocalRoot, err)
+	}
+	base, err := p.store.Base(p.cfg.Key)
+	if err != nil {
+		return res, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+	}
+	marked, err := p.local.HasMarker()
+	if err != nil {
+		return res, fmt.Errorf("check local root %s: %w", p.cfg.LocalRoot, err)
+	}
+	if !marked {
+		if meta.Initialised || len(base) > 0 {
+			return res, fmt.Errorf("local root %s has synced before but its .syncd marker is missing (unmounted disk?): %w; restore it, or remove the pair's state to start over", p.cfg.LocalRoot, ErrHalted)
+		}
+		if !po.DryRun {
+			if err := p.local.CreateMarker(); err != nil {
+				return res, fmt.Errorf("mark local root %s: %w", p.cfg.LocalRoot, err)
+			}
+		}
+	}
+	rootID, err := p.remoteRoot(ctx, &meta, po.DryRun)
+	if err != nil {
+		return res, err
+	}
+	if !po.DryRun {
+		if err := p.recoverJournal(ctx, base); err != nil {
+			return res, err
+		}
+		// Recovery may have changed the base.
+		if base, err = p.store.Base(p.cfg.Key); err != nil {
+			return res, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+		}
+	}
+
+	scan, err := p.local.Scan(ctx, base, p.opt.Now())
+	if err != nil {
+		return res, fmt.Errorf("scan %s: %w", p.cfg.LocalRoot, err)
+	}
+	snap := remoteSnapshot{Tree: map[string]plan.Remote{}}
+	if rootID != noRemoteRoot {
+		snap, err = snapshotRemote(ctx, p.remote, rootID, base, p.opt.ValidLocalName)
+		if err != nil {
+			return res, fmt.Errorf("snapshot remote %s: %w", p.cfg.RemotePath, err)
+		}
+	}
+	res.Requests = snap.Requests
+	known := p.fillRemoteMD5(snap.Tree, base)
+	if !po.DryRun {
+		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree, known)
+		res.Hashed = n
+		if err != nil {
+			return res, err
+		}
+	}
+
+	in := plan.Input{
+		Base:          base,
+		Local:         scan.Tree,
+		Remote:        snap.Tree,
+		LocalUnknown:  scan.Unknown,
+		RemoteUnknown: snap.Unknown,
+		Ignored:       p.cfg.Ignored,
+		Direction:     p.cfg.Direction,
+		Mirror:        p.cfg.Mirror,
+		DeleteLimit:   p.cfg.DeleteLimit,
+		Force:         po.Force,
+		MaxUploadSize: p.remote.Limits().MaxUploadSize,
+		Now:           p.opt.Now(),
+		Host:          p.cfg.Host,
+	}
+	pl := plan.Reconcile(in)
+	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems)
+	res.Plan = pl
+	res.Converged = len(pl.Ops) == 0 && pl.Halt == ""
+	if po.DryRun {
+		res.Finished = p.opt.Now()
+		return res, nil
+	}
+
+	x := newExecution(p, in, pl.Ops, rootID)
+	x.run(ctx)
+	res.Done, res.Skipped, res.Failed, res.Errors = x.done, x.skipped, x.failed, x.errors
+	if x.commitErr != nil {
+		return res, x.commitErr
+	}
+	now := p.opt.Now()
+	meta.LastAttempt = now
+	meta.Initialised = true
+	meta.LastError, meta.Halted = "", pl.Halt
+	meta.Pending = res.Skipped + res.Failed
+	switch {
+	case pl.Halt != "":
+		meta.LastError = pl.Halt
+	case res.Failed > 0:
+		meta.LastError = fmt.Sprintf("%d operations failed; first: %s", res.Failed, res.Errors[0].Err)
+	default:
+		meta.LastSync = now
+	}
+	problems := pl.Problems
+	if problems == nil {
+		problems = []plan.Problem{}
+	}
+	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Conflicts: pl.Conflicts}); err != nil {
+		return res, fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
+	}
+	res.Finished = p.opt.Now()
+	if pl.Halt != "" {
+		return res, fmt.Errorf("%s: %w: %s", p.cfg.LocalRoot, ErrHalted, pl.Halt)
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+func sortProblems(ps []plan.Problem) {
+	sort.Slice(ps, func(a, b int) bool {
+		if ps[a].Path != ps[b].Path {
+			return ps[a].Path < ps[b].Path
+		}
+		if ps[a].Side != ps[b].Side {
+			return ps[a].Side < ps[b].Side
+		}
+		return ps[a].Message < ps[b].Message
+	})
+}
+
+func mergeProblems(lists ...[]plan.Problem) []plan.Problem {
+	var out []plan.Problem
+	seen := make(map[plan.Problem]bool)
+	for _, l := range lists {
+		for _, pr := range l {
+			if !seen[pr] {
+				seen[pr] = true
+				out = append(out, pr)
+			}
+		}
+	}
+	sortProblems(out)
+	return out
+}
+
+// noRemoteRoot stands for a pair folder that does not exist yet (dry run).
+const noRemoteRoot = "\x00none"
+
+// remoteRoot resolves the pair's remote folder id. The first pass creates
+// missing folders of the path (not in a dry run); later passes verify the
+// recorded id still names a live folder and refuse to go on otherwise (a
+// trashed root must not read as "everything deleted").
+func (p *Pair) remoteRoot(ctx context.Context, meta *Meta, dryRun bool) (string, error) {
+	if meta.Initialised {
+		if meta.RemoteRootID == "" {
+			return "", nil
+		}
+		f, err := p.remote.FolderInfo(ctx, meta.RemoteRootID)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return "", fmt.Errorf("remote folder %s (id %s) is gone: %w: restore it or remove the pair's state to start over", p.cfg.RemotePath, meta.RemoteRootID, ErrHalted)
+			}
+			return "", fmt.Errorf("check remote folder %s: %w", p.cfg.RemotePath, err)
+		}
+		if !f.Active {
+			return "", fmt.Errorf("remote folder %s (id %s) is in the trash: %w", p.cfg.RemotePath, meta.RemoteRootID, ErrHalted)
+		}
+		return meta.RemoteRootID, nil
+	}
+	id := ""
+	for _, name := range strings.Split(strings.Trim(p.cfg.RemotePath, "/"), "/") {
+		if name == "" {
+			continue
+		}
+		folders, _, err := p.remote.List(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("resolve remote folder %s: %w", p.cfg.RemotePath, err)
+		}
+		var found []RemoteFolder
+		for _, f := range folders {
+			if f.Active && f.Name == name && (f.ParentID == id || f.ParentID == "") {
+				found = append(found, f)
+			}
+		}
+		switch {
+		case len(found) == 1:
+			id = found[0].ID
+		case len(found) > 1:
+			return "", fmt.Errorf("resolve remote folder %s: %d folders are named %q: %w", p.cfg.RemotePath, len(found), name, ErrHalted)
+		case dryRun:
+			return noRemoteRoot, nil
+		default:
+			f, err := p.remote.CreateFolder(ctx, id, name)
+			if err != nil {
+				return "", fmt.Errorf("create remote folder %q of %s: %w", name, p.cfg.RemotePath, err)
+			}
+			id = f.ID
+		}
+	}
+	meta.RemoteRootID = id
+	if !dryRun {
+		if err := p.store.Commit(p.cfg.Key, Commit{Meta: meta}); err != nil {
+			return "", fmt.Errorf("record remote folder of %s: %w", p.cfg.LocalRoot, err)
+		}
+	}
+	return id, nil
+}
