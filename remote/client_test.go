@@ -158,6 +158,7 @@ func TestMessagesAreClassified(t *testing.T) {
 		{"file/upload", "Filesize received was zero.", ErrValidation},
 		{"file/upload", "Error on: https://x/api_upload_handler. maxFileSize", ErrValidation},
 		{"file/upload", "Error uploading file. No response received from: https://x", ErrTransient},
+		{"file/upload", "Error on: https://x/api_upload_handler. Maximum concurrent uploads reached, please wait for one to finish.", ErrRateLimited},
 		{"file/download", "Could not generate download url.", ErrTransient},
 		{"folder/create", "Please provide the folder_name param.", ErrValidation},
 		{"file/move", "Please provide the new_parent_folder_id param.", ErrValidation},

@@ -40,6 +40,10 @@ func classifyMessage(endpoint, msg string) error {
 		// ErrNotFound to conclude that the object itself is gone, so this
 		// must not be ErrNotFound.
 		return ErrValidation
+	case strings.HasPrefix(m, "error on: ") && strings.Contains(m, "concurrent upload"):
+		// The upload server is busy with the account's other uploads:
+		// refused before storing, so safe to repeat later.
+		return ErrRateLimited
 	case strings.HasPrefix(m, "error uploading file. no response received"),
 		strings.HasPrefix(m, "could not generate download url"):
 		// The service failed to reach its own upload or file server.

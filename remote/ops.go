@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // param renders an id for a parameter where the API needs an explicit
@@ -204,6 +205,8 @@ func checkName(endpoint, name string) error {
 	switch {
 	case name == "":
 		return &APIError{Endpoint: endpoint, Message: "empty name", Kind: ErrValidation}
+	case !utf8.ValidString(name):
+		return &APIError{Endpoint: endpoint, Message: fmt.Sprintf("name %q is not UTF-8", name), Kind: ErrValidation}
 	case strings.TrimSpace(name) != name:
 		return &APIError{Endpoint: endpoint, Message: fmt.Sprintf("name %q has leading or trailing white space the server would trim", name), Kind: ErrValidation}
 	case strings.ContainsAny(name, "<>") && reTags.MatchString(name):

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -275,19 +274,23 @@ func serverName(name string) string {
 
 // uploadNameMatcher matches the names the server may give an upload of
 // name: name itself, its sanitised form, and "base (N).ext" of either.
+// Names are compared as bytes: any name, valid UTF-8 or not, works.
 func uploadNameMatcher(name string) func(string) bool {
-	var res []*regexp.Regexp
-	for _, n := range []string{name, wireName(name), serverName(name), strings.TrimPrefix(wireName(name), ".")} {
-		ext := path.Ext(n)
-		if ext == n {
-			ext = ""
-		}
-		base := strings.TrimSuffix(n, ext)
-		res = append(res, regexp.MustCompile(`^`+regexp.QuoteMeta(base)+`(?: \([0-9]+\))?`+regexp.QuoteMeta(ext)+`$`))
-	}
+	forms := []string{name, wireName(name), serverName(name), strings.TrimPrefix(wireName(name), ".")}
 	return func(s string) bool {
-		for _, re := range res {
-			if re.MatchString(s) {
+		for _, n := range forms {
+			if s == n {
+				return true
+			}
+			ext := path.Ext(n)
+			if ext == n {
+				ext = ""
+			}
+			mid, ok := strings.CutPrefix(s, strings.TrimSuffix(n, ext)+" (")
+			if !ok {
+				continue
+			}
+			if mid, ok = strings.CutSuffix(mid, ")"+ext); ok && mid != "" && strings.Trim(mid, "0123456789") == "" {
 				return true
 			}
 		}
