@@ -63,6 +63,19 @@ func (f *fakeAPI) count(endpoint string) int {
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/files/") {
+		// The download host: no token check, as download URLs are opaque.
+		f.mu.Lock()
+		f.calls["files"]++
+		h := f.routes["files"]
+		f.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h(w, r)
+		return
+	}
 	endpoint := strings.TrimPrefix(r.URL.Path, "/api/v2/")
 	f.mu.Lock()
 	f.calls[endpoint]++
@@ -83,6 +96,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		tok := f.token
 		f.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "filehosting", Value: "session-" + tok[:8], Path: "/"})
 		writeJSON(w, map[string]any{"data": map[string]any{"access_token": tok, "account_id": "158642"}, "_status": "success"})
 		return
 	}
