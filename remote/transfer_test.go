@@ -173,18 +173,10 @@ func TestUploadMemoryIsFlat(t *testing.T) {
 		t.Skip("64 MiB transfer")
 	}
 	const size = 64 << 20
+	var mu sync.Mutex
+	var got []received
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"file/upload": func(w http.ResponseWriter, r *http.Request) {
-			fh, hdr, err := r.FormFile("upload_file")
-			if err != nil {
-				writeJSON(w, apiError("Did not receive uploaded file."))
-				return
-			}
-			defer fh.Close()
-			h := md5.New()
-			n, _ := io.Copy(h, fh)
-			writeJSON(w, uploadReply("1", hdr.Filename, n, hex.EncodeToString(h.Sum(nil))))
-		},
+		"file/upload": uploadRoute(t, &mu, &got, func(n int, r received) any { return uploadReply("1", r.name, r.size, r.md5) }),
 	})
 	c, _ := newTestClient(t, f.url())
 	ctx := testCtx(t)
