@@ -33,6 +33,7 @@ type execution struct {
 	failed    int
 	errors    []ItemError
 	commitErr error
+	crashed   error // a simulated crash: stop at once, commit nothing more
 }
 
 // opResult is what an op goroutine hands back.
@@ -107,10 +108,19 @@ func (x *execution) run(ctx context.Context) {
 	}
 	lim := x.p.remote.Limits()
 	maxClass := map[opClass]int{
-		classMeta:     x.p.opt.Workers,
-		classUpload:   orDefault(lim.ConcurrentUploads, x.p.opt.Workers),
-		classDownload: orDefault(lim.ConcurrentDownloads, x.p.opt.Workers),
+		classMeta:     metaParallel,
+		classUpload:   min(orDefault(lim.ConcurrentUploads, defaultTransfers), maxTransfers),
+		classDownload: min(orDefault(lim.ConcurrentDownloads, defaultTransfers), maxTransfers),
 	}
+	total := x.p.opt.Workers
+	if total <= 0 {
+		total = maxClass[classMeta] + maxClass[classUpload] + maxClass[classDownload]
+	}
+	// A crash (simulated by a failpoint) stops every op in flight: their
+	// next API call sees the cancelled context, as a killed process would
+	// make none.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	running := map[opClass]int{}
 	waiting := make([]int, n) // unfinished dependencies
 	dependants := make([][]int, n)
@@ -131,7 +141,7 @@ func (x *execution) run(ctx context.Context) {
 		}
 	}
 	inflight := map[int]bool{}
-	results := make(chan opResult)
+	results := make(chan opResult, n) // buffered: after a crash nobody reads
 	var finish func(i int, st OpStatus)
 	finish = func(i int, st OpStatus) {
 		state[i] = st
@@ -159,7 +169,7 @@ func (x *execution) run(ctx context.Context) {
 				continue
 			}
 			c := classOf(x.ops[i].Kind)
-			if ctx.Err() != nil || running[c] >= maxClass[c] || len(inflight) >= x.p.opt.Workers+maxClass[classUpload]+maxClass[classDownload] || x.busy(i, inflight) {
+			if ctx.Err() != nil || running[c] >= maxClass[c] || len(inflight) >= total || x.busy(i, inflight) {
 				still = append(still, i)
 				continue
 			}
@@ -173,6 +183,14 @@ func (x *execution) run(ctx context.Context) {
 			break
 		}
 		r := <-results
+		if errors.Is(r.err, ErrCrash) {
+			x.crashed = r.err
+			cancel()
+			for range len(inflight) - 1 {
+				<-results // let the others stop; fold nothing
+			}
+			return
+		}
 		delete(inflight, r.idx)
 		running[classOf(x.ops[r.idx].Kind)]--
 		if r.status == OpDone && r.fold != nil {
@@ -195,6 +213,15 @@ func (x *execution) run(ctx context.Context) {
 	}
 	x.commit()
 }
+
+// Concurrency bounds. Transfers follow the account's concurrent_uploads and
+// concurrent_downloads (default and cap below); other API calls (listings,
+// renames, moves, deletes) run metaParallel at a time.
+const (
+	metaParallel     = 4
+	defaultTransfers = 4
+	maxTransfers     = 32
+)
 
 func orDefault(v, d int) int {
 	if v <= 0 {
@@ -263,7 +290,11 @@ func errString(err error) string {
 // commit writes what was folded since the last commit in one transaction,
 // then closes the journal records whose results it made durable.
 func (x *execution) commit() {
-	if x.commitErr != nil || (len(x.dirty) == 0 && len(x.learnt) == 0 && len(x.seqs) == 0) {
+	if x.crashed != nil || x.commitErr != nil || (len(x.dirty) == 0 && len(x.learnt) == 0 && len(x.seqs) == 0) {
+		return
+	}
+	if err := x.p.fail("commit.before"); err != nil {
+		x.crashed = err
 		return
 	}
 	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt}
@@ -277,6 +308,10 @@ func (x *execution) commit() {
 	sort.Strings(c.Delete)
 	if err := x.p.store.Commit(x.p.cfg.Key, c); err != nil {
 		x.commitErr = fmt.Errorf("commit base of %s: %w", x.p.cfg.LocalRoot, err)
+		return
+	}
+	if err := x.p.fail("commit.after"); err != nil {
+		x.crashed = err
 		return
 	}
 	for _, s := range x.seqs {

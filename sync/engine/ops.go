@@ -166,6 +166,9 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: fmt.Errorf("journal: %w", err)}
 	}
+	if err := x.p.fail("upload.begun"); err != nil {
+		return opResult{err: err}
+	}
 	progress := x.p.live.startTransfer(op.Path, "up", l.Size, x.p.opt.Now())
 	f, err := x.p.remote.Upload(ctx, Upload{
 		Folder: t.parentID, Name: name, Size: l.Size,
@@ -185,6 +188,9 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		derr := x.p.remote.DeleteFile(ctx, f.ID)
 		return opResult{err: errors.Join(fmt.Errorf("content changed during upload: %w", errSkip), derr), seq: seq}
 	}
+	if err := x.p.fail("upload.uploaded"); err != nil {
+		return opResult{err: err}
+	}
 	if f.Name != name {
 		ok, err := x.nameFree(ctx, t.parentID, name, f.ID)
 		if err != nil {
@@ -199,6 +205,9 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		if err := x.p.remote.RenameFile(ctx, f.ID, name); err != nil {
 			return opResult{err: fmt.Errorf("rename uploaded %q back to %q: %w", f.Name, name, err), seq: seq}
 		}
+	}
+	if err := x.p.fail("upload.renamed"); err != nil {
+		return opResult{err: err}
 	}
 	md5 := l.MD5
 	if f.MD5 != "" {
@@ -266,6 +275,9 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: fmt.Errorf("journal: %w", err)}
 	}
+	if err := x.p.fail("replace.begun"); err != nil {
+		return opResult{err: err}
+	}
 	progress := x.p.live.startTransfer(op.Path, "up", l.Size, x.p.opt.Now())
 	f, err := x.p.remote.Upload(ctx, Upload{
 		Folder: r.ParentID, Name: name, Size: l.Size,
@@ -282,6 +294,9 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	rec.New = f.ID
 	if err := x.advance(seq, stepUploaded, rec); err != nil {
 		return opResult{err: fmt.Errorf("journal: %w", err)}
+	}
+	if err := x.p.fail("replace.uploaded"); err != nil {
+		return opResult{err: err}
 	}
 	if f.MD5 != "" && f.MD5 != l.MD5 {
 		derr := x.p.remote.DeleteFile(ctx, f.ID)
@@ -320,6 +335,9 @@ func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferR
 	if err := x.advance(seq, stepOldTrashed, rec); err != nil {
 		return plan.Base{}, fmt.Errorf("journal: %w", err)
 	}
+	if err := x.p.fail("replace.old-trashed"); err != nil {
+		return plan.Base{}, err
+	}
 	f, err := x.p.remote.FileInfo(ctx, rec.New)
 	if err != nil {
 		return plan.Base{}, err
@@ -328,6 +346,9 @@ func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferR
 		if err := x.p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
 			return plan.Base{}, fmt.Errorf("rename %q to %q: %w", f.Name, rec.Name, err)
 		}
+	}
+	if err := x.p.fail("replace.renamed"); err != nil {
+		return plan.Base{}, err
 	}
 	return plan.Base{Kind: plan.File, RemoteName: rec.Name, Size: rec.Size, MD5: rec.MD5,
 		RemoteID: rec.New, RemoteParentID: rec.Folder}, nil
@@ -361,9 +382,15 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
 	}
+	if err := x.p.fail("download.fetched"); err != nil {
+		return opResult{err: err}
+	}
 	st, err := x.p.local.CommitTemp(tmp, raw, expect)
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	if err := x.p.fail("download.committed"); err != nil {
+		return opResult{err: err}
 	}
 	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: r.Name, Size: st.Size,
 		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: sum, RemoteID: r.ID, RemoteParentID: r.ParentID}
@@ -456,6 +483,9 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		if err != nil {
 			return opResult{err: err}
 		}
+	}
+	if err := x.p.fail("move-remote.moved"); err != nil {
+		return opResult{err: err}
 	}
 	if curName != name {
 		var err error

@@ -32,8 +32,8 @@ type Options struct {
 	// ValidLocalName reports why a remote name cannot be a local name (nil:
 	// it can). Entries it refuses become problems.
 	ValidLocalName func(name string) error
-	// Workers bounds operations in flight besides the account's transfer
-	// limits (default 8).
+	// Workers bounds all operations in flight (default: the account's
+	// transfer limits plus a few for other calls). 1 runs ops one by one.
 	Workers int
 	// CommitEvery bounds how many results are folded before the base is
 	// committed (default 256).
@@ -42,6 +42,24 @@ type Options struct {
 	MaxPasses int
 	// Observer, when set, is told of every operation as it ends.
 	Observer func(OpEvent)
+	// Failpoint, when set, is called at every step of every multi-step
+	// operation and around the base commit, with the step's name (see
+	// Failpoints). A non-nil error wrapping ErrCrash makes the engine stop
+	// on the spot as if the process died there: nothing more is executed
+	// or committed. Tests use it to prove that every step resumes.
+	Failpoint func(point string) error
+}
+
+// ErrCrash is wrapped by a Failpoint error that simulates a crash.
+var ErrCrash = errors.New("simulated crash")
+
+// Failpoints lists every point Options.Failpoint is called at.
+var Failpoints = []string{
+	"upload.begun", "upload.uploaded", "upload.renamed",
+	"replace.begun", "replace.uploaded", "replace.old-trashed", "replace.renamed",
+	"download.fetched", "download.committed",
+	"move-remote.moved",
+	"commit.before", "commit.after",
 }
 
 // OpEvent reports one finished operation.
@@ -95,9 +113,6 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 	}
 	if opt.ValidLocalName == nil {
 		opt.ValidLocalName = func(string) error { return nil }
-	}
-	if opt.Workers <= 0 {
-		opt.Workers = 8
 	}
 	if opt.CommitEvery <= 0 {
 		opt.CommitEvery = 256
@@ -274,6 +289,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	x := newExecution(p, in, pl.Ops, rootID)
 	x.run(ctx)
 	res.Done, res.Skipped, res.Failed, res.Errors = x.done, x.skipped, x.failed, x.errors
+	if x.crashed != nil {
+		return res, x.crashed
+	}
 	if x.commitErr != nil {
 		return res, x.commitErr
 	}
@@ -336,6 +354,14 @@ func mergeProblems(lists ...[]plan.Problem) []plan.Problem {
 
 // noRemoteRoot stands for a pair folder that does not exist yet (dry run).
 const noRemoteRoot = "\x00none"
+
+// fail calls the failpoint hook.
+func (p *Pair) fail(point string) error {
+	if p.opt.Failpoint == nil {
+		return nil
+	}
+	return p.opt.Failpoint(point)
+}
 
 // remoteRoot resolves the pair's remote folder id. The first pass creates
 // missing folders of the path (not in a dry run); later passes verify the
