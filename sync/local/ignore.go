@@ -52,7 +52,11 @@ func BuiltinIgnores() []string {
 // re-included. The zero value and a nil *Matcher ignore only MetaDir.
 // A Matcher is immutable and safe for concurrent use.
 type Matcher struct {
-	m gitignore.Matcher // nil: no patterns
+	ps []gitignore.Pattern // in increasing precedence
+	// simple[i]: ps[i] has no "/" but a trailing one, so it matches a path
+	// through any single element; such a pattern is tried on the last
+	// element alone (see decide).
+	simple []bool
 }
 
 // NewMatcher builds a Matcher from the built-in patterns, then the global
@@ -61,34 +65,47 @@ type Matcher struct {
 // Patterns are NFC-normalised, like the paths they are matched against.
 // A malformed pattern is an error naming it.
 func NewMatcher(global, pair []string) (*Matcher, error) {
-	var ps []gitignore.Pattern
+	m := &Matcher{}
 	for _, set := range []struct {
 		name     string
 		patterns []string
 	}{{"built-in", BuiltinIgnores()}, {"global", global}, {"pair", pair}} {
 		for _, raw := range set.patterns {
-			p, ok, err := parsePattern(raw)
+			p, simple, ok, err := parsePattern(raw)
 			if err != nil {
 				return nil, fmt.Errorf("%s ignore pattern %q: %w", set.name, raw, err)
 			}
 			if ok {
-				ps = append(ps, p)
+				m.ps = append(m.ps, p)
+				m.simple = append(m.simple, simple)
 			}
 		}
 	}
-	return &Matcher{m: gitignore.NewMatcher(ps)}, nil
+	return m, nil
 }
 
 // ErrBadPattern is wrapped by every error NewMatcher returns for a pattern.
 var ErrBadPattern = errors.New("bad ignore pattern")
 
-// parsePattern validates one pattern; ok is false for blanks and comments.
-// gitignore.ParsePattern never fails: a malformed glob silently matches
-// nothing there, so it is caught here instead.
-func parsePattern(raw string) (gitignore.Pattern, bool, error) {
+// parsePattern validates one pattern; ok is false for blanks and comments;
+// simple reports a pattern without "/" (but a trailing one). gitignore.
+// ParsePattern never fails: a malformed glob silently matches nothing
+// there, so it is caught here instead.
+func parsePattern(raw string) (p gitignore.Pattern, simple, ok bool, err error) {
+	s, err := checkPattern(raw)
+	if s == "" || err != nil {
+		return nil, false, false, err
+	}
+	body := strings.TrimSuffix(strings.TrimPrefix(s, "!"), "/")
+	return gitignore.ParsePattern(s, nil), !strings.Contains(body, "/"), true, nil
+}
+
+// checkPattern returns the pattern to parse ("" for blanks and comments)
+// or why it is malformed.
+func checkPattern(raw string) (string, error) {
 	p := strings.TrimSuffix(raw, "\r")
 	if strings.TrimSpace(p) == "" || strings.HasPrefix(p, "#") {
-		return nil, false, nil
+		return "", nil
 	}
 	p = fnmatchClasses(norm.NFC.String(p))
 	body := strings.TrimPrefix(p, "!")
@@ -97,7 +114,7 @@ func parsePattern(raw string) (gitignore.Pattern, bool, error) {
 	}
 	body = strings.TrimSuffix(body, "/")
 	if body == "" {
-		return nil, false, fmt.Errorf("%w: matches nothing", ErrBadPattern)
+		return "", fmt.Errorf("%w: matches nothing", ErrBadPattern)
 	}
 	segs := strings.Split(body, "/")
 	anchored := len(segs) > 1
@@ -106,16 +123,16 @@ func parsePattern(raw string) (gitignore.Pattern, bool, error) {
 			if i == 0 || !anchored {
 				continue // leading "/" anchors the pattern
 			}
-			return nil, false, fmt.Errorf("%w: empty path element", ErrBadPattern)
+			return "", fmt.Errorf("%w: empty path element", ErrBadPattern)
 		}
 		if seg != "**" && strings.Contains(seg, "**") && anchored {
-			return nil, false, fmt.Errorf("%w: \"**\" must be a whole path element", ErrBadPattern)
+			return "", fmt.Errorf("%w: \"**\" must be a whole path element", ErrBadPattern)
 		}
 		if _, err := filepath.Match(seg, ""); err != nil {
-			return nil, false, fmt.Errorf("%w: %w", ErrBadPattern, err)
+			return "", fmt.Errorf("%w: %w", ErrBadPattern, err)
 		}
 	}
-	return gitignore.ParsePattern(p, nil), true, nil
+	return p, nil
 }
 
 // fnmatchClasses rewrites gitignore's negated character class "[!...]"
@@ -144,24 +161,51 @@ func (m *Matcher) Match(path string, kind plan.Kind) bool {
 		return false
 	}
 	elems := strings.Split(path, "/")
+	floor := -1
+	one := make([]string, 1)
 	for i := 1; i <= len(elems); i++ {
 		isDir := i < len(elems) || kind == plan.Dir
-		if m.matchLast(elems[:i], isDir) {
+		excluded, top := m.decide(elems[:i], isDir, floor, one)
+		if excluded {
 			return true
 		}
+		floor = top
 	}
 	return false
 }
 
-// matchLast reports whether the last element of elems is excluded, assuming
-// none of its parents is. The scanner calls it as it descends, so each
-// directory is judged once.
-func (m *Matcher) matchLast(elems []string, isDir bool) bool {
-	if elems[len(elems)-1] == MetaDir {
-		return true
+// decide judges the last element of elems, given that its parent directory
+// is not excluded and floor is the index of the highest pattern matching
+// the parent (-1: none). It returns whether the path is excluded and the
+// highest pattern matching it, the floor for its children.
+//
+// Why only patterns above floor, and simple ones on the last element only:
+// go-git matches a pattern without "/" against every element of a path and
+// an anchored one against a path prefix, so every pattern matching the
+// parent also matches the child. The child's deciding pattern (the highest
+// match) is therefore either the parent's, which did not exclude, or a
+// higher one, which can only match through the last element. This keeps a
+// scan at one filepath.Match per pattern per entry. one is scratch space
+// of length 1, so that matching allocates nothing.
+func (m *Matcher) decide(elems []string, isDir bool, floor int, one []string) (excluded bool, top int) {
+	last := elems[len(elems)-1]
+	if last == MetaDir {
+		return true, floor
 	}
-	if m == nil || m.m == nil {
-		return false
+	if m == nil {
+		return false, floor
 	}
-	return m.m.Match(elems, isDir)
+	for i := len(m.ps) - 1; i > floor; i-- {
+		var r gitignore.MatchResult
+		if m.simple[i] {
+			one[0] = last
+			r = m.ps[i].Match(one, isDir)
+		} else {
+			r = m.ps[i].Match(elems, isDir)
+		}
+		if r != gitignore.NoMatch {
+			return r == gitignore.Exclude, i
+		}
+	}
+	return false, floor
 }

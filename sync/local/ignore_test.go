@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+	"pgregory.net/rapid"
+
 	"github.com/syncd/syncd/sync/plan"
 )
 
@@ -127,5 +130,35 @@ func FuzzMatcher(f *testing.F) {
 			t.Fatalf("pattern %q: %q ignored as a dir but %q/child is not", pattern, p, p)
 		}
 		_ = got
+	})
+}
+
+// TestMatcherEqualsReference: the incremental evaluation in decide (one
+// match per pattern per entry) decides like go-git's own matcher applied to
+// every prefix of the path, the reference semantics documented on Matcher.
+func TestMatcherEqualsReference(t *testing.T) {
+	elem := rapid.SampledFrom([]string{"a", "b", "x.log", "keep.log", "build", ".hidden", "c~", "é"})
+	pat := rapid.SampledFrom([]string{"a", "b/", "*.log", "!keep.log", "build/", "!build", "/a", "a/b", "**/b",
+		"a/**", "!a/b", ".*", "!.hidden", "x.*", "*~", "!*~", "/b/", "b/*.log", "!b"})
+	rapid.Check(t, func(t *rapid.T) {
+		patterns := rapid.SliceOfN(pat, 0, 6).Draw(t, "patterns")
+		elems := rapid.SliceOfN(elem, 1, 5).Draw(t, "path")
+		kind := rapid.SampledFrom([]plan.Kind{plan.File, plan.Dir}).Draw(t, "kind")
+		m, err := NewMatcher(nil, patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []gitignore.Pattern
+		for _, p := range append(BuiltinIgnores(), patterns...) {
+			ps = append(ps, gitignore.ParsePattern(fnmatchClasses(p), nil))
+		}
+		ref := gitignore.NewMatcher(ps)
+		want := false
+		for i := 1; i <= len(elems) && !want; i++ {
+			want = elems[i-1] == MetaDir || ref.Match(elems[:i], i < len(elems) || kind == plan.Dir)
+		}
+		if got := m.Match(strings.Join(elems, "/"), kind); got != want {
+			t.Fatalf("Match(%q, %v) with %q = %v, reference %v", strings.Join(elems, "/"), kind, patterns, got, want)
+		}
 	})
 }

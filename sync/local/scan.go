@@ -99,11 +99,12 @@ func scan(ctx context.Context, opts ScanOptions, dir string, statOnly bool) (Sca
 		defer r.Close()
 		root = r
 	}
-	w := &walker{ctx: ctx, root: root, opts: opts, statOnly: statOnly, tree: make(map[string]plan.Local)}
+	w := &walker{ctx: ctx, root: root, opts: opts, statOnly: statOnly, tree: make(map[string]plan.Local), one: make([]string, 1)}
 	if w.opts.Hashers <= 0 {
 		w.opts.Hashers = 4
 	}
 	w.hashers.SetLimit(w.opts.Hashers)
+	w.bufs = make(chan []byte, w.opts.Hashers)
 
 	var err error
 	if dir == "" {
@@ -197,10 +198,15 @@ type walker struct {
 	unknown  []string
 	problems []plan.Problem
 	stats    ScanStats
-	elems    []string // keys of the directories being walked, for the Matcher
+	// elems and floors: key elements of the directory being walked and,
+	// for each, the highest ignore pattern matching it (see Matcher.decide).
+	elems  []string
+	floors []int
+	one    []string // Matcher scratch
 
 	hashers errgroup.Group
-	mu      sync.Mutex // guards hashed, unknown, problems, stats while hashers run
+	bufs    chan []byte // read buffers, one per hasher, reused
+	mu      sync.Mutex  // guards hashed, unknown, problems, stats while hashers run
 	hashed  []hashedFile
 }
 
@@ -214,6 +220,15 @@ type hashedFile struct {
 type child struct {
 	raw, key string
 	st       fileStat
+	floor    int
+}
+
+// floor is the deciding ignore pattern of the directory being walked.
+func (w *walker) floor() int {
+	if len(w.floors) == 0 {
+		return -1
+	}
+	return w.floors[len(w.floors)-1]
 }
 
 func (w *walker) problem(key, format string, args ...any) {
@@ -262,10 +277,12 @@ func (w *walker) scanAt(dir string) error {
 			return fmt.Errorf("%s is a %s: %w", parentRaw, statOf(fi).what(), ErrNotFound)
 		}
 		w.elems = append(w.elems, Key(e))
-		if w.opts.Matcher.matchLast(w.elems, true) {
+		excluded, top := w.opts.Matcher.decide(w.elems, true, w.floor(), w.one)
+		if excluded {
 			w.stats.Skipped++
 			return nil
 		}
+		w.floors = append(w.floors, top)
 	}
 	f, err := w.root.Open(osPath(parentRaw))
 	if err != nil {
@@ -301,11 +318,13 @@ func (w *walker) descend(dirs []child) error {
 			return err
 		}
 		w.elems = append(w.elems, path.Base(d.key))
+		w.floors = append(w.floors, d.floor)
 		sub, err := w.list(d.raw, d.key, d.st)
 		if err == nil {
 			err = w.descend(sub)
 		}
 		w.elems = w.elems[:len(w.elems)-1]
+		w.floors = w.floors[:len(w.floors)-1]
 		if err != nil {
 			return err
 		}
@@ -389,7 +408,7 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 		}
 		kind := st.kind()
 		w.elems = append(w.elems, k)
-		ignored := w.opts.Matcher.matchLast(w.elems, kind == plan.Dir)
+		ignored, floor := w.opts.Matcher.decide(w.elems, kind == plan.Dir, w.floor(), w.one)
 		w.elems = w.elems[:len(w.elems)-1]
 		if ignored {
 			w.stats.Skipped++
@@ -416,7 +435,7 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 		l := st.local(nameStr)
 		if kind == plan.Dir {
 			w.tree[key] = l
-			dirs = append(dirs, child{raw: rel, key: key, st: st})
+			dirs = append(dirs, child{raw: rel, key: key, st: st, floor: floor})
 			return
 		}
 		if w.statOnly {
@@ -449,7 +468,9 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 // it is read is still being written: unknown, not an entry.
 func (w *walker) hash(rel, key string, l plan.Local, pre fileStat) {
 	w.hashers.Go(func() error {
-		sum, n, err := hashFile(w.ctx, w.root, rel, pre)
+		buf := w.buffer()
+		sum, n, err := hashFile(w.ctx, w.root, rel, pre, buf)
+		w.bufs <- buf
 		switch {
 		case w.ctx.Err() != nil:
 			return w.ctx.Err()
@@ -476,6 +497,18 @@ func (w *walker) hash(rel, key string, l plan.Local, pre fileStat) {
 	})
 }
 
+// buffer returns a free read buffer; at most Hashers exist at once.
+func (w *walker) buffer() []byte {
+	select {
+	case b := <-w.bufs:
+		return b
+	default:
+		return make([]byte, hashBufSize)
+	}
+}
+
+const hashBufSize = 256 << 10
+
 // ErrChanged reports a file that changed while syncd read it: it is still
 // being written, and is read again on a later pass.
 var ErrChanged = errors.New("changed while being read")
@@ -492,7 +525,7 @@ func cause(err error) error {
 
 // hashFile returns the MD5 of the regular file rel, which must be the
 // object pre describes and must not change while it is read.
-func hashFile(ctx context.Context, root *os.Root, rel string, pre fileStat) (string, int64, error) {
+func hashFile(ctx context.Context, root *os.Root, rel string, pre fileStat, buf []byte) (string, int64, error) {
 	f, err := root.OpenFile(osPath(rel), os.O_RDONLY|nonBlock, 0)
 	if err != nil {
 		return "", 0, err
@@ -506,7 +539,6 @@ func hashFile(ctx context.Context, root *os.Root, rel string, pre fileStat) (str
 		return "", 0, fmt.Errorf("%s: %w", rel, ErrChanged)
 	}
 	h := md5.New()
-	buf := make([]byte, 256<<10)
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {

@@ -250,13 +250,13 @@ func TestHashFileChangedSinceStat(t *testing.T) {
 		t.Fatal(err)
 	}
 	pre := statOf(fi)
-	if _, _, err := hashFile(context.Background(), root, "f", pre); err != nil {
+	if _, _, err := hashFile(context.Background(), root, "f", pre, make([]byte, 7)); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := os.OpenFile(filepath.Join(dir, "f"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("more")
 	f.Close()
-	if _, _, err := hashFile(context.Background(), root, "f", pre); !errors.Is(err, ErrChanged) {
+	if _, _, err := hashFile(context.Background(), root, "f", pre, make([]byte, 7)); !errors.Is(err, ErrChanged) {
 		t.Fatalf("err = %v, want ErrChanged", err)
 	}
 }
