@@ -138,10 +138,20 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			Ignored:     matcher.Match,
 			DeleteLimit: deleteLimit(cfg.MaxDelete),
 			Host:        host,
-		}, bind.Remote{C: client}, &bind.Local{FS: fs, Matcher: matcher, Settle: 2 * time.Second}, bind.Store{S: st},
+		}, bind.Remote{C: client}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, bind.Store{S: st},
 			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer})
 	}
 	return a, nil
+}
+
+// settle is how recently a file may have been modified and still be taken
+// as finished: the debounce already waits for writes to go quiet, so the two
+// are the same window (an upload also re-checks the file after reading it).
+func settle(cfg *config.Config) time.Duration {
+	if cfg.Debounce > 0 {
+		return cfg.Debounce
+	}
+	return time.Second
 }
 
 func orMissing(err error) error {

@@ -188,6 +188,7 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 	pr.pair.Run(ctx, engine.LoopOptions{
 		PollInterval: d.cfg.PollInterval,
 		Hints:        hints,
+		Settle:       settle(d.cfg),
 		OnPass: func(res engine.PassResult, err error) {
 			d.metrics.observePass(pr.cfg.Local, res, err)
 			d.saveStatus()

@@ -213,7 +213,11 @@ func judge(doc statusDoc, poll time.Duration, now time.Time) (int, string) {
 		code, reason = statusUnknown, "no pairs"
 	}
 	word := [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}[code]
-	summary := fmt.Sprintf("%d pairs %s", len(doc.Pairs), summarizeStates(states))
+	noun := "pairs"
+	if len(doc.Pairs) == 1 {
+		noun = "pair"
+	}
+	summary := fmt.Sprintf("%d %s %s", len(doc.Pairs), noun, summarizeStates(states))
 	if !oldest.IsZero() {
 		summary += fmt.Sprintf(", last sync %s ago", now.Sub(oldest).Round(time.Second))
 	}

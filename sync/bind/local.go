@@ -55,7 +55,7 @@ func (l *Local) Scan(ctx context.Context, base map[string]plan.Base, now time.Ti
 	if err != nil {
 		return engine.Scan{}, err
 	}
-	return engine.Scan{Tree: res.Tree, Unknown: res.Unknown, Problems: res.Problems}, nil
+	return engine.Scan{Tree: res.Tree, Unknown: res.Unknown, Problems: res.Problems, Unsettled: res.Stats.Unsettled}, nil
 }
 
 func (l *Local) Stat(p string) (plan.Local, error) {

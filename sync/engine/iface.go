@@ -118,6 +118,9 @@ type Scan struct {
 	Tree     map[string]plan.Local
 	Unknown  []string
 	Problems []plan.Problem
+	// Unsettled counts files left out because they are still being
+	// written; the loop looks again soon instead of at the next poll.
+	Unsettled int
 }
 
 // Store is the persistent state as the engine uses it.

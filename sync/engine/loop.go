@@ -20,6 +20,9 @@ type LoopOptions struct {
 	Hints <-chan struct{}
 	// RetryMin and RetryMax bound the backoff after a failed pass.
 	RetryMin, RetryMax time.Duration
+	// Settle is how soon to look again when a pass left files that were
+	// still being written (default 1s).
+	Settle time.Duration
 	// OnPass, when set, is called after every pass.
 	OnPass func(PassResult, error)
 }
@@ -124,6 +127,9 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 	if lo.RetryMax <= 0 {
 		lo.RetryMax = 5 * time.Minute
 	}
+	if lo.Settle <= 0 {
+		lo.Settle = time.Second
+	}
 	hints := lo.Hints
 	poll := time.NewTimer(0) // first pass at once
 	defer poll.Stop()
@@ -168,9 +174,13 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			p.live.update(func(s *Status) { s.NextRetry = next })
 		} else {
 			failures = 0
-			if !res.Converged {
+			switch {
+			case !res.Converged:
 				// Progress was made; look again right away.
 				retry = time.NewTimer(0)
+				retryC = retry.C
+			case res.Unsettled > 0:
+				retry = time.NewTimer(lo.Settle)
 				retryC = retry.C
 			}
 		}

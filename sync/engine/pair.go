@@ -142,6 +142,7 @@ type PassResult struct {
 	Started   time.Time
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
+	Unsettled int  // local files left for later: still being written
 }
 
 // ItemError is a per-path failure, reported, not fatal to the pass.
@@ -253,6 +254,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		}
 	}
 	res.Requests = snap.Requests
+	res.Unsettled = scan.Unsettled
 	known := p.fillRemoteMD5(snap.Tree, base)
 	if !po.DryRun {
 		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree, known)
