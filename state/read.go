@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,17 +34,33 @@ func (s *Store) Base(pair string) (map[string]Entry, error) {
 			out = map[string]Entry{}
 			return nil
 		}
-		out = make(map[string]Entry, int(min(b.Sequence(), 1<<24)))
-		var buf []byte
-		return b.ForEach(func(k, v []byte) error {
-			buf = append(append(buf[:0], k...), v...)
-			e, err := decodeEntryJoined(string(buf), len(k))
+		// Copy every key and value into one arena that becomes one string
+		// (strings.Builder hands its bytes over without a copy): the
+		// entries' strings are substrings of it, one allocation for all.
+		hint := int(min(b.Sequence(), 1<<24))
+		type span struct{ start, keyLen, end int }
+		spans := make([]span, 0, hint)
+		var arena strings.Builder
+		arena.Grow(b.Stats().LeafInuse) // keys, values and their headers: a bound
+		if err := b.ForEach(func(k, v []byte) error {
+			start := arena.Len()
+			arena.Write(k)
+			arena.Write(v)
+			spans = append(spans, span{start, len(k), arena.Len()})
+			return nil
+		}); err != nil {
+			return err
+		}
+		all := arena.String()
+		out = make(map[string]Entry, len(spans))
+		for _, sp := range spans {
+			e, err := decodeEntryJoined(all[sp.start:sp.end], sp.keyLen)
 			if err != nil {
-				return fmt.Errorf("entry %s: %w", k, err)
+				return fmt.Errorf("entry %s: %w", all[sp.start:sp.start+sp.keyLen], err)
 			}
 			out[e.Path] = e
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load base of pair %s: %w", pair, err)
