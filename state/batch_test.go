@@ -387,3 +387,43 @@ func TestBaseSurvivesReopen(t *testing.T) {
 		t.Errorf("after reopen (-want +got):\n%s", d)
 	}
 }
+
+// Readers run beside a writer and always see whole batches.
+func TestConcurrentReadersSeeWholeBatches(t *testing.T) {
+	s, _ := openTest(t)
+	const batches, perBatch = 20, 50
+	done := make(chan error, 1)
+	go func() {
+		for i := range batches {
+			var b Batch
+			for j := range perBatch {
+				b.Put(file(fmt.Sprintf("b%02d/f%02d", i, j), fmt.Sprint(i, "-", j)))
+			}
+			if err := s.Commit("p", b); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for {
+		m, err := s.Base("p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m)%perBatch != 0 {
+			t.Fatalf("a reader saw %d entries: part of a batch", len(m))
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, _ := s.Base("p"); len(m) != batches*perBatch {
+				t.Fatalf("final base has %d entries", len(m))
+			}
+			return
+		default:
+		}
+	}
+}

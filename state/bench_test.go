@@ -19,51 +19,51 @@ func benchEntries(n int) []Entry {
 	return out
 }
 
-// BenchmarkCommit10000Puts is one pass recording 10,000 new entries in one
-// transaction (fsync included).
-func BenchmarkCommit10000Puts(b *testing.B) {
-	entries := benchEntries(10_000)
+func benchStore(b *testing.B) *Store {
+	b.Helper()
 	s, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		var batch Batch
-		pair := fmt.Sprint("pair", i) // a fresh pair: every Put is an insert
-		for _, e := range entries {
-			batch.Put(e)
-		}
-		if err := s.Commit(pair, batch); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// BenchmarkCommit10000Puts is one pass recording 10,000 new entries in one
+// transaction (fsync included).
+func BenchmarkCommit10000Puts(b *testing.B) {
+	commitBench(b, func(i int, e Entry) (string, Entry) {
+		return fmt.Sprint("pair", i), e // a fresh pair: every Put is an insert
+	})
 }
 
 // BenchmarkCommit10000Replace rewrites 10,000 existing entries with new
 // remote ids (index maintenance on every Put).
 func BenchmarkCommit10000Replace(b *testing.B) {
+	commitBench(b, func(i int, e Entry) (string, Entry) {
+		e.RemoteID = fmt.Sprint(i, "-", e.RemoteID)
+		return "p", e
+	})
+}
+
+// commitBench commits 10,000 entries per iteration, as vary makes them.
+func commitBench(b *testing.B, vary func(i int, e Entry) (string, Entry)) {
 	entries := benchEntries(10_000)
-	s, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchStore(b)
 	b.ReportAllocs()
-	gen := 0
+	i := 0
 	for b.Loop() {
 		var batch Batch
+		var pair string
 		for _, e := range entries {
-			e.RemoteID = fmt.Sprint(gen, "-", e.RemoteID)
-			batch.Put(e)
+			var v Entry
+			pair, v = vary(i, e)
+			batch.Put(v)
 		}
-		if err := s.Commit("p", batch); err != nil {
+		if err := s.Commit(pair, batch); err != nil {
 			b.Fatal(err)
 		}
-		gen++
+		i++
 	}
 }
 
@@ -120,11 +120,7 @@ func BenchmarkOpen100000(b *testing.B) {
 // BenchmarkJournalStep is one journal write (Advance): the fsync cost the
 // engine pays before and after each API call.
 func BenchmarkJournalStep(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchStore(b)
 	seq, err := s.Begin("p", "upload", "start", []byte(`{"path":"a/b/c.txt"}`))
 	if err != nil {
 		b.Fatal(err)
