@@ -172,9 +172,12 @@ type downloader struct {
 
 func (d *downloader) prepareHash() error {
 	d.total = d.req.Size
+	if d.req.MD5 == "" {
+		return nil // nothing to check: no hashing cost
+	}
 	d.h = md5.New()
 	d.hashOK = d.req.Offset == 0
-	if d.req.Offset > 0 && d.req.Partial != nil && d.req.MD5 != "" {
+	if d.req.Offset > 0 && d.req.Partial != nil {
 		if _, err := io.Copy(d.h, io.NewSectionReader(d.req.Partial, 0, d.req.Offset)); err != nil {
 			return fmt.Errorf("download %s: read the partial content: %w", d.req.ID, err)
 		}
@@ -213,8 +216,10 @@ func (d *downloader) fetch(ctx context.Context, link string) error {
 			// The range was ignored: the whole file follows. Skip what
 			// the caller has; hashing it makes the MD5 check complete.
 			skip = from
-			d.h.Reset()
-			d.hashOK = true
+			if d.h != nil {
+				d.h.Reset()
+				d.hashOK = true
+			}
 		}
 		if resp.ContentLength >= 0 {
 			if d.total >= 0 && resp.ContentLength != d.total {
@@ -253,7 +258,11 @@ func (d *downloader) fetch(ctx context.Context, link string) error {
 		return d.fail(resp.StatusCode, fmt.Sprintf("size %d exceeds the package's max_download_filesize_allowed %d", d.total, d.lim.MaxDownloadFileSize), ErrValidation)
 	}
 	if skip > 0 {
-		if n, err := io.CopyBuffer(d.h, io.LimitReader(resp.Body, skip), d.buf); err != nil || n < skip {
+		var sink io.Writer = io.Discard
+		if d.h != nil {
+			sink = d.h
+		}
+		if n, err := io.CopyBuffer(sink, io.LimitReader(resp.Body, skip), d.buf); err != nil || n < skip {
 			return d.fail(resp.StatusCode, fmt.Sprintf("body ended after %d of the %d bytes to skip: %v", n, skip, err), ErrTransient)
 		}
 	}
@@ -273,26 +282,43 @@ func (d *downloader) pageError(resp *http.Response) error {
 	return markedError{ae, errBadPage}
 }
 
-// copyBody streams the body to w (and the hash), at most want bytes when
-// want >= 0.
+// copyBody streams the body to w, at most want bytes when want >= 0. When
+// an MD5 is to be checked, hashing runs in a second goroutine on buffers
+// handed over in order, so that it overlaps with the network and w.
 func (d *downloader) copyBody(resp *http.Response, want int64) error {
 	var src io.Reader = resp.Body
 	if want >= 0 {
 		src = io.LimitReader(resp.Body, want)
 	}
+	var hp *hashPipe
+	if d.h != nil {
+		hp = newHashPipe(d.h)
+		defer hp.drain()
+	}
 	start := d.pos
 	for {
-		n, rerr := src.Read(d.buf)
+		buf := d.buf
+		if hp != nil {
+			buf = hp.buffer()
+		}
+		n, rerr := src.Read(buf)
 		if n > 0 {
-			if _, err := d.w.Write(d.buf[:n]); err != nil {
+			if _, err := d.w.Write(buf[:n]); err != nil {
+				if hp != nil {
+					hp.recycle(buf)
+				}
 				return fmt.Errorf("download %s: write: %w", d.req.ID, err)
 			}
-			d.h.Write(d.buf[:n])
+			if hp != nil {
+				hp.hash(buf[:n])
+			}
 			d.pos += int64(n)
 			d.written += int64(n)
 			if d.req.Progress != nil {
 				d.req.Progress(d.pos)
 			}
+		} else if hp != nil {
+			hp.recycle(buf)
 		}
 		if rerr == io.EOF {
 			break
@@ -312,6 +338,38 @@ func (d *downloader) copyBody(resp *http.Response, want int64) error {
 	}
 	return nil
 }
+
+// hashPipe feeds a hash from a goroutine. Buffers circulate between the
+// reader (buffer, hash) and the hashing goroutine (which recycles them), so
+// memory is bounded by the pool and order is kept by the single channel.
+type hashPipe struct {
+	h    hash.Hash
+	work chan []byte
+	free chan []byte
+	done chan struct{}
+}
+
+const hashPipeBuffers = 4
+
+func newHashPipe(h hash.Hash) *hashPipe {
+	p := &hashPipe{h: h, work: make(chan []byte, hashPipeBuffers), free: make(chan []byte, hashPipeBuffers), done: make(chan struct{})}
+	for range hashPipeBuffers {
+		p.free <- make([]byte, downloadBuffer)
+	}
+	go func() {
+		defer close(p.done)
+		for b := range p.work {
+			p.h.Write(b)
+			p.free <- b[:cap(b)]
+		}
+	}()
+	return p
+}
+
+func (p *hashPipe) buffer() []byte   { return <-p.free }
+func (p *hashPipe) recycle(b []byte) { p.free <- b[:cap(b)] }
+func (p *hashPipe) hash(b []byte)    { p.work <- b }
+func (p *hashPipe) drain()           { close(p.work); <-p.done }
 
 // verify checks the final size and MD5.
 func (d *downloader) verify() error {

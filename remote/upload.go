@@ -38,6 +38,10 @@ type UploadRequest struct {
 	Progress func(sent int64)
 }
 
+// tokenCheckSize is the upload size from which the token is checked with
+// a light request before the body is sent.
+const tokenCheckSize = 8 << 20
+
 // ErrSourceChanged reports upload content whose length differed from
 // UploadRequest.Size while it was read: the caller should look at the
 // source again. Nothing was stored remotely.
@@ -84,6 +88,15 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (File, error) {
 	defer c.uploads.release()
 
 	known := req.KnownIDs
+	if known != nil && req.Size >= tokenCheckSize {
+		// The server checks the token only after receiving the whole body
+		// (BEHAVIOUR 1: PHP parses the upload first), so a token another
+		// client invalidated would cost a second transfer of a big file.
+		// A light request first re-authorizes when needed.
+		if _, err := c.call(ctx, "account/info", nil, true); err != nil {
+			return File{}, fmt.Errorf("upload %q: check token: %w", req.Name, err)
+		}
+	}
 	if known == nil {
 		l, err := c.List(ctx, req.Folder)
 		if err != nil {

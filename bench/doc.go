@@ -1,0 +1,5 @@
+// Package bench owns the transfer benchmarks of the remote client: upload
+// and download through remote.Client against the emulator on loopback
+// (transfer_test.go, `go test -bench . ./bench/`), and the comparison with
+// curl (curl_compare.sh, which runs the programs in emuserve and curlcmp).
+package bench
