@@ -148,7 +148,9 @@ func run(api string, size int64, rounds int, dir string) error {
 	for _, d := range md5Time {
 		bestMD5 = min(bestMD5, d)
 	}
-	plus := func(curl float64) float64 { return mbps(size, time.Duration(float64(size)/1e6/curl*float64(time.Second))+bestMD5) }
+	plus := func(curl float64) float64 {
+		return mbps(size, time.Duration(float64(size)/1e6/curl*float64(time.Second))+bestMD5)
+	}
 	fmt.Printf("size %d MiB, best of %d rounds (MB/s):\n", size>>20, rounds)
 	fmt.Printf("  upload:   curl %.0f, curl+md5sum %.0f, client (MD5 while streaming) %.0f: ratio %.2f vs curl, %.2f vs curl+md5sum\n",
 		best(curlUp), plus(best(curlUp)), best(clientUp), best(clientUp)/best(curlUp), best(clientUp)/plus(best(curlUp)))
