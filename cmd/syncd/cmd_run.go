@@ -56,7 +56,21 @@ type daemon struct {
 	started time.Time
 	metrics *metrics
 
-	mu sync.Mutex // guards nothing but serialises status file writes
+	mu       sync.Mutex // serialises status file writes
+	appMu    sync.Mutex // guards app and startErr, set once the account answers
+	startErr error
+}
+
+func (d *daemon) setApp(a *app) {
+	d.appMu.Lock()
+	d.app, d.startErr = a, nil
+	d.appMu.Unlock()
+}
+
+func (d *daemon) setStartErr(err error) {
+	d.appMu.Lock()
+	d.startErr = err
+	d.appMu.Unlock()
 }
 
 // runDaemon runs every pair until ctx ends. observer, when set, sees every
@@ -70,6 +84,16 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 			observer(ev)
 		}
 	}
+	// Status answers from the start, also while the account cannot be
+	// reached yet.
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)
+	}
+	stopSock, err := d.serveControl()
+	if err != nil {
+		return err
+	}
+	defer stopSock()
 	// The server may be down when the daemon starts: keep trying, the
 	// watchers are not needed before the first pass can run.
 	var a *app
@@ -84,20 +108,15 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 		}
 		delay := min(time.Duration(attempt)*2*time.Second, time.Minute)
 		log.Warn("cannot reach the account yet; retrying", zap.Error(err), zap.Duration("in", delay))
+		d.setStartErr(err)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(delay):
 		}
 	}
-	d.app = a
+	d.setApp(a)
 	defer a.close()
-
-	stopSock, err := d.serveControl()
-	if err != nil {
-		return err
-	}
-	defer stopSock()
 	if cfg.MetricsListen != "" {
 		stop, err := d.metrics.serve(cfg.MetricsListen, log)
 		if err != nil {
@@ -205,7 +224,22 @@ func (d *daemon) status() statusDoc {
 	now := time.Now()
 	doc := statusDoc{Version: version, State: "idle", PID: os.Getpid(), Started: d.started, Updated: now,
 		Source: "daemon", Poll: d.cfg.PollInterval.String()}
-	for _, pr := range d.app.pairs {
+	d.appMu.Lock()
+	a, startErr := d.app, d.startErr
+	d.appMu.Unlock()
+	if a == nil { // still connecting
+		doc.State = "syncing"
+		for _, pc := range d.cfg.Pairs {
+			ps := pairStatus{Local: pc.Local, Remote: pc.Remote, State: "syncing", Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
+			if startErr != nil {
+				ps.State, ps.LastError = "error", startErr.Error()
+				doc.State = "error"
+			}
+			doc.Pairs = append(doc.Pairs, ps)
+		}
+		return doc
+	}
+	for _, pr := range a.pairs {
 		ps := pairStatus{Local: pr.cfg.Local, Remote: pr.cfg.Remote, Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
 		if pr.pair == nil {
 			ps.State, ps.LastError = "error", pr.err.Error()

@@ -28,6 +28,7 @@ type statusDoc struct {
 	Updated time.Time    `json:"updated"`
 	Source  string       `json:"source"` // daemon, saved, database
 	Poll    string       `json:"poll_interval,omitempty"`
+	Error   string       `json:"error,omitempty"` // why the state is unknown
 	Pairs   []pairStatus `json:"pairs"`
 }
 
@@ -77,15 +78,23 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := fs.Parse(args); err != nil {
 		return statusUnknown
 	}
+	unknown := func(msg string) int {
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(statusDoc{Version: version, State: "unknown", Updated: time.Now(), Error: msg, Pairs: []pairStatus{}})
+		} else {
+			fmt.Fprintf(stdout, "SYNCD UNKNOWN - %s\n", msg)
+		}
+		return statusUnknown
+	}
 	cfg, err := loadConfig(*cfgPath, io.Discard)
 	if err != nil {
-		fmt.Fprintf(stdout, "SYNCD UNKNOWN - configuration: %v\n", err)
-		return statusUnknown
+		return unknown("configuration: " + err.Error())
 	}
 	doc, err := readStatus(ctx, cfg.StateDir)
 	if err != nil {
-		fmt.Fprintf(stdout, "SYNCD UNKNOWN - %v\n", err)
-		return statusUnknown
+		return unknown(err.Error())
 	}
 	if doc.Poll == "" {
 		doc.Poll = cfg.PollInterval.String()

@@ -161,7 +161,7 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		if lo.OnPass != nil {
 			lo.OnPass(res, err)
 		}
-		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0) {
+		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0) {
 			failures++
 			d := backoff(lo.RetryMin, lo.RetryMax, failures)
 			if errors.Is(err, ErrAuth) || errors.Is(err, ErrHalted) {
@@ -175,12 +175,12 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		} else {
 			failures = 0
 			switch {
+			case res.Unsettled > 0:
+				retry = time.NewTimer(lo.Settle)
+				retryC = retry.C
 			case !res.Converged:
 				// Progress was made; look again right away.
 				retry = time.NewTimer(0)
-				retryC = retry.C
-			case res.Unsettled > 0:
-				retry = time.NewTimer(lo.Settle)
 				retryC = retry.C
 			}
 		}

@@ -40,6 +40,9 @@ type Options struct {
 	CommitEvery int
 	// MaxPasses bounds the passes of Once (default 5).
 	MaxPasses int
+	// SettleWait is how long Once waits before looking again at files
+	// that were still being written (default 1s).
+	SettleWait time.Duration
 	// Observer, when set, is told of every operation as it ends.
 	Observer func(OpEvent)
 	// Failpoint, when set, is called at every step of every multi-step
@@ -120,6 +123,9 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 	if opt.MaxPasses <= 0 {
 		opt.MaxPasses = 5
 	}
+	if opt.SettleWait <= 0 {
+		opt.SettleWait = time.Second
+	}
 	return &Pair{cfg: cfg, remote: r, local: l, store: s, opt: opt,
 		log: opt.Logger.With(zap.String("pair", cfg.LocalRoot))}
 }
@@ -162,8 +168,20 @@ func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
 	var err error
 	for i := 0; i < p.opt.MaxPasses; i++ {
 		res, err = p.Pass(ctx, po)
-		if err != nil || po.DryRun || res.Converged || res.Done == 0 {
+		if err != nil {
 			return res, err
+		}
+		if res.Unsettled > 0 && i+1 < p.opt.MaxPasses {
+			// Files still being written: give them time, then look again.
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(p.opt.SettleWait):
+			}
+			continue
+		}
+		if po.DryRun || res.Converged || res.Done == 0 {
+			return res, nil
 		}
 	}
 	return res, nil
@@ -282,7 +300,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	pl := plan.Reconcile(in)
 	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems)
 	res.Plan = pl
-	res.Converged = len(pl.Ops) == 0 && pl.Halt == ""
+	res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && scan.Unsettled == 0
 	if po.DryRun {
 		res.Finished = p.opt.Now()
 		return res, nil
