@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
-	"crypto/md5"
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -438,6 +438,5 @@ func TestDemoSmoke(t *testing.T) {
 		t.Fatalf("demo exit: %v", err)
 	}
 }
-
 
 func md5sum(b []byte) [16]byte { return md5.Sum(b) }
