@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -61,12 +62,26 @@ func newEnv(t *testing.T, mutate ...func(*emulator.Options)) *env {
 }
 
 func startEnv(t *testing.T, opts emulator.Options, c *clock) *env {
+	return startEnvAt(t, opts, c, "")
+}
+
+// startEnvAt serves on addr ("" picks a free loopback port).
+func startEnvAt(t *testing.T, opts emulator.Options, c *clock, addr string) *env {
 	t.Helper()
 	srv, err := emulator.New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	if addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("listen again on %s: %v", addr, err)
+		}
+		ts.Listener.Close()
+		ts.Listener = l
+	}
+	ts.Start()
 	jar, _ := cookiejar.New(nil)
 	e := &env{t: t, srv: srv, ts: ts, clock: c, opts: opts, hc: &http.Client{
 		Jar:           jar,
@@ -79,14 +94,16 @@ func startEnv(t *testing.T, opts emulator.Options, c *clock) *env {
 	return e
 }
 
-// restart closes the server and opens a new one on the same DataDir.
+// restart closes the server and opens a new one on the same DataDir and
+// address, as a restarted service would be.
 func (e *env) restart() {
 	e.t.Helper()
+	addr := e.ts.Listener.Addr().String()
 	e.ts.Close()
 	if err := e.srv.Close(); err != nil {
 		e.t.Fatalf("Close: %v", err)
 	}
-	n := startEnv(e.t, e.opts, e.clock)
+	n := startEnvAt(e.t, e.opts, e.clock, addr)
 	n.hc.Jar = e.hc.Jar
 	*e = *n
 }

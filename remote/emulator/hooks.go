@@ -143,3 +143,11 @@ func (s *Server) folderPath(id int64) string {
 	}
 	return "/" + strings.Join(names, "/")
 }
+
+// UploadsInFlight is the number of uploads of the account whose file part is
+// being received, as counted against the package's concurrent_uploads.
+func (s *Server) UploadsInFlight(accountID int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploadsActive[accountID]
+}

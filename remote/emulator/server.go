@@ -337,6 +337,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := h(q)
+	if q.upload != nil {
+		q.upload.discard() // frees the upload slot before the client hears back
+	}
 	if fault != nil && fault.DropReply {
 		// Applied, but the client never hears of it.
 		panic(http.ErrAbortHandler)
