@@ -1,0 +1,848 @@
+package plan
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// pop is an op under construction: dependencies are pointers until the
+// final order gives them indexes.
+type pop struct {
+	op    Op
+	n     *node
+	side  int  // side the op acts on (both for Record/Forget)
+	from  bool // From is the node's current place on side, computed late
+	occ   bool // creates op.Path on side: wait for whatever is there to leave
+	ready [2]bool
+	// pre: a move into a folder that itself moves onto this entry's place,
+	// so it goes first, into the folder's current place; carrier is that
+	// folder's move, which brings it to its final place.
+	pre     bool
+	carrier *pop
+	// split: this move goes from a temporary name (set by an earlier
+	// move of the same node) to its final place.
+	split bool
+	fnode *node // Forget: the node whose base entries it drops
+	deps  []*pop
+	phase int
+	drop  bool
+	idx   int
+	users []*pop
+	indeg int
+}
+
+const (
+	phaseForget = iota
+	phaseConflict
+	phaseMove
+	phaseMkdir
+	phaseTransfer
+	phaseDelete
+	phaseRecord
+)
+
+var moveKind = [2]OpKind{MoveLocal, MoveRemote}
+var mkdirKind = [2]OpKind{MkdirLocal, MkdirRemote}
+var deleteKind = [2]OpKind{DeleteLocal, DeleteRemote}
+var conflictKind = [2]OpKind{ConflictLocal, ConflictRemote}
+
+func (r *reconciler) add(p *pop) *pop {
+	r.pops = append(r.pops, p)
+	if p.n != nil {
+		p.n.ops = append(p.n.ops, p)
+	}
+	return p
+}
+
+// premises fills an op's Local and Remote from the node's views.
+func premises(op *Op, n *node) {
+	if v := &n.v[sideL]; v.present {
+		op.Local = v.loc
+	}
+	if v := &n.v[sideR]; v.present {
+		op.Remote = v.rem
+	}
+}
+
+func (r *reconciler) canOp(s int) bool { return !r.oneWay || s == r.receiver }
+
+// emit turns the decided nodes into ops.
+func (r *reconciler) emit() {
+	var liveNodes, deadNodes []*node
+	for _, n := range r.nodes {
+		switch n.state {
+		case live:
+			liveNodes = append(liveNodes, n)
+		case dead, kept:
+			deadNodes = append(deadNodes, n)
+		}
+	}
+	slices.SortFunc(liveNodes, func(a, b *node) int { return strings.Compare(a.final, b.final) })
+	for _, n := range liveNodes {
+		r.emitLive(n)
+	}
+	for _, p := range r.forgetIgn {
+		r.add(&pop{op: Op{Kind: Forget, Path: p, Entry: r.in.Base[p].Kind, Reason: "now ignored"}, phase: phaseForget, side: -1})
+	}
+	r.emitGone(deadNodes)
+	// A forget drops the base entries below it too, and a new entry at a
+	// base path overwrites that base entry: both wait for every op on the
+	// old entry and those below it, so a failed delete keeps the base that
+	// explains it (else the next pass would see a new entry and bring it
+	// back).
+	r.subtreeOps = make(map[*node][]*pop)
+	for _, m := range r.nodes {
+		if m.base == nil {
+			continue
+		}
+		deps := append(nonNil(m.gone[0], m.gone[1]), m.ops...)
+		if len(deps) == 0 {
+			continue
+		}
+		r.subtreeOps[m] = append(r.subtreeOps[m], deps...)
+		for a := m.bparent; a != nil; a = a.bparent {
+			r.subtreeOps[a] = append(r.subtreeOps[a], deps...)
+		}
+	}
+	for _, m := range r.nodes {
+		if m.forget != nil {
+			m.forget.deps = append(m.forget.deps, r.subtreeOps[m]...)
+		}
+	}
+	r.linkDeps()
+}
+
+func (r *reconciler) emitLive(n *node) {
+	f := n.final
+	l, rm := &n.v[sideL], &n.v[sideR]
+	// Content: which way the file's bytes must travel.
+	from := -1 // side whose content goes to the other
+	loser := -1
+	record := false
+	if n.kind == File {
+		switch {
+		case l.present && rm.present:
+			lm, rmod := l.mod, rm.mod
+			switch {
+			case !lm && !rmod:
+			case lm && !rmod:
+				from = sideL
+			case !lm && rmod:
+				from = sideR
+			case rm.md5 == "":
+				r.problem(f, RemoteSide, "remote content not compared yet")
+				return
+			case rm.md5 == l.md5:
+				record = true
+			default:
+				if r.oneWay && r.in.Mirror {
+					from = r.sender
+				} else {
+					loser = 1 - r.winner
+					from = r.winner
+				}
+			}
+			if r.oneWay && from == r.receiver {
+				from = -1
+				if r.in.Mirror {
+					from = r.sender
+				}
+			}
+		case l.present:
+			from = sideL
+		case rm.present:
+			from = sideR
+		}
+		if r.oneWay && from == r.receiver {
+			from = -1
+		}
+	}
+
+	// Structure on each side: move it into place, or create the folder.
+	for s := range 2 {
+		v := &n.v[s]
+		if !r.canOp(s) || s == loser {
+			continue
+		}
+		switch {
+		case v.present && (v.parent != n.parent || v.name != n.name):
+			op := Op{Kind: moveKind[s], Path: f, Entry: n.kind, Reason: "moved on the " + sideName(1-s) + " side"}
+			premises(&op, n)
+			p := r.add(&pop{op: op, n: n, side: s, from: true, occ: true, phase: phaseMove})
+			p.ready[s] = true
+			n.sop[s], n.gone[s], n.moveOp[s] = p, p, p
+			r.moveDest[s][f] = n
+		case !v.present && n.kind == Dir:
+			op := Op{Kind: mkdirKind[s], Path: f, Entry: Dir, Reason: "new folder"}
+			if n.base != nil {
+				op.Reason = "folder needed by entries kept inside it"
+			}
+			premises(&op, n)
+			p := r.add(&pop{op: op, n: n, side: s, occ: true, phase: phaseMkdir})
+			// Its base entry is written from both sides: the other side's
+			// folder must be in place too.
+			p.ready = [2]bool{true, true}
+			n.sop[s] = p
+		}
+	}
+
+	for s := range 2 {
+		if p := n.sop[s]; p != nil && p.op.Kind == mkdirKind[s] {
+			p.deps = append(p.deps, nonNil(n.moveOp[1-s])...)
+		}
+	}
+
+	if loser >= 0 {
+		cp := r.conflictName(f)
+		r.conflicts = append(r.conflicts, Conflict{Path: f, Copy: cp, Reason: "changed on both sides: both versions kept"})
+		op := Op{Kind: conflictKind[loser], Path: cp, Entry: File, Reason: "changed on both sides"}
+		premises(&op, n)
+		c := r.add(&pop{op: op, n: n, side: loser, from: true, phase: phaseConflict})
+		c.ready[loser] = true
+		n.gone[loser] = c
+		if !r.oneWay {
+			// The copy goes to the winner side too.
+			t := r.transfer(n, loser, cp, false, "conflict copy")
+			t.deps = append(t.deps, c)
+		}
+		t := r.transfer(n, r.winner, f, false, "changed on both sides")
+		t.deps = append(t.deps, c)
+		n.sop[loser] = t
+		return
+	}
+	moved := n.base != nil && (n.parent != n.bparent || n.name != n.baseName())
+	consistent := false
+	if moved {
+		for s := range 2 {
+			v := &n.v[s]
+			if n.moveOp[s] != nil && v.present && v.parent == n.bparent && v.name == n.baseName() {
+				consistent = true
+			}
+		}
+	}
+	if from >= 0 {
+		to := 1 - from
+		over := n.v[to].present
+		reason := "changed on the " + sideName(from) + " side"
+		switch {
+		case !over && n.base == nil:
+			reason = "new on the " + sideName(from) + " side"
+		case !over:
+			reason = "deleted on the " + sideName(to) + " side but changed or needed"
+			if !n.changedOn(from) {
+				reason = "deleted on the " + sideName(to) + " side: restored"
+			}
+		}
+		t := r.transfer(n, from, f, over, reason)
+		if !over {
+			n.sop[to] = t
+		}
+		if moved && !consistent {
+			r.forgetOld(n, t)
+		}
+		return
+	}
+	if !l.present || !rm.present {
+		if moved && !consistent {
+			r.forgetOld(n, n.sop[0], n.sop[1])
+		}
+		return
+	}
+	if record || r.needsRecord(n, moved) || (moved && !consistent) {
+		reason := "same on both sides"
+		if n.base != nil && !record {
+			reason = "refresh the synced state"
+		}
+		op := Op{Kind: Record, Path: f, Entry: n.kind, Reason: reason}
+		premises(&op, n)
+		p := r.add(&pop{op: op, n: n, side: -1, phase: phaseRecord})
+		p.ready = [2]bool{true, true}
+		p.deps = append(p.deps, nonNil(n.sop[0], n.sop[1])...)
+		if moved && !consistent {
+			r.forgetOld(n, p)
+		}
+	}
+}
+
+func nonNil(ps ...*pop) []*pop {
+	var out []*pop
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// forgetOld drops the base entry left at the node's old path when no move
+// op will carry it to the new one; after the node's ops, and never when a
+// final path lies at or below it (that entry may be written this pass).
+func (r *reconciler) forgetOld(n *node, after ...*pop) {
+	for f := range r.finals {
+		if isUnder(f, n.bpath) {
+			return
+		}
+	}
+	p := r.add(&pop{op: Op{Kind: Forget, Path: n.bpath, Entry: n.kind, Reason: "synced state moved to " + n.final}, side: -1, phase: phaseRecord, fnode: n})
+	p.deps = append(p.deps, nonNil(after...)...)
+	n.forget = p
+}
+
+// needsRecord reports whether a node present alike on both sides has a
+// stale base entry: never synced, stat or identity changed without a
+// content change, or names changed in place.
+func (r *reconciler) needsRecord(n *node, moved bool) bool {
+	b := n.base
+	if b == nil {
+		return true
+	}
+	l, rm := n.v[sideL].loc, n.v[sideR].rem
+	if n.v[sideL].phantom || n.v[sideR].phantom {
+		return false
+	}
+	if rm.ID != b.RemoteID {
+		return true
+	}
+	if l.Dev != b.Dev || l.Ino != b.Ino {
+		return true
+	}
+	if n.kind == File && (l.Size != b.Size || l.MtimeNs != b.MtimeNs) {
+		return true
+	}
+	if moved {
+		return false // the moves write names and parents
+	}
+	return l.Name != b.LocalName || rm.Name != b.RemoteName || rm.ParentID != b.RemoteParentID
+}
+
+// transfer plans the copy of n's content from side src to path on the other
+// side; over says a version there is replaced.
+func (r *reconciler) transfer(n *node, src int, path string, over bool, reason string) *pop {
+	dst := 1 - src
+	var op Op
+	switch {
+	case dst == sideR && over:
+		op = Op{Kind: Replace}
+	case dst == sideR:
+		op = Op{Kind: Upload}
+	default:
+		op = Op{Kind: Download}
+	}
+	op.Path, op.Entry, op.Reason = path, File, reason
+	premises(&op, n)
+	if !over {
+		if dst == sideR {
+			op.Remote = nil
+		} else {
+			op.Local = nil
+		}
+	}
+	p := r.add(&pop{op: op, n: n, side: dst, occ: !over, phase: phaseTransfer})
+	p.ready = [2]bool{true, true}
+	p.deps = append(p.deps, nonNil(n.moveOp[0], n.moveOp[1])...)
+	return p
+}
+
+// emitGone plans deletes (one per topmost dead entry on a side) and forgets.
+func (r *reconciler) emitGone(nodes []*node) {
+	for s := range 2 {
+		slices.SortFunc(nodes, func(a, b *node) int { return strings.Compare(a.v[s].path, b.v[s].path) })
+		for _, n := range nodes {
+			v := &n.v[s]
+			if !v.present || !r.canOp(s) {
+				continue
+			}
+			if n.state == kept {
+				if n.copyName != "" && s == r.receiver {
+					op := Op{Kind: conflictKind[s], Path: n.copyName, Entry: n.kind, Reason: "left alone, but in the way"}
+					premises(&op, n)
+					p := r.add(&pop{op: op, n: n, side: s, from: true, phase: phaseConflict})
+					n.gone[s] = p
+				}
+				continue
+			}
+			if p := v.parent; p != nil && p.state == dead && p.v[s].present {
+				n.gone[s] = p.gone[s]
+				continue
+			}
+			reason := "deleted on the " + sideName(1-s) + " side"
+			if n.base == nil {
+				reason = "not on the " + sideName(1-s) + " side (mirror)"
+			}
+			op := Op{Kind: deleteKind[s], Path: v.path, Entry: n.kind, Reason: reason}
+			premises(&op, n)
+			p := r.add(&pop{op: op, n: n, side: s, from: true, phase: phaseDelete})
+			n.gone[s] = p
+		}
+	}
+	slices.SortFunc(nodes, func(a, b *node) int { return strings.Compare(a.bpath, b.bpath) })
+	for _, n := range nodes {
+		if n.base == nil || n.v[sideL].present && n.state == dead || n.v[sideR].present && n.state == dead {
+			continue
+		}
+		if n.state == dead {
+			if bp := n.bparent; bp != nil && bp.state == dead {
+				continue
+			}
+			n.forget = r.add(&pop{op: Op{Kind: Forget, Path: n.bpath, Entry: n.kind, Reason: "deleted on both sides"}, side: -1, phase: phaseForget, fnode: n})
+			continue
+		}
+		// kept: untracked from now on
+		if bp := n.bparent; bp != nil && bp.state == kept {
+			continue
+		}
+		p := r.add(&pop{op: Op{Kind: Forget, Path: n.bpath, Entry: n.kind, Reason: "changed on the " + sideName(r.receiver) + " side only: left alone"}, side: -1, phase: phaseRecord, fnode: n})
+		p.deps = nonNil(n.gone[r.receiver])
+		n.forget = p
+	}
+}
+
+// cur returns where n is on side s when its op runs. A folder above it
+// that moves first carries it: n's place is then below that folder's
+// final place. An entry that leaves the moving folder's subtree for a
+// place outside where the folder is now goes first instead, from where it
+// is: that folder's move is returned among waiters, which must wait for
+// n's op.
+func (r *reconciler) cur(n *node, s int) (path string, dep *pop, waiters []*pop) {
+	return r.curFrom(n, s, false)
+}
+
+// curFrom is cur; with leave, n leaves every moving folder it does not
+// end up in before that folder moves (a step aside to a temporary name).
+func (r *reconciler) curFrom(n *node, s int, leave bool) (path string, dep *pop, waiters []*pop) {
+	v := &n.v[s]
+	for a := v.parent; a != nil; a = a.v[s].parent {
+		m := a.moveOp[s]
+		if m == nil {
+			continue
+		}
+		if n.state == live && !isUnder(n.final, a.final) && (leave || !isUnder(n.final, a.v[s].path)) {
+			waiters = append(waiters, m)
+			continue
+		}
+		av := a.v[s].path
+		if !isUnder(v.path, av) {
+			break
+		}
+		return a.final + v.path[len(av):], m, waiters
+	}
+	return v.path, nil, waiters
+}
+
+func waitFor(waiters []*pop, p *pop) {
+	for _, w := range waiters {
+		w.deps = append(w.deps, p)
+	}
+}
+
+// settleBase makes p, which writes, moves or drops the base entries at
+// path, wait until another entry's base there has been dealt with: the
+// engine keys base by path, so they would be overwritten or carried along.
+func (r *reconciler) settleBase(p *pop, path string) {
+	x := r.byBase[path]
+	if x == nil || x == p.n {
+		return
+	}
+	for _, d := range r.subtreeOps[x] {
+		if d != p && !slices.Contains(p.n.ops, d) {
+			p.deps = append(p.deps, d)
+		}
+	}
+}
+
+// breakOccupancy handles the two ways a creation at p.op.Path could wait
+// for itself: the entry there must move below the new path (a file "a"
+// becoming "a/a" under a new folder "a"), or the entry to move there sits
+// inside the folder that must leave that path (a/b -> a, folder a deleted).
+// The moving entry first steps aside to a unique temporary name.
+func (r *reconciler) breakOccupancy(p *pop) {
+	s, f := p.side, p.op.Path
+	if o := r.at[s][f]; o != nil && o != p.n {
+		if m := o.moveOp[s]; m != nil && !m.split && !m.pre && o.state == live && o.final != f && isUnder(o.final, f) {
+			r.stepAside(m, f)
+		}
+	}
+	if (p.op.Kind == MoveLocal || p.op.Kind == MoveRemote) && !p.split {
+		for a := p.n.v[s].parent; a != nil; a = a.v[s].parent {
+			if a.v[s].path == f && a.gone[s] != nil && a.gone[s].op.Kind == deleteKind[s] {
+				r.stepAside(p, f)
+				break
+			}
+		}
+	}
+}
+
+// stepAside turns move m into two: to a temporary name outside blocked
+// (in the nearest folder above the entry that is not at or below it),
+// then from there to the final place.
+func (r *reconciler) stepAside(m *pop, blocked string) {
+	s, n := m.side, m.n
+	from, dep, waiters := r.curFrom(n, s, true)
+	d := dirOf(from)
+	for d != "" && isUnder(d, blocked) {
+		d = dirOf(d)
+	}
+	tmp := r.conflictName(joinPath(d, n.name))
+	op := m.op
+	op.From, op.Path, op.Reason = from, tmp, "step aside: "+m.op.Reason
+	first := r.add(&pop{op: op, n: n, side: s, phase: phaseMove})
+	first.deps = carried(dep)
+	waitFor(waiters, first)
+	m.split = true
+	m.op.From = tmp
+	m.deps = append(m.deps, first)
+	n.gone[s] = first
+}
+
+// carried lists a move and the moves of the folders that carry it on to
+// its final place.
+func carried(m *pop) []*pop {
+	var out []*pop
+	for ; m != nil; m = m.carrier {
+		out = append(out, m)
+	}
+	return out
+}
+
+// vacate returns the op that takes away whatever is on side s at path p
+// when a new entry for n is put there.
+func (r *reconciler) vacate(s int, p string, n *node) []*pop {
+	var out []*pop
+	leave := func(o *node) {
+		if o == nil || o == n {
+			return
+		}
+		for c := o; c != nil; c = c.v[s].parent {
+			if c.gone[s] != nil {
+				out = append(out, c.gone[s])
+				return
+			}
+		}
+	}
+	if o := r.at[s][p]; o != nil {
+		leave(o)
+	} else if r.exists(s, p) {
+		// Something unchanged there, or nothing: it leaves with a moved
+		// folder above it, if any.
+		for d := dirOf(p); d != ""; d = dirOf(d) {
+			if a := r.at[s][d]; a != nil {
+				if a.moveOp[s] != nil && a != n {
+					out = append(out, a.moveOp[s])
+				}
+				break
+			}
+		}
+	}
+	// What a folder moved to an ancestor of p brings along.
+	for d := dirOf(p); d != ""; d = dirOf(d) {
+		if a := r.moveDest[s][d]; a != nil && a != n {
+			leave(r.at[s][a.v[s].path+p[len(d):]])
+		}
+	}
+	return out
+}
+
+func (r *reconciler) exists(s int, p string) bool {
+	if s == sideL {
+		_, ok := r.in.Local[p]
+		return ok
+	}
+	_, ok := r.in.Remote[p]
+	return ok
+}
+
+// linkDeps computes source paths and the dependencies that follow from
+// places: parents first, sources after their moved folders, new entries
+// after what was in their way, folder deletes after moves out of them.
+func (r *reconciler) linkDeps() {
+	// A move into a folder that moves onto the entry's own place (b moved
+	// into c, then c renamed to b) goes first, into the folder as it is.
+	for _, p := range r.pops {
+		if p.op.Kind != MoveLocal && p.op.Kind != MoveRemote {
+			continue
+		}
+		s, par := p.side, p.n.parent
+		if par == nil || par.moveOp[s] == nil || !par.v[s].present || !isUnder(par.final, p.n.v[s].path) {
+			continue
+		}
+		p.pre, p.carrier = true, par.moveOp[s]
+	}
+	// It lands in the folder as observed: every move of that folder or of
+	// a folder above it waits for it.
+	for _, p := range r.pops {
+		if !p.pre {
+			continue
+		}
+		s, par := p.side, p.n.parent
+		if isUnder(par.v[s].path, p.n.v[s].path) {
+			// The folder is inside the entry (nesting swapped): it steps
+			// out to a temporary name, the entry moves into it there, and
+			// the folder then moves on to its final place.
+			pm := par.moveOp[s]
+			if !pm.split {
+				r.stepAside(pm, p.n.v[s].path)
+			}
+			first := par.gone[s]
+			p.op.Path = joinPath(first.op.Path, p.n.name)
+			p.deps = append(p.deps, first)
+			pm.deps = append(pm.deps, p)
+			continue
+		}
+		p.op.Path = joinPath(par.v[s].path, p.n.name)
+		for a := par; a != nil; a = a.v[s].parent {
+			if m := a.moveOp[s]; m != nil {
+				m.deps = append(m.deps, p)
+			}
+		}
+	}
+	for i := 0; i < len(r.pops); i++ { // splitting appends
+		p := r.pops[i]
+		if p.from && !p.split {
+			from, m, waiters := r.cur(p.n, p.side)
+			waitFor(waiters, p)
+			if p.op.Kind == DeleteLocal || p.op.Kind == DeleteRemote {
+				p.op.Path = from
+			} else {
+				p.op.From = from
+			}
+			p.deps = append(p.deps, carried(m)...)
+		}
+		for s := range 2 {
+			if !p.ready[s] || (p.pre && s == p.side) {
+				continue
+			}
+			for a := p.n.parent; a != nil; a = a.parent {
+				if a.sop[s] != nil {
+					p.deps = append(p.deps, a.sop[s])
+					break
+				}
+			}
+		}
+		if p.occ {
+			r.breakOccupancy(p)
+			p.deps = append(p.deps, r.vacate(p.side, p.op.Path, p.n)...)
+			if p.op.Kind != MkdirLocal && p.op.Kind != MkdirRemote {
+				r.settleBase(p, p.op.Path)
+			}
+		}
+		if p.from {
+			src := p.op.From
+			if src == "" {
+				src = p.op.Path
+			}
+			r.settleBase(p, src)
+		}
+	}
+	// Moves out of a folder run before its delete.
+	for _, p := range r.pops {
+		k := p.op.Kind
+		if p.split || k != MoveLocal && k != MoveRemote && k != ConflictLocal && k != ConflictRemote {
+			continue
+		}
+		s := p.side
+		for a := p.n.v[s].parent; a != nil; a = a.v[s].parent {
+			if g := a.gone[s]; g != nil && (g.op.Kind == DeleteLocal || g.op.Kind == DeleteRemote) {
+				g.deps = append(g.deps, p)
+			}
+		}
+	}
+}
+
+// opHeap orders ready ops: by phase, then path, then source.
+type opHeap []*pop
+
+func (h opHeap) Len() int { return len(h) }
+func (h opHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	return cmp.Or(cmp.Compare(a.phase, b.phase), strings.Compare(a.op.Path, b.op.Path),
+		strings.Compare(a.op.From, b.op.From), cmp.Compare(a.op.Kind, b.op.Kind)) < 0
+}
+func (h opHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *opHeap) Push(x any)   { *h = append(*h, x.(*pop)) }
+func (h *opHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// frozenOp reports whether an op touches a frozen path: at or below it, or
+// (for folders) holding one below.
+func (r *reconciler) frozenOp(op *Op) bool {
+	if len(r.frozen) == 0 {
+		return false
+	}
+	for _, p := range []string{op.Path, op.From} {
+		if p == "" {
+			continue
+		}
+		if underSet(p, r.frozen) {
+			return true
+		}
+		if op.Entry == Dir && op.Kind != MkdirLocal && op.Kind != MkdirRemote && op.Kind != Record {
+			for f := range r.frozen {
+				if isUnder(f, p) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func destructive(op *Op) bool {
+	switch op.Kind {
+	case DeleteLocal, DeleteRemote, Replace:
+		return true
+	case Download:
+		return op.Local != nil
+	}
+	return false
+}
+
+// order drops ops whose dependencies were dropped and returns the rest in
+// a deterministic topological order (ops caught in a cycle are dropped and
+// left to a later pass).
+func order(pops []*pop) []*pop {
+	for _, p := range pops {
+		p.users = p.users[:0]
+		p.indeg = 0
+	}
+	for _, p := range pops {
+		p.deps = uniq(p.deps, p)
+		for _, d := range p.deps {
+			d.users = append(d.users, p)
+			p.indeg++
+		}
+	}
+	var h opHeap
+	for _, p := range pops {
+		if p.indeg == 0 {
+			h = append(h, p)
+		}
+	}
+	heap.Init(&h)
+	var out []*pop
+	for h.Len() > 0 {
+		p := heap.Pop(&h).(*pop)
+		for _, u := range p.users {
+			if p.drop {
+				u.drop = true
+			}
+			u.indeg--
+			if u.indeg == 0 {
+				heap.Push(&h, u)
+			}
+		}
+		if !p.drop {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func uniq(deps []*pop, self *pop) []*pop {
+	out := deps[:0]
+	for _, d := range deps {
+		if d != self && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// finish filters, guards and orders the ops and builds the plan.
+func (r *reconciler) finish() Plan {
+	var pl Plan
+	for _, p := range r.pops {
+		if r.frozenOp(&p.op) {
+			p.drop = true
+		}
+	}
+	ops := order(r.pops)
+	kept := make(map[*pop]bool, len(ops))
+	for _, p := range ops {
+		kept[p] = true
+	}
+	// Count files each side would lose.
+	count := func() (dl, dr int) {
+		for _, n := range r.nodes {
+			if n.state != dead || n.kind != File {
+				continue
+			}
+			if g := n.gone[sideL]; g != nil && g.op.Kind == DeleteLocal && kept[g] {
+				dl++
+			}
+			if g := n.gone[sideR]; g != nil && g.op.Kind == DeleteRemote && kept[g] {
+				dr++
+			}
+		}
+		return dl, dr
+	}
+	pl.DeletesLocal, pl.DeletesRemote = count()
+	if !r.in.Force {
+		pl.Halt = r.guard(pl.DeletesLocal, pl.DeletesRemote)
+	}
+	if pl.Halt != "" {
+		for _, p := range r.pops {
+			if destructive(&p.op) {
+				p.drop = true
+			}
+		}
+		ops = order(ops)
+	}
+	for i, p := range ops {
+		p.idx = i
+	}
+	pl.Ops = make([]Op, 0, len(ops))
+	for _, p := range ops {
+		op := p.op
+		op.Deps = nil
+		for _, d := range p.deps {
+			op.Deps = append(op.Deps, d.idx)
+		}
+		slices.Sort(op.Deps)
+		pl.Ops = append(pl.Ops, op)
+	}
+	pl.Conflicts = r.conflicts
+	slices.SortFunc(pl.Conflicts, func(a, b Conflict) int {
+		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.Copy, b.Copy), strings.Compare(a.Reason, b.Reason))
+	})
+	pl.Conflicts = slices.Compact(pl.Conflicts)
+	pl.Problems = r.problems
+	slices.SortFunc(pl.Problems, func(a, b Problem) int {
+		return cmp.Or(strings.Compare(a.Path, b.Path), cmp.Compare(a.Side, b.Side), strings.Compare(a.Message, b.Message))
+	})
+	pl.Problems = slices.Compact(pl.Problems)
+	return pl
+}
+
+// guard applies the mass-delete guard and the emptied-side check.
+func (r *reconciler) guard(dl, dr int) string {
+	in := r.in
+	if r.baseFiles > 0 {
+		if len(in.Local) == 0 && len(in.LocalUnknown) == 0 {
+			return fmt.Sprintf("the local side is empty but %d files were synced: refusing to mirror that (force to override)", r.baseFiles)
+		}
+		if len(in.Remote) == 0 && len(in.RemoteUnknown) == 0 {
+			return fmt.Sprintf("the remote side is empty but %d files were synced: refusing to mirror that (force to override)", r.baseFiles)
+		}
+	}
+	lim := in.DeleteLimit
+	if lim.Percent <= 0 {
+		return ""
+	}
+	over := func(n int) bool {
+		return n > lim.Min && float64(n) > lim.Percent/100*float64(r.baseFiles)
+	}
+	switch {
+	case over(dl):
+		return fmt.Sprintf("mass-delete guard: the plan would delete %d of %d synced files locally (limit %g%%, min %d); force to override", dl, r.baseFiles, lim.Percent, lim.Min)
+	case over(dr):
+		return fmt.Sprintf("mass-delete guard: the plan would delete %d of %d synced files remotely (limit %g%%, min %d); force to override", dr, r.baseFiles, lim.Percent, lim.Min)
+	}
+	return ""
+}

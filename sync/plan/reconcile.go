@@ -1,0 +1,594 @@
+package plan
+
+import (
+	"slices"
+	"strings"
+)
+
+// The reconciler works on identities, not paths. A node is one thing the
+// user can see: a base entry (wherever each side has moved it since), or a
+// new entry on one side, or a new entry found at the same path on both.
+// Each node has a view per side (where it is there and what it holds), and
+// a merged place (parent node and name) chosen three-way: a side that kept
+// the base place yields to the side that changed it. Final paths follow
+// from merged places, so a folder rename moves its subtree for free and a
+// child renamed on the other side lands in the renamed folder.
+//
+// Only entries that differ between the three trees get a node up front; an
+// entry that is the same everywhere gets one lazily when a changed entry
+// needs it as a parent. A pass over a million unchanged entries therefore
+// costs three map walks.
+
+const (
+	sideL = 0 // local
+	sideR = 1 // remote
+)
+
+type nodeState uint8
+
+const (
+	undecided nodeState = iota
+	live                // in the final tree
+	dead                // deleted: its base entry goes, each side that holds it deletes it
+	kept                // one-way pairs: a receiver-side change left alone, untracked
+)
+
+type view struct {
+	present bool
+	phantom bool // under an unknown subtree: assumed as in base
+	path    string
+	parent  *node
+	name    string
+	loc     *Local
+	rem     *Remote
+	md5     string // content hash on this side, "" if unknown
+	mod     bool   // content differs from base (always true without base)
+}
+
+type node struct {
+	kind    Kind
+	base    *Base
+	bpath   string
+	bparent *node
+	v       [2]view
+
+	parent *node // merged place
+	name   string
+	state  nodeState
+	final  string
+	fepoch int
+	mark   int
+
+	copyName string // one-way: kept receiver entry renamed out of the way
+
+	sop    [2]*pop // op that puts the node at its final place on a side
+	gone   [2]*pop // op that takes it away from its current place on a side
+	moveOp [2]*pop
+	ops    []*pop
+	forget *pop
+}
+
+func (n *node) baseName() string {
+	_, name := splitPath(n.bpath)
+	return name
+}
+
+// changedOn reports whether side s changed the node since base: its content
+// or its own place (a move carried by a moved parent does not count).
+func (n *node) changedOn(s int) bool {
+	v := &n.v[s]
+	if n.base == nil {
+		return true
+	}
+	return v.mod || !sameDir(v.parent, n.bparent, s) || v.name != n.baseName()
+}
+
+// sameDir reports whether two folder nodes are one folder on side s: the
+// same node, or base entries with the same identity there (a folder whose
+// base was re-recorded at its new path while the old entry lingers).
+func sameDir(a, b *node, s int) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil || a.base == nil || b.base == nil {
+		return false
+	}
+	if s == sideL {
+		return a.base.Ino != 0 && a.base.Ino == b.base.Ino && a.base.Dev == b.base.Dev
+	}
+	return a.base.RemoteID != "" && a.base.RemoteID == b.base.RemoteID
+}
+
+type reconciler struct {
+	in       *Input
+	oneWay   bool
+	sender   int
+	receiver int
+	winner   int // side whose place or content wins a true conflict
+
+	nodes  []*node
+	byBase map[string]*node
+	at     [2]map[string]*node
+	viewed bool // views are assigned: lazily created nodes get theirs at once
+
+	unknown   [2]map[string]bool
+	frozen    map[string]bool // unknown subtrees and problem paths: no op at or below
+	ignoreDir map[string]bool
+	forgetIgn []string
+
+	problems  []Problem
+	conflicts []Conflict
+	baseFiles int
+
+	finals   map[string]*node
+	copies   map[string]bool
+	epoch    int
+	moveDest [2]map[string]*node
+	pops     []*pop
+	// subtreeOps: the ops on a base node and the base nodes below it.
+	subtreeOps map[*node][]*pop
+}
+
+// Reconcile plans one sync pass from the three trees in in. It is pure and
+// deterministic; see the package documentation and types.go for the model.
+func Reconcile(in Input) Plan {
+	r := &reconciler{
+		in:        &in,
+		byBase:    make(map[string]*node),
+		frozen:    make(map[string]bool),
+		ignoreDir: make(map[string]bool),
+		copies:    make(map[string]bool),
+		winner:    sideR,
+	}
+	switch in.Direction {
+	case UploadOnly:
+		r.oneWay, r.sender, r.receiver, r.winner = true, sideL, sideR, sideL
+	case DownloadOnly:
+		r.oneWay, r.sender, r.receiver, r.winner = true, sideR, sideL, sideR
+	}
+	for s := range 2 {
+		r.at[s] = make(map[string]*node)
+		r.moveDest[s] = make(map[string]*node)
+		r.unknown[s] = make(map[string]bool)
+	}
+	for _, p := range in.LocalUnknown {
+		r.unknown[sideL][p] = true
+		r.frozen[p] = true
+	}
+	for _, p := range in.RemoteUnknown {
+		r.unknown[sideR][p] = true
+		r.frozen[p] = true
+	}
+
+	candL, candR := r.classify()
+	r.detectRenames(candL, candR)
+	r.assignViews(candL, candR)
+	r.findProblems()
+	r.merge()
+	r.breakCycles()
+	r.decideLiveness()
+	r.resolveCollisions()
+	r.emit()
+	return r.finish()
+}
+
+// ignored reports whether p (or a folder above it) is excluded.
+func (r *reconciler) ignored(p string, k Kind) bool {
+	if r.in.Ignored == nil {
+		return false
+	}
+	if d := dirOf(p); d != "" && r.dirIgnored(d) {
+		return true
+	}
+	return r.in.Ignored(p, k)
+}
+
+func (r *reconciler) dirIgnored(d string) bool {
+	if v, ok := r.ignoreDir[d]; ok {
+		return v
+	}
+	v := false
+	if p := dirOf(d); p != "" && r.dirIgnored(p) {
+		v = true
+	} else {
+		v = r.in.Ignored(d, Dir)
+	}
+	r.ignoreDir[d] = v
+	return v
+}
+
+// underSet reports whether p or one of its folders is in set.
+func underSet(p string, set map[string]bool) bool {
+	if len(set) == 0 {
+		return false
+	}
+	for {
+		if set[p] {
+			return true
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			return false
+		}
+		p = p[:i]
+	}
+}
+
+// sameIno reports whether a local entry has the identity recorded in base;
+// a zero device and inode on either side means "not known" and matches.
+func sameIno(l *Local, b *Base) bool {
+	if l.Ino == 0 || b.Ino == 0 {
+		return true
+	}
+	return l.Ino == b.Ino && l.Dev == b.Dev
+}
+
+// unchanged reports whether an entry is identical on all three trees, so
+// that it needs neither a node nor an op.
+func unchanged(b *Base, l *Local, rm *Remote) bool {
+	if l.Kind != b.Kind || rm.Kind != b.Kind || rm.ID != b.RemoteID || !sameIno(l, b) {
+		return false
+	}
+	if l.Name != b.LocalName || rm.Name != b.RemoteName || rm.ParentID != b.RemoteParentID {
+		return false
+	}
+	if b.Kind == Dir {
+		return l.Ino == b.Ino && l.Dev == b.Dev
+	}
+	return l.MD5 == b.MD5 && l.Size == b.Size && l.MtimeNs == b.MtimeNs && l.Ino == b.Ino && l.Dev == b.Dev
+}
+
+// classify walks the three trees once, makes nodes for base entries that
+// differ anywhere, and returns the local and remote paths that are not
+// simply their base entry (rename targets or new entries).
+func (r *reconciler) classify() (candL, candR []string) {
+	in := r.in
+	for p, b := range in.Base {
+		if b.Kind == File {
+			r.baseFiles++
+		}
+		if r.ignored(p, b.Kind) {
+			if d := dirOf(p); d == "" || !r.dirIgnored(d) {
+				r.forgetIgn = append(r.forgetIgn, p)
+			}
+			continue
+		}
+		l, lok := in.Local[p]
+		rm, rok := in.Remote[p]
+		if lok && rok && unchanged(&b, &l, &rm) {
+			continue
+		}
+		r.baseNode(p)
+	}
+	for p, l := range in.Local {
+		if b, ok := in.Base[p]; ok && b.Kind == l.Kind && sameIno(&l, &b) {
+			continue
+		}
+		if r.ignored(p, l.Kind) {
+			continue
+		}
+		candL = append(candL, p)
+	}
+	for p, rm := range in.Remote {
+		if b, ok := in.Base[p]; ok && b.Kind == rm.Kind && b.RemoteID == rm.ID {
+			continue
+		}
+		if r.ignored(p, rm.Kind) {
+			continue
+		}
+		candR = append(candR, p)
+	}
+	slices.Sort(candL)
+	slices.Sort(candR)
+	return candL, candR
+}
+
+// baseNode returns the node of the base entry at p, creating it if needed.
+func (r *reconciler) baseNode(p string) *node {
+	if n := r.byBase[p]; n != nil {
+		return n
+	}
+	b, ok := r.in.Base[p]
+	if !ok {
+		return nil
+	}
+	n := &node{kind: b.Kind, base: &b, bpath: p}
+	r.byBase[p] = n
+	r.nodes = append(r.nodes, n)
+	if r.viewed {
+		// Created late: an entry unchanged everywhere, needed as a parent.
+		n.bparent = r.baseNode(dirOf(p))
+		for s := range 2 {
+			r.setView(n, s, p, false)
+			r.linkParent(n, s)
+		}
+		r.mergeOne(n)
+		n.state = live
+	}
+	return n
+}
+
+// renameTarget reports whether a new entry at q may be the new place of a
+// renamed base entry without more ado: only where base has nothing (a base
+// path stays its entry's unless that entry left, which avoids swap cycles).
+func (r *reconciler) renameTarget(q string, _ Kind) bool {
+	_, ok := r.in.Base[q]
+	return !ok
+}
+
+type inoKey struct {
+	dev, ino uint64
+	kind     Kind
+}
+
+type hashKey struct {
+	md5  string
+	size int64
+}
+
+// detectRenames matches base entries that left their path to new entries:
+// locally by device and inode, then by a content hash unique on both ends;
+// remotely by id. Matches are stored as the node's view path.
+func (r *reconciler) detectRenames(candL, candR []string) {
+	slices.SortFunc(r.nodes, func(a, b *node) int { return strings.Compare(a.bpath, b.bpath) })
+	in := r.in
+	matchedL := make(map[string]bool)
+	matchedR := make(map[string]bool)
+	detect := func(s int) bool { return !r.oneWay || s == r.sender }
+
+	if detect(sideL) && len(candL) > 0 {
+		key := func(l *Local) inoKey { return inoKey{l.Dev, l.Ino, l.Kind} }
+		// A base path whose entry left (moved elsewhere, or its inode is
+		// nowhere) may take a rename: a -> b then c -> a is two renames.
+		// Swaps stay content changes: neither path is ever freed.
+		freed := make(map[string]bool)
+		candInos := make(map[inoKey]bool)
+		for _, q := range candL {
+			if l := in.Local[q]; l.Ino != 0 {
+				candInos[key(&l)] = true
+			}
+		}
+		inPlace := func(n *node) bool {
+			l, ok := in.Local[n.bpath]
+			return ok && l.Kind == n.kind && sameIno(&l, n.base)
+		}
+		for _, n := range r.nodes {
+			if n.base.Ino != 0 && !inPlace(n) && !candInos[inoKey{n.base.Dev, n.base.Ino, n.kind}] {
+				freed[n.bpath] = true
+			}
+		}
+		allowed := func(q string, k Kind) bool { return r.renameTarget(q, k) || freed[q] }
+		for progress := true; progress; {
+			progress = false
+			byIno := make(map[inoKey]string)
+			for _, q := range candL {
+				l := in.Local[q]
+				if l.Ino == 0 || matchedL[q] || !allowed(q, l.Kind) {
+					continue
+				}
+				if _, dup := byIno[key(&l)]; dup {
+					byIno[key(&l)] = "" // hard links: ambiguous
+					continue
+				}
+				byIno[key(&l)] = q
+			}
+			for _, n := range r.nodes {
+				if n.v[sideL].present || n.base.Ino == 0 || inPlace(n) {
+					continue
+				}
+				if q := byIno[inoKey{n.base.Dev, n.base.Ino, n.kind}]; q != "" && !matchedL[q] {
+					matchedL[q] = true
+					n.v[sideL].path, n.v[sideL].present = q, true
+					freed[n.bpath] = true
+					progress = true
+				}
+			}
+		}
+		var goneFiles []*node
+		for _, n := range r.nodes {
+			if _, ok := in.Local[n.bpath]; !ok && !n.v[sideL].present && n.kind == File && n.base.Size > 0 {
+				goneFiles = append(goneFiles, n)
+			}
+		}
+		if len(goneFiles) > 0 {
+			type hit struct {
+				n     int
+				path  string
+				count int
+			}
+			hits := make(map[hashKey]*hit)
+			for _, n := range goneFiles {
+				k := hashKey{n.base.MD5, n.base.Size}
+				h := hits[k]
+				if h == nil {
+					h = &hit{}
+					hits[k] = h
+				}
+				h.n++
+			}
+			for _, q := range candL {
+				l := in.Local[q]
+				if l.Kind != File || l.Size == 0 || matchedL[q] || !allowed(q, File) {
+					continue
+				}
+				if h := hits[hashKey{l.MD5, l.Size}]; h != nil {
+					h.count++
+					h.path = q
+				}
+			}
+			for _, n := range goneFiles {
+				h := hits[hashKey{n.base.MD5, n.base.Size}]
+				if h.n == 1 && h.count == 1 {
+					matchedL[h.path] = true
+					n.v[sideL].path, n.v[sideL].present = h.path, true
+				}
+			}
+		}
+	}
+	if detect(sideR) && len(candR) > 0 {
+		freed := make(map[string]bool)
+		candIDs := make(map[string]bool)
+		for _, q := range candR {
+			candIDs[in.Remote[q].ID] = true
+		}
+		inPlace := func(n *node) bool {
+			rm, ok := in.Remote[n.bpath]
+			return ok && rm.Kind == n.kind && rm.ID == n.base.RemoteID
+		}
+		for _, n := range r.nodes {
+			if !inPlace(n) && !candIDs[n.base.RemoteID] {
+				freed[n.bpath] = true
+			}
+		}
+		allowed := func(q string, k Kind) bool { return r.renameTarget(q, k) || freed[q] }
+		for progress := true; progress; {
+			progress = false
+			byID := make(map[string]string)
+			for _, q := range candR {
+				if rm := in.Remote[q]; rm.ID != "" && !matchedR[q] && allowed(q, rm.Kind) {
+					byID[rm.ID] = q
+				}
+			}
+			for _, n := range r.nodes {
+				if n.v[sideR].present || inPlace(n) {
+					continue
+				}
+				if q, ok := byID[n.base.RemoteID]; ok && in.Remote[q].Kind == n.kind && !matchedR[q] {
+					matchedR[q] = true
+					n.v[sideR].path, n.v[sideR].present = q, true
+					freed[n.bpath] = true
+					progress = true
+				}
+			}
+		}
+	}
+}
+
+// setView fills the view of n on side s from the entry at path.
+func (r *reconciler) setView(n *node, s int, path string, phantom bool) {
+	v := &n.v[s]
+	v.present, v.phantom, v.path = true, phantom, path
+	_, v.name = splitPath(path)
+	b := n.base
+	if s == sideL {
+		var l Local
+		if phantom {
+			l = Local{Kind: b.Kind, Name: b.LocalName, Size: b.Size, MtimeNs: b.MtimeNs, Dev: b.Dev, Ino: b.Ino, MD5: b.MD5}
+		} else {
+			l = r.in.Local[path]
+		}
+		v.loc = &l
+		v.md5 = l.MD5
+		v.mod = b == nil || (n.kind == File && l.MD5 != b.MD5)
+	} else {
+		var rm Remote
+		if phantom {
+			rm = Remote{Kind: b.Kind, Name: b.RemoteName, ID: b.RemoteID, ParentID: b.RemoteParentID, Size: b.Size, MD5: b.MD5}
+		} else {
+			rm = r.in.Remote[path]
+		}
+		v.rem = &rm
+		v.md5 = rm.MD5
+		if v.md5 == "" && b != nil && rm.ID == b.RemoteID {
+			v.md5 = b.MD5
+		}
+		v.mod = b == nil || (n.kind == File && rm.ID != b.RemoteID && v.md5 != b.MD5)
+	}
+	r.at[s][path] = n
+}
+
+// assignViews places every base node on each side and makes nodes for the
+// new entries, merging a new local and a new remote entry of the same kind
+// at the same path into one node.
+func (r *reconciler) assignViews(candL, candR []string) {
+	in := r.in
+	for _, n := range r.nodes {
+		for s := range 2 {
+			if n.v[s].present {
+				r.setView(n, s, n.v[s].path, false)
+			}
+		}
+	}
+	for _, n := range r.nodes {
+		for s := range 2 {
+			if n.v[s].present {
+				continue
+			}
+			var ok bool
+			if s == sideL {
+				var l Local
+				l, ok = in.Local[n.bpath]
+				ok = ok && l.Kind == n.kind
+			} else {
+				var rm Remote
+				rm, ok = in.Remote[n.bpath]
+				ok = ok && rm.Kind == n.kind
+			}
+			if ok && r.at[s][n.bpath] == nil {
+				r.setView(n, s, n.bpath, false)
+			}
+		}
+	}
+	// A path a base node kept is its own; set after matches so a
+	// match never steals it (targets are never same-kind base paths).
+	for _, n := range r.nodes {
+		for s := range 2 {
+			if !n.v[s].present && underSet(n.bpath, r.unknown[s]) {
+				r.setView(n, s, n.bpath, true)
+			}
+		}
+	}
+	newL := make(map[string]*node)
+	for _, q := range candL {
+		if r.at[sideL][q] != nil {
+			continue
+		}
+		n := &node{kind: in.Local[q].Kind}
+		r.setView(n, sideL, q, false)
+		newL[q] = n
+		r.nodes = append(r.nodes, n)
+	}
+	for _, q := range candR {
+		if r.at[sideR][q] != nil {
+			continue
+		}
+		k := in.Remote[q].Kind
+		n := newL[q]
+		if n == nil || n.kind != k {
+			n = &node{kind: k}
+			r.nodes = append(r.nodes, n)
+		}
+		r.setView(n, sideR, q, false)
+	}
+	r.viewed = true
+	for i := 0; i < len(r.nodes); i++ { // grows as parents are made
+		n := r.nodes[i]
+		if n.base != nil && n.bparent == nil {
+			n.bparent = r.baseNode(dirOf(n.bpath))
+		}
+		for s := range 2 {
+			r.linkParent(n, s)
+		}
+	}
+}
+
+// linkParent sets the parent node of n's view on side s.
+func (r *reconciler) linkParent(n *node, s int) {
+	v := &n.v[s]
+	if !v.present {
+		return
+	}
+	if v.phantom {
+		v.parent = n.bparent
+		return
+	}
+	d := dirOf(v.path)
+	if d == "" {
+		return
+	}
+	if p := r.at[s][d]; p != nil {
+		v.parent = p
+		return
+	}
+	v.parent = r.baseNode(d)
+}
