@@ -49,6 +49,9 @@ type Batch struct {
 func (b *Batch) Len() int { return len(b.ops) }
 
 // Put stores e at e.Path, replacing what was there, and indexes its RemoteID.
+// An id may pass from one path to another within a batch (two files
+// swapping places), but when the batch ends each id must belong to one
+// path at most, or Commit fails with ErrDuplicateID.
 func (b *Batch) Put(e Entry) { b.ops = append(b.ops, batchOp{kind: opPut, entry: e}) }
 
 // Delete removes the entry at path (only that path); a missing path is not
@@ -212,6 +215,9 @@ type applier struct {
 	// appended after.
 	slab       []byte
 	conflictsN int // entries in the conflicts log; -1 until counted
+	// contested are ids a Put took from another path during the batch;
+	// finish proves each ends with one holder at most.
+	contested map[string]bool
 }
 
 // encode returns e's encoding in bytes no later write touches.
@@ -285,7 +291,12 @@ func (a *applier) put(e *Entry) error {
 	}
 	if e.RemoteID != "" {
 		if p := a.rid.Get([]byte(e.RemoteID)); p != nil && string(p) != e.Path {
-			return fmt.Errorf("put %s: remote id %s is %s's: %w", e.Path, e.RemoteID, p, ErrDuplicateID)
+			// Another path holds the id, for now: a later op of the batch
+			// may move it on (two files swapping places). finish decides.
+			if a.contested == nil {
+				a.contested = map[string]bool{}
+			}
+			a.contested[e.RemoteID] = true
 		}
 		if err := a.rid.Put([]byte(e.RemoteID), key); err != nil {
 			return fmt.Errorf("index %s: %w", e.Path, err)
@@ -381,7 +392,7 @@ func (a *applier) move(from, to string) error {
 		if err := a.base.Put([]byte(newPath), a.encode(&e)); err != nil {
 			return fmt.Errorf("move %s to %s: %w", from, to, err)
 		}
-		if e.RemoteID != "" {
+		if e.RemoteID != "" && string(a.rid.Get([]byte(e.RemoteID))) == string(k) {
 			if err := a.rid.Put([]byte(e.RemoteID), []byte(newPath)); err != nil {
 				return err
 			}
@@ -468,8 +479,13 @@ func (a *applier) clearConflicts(path string) error {
 	return nil
 }
 
-// finish records the entry count hint.
+// finish settles contested ids and records the entry count hint.
 func (a *applier) finish() error {
+	if len(a.contested) > 0 {
+		if err := a.settle(); err != nil {
+			return err
+		}
+	}
 	if a.base == nil || a.count == 0 {
 		return nil
 	}
@@ -478,4 +494,38 @@ func (a *applier) finish() error {
 		n = 0
 	}
 	return a.base.SetSequence(uint64(n))
+}
+
+// settle scans the base for the holders of contested ids (a rare batch: an
+// id changed hands within it). An id still held by two paths fails the
+// batch; otherwise the index is set to the one holder, or dropped.
+func (a *applier) settle() error {
+	holders := map[string][]string{}
+	err := a.base.ForEach(func(k, v []byte) error {
+		id, err := entryRemoteID(string(k), v)
+		if err != nil {
+			return err
+		}
+		if a.contested[id] {
+			holders[id] = append(holders[id], string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id := range a.contested {
+		switch h := holders[id]; len(h) {
+		case 0:
+			err = a.rid.Delete([]byte(id))
+		case 1:
+			err = a.rid.Put([]byte(id), []byte(h[0]))
+		default:
+			return fmt.Errorf("remote id %s held by %s and %s: %w", id, h[0], h[1], ErrDuplicateID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

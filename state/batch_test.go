@@ -427,3 +427,47 @@ func TestConcurrentReadersSeeWholeBatches(t *testing.T) {
 		}
 	}
 }
+
+// Two files swapping places swap remote ids: legal in one batch, in any
+// order of Puts, as long as each id ends with one path.
+func TestRemoteIDsMayChangeHandsWithinABatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ops  func(b *Batch)
+		want map[string]string // id -> path
+	}{
+		{"swap", func(b *Batch) { b.Put(file("a", "i2")); b.Put(file("b", "i1")) },
+			map[string]string{"i1": "b", "i2": "a"}},
+		{"swap other order", func(b *Batch) { b.Put(file("b", "i1")); b.Put(file("a", "i2")) },
+			map[string]string{"i1": "b", "i2": "a"}},
+		{"taken then taker deleted", func(b *Batch) { b.Put(file("c", "i1")); b.Delete("c") },
+			map[string]string{"i1": "a", "i2": "b"}},
+		{"taken then holder re-put", func(b *Batch) { b.Put(file("c", "i1")); b.Put(file("a", "i9")) },
+			map[string]string{"i1": "c", "i2": "b", "i9": "a"}},
+		{"taken, holder moved then dropped", func(b *Batch) {
+			b.Put(file("c", "i1"))
+			b.Move("a", "z")
+			b.Delete("z")
+		}, map[string]string{"i1": "c", "i2": "b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openTest(t)
+			commit(t, s, "p", func(b *Batch) { b.Put(file("a", "i1")); b.Put(file("b", "i2")) })
+			commit(t, s, "p", tc.ops)
+			for id, want := range tc.want {
+				if got, ok, _ := s.PathOfRemoteID("p", id); !ok || got != want {
+					t.Errorf("PathOfRemoteID(%s) = %q, %v; want %q", id, got, ok, want)
+				}
+			}
+			base(t, s, "p")
+		})
+	}
+	s, _ := openTest(t)
+	commit(t, s, "p", func(b *Batch) { b.Put(file("a", "i1")) })
+	var b Batch
+	b.Put(file("c", "i1"))
+	b.Move("a", "z") // the old holder keeps the id under its new path
+	if err := s.Commit("p", b); !errors.Is(err, ErrDuplicateID) {
+		t.Errorf("id held by two paths after the batch: %v, want ErrDuplicateID", err)
+	}
+}

@@ -53,7 +53,10 @@
 //
 //   - The rid index holds exactly one key per base entry with a non-empty
 //     RemoteID, mapping to that entry's path; two entries never share an id.
-//     Commit refuses a batch that would break this (ErrDuplicateID).
+//     Within a batch an id may change hands (files swapping places); a batch
+//     that ends with an id on two paths is refused (ErrDuplicateID). Ids are
+//     one namespace: a caller whose service numbers files and folders
+//     separately must prefix one of them.
 //   - A Commit is one bbolt transaction: all of a batch or none of it.
 //   - Journal calls (Begin, Advance, Done) are one fsync'd transaction each:
 //     the engine records before and after every API call.

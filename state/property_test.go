@@ -31,13 +31,6 @@ func (m model) apply(ops []modelOp) (model, error) {
 	for _, op := range ops {
 		switch op.kind {
 		case opPut:
-			if op.entry.RemoteID != "" {
-				for p, e := range next {
-					if p != op.entry.Path && e.RemoteID == op.entry.RemoteID {
-						return m, ErrDuplicateID
-					}
-				}
-			}
 			next[op.entry.Path] = op.entry
 		case opDelete:
 			delete(next, op.from)
@@ -66,6 +59,16 @@ func (m model) apply(ops []modelOp) (model, error) {
 			}
 			maps.Copy(next, moved)
 		}
+	}
+	holder := map[string]string{}
+	for p, e := range next {
+		if e.RemoteID == "" {
+			continue
+		}
+		if _, dup := holder[e.RemoteID]; dup {
+			return m, ErrDuplicateID // ids are checked when the batch ends
+		}
+		holder[e.RemoteID] = p
 	}
 	return next, nil
 }
