@@ -1,0 +1,646 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/sync/engine"
+)
+
+// Test flags: package-level because the testing package parses them
+// before any test runs.
+var (
+	flagSeed   = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
+	flagSeeds  = flag.Int("seeds", 30, "number of simulation seeds to run")
+	flagFirst  = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
+	flagSteps  = flag.Int("steps", 30, "user actions per simulation run")
+	flagShrink = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
+)
+
+type stepKind uint8
+
+const (
+	kAct        stepKind = iota + 1 // a user action on Side
+	kPass                           // one engine pass, maybe with faults, a crash, mid-pass actions
+	kQuiesce                        // stop everything, run to quiescence, check the invariants
+	kRenames                        // a round of renames only on Side, checked to transfer nothing
+	kLoseState                      // delete the state file (between runs)
+	kCorrupt                        // overwrite bytes of the state file (between runs)
+	kRestartEmu                     // restart the emulator on the same data
+	kClockJump                      // move the fake clock by A-shifted seconds (may go back)
+	kInvalidate                     // another client authorizes: the engine's token dies
+	kFault                          // queue Faults now
+)
+
+// step is one element of a schedule. A, B, C are raw random numbers
+// resolved against the state when the step runs, so that dropping steps
+// (shrinking) leaves a schedule that still runs.
+type step struct {
+	Kind    stepKind
+	Side    side
+	A, B, C uint64
+	Faults  []emulator.Fault
+	Mid     []step // run when the pass reaches hook call MidAt
+	MidAt   int
+	CrashAt int // the pass crashes at failpoint call CrashAt (0: no crash)
+	N       int // kRenames: how many
+}
+
+func (s step) String() string {
+	switch s.Kind {
+	case kAct:
+		return fmt.Sprintf("act %s %d/%d/%d", s.Side, s.A%16, s.B%16, s.C%16)
+	case kPass:
+		var mids []string
+		for _, m := range s.Mid {
+			mids = append(mids, m.String())
+		}
+		return fmt.Sprintf("pass faults=%v crash@%d mid@%d%v", s.Faults, s.CrashAt, s.MidAt, mids)
+	case kQuiesce:
+		return "quiesce"
+	case kRenames:
+		return fmt.Sprintf("renames %s x%d", s.Side, s.N)
+	case kLoseState:
+		return "lose-state"
+	case kCorrupt:
+		return "corrupt-state"
+	case kRestartEmu:
+		return "restart-emulator"
+	case kClockJump:
+		return fmt.Sprintf("clock-jump %s", jump(s.A))
+	case kInvalidate:
+		return "invalidate-tokens"
+	case kFault:
+		return fmt.Sprintf("fault %v", s.Faults)
+	}
+	return "?"
+}
+
+func jump(a uint64) time.Duration {
+	return time.Duration(int64(a%(6*3600))-3*3600) * time.Second
+}
+
+var faultEndpoints = []string{"", "", "folder/listing", "file/upload", "file/edit", "file/delete", "file/move",
+	"folder/create", "folder/edit", "folder/move", "folder/delete", "file/download", "dl", "file/info", "folder/info"}
+
+func randFaults(r *rand.Rand) []emulator.Fault {
+	var out []emulator.Fault
+	for range r.IntN(3) {
+		f := emulator.Fault{Endpoint: faultEndpoints[r.IntN(len(faultEndpoints))], Count: 1 + r.IntN(2)}
+		switch r.IntN(5) {
+		case 0:
+			f.Status = 500
+		case 1:
+			f.Status = 502
+		case 2:
+			f.Status = 503
+		case 3:
+			f.Status = 429
+		default:
+			f.DropReply = true
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func randAct(r *rand.Rand) step {
+	return step{Kind: kAct, Side: side(r.IntN(2)), A: r.Uint64(), B: r.Uint64(), C: r.Uint64()}
+}
+
+// schedule derives the whole run from the seed.
+func schedule(seed uint64, steps int) []step {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	var out []step
+	acts := 0
+	for acts < steps {
+		if r.IntN(6) == 0 {
+			n := 1 + r.IntN(3)
+			out = append(out, step{Kind: kRenames, Side: side(r.IntN(2)), N: n, A: r.Uint64()}, step{Kind: kQuiesce})
+			acts += n
+			continue
+		}
+		for range 1 + r.IntN(3) {
+			for range r.IntN(4) {
+				out = append(out, randAct(r))
+				acts++
+			}
+			p := step{Kind: kPass}
+			if r.IntN(2) == 0 {
+				p.Faults = randFaults(r)
+			}
+			if r.IntN(2) == 0 {
+				p.MidAt = 1 + r.IntN(8)
+				for range 1 + r.IntN(2) {
+					m := randAct(r)
+					switch r.IntN(8) {
+					case 0:
+						m = step{Kind: kInvalidate}
+					case 1:
+						m = step{Kind: kFault, Faults: randFaults(r)}
+					}
+					p.Mid = append(p.Mid, m)
+					acts++
+				}
+			}
+			if r.IntN(3) == 0 {
+				p.CrashAt = 1 + r.IntN(10)
+			}
+			out = append(out, p)
+			switch r.IntN(14) {
+			case 0:
+				out = append(out, step{Kind: kLoseState})
+			case 1:
+				out = append(out, step{Kind: kCorrupt, A: r.Uint64()})
+			case 2:
+				out = append(out, step{Kind: kRestartEmu})
+			case 3:
+				out = append(out, step{Kind: kClockJump, A: r.Uint64()})
+			case 4:
+				out = append(out, step{Kind: kInvalidate})
+			}
+		}
+		out = append(out, step{Kind: kQuiesce})
+	}
+	return out
+}
+
+// run is one simulation: a world, a user and the schedule's bookkeeping.
+type run struct {
+	t        testing.TB
+	seed     uint64
+	w        *world
+	u        *user
+	lines    []string
+	q        tree // the tree at the last quiescence
+	lostDB   bool // the state was lost or corrupted in this round
+	roundEvs int  // index of the round's first event
+	written  map[string]side
+	paths    map[string]map[string]bool // content -> paths it occupied this round
+	final    string                     // final local tree and emulator dump
+}
+
+func (r *run) logf(format string, args ...any) {
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+}
+
+// simulate runs sched in a fresh world below dir and returns the first
+// invariant violation (nil: none) and the run (for comparisons).
+func simulate(t testing.TB, dir string, seed uint64, sched []step) (*run, error) {
+	w, err := newWorld(t, dir, seed, "simhost")
+	if err != nil {
+		return nil, err
+	}
+	defer w.shutdown(true)
+	r := &run{t: t, seed: seed, w: w, written: map[string]side{}, paths: map[string]map[string]bool{}}
+	r.u = &user{w: w, seed: seed, written: map[string]string{}, log: r.logf}
+	ctx := context.Background()
+
+	// A few files exist before the first pass.
+	boot := rand.New(rand.NewPCG(seed, 1))
+	for range 3 {
+		r.act(ctx, step{Kind: kAct, Side: onLocal, A: boot.Uint64() &^ 0xff, B: boot.Uint64(), C: boot.Uint64()})
+	}
+	if err := r.quiesce(ctx); err != nil {
+		return r, err
+	}
+	for i, s := range sched {
+		r.logf("step %d: %s", i, s)
+		if err := r.step(ctx, s); err != nil {
+			return r, fmt.Errorf("step %d (%s): %w", i, s, err)
+		}
+	}
+	if err := r.quiesce(ctx); err != nil {
+		return r, err
+	}
+	lt, err := w.localTree()
+	if err != nil {
+		return r, err
+	}
+	r.final = lt.String() + "\n" + w.dumpString()
+	return r, nil
+}
+
+func (r *run) act(ctx context.Context, s step) {
+	switch s.Kind {
+	case kAct:
+		r.u.act(ctx, s.Side, s.A, s.B, s.C)
+		r.trackPaths()
+	case kInvalidate:
+		r.w.emu().InvalidateTokens(r.w.acct.ID)
+	case kFault:
+		for _, f := range s.Faults {
+			r.w.emu().InjectFault(f)
+		}
+	}
+}
+
+// trackPaths notes where each content written this round now lives.
+func (r *run) trackPaths() {
+	l, _ := r.w.localTree()
+	rt, _ := r.w.remoteTree()
+	for _, t := range []tree{l, rt} {
+		for p, m := range t {
+			if m == "/" {
+				continue
+			}
+			if r.paths[m] == nil {
+				r.paths[m] = map[string]bool{}
+			}
+			r.paths[m][p] = true
+		}
+	}
+}
+
+func (r *run) step(ctx context.Context, s step) error {
+	w := r.w
+	switch s.Kind {
+	case kAct, kInvalidate, kFault:
+		r.act(ctx, s)
+	case kPass:
+		for _, f := range s.Faults {
+			w.emu().InjectFault(f)
+		}
+		calls, fps := 0, 0
+		hook := func() {
+			calls++
+			if calls == s.MidAt {
+				for _, m := range s.Mid {
+					r.logf("  mid-pass: %s", m)
+					r.act(ctx, m)
+				}
+			}
+		}
+		opt := engine.Options{
+			Observer: func(engine.OpEvent) { hook() },
+			Failpoint: func(point string) error {
+				hook()
+				fps++
+				if fps == s.CrashAt {
+					r.logf("  crash at %s", point)
+					return fmt.Errorf("%s: %w", point, engine.ErrCrash)
+				}
+				return nil
+			},
+		}
+		w.clk.Advance(time.Second)
+		res, err := w.pair(opt).Pass(ctx, engine.PassOptions{})
+		w.emu().ClearFaults()
+		r.logf("  pass: %d ops, done %d skipped %d failed %d, err %v", len(res.Plan.Ops), res.Done, res.Skipped, res.Failed, err)
+		if calls < s.MidAt {
+			// The pass ended before the moment: the actions happen now.
+			for _, m := range s.Mid {
+				r.act(ctx, m)
+			}
+		}
+		if errors.Is(err, engine.ErrCrash) || s.CrashAt > 0 {
+			if err := w.restart(); err != nil {
+				return fmt.Errorf("restart after crash: %w", err)
+			}
+		}
+	case kQuiesce:
+		return r.quiesce(ctx)
+	case kRenames:
+		return r.renameRound(ctx, s)
+	case kLoseState:
+		r.lostDB = true
+		w.closeAll()
+		if err := os.Remove(w.stPath); err != nil {
+			return err
+		}
+		return w.open()
+	case kCorrupt:
+		r.lostDB = true
+		w.closeAll()
+		if err := corrupt(w.stPath, s.A); err != nil {
+			return err
+		}
+		return w.open()
+	case kRestartEmu:
+		return w.restartEmulator()
+	case kClockJump:
+		w.clk.Advance(jump(s.A))
+	}
+	return nil
+}
+
+// corrupt overwrites bytes of the file's two bbolt meta pages, or a run of
+// bytes elsewhere, with random data.
+func corrupt(path string, a uint64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(a, 2))
+	junk := make([]byte, 64)
+	for i := range junk {
+		junk[i] = byte(r.UintN(256))
+	}
+	// Both meta pages (page size 4096 on Linux) hit: bbolt cannot fall back
+	// and the store must rebuild.
+	for _, off := range []int64{16 + int64(r.IntN(32)), 4096 + 16 + int64(r.IntN(32))} {
+		if off+int64(len(junk)) > st.Size() {
+			continue
+		}
+		if _, err := f.WriteAt(junk, off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renameRound renames or moves a few files and folders on one side and
+// checks that syncing them transfers no content.
+func (r *run) renameRound(ctx context.Context, s step) error {
+	rr := rand.New(rand.NewPCG(s.A, 3))
+	for range s.N {
+		a := rr.Uint64()
+		// Local kinds 5,7,8 and remote kinds 4,6,7 are renames and moves.
+		kinds := []uint64{5, 7, 8}
+		mod := uint64(11)
+		if s.Side == onRemote {
+			kinds, mod = []uint64{4, 6, 7}, 10
+		}
+		k := kinds[rr.IntN(len(kinds))]
+		a = a - a%mod + k
+		r.u.act(ctx, s.Side, a, rr.Uint64(), rr.Uint64())
+		r.trackPaths()
+	}
+	r.w.front.take()
+	if err := r.quiesce(ctx); err != nil {
+		return err
+	}
+	c := r.w.front.take()
+	if n := countOf(c, "file/upload", "file/download", "dl"); n > 0 {
+		return fmt.Errorf("renames on the %s side caused %d transfers (%v)", s.Side, n, c)
+	}
+	return nil
+}
+
+// quiesce stops faults and user actions, runs passes until nothing is
+// planned and checks every invariant the model can decide.
+func (r *run) quiesce(ctx context.Context) error {
+	w := r.w
+	w.emu().ClearFaults()
+	// What the user left on each side at the end of the round.
+	endL, err := w.localTree()
+	if err != nil {
+		return err
+	}
+	endR, _ := w.remoteTree()
+	if _, err := w.quiesce(12); err != nil {
+		return err
+	}
+	if err := w.checkConverged(); err != nil {
+		return err
+	}
+	final, _ := w.localTree()
+	live := map[string]bool{}
+	for _, m := range final {
+		live[m] = true
+	}
+
+	// No lost version: everything the user ever wrote exists somewhere.
+	all, err := w.everywhere()
+	if err != nil {
+		return err
+	}
+	var lost []string
+	for m, who := range r.u.written {
+		if !all[m] {
+			lost = append(lost, fmt.Sprintf("%s (%s)", short(m), who))
+		}
+	}
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		return fmt.Errorf("lost versions: %v", lost)
+	}
+
+	evs := r.u.events[r.roundEvs:]
+	// Survivors are live: a version written this round and still on its
+	// side at the end of the round is live at quiescence, unless the other
+	// side renamed, wrote or created something related to one of its paths,
+	// or deleted that very content (after syncd had propagated it).
+	for _, ev := range evs {
+		if ev.kind != "write" {
+			continue
+		}
+		m := ev.md5s[0]
+		end := endL
+		if ev.side == onRemote {
+			end = endR
+		}
+		present := false
+		for _, v := range end {
+			if v == m {
+				present = true
+			}
+		}
+		if !present || live[m] {
+			continue
+		}
+		excused := ""
+		for _, o := range evs {
+			if o.side == ev.side || excused != "" {
+				continue
+			}
+			for _, op := range o.paths {
+				for p := range r.paths[m] {
+					if !related(op, p) {
+						continue
+					}
+					if o.kind != "delete" {
+						excused = o.kind + " " + op
+					}
+					for _, dm := range o.md5s {
+						if dm == m {
+							excused = "deleted " + op
+						}
+					}
+				}
+			}
+		}
+		if excused == "" {
+			return fmt.Errorf("version %s written on the %s side (%v) survived the round there but is not live at quiescence (modify beats delete / maximality)", short(m), ev.side, keys(r.paths[m]))
+		}
+	}
+
+	// No resurrection: a file or folder deleted on one side, with nothing
+	// else related to it happening on either side, stays gone (unless the
+	// state was lost: then it legitimately comes back).
+	if !r.lostDB {
+		for _, ev := range evs {
+			if ev.kind != "delete" {
+				continue
+			}
+			for _, p := range ev.paths {
+				if _, was := r.q[p]; !was {
+					continue
+				}
+				clean := true
+				for _, o := range evs {
+					if o.kind == "delete" && o.side == ev.side {
+						continue
+					}
+					for _, op := range o.paths {
+						if related(op, p) {
+							clean = false
+						}
+					}
+				}
+				if _, back := final[p]; clean && back {
+					return fmt.Errorf("resurrection: %s deleted on the %s side only is back at quiescence", p, ev.side)
+				}
+			}
+		}
+	}
+
+	// Idempotence: one more pass plans nothing and only lists.
+	w.front.take()
+	w.clk.Advance(time.Second)
+	res, err := w.pair(engine.Options{}).Pass(ctx, engine.PassOptions{})
+	if err != nil {
+		return fmt.Errorf("idempotence pass: %w", err)
+	}
+	c := w.front.take()
+	if !res.Converged || countOf(c, mutating...) > 0 {
+		return fmt.Errorf("second pass at quiescence not idle: ops %v, requests %v", res.Plan.Ops, c)
+	}
+
+	r.q = final
+	r.lostDB = false
+	r.roundEvs = len(r.u.events)
+	r.paths = map[string]map[string]bool{}
+	r.trackPaths()
+	return nil
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// replayHint is the command that reruns a seed.
+func replayHint(seed uint64, steps int) string {
+	return fmt.Sprintf("go test ./sync/sim -run 'TestSim$' -seed %d -steps %d -v", seed, steps)
+}
+
+// shrink drops steps one at a time while the run still fails, within a
+// budget, and returns the smallest failing schedule found.
+func shrink(t *testing.T, seed uint64, sched []step, budget time.Duration) ([]step, error) {
+	deadline := time.Now().Add(budget)
+	var last error
+	for i := 0; i < len(sched) && time.Now().Before(deadline); {
+		cand := append(append([]step(nil), sched[:i]...), sched[i+1:]...)
+		dir, err := os.MkdirTemp(t.TempDir(), "shrink")
+		if err != nil {
+			return sched, last
+		}
+		if _, err := simulate(t, dir, seed, cand); err != nil {
+			sched, last = cand, err
+			continue
+		}
+		i++
+	}
+	return sched, last
+}
+
+func runSeed(t *testing.T, seed uint64, steps int) {
+	sched := schedule(seed, steps)
+	r, err := simulate(t, t.TempDir(), seed, sched)
+	if err == nil {
+		if *flagSeed != 0 && testing.Verbose() {
+			t.Logf("log of seed %d:\n%s", seed, strings.Join(r.lines, "\n"))
+		}
+		return
+	}
+	if r != nil {
+		start := max(0, len(r.lines)-60)
+		t.Logf("log of seed %d (last lines):\n%s", seed, strings.Join(r.lines[start:], "\n"))
+	}
+	msg := fmt.Sprintf("seed %d: %v\nreplay: %s", seed, err, replayHint(seed, steps))
+	if *flagShrink {
+		small, serr := shrink(t, seed, sched, 2*time.Minute)
+		if serr != nil {
+			var b strings.Builder
+			for i, s := range small {
+				fmt.Fprintf(&b, "  %d: %s\n", i, s)
+			}
+			msg += fmt.Sprintf("\nshrunk to %d of %d steps, failing with: %v\n%s", len(small), len(sched), serr, b.String())
+		}
+	}
+	t.Fatal(msg)
+}
+
+// TestSim runs the whole-engine simulation for -seeds seeds (or -seed N).
+func TestSim(t *testing.T) {
+	if testing.Short() && *flagSeed == 0 {
+		t.Skip("simulation skipped in -short mode")
+	}
+	seeds := []uint64{*flagSeed}
+	if *flagSeed == 0 {
+		seeds = nil
+		for i := range *flagSeeds {
+			seeds = append(seeds, *flagFirst+uint64(i))
+		}
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	passed := 0
+	t.Cleanup(func() {
+		t.Logf("%d of %d seeds without a violation in %s", passed, len(seeds), time.Since(start).Round(time.Millisecond))
+	})
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			runSeed(t, seed, *flagSteps)
+			mu.Lock()
+			passed++
+			mu.Unlock()
+		})
+	}
+}
+
+// TestSimDeterministic runs the same seeds twice and compares the final
+// local trees and the emulator's whole state: a run is a function of its
+// seed, so a failure always replays.
+func TestSimDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulation skipped in -short mode")
+	}
+	for _, seed := range []uint64{3, 7} {
+		sched := schedule(seed, 20)
+		var outs [2]string
+		for i := range outs {
+			dir := filepath.Join(t.TempDir(), "run")
+			r, err := simulate(t, dir, seed, sched)
+			if err != nil {
+				t.Skipf("seed %d fails (TestSim reports it): %v", seed, err)
+			}
+			outs[i] = r.final
+		}
+		if outs[0] != outs[1] {
+			t.Fatalf("seed %d: two runs differ:\n--- first\n%s\n--- second\n%s", seed, outs[0], outs[1])
+		}
+	}
+}

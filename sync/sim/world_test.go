@@ -1,0 +1,435 @@
+package sim
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/sync/bind"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
+)
+
+// epoch is where every fake clock starts: runs must not depend on the
+// wall clock.
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// clock is the fake clock shared by the engine, the client and the
+// emulator. It only moves when the simulation moves it (it may jump back).
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: epoch} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// front is a stable HTTP front for the emulator: it counts requests per
+// endpoint and lets the emulator behind it be restarted (Close + New on the
+// same data dir) without changing the URL the clients use.
+type front struct {
+	emu    atomic.Pointer[emulator.Server]
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ep := "other"
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/api/v2/"):
+		ep = strings.TrimPrefix(r.URL.Path, "/api/v2/")
+	case strings.HasPrefix(r.URL.Path, "/dl/"):
+		ep = "dl"
+	}
+	f.mu.Lock()
+	f.counts[ep]++
+	f.mu.Unlock()
+	f.emu.Load().ServeHTTP(w, r)
+}
+
+// take returns the counts since the last take and resets them.
+func (f *front) take() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.counts
+	f.counts = map[string]int{}
+	return c
+}
+
+// mutating lists the endpoints that change the account or move content.
+var mutating = []string{"file/upload", "file/edit", "file/delete", "file/move", "file/copy",
+	"folder/create", "folder/edit", "folder/delete", "folder/move", "file/download", "dl"}
+
+func countOf(c map[string]int, eps ...string) int {
+	n := 0
+	for _, e := range eps {
+		n += c[e]
+	}
+	return n
+}
+
+// world is one simulated host and account: a local root synced with the
+// remote folder remotePath of the emulator's demo account.
+type world struct {
+	t       testing.TB
+	base    string // everything of this run lives below it
+	clk     *clock
+	emuOpts emulator.Options
+	front   *front
+	srv     *httptest.Server
+	url     string
+	acct    emulator.Account
+
+	engineClient *remote.Client
+	userClient   *remote.Client
+
+	dir     string // the local root
+	recycle string // where the simulated user's local deletes and overwrites go
+	stPath  string
+	store   *state.Store
+	fs      *local.FS
+	matcher *local.Matcher
+	cfg     engine.PairConfig
+	host    string
+}
+
+const remotePath = "/sim/root"
+
+// newWorld builds a world below base (a fresh directory) with the emulator
+// seeded by seed.
+func newWorld(t testing.TB, base string, seed uint64, host string) (*world, error) {
+	w := &world{t: t, base: base, clk: newClock(), acct: emulator.DefaultAccount(), host: host,
+		front: &front{counts: map[string]int{}}}
+	w.emuOpts = emulator.Options{DataDir: filepath.Join(base, "emu"), NoSync: true, Seed: seed, Now: w.clk.Now}
+	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(base, "state")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	emu, err := emulator.New(w.emuOpts)
+	if err != nil {
+		return nil, fmt.Errorf("start emulator: %w", err)
+	}
+	w.front.emu.Store(emu)
+	w.srv = httptest.NewServer(w.front)
+	w.url = w.srv.URL + "/api/v2/"
+	w.dir = filepath.Join(base, "local")
+	w.recycle = filepath.Join(base, "recycle")
+	w.stPath = filepath.Join(base, "state", "state.db")
+	if w.matcher, err = local.NewMatcher(nil, nil); err != nil {
+		return nil, err
+	}
+	w.cfg = engine.PairConfig{Key: "pair", LocalRoot: w.dir, RemotePath: remotePath, Ignored: w.matcher.Match, Host: host}
+	if w.userClient, err = w.newClient(); err != nil {
+		return nil, err
+	}
+	if err := w.open(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// joinWorld builds a second host syncing the same account and remote
+// folder as w, with its own local root and state file.
+func joinWorld(w *world, base, host string) (*world, error) {
+	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, srv: w.srv, url: w.url,
+		acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
+	o.dir = filepath.Join(base, "local")
+	o.recycle = filepath.Join(base, "recycle")
+	o.stPath = filepath.Join(base, "state", "state.db")
+	for _, d := range []string{o.dir, o.recycle, filepath.Dir(o.stPath)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	o.cfg = engine.PairConfig{Key: "pair", LocalRoot: o.dir, RemotePath: remotePath, Ignored: o.matcher.Match, Host: host}
+	if err := o.open(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (w *world) emu() *emulator.Server { return w.front.emu.Load() }
+
+func (w *world) newClient() (*remote.Client, error) {
+	c, err := remote.New(remote.Config{URL: w.url, Key1: w.acct.Key1, Key2: w.acct.Key2,
+		RequestsPerSecond: 100000, RetryBaseDelay: time.Millisecond, Now: w.clk.Now})
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if err := c.Authorize(ctx); err != nil {
+		return nil, fmt.Errorf("authorize: %w", err)
+	}
+	if _, err := c.Package(ctx); err != nil {
+		return nil, fmt.Errorf("package: %w", err)
+	}
+	return c, nil
+}
+
+// open opens the state file, the local root and the engine's client, as a
+// starting process does.
+func (w *world) open() error {
+	st, err := state.Open(w.stPath, state.Options{})
+	if err != nil {
+		return fmt.Errorf("open state %s: %w", w.stPath, err)
+	}
+	lfs, err := local.Open(w.dir)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("open local root %s: %w", w.dir, err)
+	}
+	c, err := w.newClient()
+	if err != nil {
+		st.Close()
+		lfs.Close()
+		return err
+	}
+	w.store, w.fs, w.engineClient = st, lfs, c
+	return nil
+}
+
+// closeAll drops every in-memory structure of the host, as a crash does.
+func (w *world) closeAll() {
+	if w.store != nil {
+		w.store.Close()
+		w.store = nil
+	}
+	if w.fs != nil {
+		w.fs.Close()
+		w.fs = nil
+	}
+	w.engineClient = nil
+}
+
+func (w *world) restart() error {
+	w.closeAll()
+	return w.open()
+}
+
+// shutdown ends the world; the emulator and server go with the first host.
+func (w *world) shutdown(ownsServer bool) {
+	w.closeAll()
+	if ownsServer {
+		w.srv.Close()
+		w.emu().Close()
+	}
+}
+
+// restartEmulator closes the emulator and serves a new one on the same data
+// dir behind the same URL.
+func (w *world) restartEmulator() error {
+	old := w.emu()
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("close emulator: %w", err)
+	}
+	emu, err := emulator.New(w.emuOpts)
+	if err != nil {
+		return fmt.Errorf("restart emulator: %w", err)
+	}
+	w.front.emu.Store(emu)
+	return nil
+}
+
+func (w *world) pair(opt engine.Options) *engine.Pair {
+	opt.Now = w.clk.Now
+	opt.Workers = 1
+	opt.ValidLocalName = func(n string) error { _, err := local.LocalName(n); return err }
+	return engine.NewPair(w.cfg, bind.Remote{C: w.engineClient},
+		&bind.Local{FS: w.fs, Matcher: w.matcher}, bind.Store{S: w.store, Now: w.clk.Now}, opt)
+}
+
+func sum(b []byte) string {
+	h := md5.Sum(b)
+	return hex.EncodeToString(h[:])
+}
+
+// tree maps each path to its MD5, directories to "/".
+type tree map[string]string
+
+func (t tree) String() string {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s=%s\n", k, short(t[k]))
+	}
+	return b.String()
+}
+
+func short(m string) string {
+	if len(m) > 8 {
+		return m[:8]
+	}
+	return m
+}
+
+// walk reads every entry below dir (skipping the root's .syncd when skipMeta).
+func walk(dir string, skipMeta bool) (tree, error) {
+	out := tree{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if skipMeta && rel == local.MetaDir {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			out[rel] = "/"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = sum(b)
+		return nil
+	})
+	return out, err
+}
+
+func (w *world) localTree() (tree, error) { return walk(w.dir, true) }
+
+// remoteTree maps each active entry below the pair folder; dups lists the
+// paths held by more than one active entry.
+func (w *world) remoteTree() (t tree, dups []string) {
+	t = tree{}
+	prefix := remotePath + "/"
+	seen := map[string]int{}
+	for _, en := range w.emu().Dump(w.acct.ID) {
+		if en.Status != "active" || !strings.HasPrefix(en.Path, prefix) {
+			continue
+		}
+		rel := strings.TrimPrefix(en.Path, prefix)
+		seen[rel]++
+		if seen[rel] == 2 {
+			dups = append(dups, rel)
+		}
+		if en.Folder {
+			t[rel] = "/"
+		} else {
+			t[rel] = en.MD5
+		}
+	}
+	return t, dups
+}
+
+// everywhere is every MD5 that still exists anywhere: local tree and
+// trash, the user's recycle bin, every remote file active or trashed.
+func (w *world) everywhere(extra ...string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, d := range append([]string{w.dir, w.recycle}, extra...) {
+		t, err := walk(d, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range t {
+			out[m] = true
+		}
+	}
+	for _, en := range w.emu().Dump(w.acct.ID) {
+		if !en.Folder {
+			out[en.MD5] = true
+		}
+	}
+	return out, nil
+}
+
+// dumpString renders the emulator's state for comparing two runs.
+func (w *world) dumpString() string {
+	var b strings.Builder
+	for _, en := range w.emu().Dump(w.acct.ID) {
+		fmt.Fprintf(&b, "%v %d %d %q %s %d %s %s\n", en.Folder, en.ID, en.ParentID, en.Name, en.Status, en.Size, en.MD5, en.Path)
+	}
+	return b.String()
+}
+
+// quiesce runs passes with no outside change until one plans nothing.
+func (w *world) quiesce(max int) (engine.PassResult, error) {
+	var res engine.PassResult
+	var err error
+	for i := 0; i < max; i++ {
+		w.clk.Advance(time.Second)
+		res, err = w.pair(engine.Options{}).Pass(context.Background(), engine.PassOptions{})
+		if errors.Is(err, engine.ErrHalted) && w.sideEmpty() {
+			// The user emptied a side: the guard is right to stop, and the
+			// user confirms, as `syncd once -force` would.
+			res, err = w.pair(engine.Options{}).Pass(context.Background(), engine.PassOptions{Force: true})
+		}
+		if err != nil {
+			return res, fmt.Errorf("quiescence pass %d: %w", i+1, err)
+		}
+		if res.Converged {
+			return res, nil
+		}
+	}
+	return res, fmt.Errorf("no quiescence after %d passes; last plan: %v", max, res.Plan.Ops)
+}
+
+// sideEmpty reports whether either side holds no file at all.
+func (w *world) sideEmpty() bool {
+	files := func(t tree) int {
+		n := 0
+		for _, m := range t {
+			if m != "/" {
+				n++
+			}
+		}
+		return n
+	}
+	l, err := w.localTree()
+	r, _ := w.remoteTree()
+	return err == nil && (files(l) == 0 || files(r) == 0)
+}
+
+// checkConverged compares both sides and looks for duplicate live remote
+// entries.
+func (w *world) checkConverged() error {
+	l, err := w.localTree()
+	if err != nil {
+		return err
+	}
+	r, dups := w.remoteTree()
+	if len(dups) > 0 {
+		return fmt.Errorf("duplicate live remote entries for %v", dups)
+	}
+	if l.String() != r.String() {
+		return fmt.Errorf("sides differ at quiescence:\nlocal:\n%sremote:\n%s", l, r)
+	}
+	return nil
+}
