@@ -366,7 +366,7 @@ func (c *Client) retry(ctx context.Context, endpoint string, idempotent bool, at
 			c.lim.success()
 			return env, nil
 		}
-		if ctxErr := contextError(err); ctxErr != nil || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return envelope{}, fmt.Errorf("%s: %w", endpoint, context.Cause(ctx))
 		}
 		var wait time.Duration
@@ -426,7 +426,7 @@ func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder
 	start := time.Now()
 	resp, err := c.api.Do(req)
 	if err != nil {
-		terr := transportError(endpoint, err)
+		terr := transportError(ctx, endpoint, err)
 		c.log.Debug("request failed", zap.String("endpoint", endpoint), zap.Duration("took", time.Since(start)), zap.Error(terr))
 		var ae *APIError
 		if notSent(err) && errors.As(terr, &ae) {
@@ -437,7 +437,7 @@ func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	if err != nil {
-		return envelope{}, transportError(endpoint, err)
+		return envelope{}, transportError(ctx, endpoint, err)
 	}
 	c.log.Debug("request", zap.String("endpoint", endpoint), zap.Int("http_status", resp.StatusCode),
 		zap.Duration("took", time.Since(start)), zap.Int("reply_bytes", len(body)))

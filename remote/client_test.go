@@ -3,6 +3,8 @@ package remote
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -335,5 +337,54 @@ func TestCloseDisablesToken(t *testing.T) {
 	}
 	if err := c.Close(ctx); err != nil || f.count("disable_access_token") != 1 {
 		t.Fatalf("second Close: %v, calls %d", err, f.count("disable_access_token"))
+	}
+}
+
+func TestHTTPClientTimeoutIsTransient(t *testing.T) {
+	var calls atomic.Int32
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"file/info": func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+				return
+			}
+			writeJSON(w, success(map[string]any{"id": "3", "filename": "x"}))
+		},
+	})
+	c, _ := newTestClient(t, f.url(), func(cfg *Config) { cfg.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond} })
+	got, err := c.FileInfo(testCtx(t), "3")
+	if err != nil || got.ID != "3" {
+		t.Fatalf("FileInfo after a client timeout = %+v, %v; want retried", got, err)
+	}
+}
+
+func TestDownloadTransportErrorHidesToken(t *testing.T) {
+	dead := newFakeAPI(t, nil)
+	deadURL := dead.srv.URL
+	dead.srv.Close()
+	token := strings.Repeat("d0", 32)
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"file/download": func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, success(map[string]any{"download_url": deadURL + "/files/x?download_token=" + token}))
+		},
+	})
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.MaxRetries = 1 })
+	_, err := c.Download(testCtx(t), DownloadRequest{ID: "1", Size: 5}, io.Discard)
+	if !errors.Is(err, ErrTransient) {
+		t.Fatalf("err = %v, want ErrTransient", err)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Fatalf("error leaks the download token: %v", err)
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message+fmt.Sprint(e.ContextMap()), token) {
+			t.Fatalf("log leaks the download token: %v %v", e.Message, e.ContextMap())
+		}
+	}
+	if len(logs.All()) == 0 {
+		t.Fatalf("nothing logged: the check proves nothing")
 	}
 }

@@ -202,7 +202,7 @@ func (d *downloader) fetch(ctx context.Context, link string) error {
 	}
 	resp, err := d.c.files.Do(hr)
 	if err != nil {
-		return transportError(d.endpoint, err)
+		return transportError(ctx, d.endpoint, err)
 	}
 	defer resp.Body.Close()
 	redirected := resp.Request != nil && resp.Request.URL.String() != link
@@ -266,7 +266,7 @@ func (d *downloader) fetch(ctx context.Context, link string) error {
 			return d.fail(resp.StatusCode, fmt.Sprintf("body ended after %d of the %d bytes to skip: %v", n, skip, err), ErrTransient)
 		}
 	}
-	return d.copyBody(resp, want)
+	return d.copyBody(ctx, resp, want)
 }
 
 func (d *downloader) badLength(resp *http.Response, ctype string, redirected bool) error {
@@ -285,7 +285,7 @@ func (d *downloader) pageError(resp *http.Response) error {
 // copyBody streams the body to w, at most want bytes when want >= 0. When
 // an MD5 is to be checked, hashing runs in a second goroutine on buffers
 // handed over in order, so that it overlaps with the network and w.
-func (d *downloader) copyBody(resp *http.Response, want int64) error {
+func (d *downloader) copyBody(ctx context.Context, resp *http.Response, want int64) error {
 	var src io.Reader = resp.Body
 	if want >= 0 {
 		src = io.LimitReader(resp.Body, want)
@@ -324,8 +324,8 @@ func (d *downloader) copyBody(resp *http.Response, want int64) error {
 			break
 		}
 		if rerr != nil {
-			if ctxErr := contextError(rerr); ctxErr != nil {
-				return ctxErr
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
 			}
 			return d.fail(resp.StatusCode, fmt.Sprintf("body cut after %d bytes: %v", d.pos-start, rerr), ErrTransient)
 		}

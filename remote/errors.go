@@ -87,27 +87,18 @@ func retryAfter(h string, now time.Time) time.Duration {
 }
 
 // transportError classifies a failure of the HTTP exchange itself and
-// strips the request URL, which may carry a download token.
-func transportError(endpoint string, err error) error {
-	if ctxErr := contextError(err); ctxErr != nil {
-		return ctxErr
+// strips the request URL, which may carry a download token. When ctx is
+// done its error is returned; a timeout of the HTTP client itself is a
+// transient failure like any other.
+func transportError(ctx context.Context, endpoint string, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	return &APIError{Endpoint: endpoint, Message: err.Error(), Kind: ErrTransient}
-}
-
-// contextError returns the context error err stems from, if any.
-func contextError(err error) error {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return context.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // notSent reports whether err proves the request never reached the server,

@@ -118,6 +118,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h = packageHandler(nil)
 		ok = true
 	}
+	if !ok && endpoint == "account/info" {
+		h = func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, success(map[string]any{"id": "158642", "username": "admin", "level_id": "20", "status": "active"}))
+		}
+		ok = true
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
