@@ -20,6 +20,7 @@ const (
 	opMove
 	opMeta
 	opRemoteMD5
+	opDeleteRemoteMD5
 	opPutProblem
 	opClearProblem
 	opClearProblems
@@ -78,6 +79,12 @@ func (b *Batch) SetMeta(m Meta) { b.ops = append(b.ops, batchOp{kind: opMeta, me
 // cache.
 func (b *Batch) PutRemoteMD5(id, md5 string) {
 	b.ops = append(b.ops, batchOp{kind: opRemoteMD5, path: id, to: md5})
+}
+
+// DeleteRemoteMD5 forgets the cached MD5 of a remote file id that is gone
+// (trashed or replaced), so the cache does not grow forever.
+func (b *Batch) DeleteRemoteMD5(id string) {
+	b.ops = append(b.ops, batchOp{kind: opDeleteRemoteMD5, path: id})
 }
 
 // PutProblem records a problem at path. When a problem with the same
@@ -164,7 +171,7 @@ func (op *batchOp) validate() error {
 		if op.to == op.path || strings.HasPrefix(op.to, op.path+"/") {
 			return fmt.Errorf("move %s to %s: into itself: %w", op.path, op.to, ErrInvalidPath)
 		}
-	case opRemoteMD5:
+	case opRemoteMD5, opDeleteRemoteMD5:
 		if op.path == "" {
 			return fmt.Errorf("remote md5: empty id")
 		}
@@ -252,6 +259,10 @@ func (a *applier) apply(op *batchOp) error {
 		return a.pair.Put([]byte(keyPairMeta), v)
 	case opRemoteMD5:
 		if err := a.tx.Bucket([]byte(bucketMD5)).Put([]byte(op.path), []byte(op.to)); err != nil {
+			return fmt.Errorf("remote md5 %s: %w", op.path, err)
+		}
+	case opDeleteRemoteMD5:
+		if err := a.tx.Bucket([]byte(bucketMD5)).Delete([]byte(op.path)); err != nil {
 			return fmt.Errorf("remote md5 %s: %w", op.path, err)
 		}
 	case opPutProblem:

@@ -306,6 +306,15 @@ func TestRemoteMD5Cache(t *testing.T) {
 	if _, ok, _ := s.RemoteMD5("f2"); ok {
 		t.Error("RemoteMD5 of an unknown id found something")
 	}
+	commit(t, s, "p2", func(b *Batch) { b.DeleteRemoteMD5("f1"); b.DeleteRemoteMD5("f2") })
+	if _, ok, _ := s.RemoteMD5("f1"); ok {
+		t.Error("RemoteMD5 after DeleteRemoteMD5 found something")
+	}
+	var empty Batch
+	empty.PutRemoteMD5("", "abc")
+	if err := s.Commit("p", empty); err == nil {
+		t.Error("PutRemoteMD5 with an empty id succeeded")
+	}
 }
 
 func TestProblemsKeepSinceWhileCauseUnchanged(t *testing.T) {
