@@ -274,12 +274,17 @@ func TestTransientRetriedOnlyWhenIdempotent(t *testing.T) {
 	if got := f.count("folder/info"); got != 3 {
 		t.Fatalf("folder/info requests = %d, want 3", got)
 	}
-	fail.Store(1)
-	if _, err := c.CreateFolder(ctx, Root, "x"); !errors.Is(err, ErrTransient) {
-		t.Fatalf("CreateFolder err = %v, want ErrTransient (never repeated blindly)", err)
+	// The fake applies nothing and lists nothing: the client must list
+	// before it creates again.
+	f.routes["folder/listing"] = func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, success(map[string]any{"folders": []any{}, "files": []any{}}))
 	}
-	if got := f.count("folder/create"); got != 1 {
-		t.Fatalf("folder/create requests = %d, want 1", got)
+	fail.Store(1)
+	if _, err := c.CreateFolder(ctx, Root, "x"); err != nil {
+		t.Fatalf("CreateFolder: %v", err)
+	}
+	if got, lists := f.count("folder/create"), f.count("folder/listing"); got != 2 || lists != 1 {
+		t.Fatalf("folder/create requests = %d, listings = %d; want 2 and 1 (list before creating again)", got, lists)
 	}
 }
 

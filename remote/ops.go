@@ -2,10 +2,13 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"go.uber.org/zap"
 )
 
 // param renders an id for a parameter where the API needs an explicit
@@ -59,9 +62,11 @@ func (c *Client) FolderInfo(ctx context.Context, id ID) (Folder, error) {
 	return c.folderOp(ctx, "folder/info", id, p, true)
 }
 
-// CreateFolder creates name inside parent. Duplicate names are allowed by
-// the service. It is not idempotent: when its reply is lost the error is
-// ErrTransient and the caller resolves the outcome by listing parent.
+// CreateFolder creates name inside parent. It is not idempotent, so a
+// request whose reply was lost is never repeated blindly: the client lists
+// parent, adopts the one active folder of that name if there is one, and
+// creates again only when there is none. Several of that name (the service
+// allows duplicates) leave the outcome to the caller as ErrTransient.
 func (c *Client) CreateFolder(ctx context.Context, parent ID, name string) (Folder, error) {
 	if err := checkName("folder/create", name); err != nil {
 		return Folder{}, err
@@ -70,11 +75,37 @@ func (c *Client) CreateFolder(ctx context.Context, parent ID, name string) (Fold
 	if parent != Root {
 		p.Set("parent_id", string(parent))
 	}
-	f, err := c.folderOp(ctx, "folder/create", parent, p, false)
-	if err != nil {
-		return Folder{}, fmt.Errorf("create folder %q in %q: %w", name, parent, err)
+	for n := 0; ; n++ {
+		f, err := c.folderOp(ctx, "folder/create", parent, p, false)
+		if err == nil || !errors.Is(err, ErrTransient) || ctx.Err() != nil || n >= c.maxRetries {
+			if err != nil {
+				return Folder{}, fmt.Errorf("create folder %q in %q: %w", name, parent, err)
+			}
+			return f, nil
+		}
+		l, lerr := c.List(ctx, parent)
+		if lerr != nil {
+			return Folder{}, fmt.Errorf("create folder %q in %q: %w; resolving by listing failed: %w", name, parent, err, lerr)
+		}
+		var same []Folder
+		for _, fo := range l.Folders {
+			if fo.Active() && fo.Name == name {
+				same = append(same, fo)
+			}
+		}
+		switch len(same) {
+		case 0:
+			c.log.Warn("folder creation failed; creating again", zap.String("name", name), zap.Error(err))
+			if serr := sleep(ctx, c.backoff(n)); serr != nil {
+				return Folder{}, fmt.Errorf("create folder %q in %q: %w (last failure: %v)", name, parent, serr, err)
+			}
+		case 1:
+			c.log.Info("lost folder creation reply resolved by listing", zap.String("id", string(same[0].ID)))
+			return same[0], nil
+		default:
+			return Folder{}, fmt.Errorf("create folder %q in %q: %w; %d folders of that name exist now", name, parent, err, len(same))
+		}
 	}
-	return f, nil
 }
 
 // RenameFolder renames a folder in place (folder/edit).

@@ -576,19 +576,25 @@ func testLostUploadReply(t *testing.T, newTarget Factory) {
 	if len(same) != 1 || same[0].ID != f.ID || same[0].Name != "same.txt" {
 		t.Fatalf("files with the uploaded size = %+v, want exactly the adopted one", same)
 	}
-	// A lost reply of a folder creation is reported, never repeated blindly.
+	// A lost reply of a folder creation is resolved by listing, never by
+	// repeating the creation blindly; a creation that failed before it was
+	// applied is repeated.
 	h.inject(Fault{Endpoint: "folder/create", DropReply: true})
-	if _, err := c.CreateFolder(h.ctx, remote.Root, "once"); !errors.Is(err, remote.ErrTransient) {
-		t.Fatalf("CreateFolder with a lost reply err = %v, want ErrTransient", err)
+	once, err := c.CreateFolder(h.ctx, remote.Root, "once")
+	if err != nil || once.ID == "" || once.Name != "once" {
+		t.Fatalf("CreateFolder with a lost reply = %+v, %v", once, err)
 	}
-	n := 0
+	h.inject(Fault{Endpoint: "folder/create", Status: 502})
+	twice, err := c.CreateFolder(h.ctx, remote.Root, "twice")
+	if err != nil || twice.ID == "" {
+		t.Fatalf("CreateFolder after a 502 = %+v, %v", twice, err)
+	}
+	count := map[string]int{}
 	for _, fo := range h.list(c, remote.Root).Folders {
-		if fo.Name == "once" {
-			n++
-		}
+		count[fo.Name]++
 	}
-	if n != 1 {
-		t.Fatalf("folders named once = %d, want 1 (created once, not repeated)", n)
+	if count["once"] != 1 || count["twice"] != 1 {
+		t.Fatalf("folders = %v, want once and twice exactly once each", count)
 	}
 }
 
