@@ -49,7 +49,10 @@ const (
 	DefaultMaxRetries        = 5
 )
 
-const maxBackoff = 30 * time.Second
+const (
+	maxBackoff        = 30 * time.Second
+	maxRetryAfterWait = 2 * time.Minute
+)
 
 // Client speaks the File Upload API v2. It is safe for concurrent use; all
 // its requests share one access token (BEHAVIOUR 7).
@@ -283,9 +286,11 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 	return session{}, err
 }
 
-// Close disables the access token (disable_access_token). The client
-// authorizes again if used afterwards.
+// Close disables the access token (disable_access_token) and releases idle
+// connections. The client authorizes again if used afterwards.
 func (c *Client) Close(ctx context.Context) error {
+	defer c.files.CloseIdleConnections()
+	defer c.api.CloseIdleConnections()
 	c.mu.Lock()
 	tok, acct := c.token, c.accountID
 	c.token, c.accountID = "", ""
@@ -373,6 +378,11 @@ func (c *Client) retry(ctx context.Context, endpoint string, idempotent bool, at
 		switch {
 		case errors.Is(err, ErrRateLimited):
 			wait = c.lim.throttled(retryAfterOf(err))
+			if wait > maxRetryAfterWait {
+				// Hours of waiting inside one call would hide the state from
+				// the caller; it gets the error with RetryAfter instead.
+				return envelope{}, err
+			}
 		case errors.Is(err, ErrTransient) && (idempotent || errors.Is(err, errNotSent)):
 		default:
 			return envelope{}, err

@@ -393,3 +393,21 @@ func TestDownloadTransportErrorHidesToken(t *testing.T) {
 		t.Fatalf("nothing logged: the check proves nothing")
 	}
 }
+
+func TestLongRetryAfterIsReturnedNotWaited(t *testing.T) {
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"file/info": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+		},
+	})
+	c, _ := newTestClient(t, f.url())
+	_, err := c.FileInfo(testCtx(t), "1")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Kind != ErrRateLimited || ae.RetryAfter != time.Hour {
+		t.Fatalf("err = %v, want ErrRateLimited with RetryAfter 1h", err)
+	}
+	if got := f.count("file/info"); got != 1 {
+		t.Fatalf("file/info requests = %d, want 1", got)
+	}
+}
