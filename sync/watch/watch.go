@@ -256,6 +256,7 @@ func (l *loop) flush(ctx context.Context) {
 
 func (l *loop) handle(ctx context.Context, ev fsnotify.Event) {
 	rel, ok := l.rel(ev.Name)
+	l.w.log.Debug("DBG event", zap.String("ev", ev.String()))
 	if !ok {
 		l.w.log.Debug("event outside root", zap.String("path", ev.Name))
 		return
@@ -278,22 +279,18 @@ func (l *loop) handle(ctx context.Context, ev fsnotify.Event) {
 	if l.w.ignored(rel, dir) {
 		return
 	}
-	if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && l.dirs.has(rel) {
+	if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && l.dirs.has(rel) && !l.stillThere(rel) {
 		// Removed or moved away (maybe out of the root): drop the watches of
 		// the whole tree. inotify keeps watching a moved directory under its
 		// old name, which would misreport its events and leak watches.
-		l.dirs.removeTree(rel, func(r string) {
-			// fsnotify may have dropped it already (IN_DELETE_SELF,
-			// IN_MOVE_SELF); nothing else can fail here that matters.
-			_ = l.src.Remove(l.abs(r))
-		})
+		l.dropTree(rel)
 	}
 	l.pending.addDir(parent(rel))
 	if ev.Has(fsnotify.Create) && dir {
 		// Watch first, then hint the whole subtree: what was created in it
 		// before its watch existed is found by the subtree scan.
 		l.pending.addTree(rel)
-		if err := l.watchTree(ctx, rel, l.dirs); err != nil && !errors.Is(err, context.Canceled) {
+		if err := l.watchTree(ctx, rel, nil); err != nil && !errors.Is(err, context.Canceled) {
 			l.w.log.Debug("watch new directory", zap.String("path", rel), zap.Error(err))
 		}
 	}
@@ -327,15 +324,18 @@ func (l *loop) degrade(reason string) {
 func (l *loop) resync(ctx context.Context) error {
 	l.resyncing, l.walkTrouble = true, false
 	defer func() { l.resyncing = false }()
-	fresh := newDirSet()
-	err := l.watchTree(ctx, ".", fresh)
+	seen := make(map[string]struct{})
+	err := l.watchTree(ctx, ".", seen)
+	var gone []string
 	for rel := range l.dirs.watched {
-		if !fresh.has(rel) {
-			_ = l.src.Remove(l.abs(rel))
+		if _, ok := seen[rel]; !ok {
+			gone = append(gone, rel)
 		}
 	}
-	l.dirs = fresh
-	l.w.watches.Store(int64(fresh.len()))
+	for _, rel := range gone {
+		l.dirs.removeTree(rel, l.unwatch)
+	}
+	l.w.watches.Store(int64(l.dirs.len()))
 	l.needResync = false
 	switch {
 	case err != nil:
@@ -344,17 +344,25 @@ func (l *loop) resync(ctx context.Context) error {
 	case !l.walkTrouble:
 		l.outOfWatches = false
 		if l.w.setDegraded("") {
-			l.w.log.Info("watch coverage restored", zap.Int("watches", fresh.len()))
+			l.w.log.Info("watch coverage restored", zap.Int("watches", l.dirs.len()))
 		}
 	}
 	return nil
 }
 
 // watchTree watches top and every directory below it that is not ignored,
-// parents first. Each directory is listed only after its own watch exists,
-// so an entry created meanwhile is either listed here or reported by that
-// watch. It returns the error of watching top itself, if any.
-func (l *loop) watchTree(ctx context.Context, top string, set *dirSet) error {
+// parents first, recording each in l.dirs and, when seen is not nil, in
+// seen. Each directory is listed only after its own watch exists, so an
+// entry created meanwhile is either listed here or reported by that watch.
+//
+// The walk reads the disk as it is now, which can be ahead of the events
+// still queued: it may find a directory under its new name before the
+// event of its move away from its old name is handled. The old name's
+// watch is then dropped first, or the kernel would hand back that watch,
+// still labelled with the old name.
+//
+// It returns the error of watching top itself, if any.
+func (l *loop) watchTree(ctx context.Context, top string, seen map[string]struct{}) error {
 	stack := []string{top}
 	for n := 0; len(stack) > 0; n++ {
 		if n%256 == 255 && ctx.Err() != nil {
@@ -363,23 +371,31 @@ func (l *loop) watchTree(ctx context.Context, top string, set *dirSet) error {
 		rel := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		abs := l.abs(rel)
-		if err := l.src.Add(abs); err != nil {
+		fi, err := os.Lstat(abs)
+		if err == nil && !fi.IsDir() {
+			err = fmt.Errorf("%s: %w", abs, syscall.ENOTDIR)
+		}
+		if err == nil {
+			err = l.watchDir(rel, abs, fi)
+		}
+		if err != nil {
 			switch {
-			case errors.Is(err, syscall.ENOSPC):
-				l.noWatchesLeft(abs, err)
+			case errors.Is(err, errOutOfWatches):
 				return nil // every further Add fails the same way
-			case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-				// Gone already: its parent reports the removal.
+			case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, errLoop):
+				// Gone already, or replaced by a file: its parent reports it.
 			default:
 				l.w.log.Warn("cannot watch directory; its changes are seen only by full rescans",
 					zap.String("path", rel), zap.Error(err))
 			}
-			if rel == top {
+			if rel == top && !errors.Is(err, errLoop) {
 				return fmt.Errorf("watch %s: %w", abs, err)
 			}
 			continue
 		}
-		set.add(rel)
+		if seen != nil {
+			seen[rel] = struct{}{}
+		}
 		entries, err := os.ReadDir(abs)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
@@ -398,6 +414,67 @@ func (l *loop) watchTree(ctx context.Context, top string, set *dirSet) error {
 		}
 	}
 	return nil
+}
+
+var (
+	errOutOfWatches = errors.New("out of inotify watches")
+	errLoop         = errors.New("directory already watched above itself (bind mount loop)")
+)
+
+// watchDir adds the watch of one directory and records it.
+func (l *loop) watchDir(rel, abs string, fi fs.FileInfo) error {
+	id, known := fileIDOf(fi)
+	if known {
+		if old, ok := l.dirs.pathOf(id); ok && old != rel {
+			if within(rel, old) || within(old, rel) {
+				return errLoop
+			}
+			l.dropTree(old) // moved from old to rel; its event is still queued
+		}
+	}
+	if err := l.src.Add(abs); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			l.noWatchesLeft(abs, err)
+			return fmt.Errorf("%w: %w", errOutOfWatches, err)
+		}
+		return err
+	}
+	l.dirs.add(rel, id)
+	return nil
+}
+
+// stillThere reports whether the watched directory rel is on disk under that
+// name, with the identity it was watched with: an event about rel that is
+// older than the walk that watched it (moved away and back) must not drop
+// the watch.
+func (l *loop) stillThere(rel string) bool {
+	want, ok := l.dirs.id(rel)
+	if !ok {
+		return false
+	}
+	fi, err := os.Lstat(l.abs(rel))
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	id, ok := fileIDOf(fi)
+	return ok && id == want
+}
+
+// dropTree forgets the watches of rel and everything below it, and hints
+// its parent, where it disappeared.
+func (l *loop) dropTree(rel string) {
+	l.dirs.removeTree(rel, l.unwatch)
+	l.pending.addDir(parent(rel))
+}
+
+// unwatch removes the kernel watch of rel. fsnotify may have dropped it
+// already (IN_DELETE_SELF, IN_MOVE_SELF); nothing else can fail here that
+// would matter.
+func (l *loop) unwatch(rel string) { _ = l.src.Remove(l.abs(rel)) }
+
+// within reports whether rel is strictly below dir.
+func within(rel, dir string) bool {
+	return dir == "." && rel != "." || strings.HasPrefix(rel, dir+"/")
 }
 
 // noWatchesLeft records that the inotify watch limit is reached. Only the
