@@ -427,6 +427,10 @@ const maxReplyBytes = 256 << 20
 // send performs one HTTP exchange with the API and classifies the result.
 func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder) (envelope, error) {
 	if err := c.lim.wait(ctx); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			ae.Endpoint = endpoint
+		}
 		return envelope{}, err
 	}
 	req, err := build(ctx, c.base.String()+endpoint)

@@ -410,4 +410,12 @@ func TestLongRetryAfterIsReturnedNotWaited(t *testing.T) {
 	if got := f.count("file/info"); got != 1 {
 		t.Fatalf("file/info requests = %d, want 1", got)
 	}
+	// Later calls respect the hold without asking the server again.
+	_, err = c.FileInfo(testCtx(t), "1")
+	if !errors.As(err, &ae) || ae.Kind != ErrRateLimited || ae.RetryAfter < 59*time.Minute {
+		t.Fatalf("second call err = %v, want ErrRateLimited with about 1h", err)
+	}
+	if got := f.count("file/info"); got != 1 {
+		t.Fatalf("file/info requests = %d after the hold, want still 1", got)
+	}
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -34,6 +35,10 @@ func (l *adaptiveLimiter) wait(ctx context.Context) error {
 	l.mu.Lock()
 	hold := time.Until(l.holdUntil)
 	l.mu.Unlock()
+	if hold > maxRetryAfterWait {
+		return &APIError{Message: fmt.Sprintf("the server asked for no requests until %s", time.Now().Add(hold).UTC().Format(time.RFC3339)),
+			HTTPStatus: http.StatusTooManyRequests, RetryAfter: hold, Kind: ErrRateLimited}
+	}
 	if err := sleep(ctx, hold); err != nil {
 		return err
 	}
