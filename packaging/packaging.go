@@ -56,8 +56,11 @@ func Packaged() Unit {
 
 type view struct {
 	Executable, ConfigPath, User, Group, EnvFile, LogFile, Label string
-	UserService, Generated                                       bool
-	ReadWritePaths                                               []string
+	// ExecutablePath is Executable for directives that take one raw path
+	// (ConditionFileIsExecutable=), where quotes would be literal.
+	ExecutablePath         string
+	UserService, Generated bool
+	ReadWritePaths         []string
 }
 
 func (u Unit) view(generated bool, quote func(string) string) (view, error) {
@@ -70,15 +73,16 @@ func (u Unit) view(generated bool, quote func(string) string) (view, error) {
 		}
 	}
 	v := view{
-		Executable:  quote(u.Executable),
-		ConfigPath:  quote(u.ConfigPath),
-		User:        u.User,
-		Group:       u.Group,
-		EnvFile:     u.EnvFile,
-		LogFile:     u.LogFile,
-		Label:       LaunchdLabel,
-		UserService: u.UserService,
-		Generated:   generated,
+		Executable:     quote(u.Executable),
+		ExecutablePath: strings.ReplaceAll(u.Executable, "%", "%%"),
+		ConfigPath:     quote(u.ConfigPath),
+		User:           u.User,
+		Group:          u.Group,
+		EnvFile:        u.EnvFile,
+		LogFile:        u.LogFile,
+		Label:          LaunchdLabel,
+		UserService:    u.UserService,
+		Generated:      generated,
 	}
 	if !u.UserService {
 		if v.User == "" {
