@@ -205,12 +205,6 @@ func TestRateLimitHonoursRetryAfterAndSlowsDown(t *testing.T) {
 	if r := c.lim.rate(); r >= 1000 {
 		t.Fatalf("rate after a 429 = %v, want slowed below 1000", r)
 	}
-	for range 30 {
-		c.lim.success()
-	}
-	if r := c.lim.rate(); r != 1000 {
-		t.Fatalf("rate after recovery = %v, want 1000", r)
-	}
 }
 
 func TestProxyPagesAreClassified(t *testing.T) {

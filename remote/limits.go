@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -12,19 +13,25 @@ import (
 )
 
 // adaptiveLimiter paces API requests. A 429 halves the rate (down to a
-// floor) and holds every request back until Retry-After has passed; each
-// success afterwards raises the rate again by a tenth of the configured
-// rate, so the client recovers within a few dozen requests.
+// floor) and holds every request back until Retry-After has passed. Without
+// further 429s the rate doubles every recoveryDoubling back to the
+// configured rate, so the client settles just under a server's limit and
+// recovers within a minute once the pressure is gone.
 type adaptiveLimiter struct {
 	target float64
 	lim    *rate.Limiter
 
-	mu        sync.Mutex
-	current   float64
-	holdUntil time.Time
+	mu            sync.Mutex
+	current       float64
+	holdUntil     time.Time
+	throttledAt   time.Time // last 429
+	throttledRate float64   // the rate set then
 }
 
-const minRate = 0.2 // one request per five seconds at the slowest
+const (
+	minRate          = 0.2 // one request per five seconds at the slowest
+	recoveryDoubling = 5 * time.Second
+)
 
 func newAdaptiveLimiter(rps float64) *adaptiveLimiter {
 	burst := max(int(rps), 1)
@@ -50,6 +57,7 @@ func (l *adaptiveLimiter) throttled(retryAfter time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.current = max(l.current/2, min(minRate, l.target))
+	l.throttledAt, l.throttledRate = time.Now(), l.current
 	l.lim.SetLimit(rate.Limit(l.current))
 	if retryAfter > 0 {
 		if until := time.Now().Add(retryAfter); until.After(l.holdUntil) {
@@ -62,8 +70,13 @@ func (l *adaptiveLimiter) throttled(retryAfter time.Duration) time.Duration {
 func (l *adaptiveLimiter) success() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.current < l.target {
-		l.current = min(l.target, l.current+l.target/10)
+	if l.current >= l.target {
+		return
+	}
+	since := time.Since(l.throttledAt)
+	r := l.throttledRate * math.Exp2(float64(since)/float64(recoveryDoubling))
+	if r > l.current {
+		l.current = min(l.target, r)
 		l.lim.SetLimit(rate.Limit(l.current))
 	}
 }

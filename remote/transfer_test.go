@@ -462,11 +462,25 @@ func TestLimiterHoldsAfterRetryAfter(t *testing.T) {
 		if l.rate() != 50 {
 			t.Fatalf("rate = %v, want halved to 50", l.rate())
 		}
-		for range 5 {
+		time.Sleep(recoveryDoubling)
+		l.success()
+		if r := l.rate(); r < 99 || r > 100 {
+			t.Fatalf("rate %v one doubling period later, want back to 100", r)
+		}
+		for range 20 {
 			l.throttled(0)
 		}
-		if l.rate() < minRate {
-			t.Fatalf("rate %v fell below the floor", l.rate())
+		if l.rate() != minRate {
+			t.Fatalf("rate %v after many 429s, want the floor %v", l.rate(), minRate)
+		}
+		l.success()
+		if l.rate() != minRate {
+			t.Fatalf("rate %v rose without time passing", l.rate())
+		}
+		time.Sleep(time.Minute)
+		l.success()
+		if r := l.rate(); r != 100 {
+			t.Fatalf("rate %v a minute after the last 429, want recovered to 100", r)
 		}
 	})
 }

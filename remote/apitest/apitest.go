@@ -52,6 +52,10 @@ type Setup struct {
 	Limits remote.Limits
 	// TokenTTL is the idle token lifetime; 0 means the service's hour.
 	TokenTTL time.Duration
+	// RateLimit, when > 0, asks for a proxy in front of the service that
+	// answers HTTP 429 beyond this many requests per second. A Factory that
+	// cannot provide one skips the test.
+	RateLimit float64
 }
 
 // Factory starts a fresh implementation for one test with an empty account
@@ -83,6 +87,7 @@ func Run(t *testing.T, newTarget Factory) {
 		{"TokenIdleExpiry", testIdleExpiry},
 		{"CloseThenReuse", testClose},
 		{"RateLimitedAndServerErrorsRetried", testFaultsRetried},
+		{"AdaptsToServerRateLimit", testAdaptiveRate},
 		{"LostUploadReplyMakesNoDuplicate", testLostUploadReply},
 		{"LostDownloadResumed", testLostDownload},
 		{"SecretsNeverLeak", testSecretsNeverLeak},

@@ -42,12 +42,13 @@ func newEmulator(t *testing.T, s apitest.Setup) apitest.Target {
 	acct.StorageLimit = l.MaxStorageBytes
 	clock := &fakeClock{}
 	srv, err := emulator.New(emulator.Options{
-		DataDir:  t.TempDir(),
-		Accounts: []emulator.Account{acct},
-		TokenTTL: s.TokenTTL,
-		Now:      clock.now,
-		NoSync:   true,
-		Seed:     1,
+		DataDir:   t.TempDir(),
+		Accounts:  []emulator.Account{acct},
+		TokenTTL:  s.TokenTTL,
+		RateLimit: s.RateLimit,
+		Now:       clock.now,
+		NoSync:    true,
+		Seed:      1,
 	})
 	if err != nil {
 		t.Fatalf("emulator.New: %v", err)

@@ -550,6 +550,25 @@ func testFaultsRetried(t *testing.T, newTarget Factory) {
 	}
 }
 
+// testAdaptiveRate: a client configured far above the server's rate limit
+// slows down on 429s and every call still succeeds.
+func testAdaptiveRate(t *testing.T, newTarget Factory) {
+	h := start(t, newTarget, Setup{RateLimit: 20})
+	c := h.client(func(cfg *remote.Config) { cfg.RequestsPerSecond = 1000 })
+	begin := time.Now()
+	const calls = 80
+	for i := range calls {
+		if _, err := c.List(h.ctx, remote.Root); err != nil {
+			t.Fatalf("call %d at a rate limit of 20/s: %v", i, err)
+		}
+	}
+	// 80 calls at 20/s with a burst of 20 take at least 3 s: the server's
+	// limit was really in force, and the client lived with it.
+	if took := time.Since(begin); took < 2*time.Second {
+		t.Fatalf("%d calls took %v: the target did not rate-limit", calls, took)
+	}
+}
+
 // testLostUploadReply: the server stores the upload but the reply is lost;
 // the client finds the stored file by listing instead of uploading twice
 // (TESTING 19, 21).
