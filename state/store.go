@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -170,16 +171,29 @@ func openVerified(path string, timeout time.Duration, readOnly bool) (db *bolt.D
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open state %s: %w (waited %s)", path, ErrLocked, timeout)
-	case err != nil && !opened:
-		return nil, fmt.Errorf("open state %s: %w", path, err) // missing dir, permissions
+	case err != nil && (!opened || isSystemError(err)):
+		// Missing directory, permissions, mmap or lock failures: the
+		// file may be fine, so it is never moved aside for these.
+		return nil, fmt.Errorf("open state %s: %w", path, err)
 	case err != nil:
 		return nil, &corruptError{cause: err}
 	}
 	if err := verify(db); err != nil {
 		_ = db.Close()
+		if isSystemError(err) {
+			return nil, fmt.Errorf("verify state %s: %w", path, err)
+		}
 		return nil, &corruptError{cause: err}
 	}
 	return db, nil
+}
+
+// isSystemError reports an error from the operating system rather than
+// from the file's content.
+func isSystemError(err error) bool {
+	var errno syscall.Errno
+	var pathErr *fs.PathError
+	return errors.As(err, &errno) || errors.As(err, &pathErr)
 }
 
 // verify reads the whole database. It runs in the caller's goroutine so that
