@@ -24,14 +24,18 @@ type pop struct {
 	carrier *pop
 	// split: this move goes from a temporary name (set by an earlier
 	// move of the same node) to its final place.
-	split bool
-	fnode *node // Forget: the node whose base entries it drops
-	deps  []*pop
-	phase int
-	drop  bool
-	idx   int
-	users []*pop
-	indeg int
+	split   bool
+	aside   *pop // the first step of a split move
+	asideOf *pop // on a first step: the move it was split from
+	leave   int  // on a first step: how it leaves moving folders (see curFrom)
+	static  []*pop
+	fnode   *node // Forget: the node whose base entries it drops
+	deps    []*pop
+	phase   int
+	drop    bool
+	idx     int
+	users   []*pop
+	indeg   int
 }
 
 const (
@@ -112,7 +116,67 @@ func (r *reconciler) emit() {
 			m.forget.deps = append(m.forget.deps, r.subtreeOps[m]...)
 		}
 	}
-	r.linkDeps()
+	for _, p := range r.pops {
+		p.static = slices.Clone(p.deps)
+	}
+	// Dependencies follow from places; where they still form a cycle, one
+	// move of it steps aside to a temporary name at the root first, which
+	// needs nothing, and the links are made again.
+	for range 16 {
+		r.linkDeps()
+		m := stuckMove(r.pops)
+		if m == nil {
+			break
+		}
+		r.stepAside(m, "", true)
+	}
+}
+
+// stuckMove returns the first move (in op order) caught in a dependency
+// cycle that can still be split, or nil.
+func stuckMove(pops []*pop) *pop {
+	indeg := make(map[*pop]int, len(pops))
+	users := make(map[*pop][]*pop)
+	for _, p := range pops {
+		for _, d := range p.deps {
+			if d == p {
+				continue
+			}
+			indeg[p]++
+			users[d] = append(users[d], p)
+		}
+	}
+	var queue []*pop
+	for _, p := range pops {
+		if indeg[p] == 0 {
+			queue = append(queue, p)
+		}
+	}
+	done := 0
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		done++
+		for _, u := range users[p] {
+			if indeg[u]--; indeg[u] == 0 {
+				queue = append(queue, u)
+			}
+		}
+	}
+	if done == len(pops) {
+		return nil
+	}
+	var best *pop
+	for _, p := range pops {
+		k := p.op.Kind
+		if indeg[p] == 0 || p.split || p.asideOf != nil || (k != MoveLocal && k != MoveRemote) {
+			continue
+		}
+		if best == nil || p.op.Path < best.op.Path || p.op.Path == best.op.Path && p.side < best.side {
+			best = p
+		}
+	}
+	return best
 }
 
 func (r *reconciler) emitLive(n *node) {
@@ -402,24 +466,30 @@ func (r *reconciler) emitGone(nodes []*node) {
 
 // cur returns where n is on side s when its op runs. A folder above it
 // that moves first carries it: n's place is then below that folder's
-// final place. An entry that leaves the moving folder's subtree for a
-// place outside where the folder is now goes first instead, from where it
-// is: that folder's move is returned among waiters, which must wait for
-// n's op.
+// final place. An entry that leaves the moving folder's subtree and that
+// the folder's move needs first (see mustLeave) goes first instead, from
+// where it is: that folder's move is returned among waiters, which must
+// wait for n's op.
 func (r *reconciler) cur(n *node, s int) (path string, dep *pop, waiters []*pop) {
-	return r.curFrom(n, s, false)
+	return r.curFrom(n, s, leaveNeeded)
 }
 
-// curFrom is cur; with leave, n leaves every moving folder it does not
-// end up in before that folder moves (a step aside to a temporary name).
-func (r *reconciler) curFrom(n *node, s int, leave bool) (path string, dep *pop, waiters []*pop) {
+// How an op leaves the moving folders above its entry (curFrom).
+const (
+	leaveNeeded   = iota // only where the folder's move needs it first
+	leaveUnneeded        // every folder it does not end up in
+	leaveAll             // every folder: it runs before any of them moves
+)
+
+// curFrom is cur with a choice of which moving folders n leaves first.
+func (r *reconciler) curFrom(n *node, s int, mode int) (path string, dep *pop, waiters []*pop) {
 	v := &n.v[s]
 	for a := v.parent; a != nil; a = a.v[s].parent {
 		m := a.moveOp[s]
 		if m == nil {
 			continue
 		}
-		if n.state == live && !isUnder(n.final, a.final) && (leave || !isUnder(n.final, a.v[s].path)) {
+		if mode == leaveAll || n.state == live && !isUnder(n.final, a.final) && (mode == leaveUnneeded || mustLeave(n, a, s)) {
 			waiters = append(waiters, m)
 			continue
 		}
@@ -430,6 +500,18 @@ func (r *reconciler) curFrom(n *node, s int, leave bool) (path string, dep *pop,
 		return a.final + v.path[len(av):], m, waiters
 	}
 	return v.path, nil, waiters
+}
+
+// mustLeave reports whether n has to leave the moving folder a before a
+// moves: a's destination folder is n, or is inside n (a/b/a -> c, a/b ->
+// d, a -> c/a: c and a/b go first).
+func mustLeave(n, a *node, s int) bool {
+	for x := a.parent; x != nil; x = x.parent {
+		if x.sop[s] != nil {
+			return x.v[s].present && isUnder(x.v[s].path, n.v[s].path)
+		}
+	}
+	return false
 }
 
 func waitFor(waiters []*pop, p *pop) {
@@ -443,8 +525,8 @@ func waitFor(waiters []*pop, p *pop) {
 // engine keys base by path, so they would be overwritten or carried along.
 func (r *reconciler) settleBase(p *pop, path string) {
 	x := r.byBase[path]
-	if x == nil || x == p.n {
-		return
+	if x == nil || x == p.n || x.state == live {
+		return // a live entry that loses its base is seen anew and kept
 	}
 	for _, d := range r.subtreeOps[x] {
 		if d != p && !slices.Contains(p.n.ops, d) {
@@ -462,13 +544,13 @@ func (r *reconciler) breakOccupancy(p *pop) {
 	s, f := p.side, p.op.Path
 	if o := r.at[s][f]; o != nil && o != p.n {
 		if m := o.moveOp[s]; m != nil && !m.split && !m.pre && o.state == live && o.final != f && isUnder(o.final, f) {
-			r.stepAside(m, f)
+			r.stepAside(m, f, false)
 		}
 	}
 	if (p.op.Kind == MoveLocal || p.op.Kind == MoveRemote) && !p.split {
 		for a := p.n.v[s].parent; a != nil; a = a.v[s].parent {
 			if a.v[s].path == f && a.gone[s] != nil && a.gone[s].op.Kind == deleteKind[s] {
-				r.stepAside(p, f)
+				r.stepAside(p, f, false)
 				break
 			}
 		}
@@ -476,24 +558,26 @@ func (r *reconciler) breakOccupancy(p *pop) {
 }
 
 // stepAside turns move m into two: to a temporary name outside blocked
-// (in the nearest folder above the entry that is not at or below it),
-// then from there to the final place.
-func (r *reconciler) stepAside(m *pop, blocked string) {
+// (in the nearest folder above the entry that is not at or below it; at
+// the root when anywhere), then from there to the final place.
+func (r *reconciler) stepAside(m *pop, blocked string, anywhere bool) {
 	s, n := m.side, m.n
-	from, dep, waiters := r.curFrom(n, s, true)
+	mode := leaveUnneeded
+	if anywhere {
+		mode = leaveAll
+	}
+	from, _, _ := r.curFrom(n, s, mode)
 	d := dirOf(from)
-	for d != "" && isUnder(d, blocked) {
+	for d != "" && (anywhere || isUnder(d, blocked)) {
 		d = dirOf(d)
 	}
 	tmp := r.conflictName(joinPath(d, n.name))
 	op := m.op
 	op.From, op.Path, op.Reason = from, tmp, "step aside: "+m.op.Reason
-	first := r.add(&pop{op: op, n: n, side: s, phase: phaseMove})
-	first.deps = carried(dep)
-	waitFor(waiters, first)
-	m.split = true
-	m.op.From = tmp
-	m.deps = append(m.deps, first)
+	first := r.add(&pop{op: op, n: n, side: s, phase: phaseMove, from: true, asideOf: m, leave: mode})
+	m.split, m.aside = true, first
+	m.pre, m.carrier = false, nil // from the temporary name, straight to its place
+	m.op.Path = n.final
 	n.gone[s] = first
 }
 
@@ -558,10 +642,13 @@ func (r *reconciler) exists(s int, p string) bool {
 // places: parents first, sources after their moved folders, new entries
 // after what was in their way, folder deletes after moves out of them.
 func (r *reconciler) linkDeps() {
+	for _, p := range r.pops {
+		p.deps = slices.Clone(p.static)
+	}
 	// A move into a folder that moves onto the entry's own place (b moved
 	// into c, then c renamed to b) goes first, into the folder as it is.
 	for _, p := range r.pops {
-		if p.op.Kind != MoveLocal && p.op.Kind != MoveRemote {
+		if p.op.Kind != MoveLocal && p.op.Kind != MoveRemote || p.split {
 			continue
 		}
 		s, par := p.side, p.n.parent
@@ -583,9 +670,9 @@ func (r *reconciler) linkDeps() {
 			// the folder then moves on to its final place.
 			pm := par.moveOp[s]
 			if !pm.split {
-				r.stepAside(pm, p.n.v[s].path)
+				r.stepAside(pm, p.n.v[s].path, false)
 			}
-			first := par.gone[s]
+			first := pm.aside
 			p.op.Path = joinPath(first.op.Path, p.n.name)
 			p.deps = append(p.deps, first)
 			pm.deps = append(pm.deps, p)
@@ -595,13 +682,23 @@ func (r *reconciler) linkDeps() {
 		for a := par; a != nil; a = a.v[s].parent {
 			if m := a.moveOp[s]; m != nil {
 				m.deps = append(m.deps, p)
+				if m.aside != nil {
+					m.aside.deps = append(m.aside.deps, p)
+				}
 			}
 		}
 	}
 	for i := 0; i < len(r.pops); i++ { // splitting appends
 		p := r.pops[i]
-		if p.from && !p.split {
-			from, m, waiters := r.cur(p.n, p.side)
+		if p.split {
+			p.op.From = p.aside.op.Path
+			p.deps = append(p.deps, p.aside)
+		} else if p.from {
+			mode := leaveNeeded
+			if p.asideOf != nil {
+				mode = p.leave
+			}
+			from, m, waiters := r.curFrom(p.n, p.side, mode)
 			waitFor(waiters, p)
 			if p.op.Kind == DeleteLocal || p.op.Kind == DeleteRemote {
 				p.op.Path = from
@@ -634,6 +731,15 @@ func (r *reconciler) linkDeps() {
 				src = p.op.Path
 			}
 			r.settleBase(p, src)
+		}
+		if p.op.Kind == deleteKind[0] || p.op.Kind == deleteKind[1] {
+			// It drops the base entries below it: entries that moved out
+			// of the folder on the other side settle theirs first.
+			for _, d := range r.subtreeOps[p.n] {
+				if d != p {
+					p.deps = append(p.deps, d)
+				}
+			}
 		}
 	}
 	// Moves out of a folder run before its delete.

@@ -273,6 +273,7 @@ func converge(t *rapid.T, w *world, maxPasses int, fail func(pass, i int) bool) 
 			t.Fatalf("pass %d: unexpected halt %q", pass, pl.Halt)
 		}
 		if len(pl.Ops) == 0 {
+			t.Logf("pass %d quiescent:\n%s\n%s", pass, w.dump(), dumpPlan(pl))
 			return pass, pl
 		}
 		t.Logf("pass %d world:\n%s\nplan:\n%s", pass, w.dump(), dumpPlan(pl))
