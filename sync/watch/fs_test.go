@@ -171,6 +171,32 @@ func (r *realWatch) checkWatches(u *union, ignore func(string, bool) bool) {
 	if got := r.w.Stats().Watches; got != want {
 		r.t.Fatalf("%d watches, %d directories", got, want)
 	}
+	if got, ok := kernelWatches(r.t); ok && got != want {
+		r.t.Fatalf("the kernel holds %d watches for %d directories", got, want)
+	}
+}
+
+// kernelWatches counts the watches of this process's inotify instances as
+// the kernel lists them (Linux only). Tests in this package run one watcher
+// at a time, and goleak proves each is closed.
+func kernelWatches(t *testing.T) (int, bool) {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, false
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err != nil || target != "anon_inode:inotify" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + fd.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(info), "inotify wd:")
+	}
+	return n, true
 }
 
 func TestRealNestedCreatesInABurst(t *testing.T) {
@@ -449,4 +475,43 @@ func TestRealMoveIntoDirectoryJustCreated(t *testing.T) {
 			t.Fatalf("hints name an old location: %v", u)
 		}
 	}
+}
+
+// A directory deleted and made again under the same name, faster than the
+// watcher handles the events, must end up watched as the new directory.
+func TestRealDeleteAndRecreateSameName(t *testing.T) {
+	r := startReal(t, t.TempDir(), nil)
+	const rounds = 30
+	for i := range rounds {
+		r.mkdir(fmt.Sprintf("a%d/b", i))
+	}
+	u := newUnion()
+	r.checkWatches(u, nil)
+	for i := range rounds {
+		if err := os.RemoveAll(r.path(fmt.Sprintf("a%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		r.mkdir(fmt.Sprintf("a%d/b", i))
+	}
+	r.checkWatches(u, nil)
+
+	u = newUnion()
+	for i := range rounds {
+		r.write(fmt.Sprintf("a%d/b/f", i))
+	}
+	r.await(u, "writes in the recreated directories", func() bool {
+		for i := range rounds {
+			if !u.entry(fmt.Sprintf("a%d/b/f", i)) {
+				return false
+			}
+		}
+		return true
+	})
+	// And their watches can still be dropped: nothing leaks when they go.
+	for i := range rounds {
+		if err := os.RemoveAll(r.path(fmt.Sprintf("a%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.checkWatches(u, nil)
 }

@@ -156,6 +156,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	timer.Stop()
 	l := &loop{w: w, src: src, dirs: newDirSet(), pending: newHints(), timer: timer}
 	if err := l.resync(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err // without the root there is nothing to watch
 	}
 	// The first batch is Full: it is sent only now that every directory is
@@ -256,7 +259,6 @@ func (l *loop) flush(ctx context.Context) {
 
 func (l *loop) handle(ctx context.Context, ev fsnotify.Event) {
 	rel, ok := l.rel(ev.Name)
-	l.w.log.Debug("DBG event", zap.String("ev", ev.String()))
 	if !ok {
 		l.w.log.Debug("event outside root", zap.String("path", ev.Name))
 		return
@@ -338,6 +340,8 @@ func (l *loop) resync(ctx context.Context) error {
 	l.w.watches.Store(int64(l.dirs.len()))
 	l.needResync = false
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return err
 	case err != nil:
 		l.degrade("sync root cannot be watched: " + err.Error())
 		return err
