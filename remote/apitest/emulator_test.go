@@ -28,8 +28,13 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.offset += d
 }
 
-// newEmulator serves a fresh emulator on loopback for one test.
-func newEmulator(t *testing.T, s apitest.Setup) apitest.Target {
+// emulatorFactory serves a fresh emulator on loopback for each test, with
+// options changed by mod (the switches for what BEHAVIOUR.md marks unknown).
+func emulatorFactory(mod func(*emulator.Options)) apitest.Factory {
+	return func(t *testing.T, s apitest.Setup) apitest.Target { return newEmulator(t, s, mod) }
+}
+
+func newEmulator(t *testing.T, s apitest.Setup, mod func(*emulator.Options)) apitest.Target {
 	t.Helper()
 	acct := emulator.DefaultAccount()
 	l := s.Limits
@@ -71,6 +76,30 @@ func newEmulator(t *testing.T, s apitest.Setup) apitest.Target {
 	}
 }
 
+// TestEmulatorConformance runs the suite against the emulator as it
+// behaves by default (the live service as BEHAVIOUR.md describes it), then
+// with each switch for a point BEHAVIOUR.md marks unknown: the client must
+// work whichever way the live service turns out to be.
 func TestEmulatorConformance(t *testing.T) {
-	apitest.Run(t, newEmulator)
+	variants := []struct {
+		name string
+		mod  func(*emulator.Options)
+	}{
+		{"default", nil},
+		{"number-ids", func(o *emulator.Options) { o.NumberIDs = true }},
+		{"legacy-status-key", func(o *emulator.Options) { o.LegacyStatusKey = true }},
+		{"range-proper", func(o *emulator.Options) { o.RangeMode = emulator.RangeProper }},
+		{"range-ignored", func(o *emulator.Options) { o.RangeMode = emulator.RangeIgnored }},
+		{"download-url-with-name", func(o *emulator.Options) { o.DownloadURLWithName = true }},
+		{"limits-not-enforced", func(o *emulator.Options) { o.IgnoreLimits = true }},
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			if v.mod != nil && testing.Short() {
+				t.Skip("variants skipped in -short")
+			}
+			apitest.Run(t, emulatorFactory(v.mod))
+		})
+	}
 }
