@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -224,5 +225,50 @@ func TestDownloadLimits(t *testing.T) {
 		if resp, _ := off.get(u); resp.StatusCode != 200 {
 			t.Fatalf("IgnoreLimits download %d: %d", i, resp.StatusCode)
 		}
+	}
+}
+
+// TestConcurrentDownloadLimit holds one download open (its body unread, so
+// the server blocks writing) and checks that a second is refused meanwhile.
+func TestConcurrentDownloadLimit(t *testing.T) {
+	a := emulator.DefaultAccount()
+	a.ConcurrentDownloads = 1
+	e := newEnv(t, func(o *emulator.Options) { o.Accounts = []emulator.Account{a} })
+	s := e.login()
+	big := strings.Repeat("d", 8<<20) // far above loopback socket buffers
+	u := e.downloadURL(s, str(e.uploadOK(s, "", "big.bin", []byte(big))["file_id"]))
+
+	held, err := e.ts.Client().Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.StatusCode != 200 {
+		t.Fatalf("first download %d", held.StatusCode)
+	}
+	fresh := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := fresh.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(assertErrorRedirect(t, e, resp), "concurrent downloads") {
+		t.Fatal("concurrent downloads not named")
+	}
+	n, err := io.Copy(io.Discard, held.Body)
+	held.Body.Close()
+	if err != nil || n != int64(len(big)) {
+		t.Fatalf("held download: %d bytes, %v", n, err)
+	}
+	// Finished: the slot is free again (the handler may still be unwinding).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, b := e.get(u)
+		if resp.StatusCode == 200 && len(b) == len(big) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot never freed: %d", resp.StatusCode)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
