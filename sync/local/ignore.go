@@ -57,6 +57,10 @@ type Matcher struct {
 	// through any single element; such a pattern is tried on the last
 	// element alone (see decide).
 	simple []bool
+	// quick[i], when set, is an exact test of whether simple pattern ps[i]
+	// can match a name: literal, "*suffix" and "prefix*" patterns (most of
+	// them) are decided without filepath.Match.
+	quick []func(name string) bool
 }
 
 // NewMatcher builds a Matcher from the built-in patterns, then the global
@@ -78,6 +82,11 @@ func NewMatcher(global, pair []string) (*Matcher, error) {
 			if ok {
 				m.ps = append(m.ps, p)
 				m.simple = append(m.simple, simple)
+				var q func(string) bool
+				if simple {
+					q = quickMatch(raw)
+				}
+				m.quick = append(m.quick, q)
 			}
 		}
 	}
@@ -133,6 +142,26 @@ func checkPattern(raw string) (string, error) {
 		}
 	}
 	return p, nil
+}
+
+// quickMatch returns an exact name test for a simple pattern whose glob is
+// a literal, "*literal" or "literal*", or nil when filepath.Match is needed.
+func quickMatch(raw string) func(string) bool {
+	body := norm.NFC.String(strings.TrimSuffix(strings.TrimPrefix(raw, "!"), "/"))
+	if body == "" || strings.ContainsAny(body, "\\?[] /\r") {
+		return nil
+	}
+	switch n := strings.Count(body, "*"); {
+	case n == 0:
+		return func(name string) bool { return name == body }
+	case n == 1 && body[0] == '*':
+		suffix := body[1:]
+		return func(name string) bool { return strings.HasSuffix(name, suffix) }
+	case n == 1 && body[len(body)-1] == '*':
+		prefix := body[:len(body)-1]
+		return func(name string) bool { return strings.HasPrefix(name, prefix) }
+	}
+	return nil
 }
 
 // fnmatchClasses rewrites gitignore's negated character class "[!...]"
@@ -198,6 +227,9 @@ func (m *Matcher) decide(elems []string, isDir bool, floor int, one []string) (e
 	for i := len(m.ps) - 1; i > floor; i-- {
 		var r gitignore.MatchResult
 		if m.simple[i] {
+			if q := m.quick[i]; q != nil && !q(last) {
+				continue
+			}
 			one[0] = last
 			r = m.ps[i].Match(one, isDir)
 		} else {

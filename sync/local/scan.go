@@ -44,6 +44,10 @@ type ScanOptions struct {
 
 	// Hashers limits concurrent file hashing; 0 means 4.
 	Hashers int
+
+	// SizeHint is the expected number of entries (say, the size of the
+	// base), to size the tree once instead of growing it.
+	SizeHint int
 }
 
 // ScanStats counts what a scan did.
@@ -99,7 +103,7 @@ func scan(ctx context.Context, opts ScanOptions, dir string, statOnly bool) (Sca
 		defer r.Close()
 		root = r
 	}
-	w := &walker{ctx: ctx, root: root, opts: opts, statOnly: statOnly, tree: make(map[string]plan.Local), one: make([]string, 1)}
+	w := &walker{ctx: ctx, root: root, opts: opts, statOnly: statOnly, tree: make(map[string]plan.Local, opts.SizeHint), one: make([]string, 1)}
 	if w.opts.Hashers <= 0 {
 		w.opts.Hashers = 4
 	}
@@ -136,6 +140,9 @@ func scan(ctx context.Context, opts ScanOptions, dir string, statOnly bool) (Sca
 // Key(dir) are dropped, then sub's are added. r is modified in place (a
 // full tree is large; copying it per hint would dominate). Stats keep the
 // full scan's Files and Dirs recounted and add sub's hashing counts.
+// Entries above dir are not touched: when dir itself was created or
+// removed, its parent's mtime changed too; hint the parent to see that (a
+// directory's mtime is informational: premises never compare it).
 func (r *ScanResult) Merge(dir string, sub ScanResult) {
 	key := Key(dir)
 	if r.Tree == nil {
