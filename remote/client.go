@@ -376,6 +376,8 @@ func (c *Client) retry(ctx context.Context, endpoint string, idempotent bool, at
 		}
 		var wait time.Duration
 		switch {
+		case errors.Is(err, errHeld):
+			return envelope{}, err
 		case errors.Is(err, ErrRateLimited):
 			wait = c.lim.throttled(retryAfterOf(err))
 			if wait > maxRetryAfterWait {
@@ -399,7 +401,8 @@ func (c *Client) retry(ctx context.Context, endpoint string, idempotent bool, at
 	}
 }
 
-// backoff is the n-th delay: exponential with full jitter.
+// backoff is the n-th delay: exponential, jittered over its upper half so
+// that clients that failed together do not retry together.
 func (c *Client) backoff(n int) time.Duration {
 	d := c.baseDelay << min(n, 16)
 	if d <= 0 || d > maxBackoff {
@@ -426,11 +429,7 @@ const maxReplyBytes = 256 << 20
 
 // send performs one HTTP exchange with the API and classifies the result.
 func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder) (envelope, error) {
-	if err := c.lim.wait(ctx); err != nil {
-		var ae *APIError
-		if errors.As(err, &ae) {
-			ae.Endpoint = endpoint
-		}
+	if err := c.lim.wait(ctx, endpoint); err != nil {
 		return envelope{}, err
 	}
 	req, err := build(ctx, c.base.String()+endpoint)

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -38,13 +39,18 @@ func newAdaptiveLimiter(rps float64) *adaptiveLimiter {
 	return &adaptiveLimiter{target: rps, current: rps, lim: rate.NewLimiter(rate.Limit(rps), burst)}
 }
 
-func (l *adaptiveLimiter) wait(ctx context.Context) error {
+// errHeld marks a request refused locally because the server asked for a
+// pause longer than the client waits inside a call.
+var errHeld = errors.New("held by an earlier Retry-After")
+
+func (l *adaptiveLimiter) wait(ctx context.Context, endpoint string) error {
 	l.mu.Lock()
 	hold := time.Until(l.holdUntil)
 	l.mu.Unlock()
 	if hold > maxRetryAfterWait {
-		return &APIError{Message: fmt.Sprintf("the server asked for no requests until %s", time.Now().Add(hold).UTC().Format(time.RFC3339)),
-			HTTPStatus: http.StatusTooManyRequests, RetryAfter: hold, Kind: ErrRateLimited}
+		return markedError{&APIError{Endpoint: endpoint,
+			Message:    fmt.Sprintf("the server asked for no requests until %s", time.Now().Add(hold).UTC().Format(time.RFC3339)),
+			HTTPStatus: http.StatusTooManyRequests, RetryAfter: hold, Kind: ErrRateLimited}, errHeld}
 	}
 	if err := sleep(ctx, hold); err != nil {
 		return err

@@ -453,7 +453,7 @@ func TestLimiterHoldsAfterRetryAfter(t *testing.T) {
 		if d := l.throttled(3 * time.Second); d != 3*time.Second {
 			t.Fatalf("throttled returned %v", d)
 		}
-		if err := l.wait(t.Context()); err != nil {
+		if err := l.wait(t.Context(), "x"); err != nil {
 			t.Fatal(err)
 		}
 		if waited := time.Since(start); waited < 3*time.Second {
