@@ -315,7 +315,10 @@ func (r *reconciler) emitLive(n *node) {
 		}
 		return
 	}
-	if record || r.needsRecord(n, moved) || (moved && !consistent) {
+	// A one-way pair leaves a receiver-side change alone: the base keeps
+	// the last agreed content, so that change is never overwritten unseen.
+	same := n.kind == Dir || record || !l.mod && !rm.mod
+	if record || same && (r.needsRecord(n, moved) || moved && !consistent) {
 		reason := "same on both sides"
 		if n.base != nil && !record {
 			reason = "refresh the synced state"
