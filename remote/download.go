@@ -76,6 +76,14 @@ func (c *Client) Download(ctx context.Context, req DownloadRequest, w io.Writer)
 	case req.Offset < 0, req.Size >= 0 && req.Offset > req.Size:
 		return fail(fmt.Sprintf("offset %d outside size %d", req.Offset, req.Size), ErrValidation)
 	}
+	if req.Offset > 0 && req.Offset == req.Size {
+		// The caller has everything: nothing to fetch, only to check.
+		d := &downloader{c: c, req: req, endpoint: endpoint, pos: req.Offset}
+		if err := d.prepareHash(); err != nil {
+			return 0, err
+		}
+		return 0, d.verify()
+	}
 	lim, err := c.ensureLimits(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("download %s: read package limits: %w", req.ID, err)

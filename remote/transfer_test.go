@@ -305,6 +305,20 @@ func TestDownloadResume(t *testing.T) {
 	}
 }
 
+func TestDownloadOfWhatTheCallerHasIsOnlyChecked(t *testing.T) {
+	f := downloadFake(t, func(w http.ResponseWriter, r *http.Request) { t.Error("download host asked") })
+	c, _ := newTestClient(t, f.url())
+	data := []byte("complete")
+	n, err := c.Download(testCtx(t), DownloadRequest{ID: "5", Offset: 8, Size: 8, MD5: sum(data), Partial: bytes.NewReader(data)}, io.Discard)
+	if n != 0 || err != nil {
+		t.Fatalf("Download = %d, %v", n, err)
+	}
+	_, err = c.Download(testCtx(t), DownloadRequest{ID: "5", Offset: 8, Size: 8, MD5: sum([]byte("other")), Partial: bytes.NewReader(data)}, io.Discard)
+	if !errors.Is(err, errChecksum) {
+		t.Fatalf("wrong MD5 of a complete partial: %v", err)
+	}
+}
+
 // TestDownloadCutIsResumedWithRange: the body breaks off half-way; the
 // client asks for the rest from where it stopped and checks the MD5 of all.
 func TestDownloadCutIsResumedWithRange(t *testing.T) {
