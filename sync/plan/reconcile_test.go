@@ -511,8 +511,11 @@ func TestDirections(t *testing.T) {
 			},
 		},
 		{
-			name:  "upload-only: a local delete propagates, a remote change under it is left alone",
-			setup: func(f *fx) { up(f); f.synced("a").synced("b").synced("c").rmLocal("a").rmLocal("b").remote("b", "theirs") },
+			name: "upload-only: a local delete propagates, a remote change under it is left alone",
+			setup: func(f *fx) {
+				up(f)
+				f.synced("a").synced("b").synced("c").rmLocal("a").rmLocal("b").remote("b", "theirs")
+			},
 			want: func(f *fx) Plan {
 				return Plan{
 					Ops: []Op{
@@ -524,8 +527,11 @@ func TestDirections(t *testing.T) {
 			},
 		},
 		{
-			name:  "download-only: the mirror image",
-			setup: func(f *fx) { down(f); f.synced("keep").synced("m").remote("m", "new").local("keep", "mine").remote("r-new").local("l-new") },
+			name: "download-only: the mirror image",
+			setup: func(f *fx) {
+				down(f)
+				f.synced("keep").synced("m").remote("m", "new").local("keep", "mine").remote("r-new").local("l-new")
+			},
 			want: func(f *fx) Plan {
 				return Plan{Ops: []Op{
 					{Kind: Download, Path: "m", Entry: File, Local: f.L("m"), Remote: f.R("m")},
