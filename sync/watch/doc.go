@@ -22,7 +22,15 @@
 //     failure to add a watch for lack of inotify watches (ENOSPC), or the
 //     root itself being removed or moved. Before a Full batch is sent the
 //     watcher re-walks the root, adding missing watches and dropping stale
-//     ones. Degraded reports a problem until a re-walk succeeds.
+//     ones. Degraded reports a problem until a re-walk succeeds. While some
+//     directories cannot be watched (out of watches, root missing) the root
+//     is re-walked every minute; when that finally succeeds a Full batch
+//     covers what changed unseen meanwhile.
+//   - Identity. The kernel keeps one watch per directory, not per path, so
+//     watches are recorded with the directory's device and inode: a walk
+//     that finds a directory under a new name before the event of its move
+//     is handled moves the watch instead of keeping two names for one
+//     watch (see dirSet).
 //   - Safety net. Events can be lost in ways no watcher sees (network
 //     filesystems, changes while the daemon was down, lost watches on
 //     exotic filesystems), so the engine must also do a periodic full
@@ -39,6 +47,10 @@
 //   - Ignored paths. Directories the Ignore function rejects, and .syncd/
 //     always, are neither watched nor hinted; events for ignored files are
 //     dropped. Symbolic links are never followed.
+//   - Settling. A hint says something changed, not that it is finished: a
+//     file still being written when MaxDelay expires is hinted while still
+//     growing. The engine must treat a file whose size or mtime moves
+//     during its pass as not yet stable (its next event brings it back).
 //   - Debounce. Hints coalesce per directory. A batch is ready once no hint
 //     arrived for Options.Debounce, or at the latest Options.MaxDelay after
 //     the first hint of the batch. While the engine has not taken a ready

@@ -370,3 +370,73 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Fatalf("defaults: debounce %v, max delay %v, root %q", w.debounce, w.maxDelay, w.root)
 	}
 }
+
+func TestOutOfWatchesRecoversByItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := t.TempDir()
+		mkdirs(t, root, "a", "b", "c")
+		core, logs := observer.New(zapcore.WarnLevel)
+		f := newFakeSource()
+		f.setAddErr(func(path string, watched int) error {
+			if watched >= 3 {
+				return fmt.Errorf("add watch %s: %w", path, syscall.ENOSPC)
+			}
+			return nil
+		})
+		w := startFake(t, Options{Root: root, Debounce: time.Second, Logger: zap.New(core)}, f)
+		if deg, _ := w.Degraded(); !deg {
+			t.Fatal("not degraded with a directory unwatched")
+		}
+
+		time.Sleep(retryInterval) // retried, still out of watches
+		expectNone(t, w)
+		if deg, _ := w.Degraded(); !deg {
+			t.Fatal("not degraded with a directory unwatched")
+		}
+		if n := logs.FilterField(zap.String("sysctl", "fs.inotify.max_user_watches")).Len(); n != 1 {
+			t.Fatalf("the limit was logged %d times, want once", n)
+		}
+
+		f.setAddErr(nil) // the operator raised the limit
+		time.Sleep(retryInterval)
+		expectNone(t, w) // a Full batch settles like any other
+		time.Sleep(time.Second)
+		expectBatch(t, w, Batch{Full: true})
+		if diff := cmp.Diff([]string{".", "a", "b", "c"}, f.watchedRel(t, root)); diff != "" {
+			t.Fatalf("watched (-want +got):\n%s", diff)
+		}
+		if deg, why := w.Degraded(); deg {
+			t.Fatalf("still degraded: %s", why)
+		}
+		time.Sleep(10 * retryInterval) // no more retries, no more batches
+		expectNone(t, w)
+	})
+}
+
+func TestRootComesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := filepath.Join(t.TempDir(), "root")
+		mkdirs(t, root, "a")
+		f := newFakeSource()
+		w := startFake(t, Options{Root: root, Debounce: time.Second}, f)
+
+		if err := os.RemoveAll(root); err != nil { // an unmounted disk
+			t.Fatal(err)
+		}
+		f.event(root, ".", fsnotify.Remove)
+		time.Sleep(time.Second)
+		expectBatch(t, w, Batch{Full: true})
+		time.Sleep(retryInterval)
+		expectNone(t, w)
+
+		mkdirs(t, root, "b") // mounted again
+		time.Sleep(retryInterval + time.Second)
+		expectBatch(t, w, Batch{Full: true})
+		if diff := cmp.Diff([]string{".", "b"}, f.watchedRel(t, root)); diff != "" {
+			t.Fatalf("watched (-want +got):\n%s", diff)
+		}
+		if deg, why := w.Degraded(); deg {
+			t.Fatalf("still degraded: %s", why)
+		}
+	})
+}

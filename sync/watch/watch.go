@@ -24,6 +24,11 @@ const (
 	DefaultMaxDelay = 10 * time.Second
 )
 
+// retryInterval is how often the whole root is walked again while some
+// directories cannot be watched (out of inotify watches, root missing), so
+// that coverage comes back by itself once the cause is fixed.
+const retryInterval = time.Minute
+
 // stateDir is syncd's own directory in every root: never watched, never hinted.
 const stateDir = ".syncd"
 
@@ -152,9 +157,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.log.Warn("close watcher", zap.Error(err))
 		}
 	}()
-	timer := time.NewTimer(time.Hour)
+	timer, retry := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	timer.Stop()
-	l := &loop{w: w, src: src, dirs: newDirSet(), pending: newHints(), timer: timer}
+	retry.Stop()
+	defer timer.Stop()
+	defer retry.Stop()
+	l := &loop{w: w, src: src, dirs: newDirSet(), pending: newHints(), timer: timer, retry: retry}
 	if err := l.resync(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -185,6 +193,9 @@ type loop struct {
 	resyncing    bool
 	outOfWatches bool // ENOSPC seen since the last clean walk
 	walkTrouble  bool // the current resync hit a problem
+	broken       bool // some directories are not watched; retry walks
+	retry        *time.Timer
+	retryOn      bool
 	rootMissing  bool
 }
 
@@ -194,13 +205,15 @@ func (l *loop) run(ctx context.Context) error {
 		if l.ready != nil {
 			out = l.w.batches
 		}
-		var tick <-chan time.Time
+		var tick, retry <-chan time.Time
 		if l.timerOn {
 			tick = l.timer.C
 		}
+		if l.retryOn {
+			retry = l.retry.C
+		}
 		select {
 		case <-ctx.Done():
-			l.timer.Stop()
 			return nil
 		case ev, ok := <-l.src.Events():
 			if !ok {
@@ -215,6 +228,9 @@ func (l *loop) run(ctx context.Context) error {
 		case <-tick:
 			l.timerOn = false
 			l.flush(ctx)
+		case <-retry:
+			l.retryOn = false
+			l.retryWalk(ctx)
 		case out <- l.readyBatch:
 			l.ready = nil
 			l.readyBatch = Batch{}
@@ -339,6 +355,10 @@ func (l *loop) resync(ctx context.Context) error {
 	}
 	l.w.watches.Store(int64(l.dirs.len()))
 	l.needResync = false
+	l.broken = err != nil || l.walkTrouble
+	if l.broken && ctx.Err() == nil {
+		l.armRetry()
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return err
@@ -352,6 +372,27 @@ func (l *loop) resync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// retryWalk walks the root again while directories are unwatched. Once
+// every directory is watched again, a Full batch covers what changed
+// unseen meanwhile.
+func (l *loop) retryWalk(ctx context.Context) {
+	if !l.broken {
+		return // repaired meanwhile by the re-walk of a Full batch
+	}
+	if err := l.resync(ctx); err != nil || l.broken {
+		return // still broken: resync armed the next retry
+	}
+	l.pending.full = true
+	l.touched()
+}
+
+func (l *loop) armRetry() {
+	if !l.retryOn {
+		l.retry.Reset(retryInterval)
+		l.retryOn = true
+	}
 }
 
 // watchTree watches top and every directory below it that is not ignored,
@@ -486,7 +527,8 @@ func within(rel, dir string) bool {
 // still hinted as trees, but their future changes are seen only by the
 // engine's periodic full rescans, which Degraded tells it to run often.
 func (l *loop) noWatchesLeft(abs string, err error) {
-	l.walkTrouble = true
+	l.walkTrouble, l.broken = true, true
+	l.armRetry()
 	if l.outOfWatches {
 		return
 	}
