@@ -45,6 +45,16 @@ func expectBatch(t *testing.T, w *Watcher, want Batch) {
 	}
 }
 
+// limitWatches fails Add as inotify does beyond fs.inotify.max_user_watches.
+func limitWatches(n int) func(path string, watched int) error {
+	return func(path string, watched int) error {
+		if watched >= n {
+			return fmt.Errorf("add watch %s: %w", path, syscall.ENOSPC)
+		}
+		return nil
+	}
+}
+
 func TestDebounceCoalescesPerDirectory(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		root := t.TempDir()
@@ -219,13 +229,7 @@ func TestOutOfWatches(t *testing.T) {
 		mkdirs(t, root, "a", "b")
 		core, logs := observer.New(zapcore.WarnLevel)
 		f := newFakeSource()
-		limit := func(path string, watched int) error {
-			if watched >= 3 {
-				return fmt.Errorf("add watch %s: %w", path, syscall.ENOSPC)
-			}
-			return nil
-		}
-		f.setAddErr(limit)
+		f.setAddErr(limitWatches(3))
 		w := startFake(t, Options{Root: root, Debounce: time.Second, Logger: zap.New(core)}, f)
 		if deg, _ := w.Degraded(); deg {
 			t.Fatal("degraded with watches to spare")
@@ -377,12 +381,7 @@ func TestOutOfWatchesRecoversByItself(t *testing.T) {
 		mkdirs(t, root, "a", "b", "c")
 		core, logs := observer.New(zapcore.WarnLevel)
 		f := newFakeSource()
-		f.setAddErr(func(path string, watched int) error {
-			if watched >= 3 {
-				return fmt.Errorf("add watch %s: %w", path, syscall.ENOSPC)
-			}
-			return nil
-		})
+		f.setAddErr(limitWatches(3))
 		w := startFake(t, Options{Root: root, Debounce: time.Second, Logger: zap.New(core)}, f)
 		if deg, _ := w.Degraded(); !deg {
 			t.Fatal("not degraded with a directory unwatched")
