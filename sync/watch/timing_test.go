@@ -366,7 +366,11 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			t.Errorf("%s: New accepted %+v", name, o)
 		}
 	}
-	w, err := New(Options{Root: abs + "/"})
+	w, err := New(Options{Root: abs, Debounce: time.Minute})
+	if err != nil || w.maxDelay != time.Minute {
+		t.Fatalf("a debounce longer than the default max delay: %v, max delay %v", err, w.maxDelay)
+	}
+	w, err = New(Options{Root: abs + "/"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,8 @@ type Options struct {
 	// ready (default DefaultDebounce).
 	Debounce time.Duration
 	// MaxDelay bounds how long a batch waits under a constant stream of
-	// events, counted from its first hint (default DefaultMaxDelay).
+	// events, counted from its first hint (default DefaultMaxDelay, or
+	// Debounce if that is longer). It may not be shorter than Debounce.
 	MaxDelay time.Duration
 	// Logger receives warnings about lost coverage; nil logs nothing.
 	Logger *zap.Logger
@@ -102,7 +103,7 @@ func newWatcher(opts Options, open func() (source, error)) (*Watcher, error) {
 		w.debounce = DefaultDebounce
 	}
 	if w.maxDelay == 0 {
-		w.maxDelay = DefaultMaxDelay
+		w.maxDelay = max(DefaultMaxDelay, w.debounce) // a long debounce alone is valid
 	}
 	if w.maxDelay < w.debounce {
 		return nil, fmt.Errorf("watch %s: max delay %v shorter than debounce %v", opts.Root, w.maxDelay, w.debounce)
