@@ -507,10 +507,13 @@ func (l *loop) stillThere(rel string) bool {
 }
 
 // dropTree forgets the watches of rel and everything below it, and hints
-// its parent, where it disappeared.
+// its parent, where it disappeared (a re-walk needs no hint: it precedes a
+// Full batch).
 func (l *loop) dropTree(rel string) {
 	l.dirs.removeTree(rel, l.unwatch)
-	l.pending.addDir(parent(rel))
+	if !l.resyncing {
+		l.pending.addDir(parent(rel))
+	}
 }
 
 // unwatch removes the kernel watch of rel. fsnotify may have dropped it
