@@ -33,7 +33,7 @@ func TestScriptsParse(t *testing.T) {
 
 // TestBuildDeb runs the one documented build command and inspects the .deb
 // with dpkg-deb: files, owners and modes, conffiles, maintainer scripts, and
-// the version stamped into the binary.
+// the version stamped into the binary; and the .rpm with rpm when installed.
 func TestBuildDeb(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: building the .deb compiles syncd and runs nfpm (about a minute)")
@@ -42,8 +42,13 @@ func TestBuildDeb(t *testing.T) {
 		t.Skip("dpkg-deb not installed: cannot inspect the package")
 	}
 	dist := t.TempDir()
+	packages := "deb"
+	_, rpmErr := exec.LookPath("rpm")
+	if rpmErr == nil {
+		packages = "deb rpm"
+	}
 	cmd := exec.Command("./build.sh", "1.2.3-rc.1")
-	cmd.Env = append(os.Environ(), "DIST="+dist, "PACKAGES=deb")
+	cmd.Env = append(os.Environ(), "DIST="+dist, "PACKAGES="+packages)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
@@ -110,6 +115,44 @@ func TestBuildDeb(t *testing.T) {
 	ver, err := exec.Command(filepath.Join(root, "usr/bin/syncd"), "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(ver), "syncd 1.2.3-rc.1 ") {
 		t.Errorf("syncd version: %v: %s", err, ver)
+	}
+
+	if rpmErr != nil {
+		t.Log("rpm not installed: the .rpm was not built or inspected")
+		return
+	}
+	rpms, _ := filepath.Glob(filepath.Join(dist, "*.rpm"))
+	if len(rpms) != 1 {
+		t.Fatalf("want one .rpm in %s, got %v", dist, rpms)
+	}
+	query := func(args ...string) string {
+		out, err := exec.Command("rpm", append([]string{"-qp"}, append(args, rpms[0])...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rpm -qp %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// Flags "cn": %config(noreplace).
+	files := query("--qf", `[%{FILEFLAGS:fflags} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]`)
+	for _, want := range []string{
+		" -rwxr-xr-x root:root /usr/bin/syncd\n",
+		" -rw-r--r-- root:root /lib/systemd/system/syncd.service\n",
+		"cn -rw-r----- root:syncd /etc/syncd/config.yaml\n",
+		" drwxr-x--- syncd:syncd /var/lib/syncd\n",
+	} {
+		if !strings.Contains(files, want) {
+			t.Errorf("rpm lacks %q in:\n%s", want, files)
+		}
+	}
+	scripts := query("--scripts")
+	for _, src := range []string{"preinstall.sh", "postinstall.sh", "preremove.sh", "postremove.sh"} {
+		body := strings.TrimSpace(readFile(t, filepath.Join("scripts", src)))
+		if !strings.Contains(scripts, body) {
+			t.Errorf("rpm scriptlets lack scripts/%s", src)
+		}
+	}
+	if got := query("--qf", "%{NAME} %{VERSION}"); got != "syncd 1.2.3~rc.1" {
+		t.Errorf("rpm name and version %q", got)
 	}
 }
 
