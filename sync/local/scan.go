@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -66,8 +67,8 @@ type ScanResult struct {
 	// Unknown lists, sorted, the keys whose state the scan could not
 	// observe: unreadable directories (with their whole subtree), files
 	// still being written, entries that changed under the scanner, names
-	// colliding after NFC normalisation, and every path reported in
-	// Problems. Their absence from Tree is never a deletion.
+	// colliding after NFC normalisation, names that are not valid UTF-8,
+	// and every path reported in Problems. Their absence from Tree is never a deletion.
 	Unknown []string
 	// Problems lists, sorted by path, what the user should be told about.
 	Problems []plan.Problem
@@ -423,6 +424,12 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 		}
 		if kind == 0 {
 			w.problem(key, "%s %q is not synced", st.what(), name)
+			return
+		}
+		if !utf8.ValidString(name) {
+			// The remote stores names as JSON text: such a name cannot be
+			// represented there, and its key would not be one either.
+			w.problem(key, "name %q is not valid UTF-8", name)
 			return
 		}
 		if clash != nil && clash[k] > 1 {

@@ -22,13 +22,14 @@ func TestScanSpecialFiles(t *testing.T) {
 	must(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "link")))
 	must(t, os.Symlink(outside, filepath.Join(dir, "dirlink")))
 	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
+	write(t, dir, "latin1-\xe9t\xe9.txt", "not UTF-8")
 	l, err := net.Listen("unix", filepath.Join(dir, "sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	res := scanDir(t, dir, ScanOptions{})
-	special := []string{"dirlink", "fifo", "link", "sock"}
+	special := []string{"dirlink", "fifo", "latin1-\xe9t\xe9.txt", "link", "sock"}
 	if got := problemPaths(res.Problems); !slices.Equal(got, special) {
 		t.Fatalf("problems = %v", res.Problems)
 	}
