@@ -159,6 +159,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"syntax", "api: [\n", nil, "", 1, "did not find expected"},
 		{"empty file", "", nil, "", 0, "empty"},
+		{"two documents", head + pair + "---\nextra: 1\n", nil, "", 8, "more than one YAML document"},
+		{"duplicate key", "api:\n  url: https://h/\n  url: https://i/\n" + pair, nil, "api.url", 3, `mapping key "url" already defined at line 2`},
 		{"unknown top key", head + "poll_intervall: 3s\n" + pair, nil, "poll_intervall", 5, `unknown key "poll_intervall"`},
 		{"unknown nested key", head + pair + "    directon: both\n", nil, "pairs[0].directon", 8, `unknown key "directon"`},
 		{"unknown api key", "api:\n  url: https://h/\n  key3: x\n" + keys[:0] + pair, nil, "api.key3", 3, `unknown key`},

@@ -85,8 +85,19 @@ var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
 
 func (p *parser) parse(data []byte) *Config {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	docs := yaml.NewDecoder(bytes.NewReader(data))
+	if err := docs.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		p.yamlError(err)
+		return nil
+	}
+	// A second document would be silently ignored by the decoder below.
+	var next yaml.Node
+	if err := docs.Decode(&next); !errors.Is(err, io.EOF) {
+		line := next.Line
+		if err != nil {
+			line = 0
+		}
+		p.fail("", line, "more than one YAML document (\"---\"): put everything in one")
 		return nil
 	}
 	if len(root.Content) == 0 || (root.Content[0].Kind == yaml.ScalarNode && root.Content[0].Tag == "!!null") {
