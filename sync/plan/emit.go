@@ -98,6 +98,7 @@ func (r *reconciler) emit() {
 	// explains it (else the next pass would see a new entry and bring it
 	// back).
 	r.subtreeOps = make(map[*node][]*pop)
+	r.deadOps = make(map[*node][]*pop)
 	for _, m := range r.nodes {
 		if m.base == nil {
 			continue
@@ -109,6 +110,9 @@ func (r *reconciler) emit() {
 		r.subtreeOps[m] = append(r.subtreeOps[m], deps...)
 		for a := m.bparent; a != nil; a = a.bparent {
 			r.subtreeOps[a] = append(r.subtreeOps[a], deps...)
+			if m.state != live {
+				r.deadOps[a] = append(r.deadOps[a], deps...)
+			}
 		}
 	}
 	for _, m := range r.nodes {
@@ -528,10 +532,16 @@ func waitFor(waiters []*pop, p *pop) {
 // engine keys base by path, so they would be overwritten or carried along.
 func (r *reconciler) settleBase(p *pop, path string) {
 	x := r.byBase[path]
-	if x == nil || x == p.n || x.state == live {
-		return // a live entry that loses its base is seen anew and kept
+	if x == nil || x == p.n {
+		return
 	}
-	for _, d := range r.subtreeOps[x] {
+	ops := r.subtreeOps[x]
+	if x.state == live {
+		// A live entry that loses its base is seen anew and kept; only
+		// the deleted entries below it need their base until deleted.
+		ops = r.deadOps[x]
+	}
+	for _, d := range ops {
 		if d != p && !slices.Contains(p.n.ops, d) {
 			p.deps = append(p.deps, d)
 		}
@@ -651,7 +661,7 @@ func (r *reconciler) linkDeps() {
 	// A move into a folder that moves onto the entry's own place (b moved
 	// into c, then c renamed to b) goes first, into the folder as it is.
 	for _, p := range r.pops {
-		if p.op.Kind != MoveLocal && p.op.Kind != MoveRemote || p.split {
+		if p.op.Kind != MoveLocal && p.op.Kind != MoveRemote || p.split || p.asideOf != nil {
 			continue
 		}
 		s, par := p.side, p.n.parent

@@ -127,6 +127,7 @@ type reconciler struct {
 	pops     []*pop
 	// subtreeOps: the ops on a base node and the base nodes below it.
 	subtreeOps map[*node][]*pop
+	deadOps    map[*node][]*pop // the same, of the deleted nodes below only
 }
 
 // Reconcile plans one sync pass from the three trees in in. It is pure and
