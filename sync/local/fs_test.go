@@ -415,3 +415,21 @@ func TestMkdirStatHash(t *testing.T) {
 		t.Fatalf("Stat missing = %v", err)
 	}
 }
+
+// TestRenameCheckFallback exercises the portable rename used where
+// renameat2 is missing (and on every OS but Linux).
+func TestRenameCheckFallback(t *testing.T) {
+	f, dir := openFS(t)
+	write(t, dir, "a", "a")
+	write(t, dir, "b", "b")
+	if err := renameCheck(f.Root(), "a", "b"); !errors.Is(err, ErrExists) {
+		t.Fatalf("onto existing: %v, want ErrExists", err)
+	}
+	if err := renameCheck(f.Root(), "missing", "c"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing source: %v, want ErrNotFound", err)
+	}
+	must(t, renameCheck(f.Root(), "a", "c"))
+	if read(t, dir, "c") != "a" || read(t, dir, "b") != "b" || exists(dir, "a") {
+		t.Fatal("fallback rename did the wrong thing")
+	}
+}
