@@ -198,3 +198,34 @@ func TestDirSetIdentity(t *testing.T) {
 		t.Fatalf("id(new) = %v", id)
 	}
 }
+
+func TestRelativePaths(t *testing.T) {
+	for _, tc := range []struct {
+		root, name, want string
+		ok               bool
+	}{
+		{"/srv/data", "/srv/data", ".", true},
+		{"/srv/data", "/srv/data/a/b", "a/b", true},
+		{"/srv/data", "/srv/data//a", "a", true},
+		{"/srv/data", "/srv/database/a", "", false}, // a sibling sharing the prefix
+		{"/srv/data", "/srv", "", false},
+		{"/", "//a", "a", true}, // fsnotify joins "/" and "a" with a slash
+		{"/", "/a/b", "a/b", true},
+	} {
+		l := &loop{w: &Watcher{root: tc.root}}
+		got, ok := l.rel(tc.name)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("rel(%q) under %q = %q, %v; want %q, %v", tc.name, tc.root, got, ok, tc.want, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		rel, dir string
+		want     bool
+	}{
+		{"a/b", "a", true}, {"a", "a", false}, {"a-b", "a", false}, {"a", ".", true}, {".", ".", false},
+	} {
+		if got := within(tc.rel, tc.dir); got != tc.want {
+			t.Errorf("within(%q, %q) = %v", tc.rel, tc.dir, got)
+		}
+	}
+}
