@@ -278,6 +278,9 @@ func svcInstall(stdout, stderr io.Writer, o svcOptions) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd service install: %v\n", err)
+		if strings.Contains(err.Error(), "already exists") {
+			fmt.Fprintln(stderr, "to replace it: syncd service uninstall, then install again")
+		}
 		return 1
 	}
 	flags := ""
