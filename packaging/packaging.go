@@ -71,6 +71,10 @@ func (u Unit) view(generated bool, quote func(string) string) (view, error) {
 		if strings.ContainsAny(p, "\n\r\x00") {
 			return view{}, fmt.Errorf("path %q contains a line break or NUL", p)
 		}
+		// kardianos runs its own template engine over the rendered file.
+		if strings.Contains(p, "{{") || strings.Contains(p, "}}") {
+			return view{}, fmt.Errorf("path %q contains a template delimiter", p)
+		}
 	}
 	v := view{
 		Executable:     quote(u.Executable),

@@ -162,6 +162,7 @@ func TestRejectsBadInput(t *testing.T) {
 		{Executable: "/bin/syncd", ConfigPath: "c.yaml"},
 		{Executable: "/bin/syncd", ConfigPath: "/c.yaml", ReadWritePaths: []string{"/a\nExecStartPre=/bin/evil"}},
 		{Executable: "/bin/syncd", ConfigPath: "/c.yaml", User: "root\nUser=x"},
+		{Executable: "/bin/syncd", ConfigPath: "/{{Name}}.yaml"},
 	} {
 		if out, err := Systemd(u); err == nil {
 			t.Errorf("%+v rendered:\n%s", u, out)
