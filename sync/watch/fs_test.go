@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -520,4 +522,27 @@ func TestRealDeleteAndRecreateSameName(t *testing.T) {
 		}
 	}
 	r.checkWatches(u, nil)
+}
+
+func TestRealRunLeavesNoGoroutines(t *testing.T) {
+	root := t.TempDir()
+	w, err := New(Options{Root: root, Debounce: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-w.Batches()
+	if err := os.Mkdir(filepath.Join(root, "x"), 0o755); err != nil { // busy at cancel time
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	goleak.VerifyNone(t)
+	if n, ok := kernelWatches(t); ok && n != 0 {
+		t.Fatalf("%d kernel watches left", n)
+	}
 }
