@@ -341,12 +341,22 @@ func (f *FS) Commit(t *TempFile, p string, expect *plan.Local) (plan.Local, erro
 		f.Discard(t)
 		return fail(err)
 	}
+	var trashed string
 	if expect != nil {
-		if err := f.moveToTrash(context.Background(), p, *expect, nil); err != nil {
+		var err error
+		if trashed, err = f.moveToTrash(context.Background(), p, *expect, nil); err != nil {
 			return fail(err)
 		}
 	}
 	if err := f.linkNoReplace(t.name, p); err != nil {
+		// Put the replaced file back: an empty path would read as a local
+		// deletion on the next pass. If something new took the path, the
+		// old version stays in the trash.
+		if trashed != "" {
+			if rerr := f.renameNoReplace(trashed, p); rerr != nil {
+				err = fmt.Errorf("%w; the replaced file stays in %s: %w", err, trashed, rerr)
+			}
+		}
 		return fail(err)
 	}
 	if err := f.root.Remove(osPath(t.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -486,24 +496,27 @@ func (f *FS) Trash(ctx context.Context, p string, expect plan.Local, verify func
 	if err := checkPath(p); err != nil {
 		return fmt.Errorf("trash %s: %w", p, err)
 	}
-	if err := f.moveToTrash(ctx, p, expect, verify); err != nil {
+	if _, err := f.moveToTrash(ctx, p, expect, verify); err != nil {
 		return fmt.Errorf("trash %s: %w", p, err)
 	}
 	return nil
 }
 
-func (f *FS) moveToTrash(ctx context.Context, p string, expect plan.Local, verify func(string, plan.Local) bool) error {
+// moveToTrash moves p into a new trash directory after checking its
+// premise (and, for a directory, its content: see Trash) and returns where
+// it went. On any failure p is where it was, or its error says where it is.
+func (f *FS) moveToTrash(ctx context.Context, p string, expect plan.Local, verify func(string, plan.Local) bool) (string, error) {
 	if err := f.premise(p, expect); err != nil {
-		return err
+		return "", err
 	}
 	stamp := time.Now().UTC().Format(trashStamp) + "-" + randomHex(4)
 	bin := metaTrash + "/" + stamp
 	dst := bin + "/" + p
 	if err := f.root.MkdirAll(osPath(path.Dir(dst)), 0o700); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.renameNoReplace(p, dst); err != nil {
-		return err
+		return "", err
 	}
 	restore := func(why error) error {
 		if err := f.renameNoReplace(dst, p); err != nil {
@@ -513,17 +526,17 @@ func (f *FS) moveToTrash(ctx context.Context, p string, expect plan.Local, verif
 	}
 	st, err := f.lstat(dst)
 	if err != nil {
-		return err
+		return "", restore(err)
 	}
 	if !Matches(expect, st.local(path.Base(p))) {
-		return restore(fmt.Errorf("%s changed while it was moved", p))
+		return "", restore(fmt.Errorf("%s changed while it was moved", p))
 	}
 	if expect.Kind == plan.Dir && verify != nil {
 		if err := f.verifyTrashed(ctx, bin, p, verify); err != nil {
-			return restore(err)
+			return "", restore(err)
 		}
 	}
-	return syncDir(f.root, path.Dir(p))
+	return dst, syncDir(f.root, path.Dir(p))
 }
 
 // verifyTrashed checks every entry below the directory moved to bin/p.

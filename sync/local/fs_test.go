@@ -176,6 +176,26 @@ func TestCommitReplace(t *testing.T) {
 	}
 }
 
+// TestCommitRestoresOnFailure: when the new version cannot be put in place
+// after the old one went to the trash, the old one comes back; an empty
+// path would read as a local deletion.
+func TestCommitRestoresOnFailure(t *testing.T) {
+	f, dir := openFS(t)
+	write(t, dir, "doc.txt", "old")
+	expect, _ := f.Stat("doc.txt")
+	tmp := download(t, f, "new")
+	must(t, os.Remove(filepath.Join(dir, filepath.FromSlash(tmp.Name())))) // lost, e.g. by a CleanTemp
+	if _, err := f.Commit(tmp, "doc.txt", &expect); err == nil {
+		t.Fatal("commit of a vanished temp file succeeded")
+	}
+	if read(t, dir, "doc.txt") != "old" {
+		t.Fatal("replaced file not restored")
+	}
+	if got := trashed(t, dir); len(got) != 0 {
+		t.Fatalf("trash = %v, want empty after the restore", got)
+	}
+}
+
 func TestRename(t *testing.T) {
 	f, dir := openFS(t)
 	write(t, dir, "a/file.txt", "f")
