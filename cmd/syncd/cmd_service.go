@@ -63,7 +63,7 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer, ru
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", config.DefaultConfigPath(os.Getenv), "configuration file")
 	userSvc := fs.Bool("user", false, "per-user service")
-	runAs := fs.String("run-as", packaging.ServiceUser, "account of the system service")
+	runAs := fs.String("run-as", "", "account of the system service (default syncd; Windows: LocalSystem)")
 	dropin := fs.Bool("dropin", false, "unit: print only the ReadWritePaths drop-in")
 	packaged := fs.Bool("packaged", false, "unit: print the packaged unit")
 	launchd := fs.Bool("launchd", false, "unit: print the launchd plist")
@@ -129,7 +129,15 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer, ru
 type svcOptions struct {
 	configPath string // absolute
 	user       bool
-	runAs      string
+	runAs      string // "" = syncd (Unix) or LocalSystem (Windows)
+}
+
+// account is the Unix account a system service runs as.
+func (o svcOptions) account() string {
+	if o.runAs == "" {
+		return packaging.ServiceUser
+	}
+	return o.runAs
 }
 
 // svcName is the name the service manager knows syncd by; launchd wants the
@@ -159,8 +167,8 @@ func svcConfig(o svcOptions, unit *svcFiles) *service.Config {
 		c.Option["LaunchdConfig"] = unit.launchd
 		c.Option["KeepAlive"] = true
 		c.Option["RunAtLoad"] = true
-		if !o.user && runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
-			c.UserName = o.runAs // other init systems take the account here
+		if !o.user && o.runAs != "" && runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+			c.UserName = o.runAs // other service managers take the account here
 		}
 	}
 	return c
@@ -195,7 +203,7 @@ func svcRender(stderr io.Writer, o svcOptions) (*svcFiles, int) {
 	u := packaging.Unit{
 		Executable:     exe,
 		ConfigPath:     cfg.Path,
-		User:           o.runAs,
+		User:           o.account(),
 		UserService:    o.user,
 		ReadWritePaths: svcWritablePaths(cfg),
 	}
@@ -265,10 +273,10 @@ func svcInstall(stdout, stderr io.Writer, o svcOptions) int {
 		return code
 	}
 	if !o.user && runtime.GOOS != "windows" {
-		if _, err := user.Lookup(o.runAs); err != nil {
+		if _, err := user.Lookup(o.account()); err != nil {
 			fmt.Fprintf(stderr, "syncd service install: account %q not found (%v); create it with\n"+
 				"  useradd --system --home-dir /var/lib/syncd --shell /usr/sbin/nologin %s\n"+
-				"and give it write access to the pairs' local roots, or pass -run-as USER\n", o.runAs, err, o.runAs)
+				"and give it write access to the pairs' local roots, or pass -run-as USER\n", o.account(), err, o.account())
 			return 1
 		}
 	}
