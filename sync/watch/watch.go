@@ -197,7 +197,6 @@ type loop struct {
 	broken       bool // some directories are not watched; retry walks
 	retry        *time.Timer
 	retryOn      bool
-	rootMissing  bool
 }
 
 func (l *loop) run(ctx context.Context) error {
