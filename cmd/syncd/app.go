@@ -108,6 +108,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 		return nil, fmt.Errorf("read account limits: %w", err)
 	}
 	host, _ := os.Hostname()
+	up, down := bind.NewLimiter(cfg.BWLimitUp), bind.NewLimiter(cfg.BWLimitDown)
 	for _, pc := range cfg.Pairs {
 		pr := &pairRun{cfg: pc, key: pairKey(pc)}
 		a.pairs = append(a.pairs, pr)
@@ -138,7 +139,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			Ignored:     matcher.Match,
 			DeleteLimit: deleteLimit(cfg.MaxDelete),
 			Host:        host,
-		}, bind.Remote{C: client}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, bind.Store{S: st},
+		}, bind.Remote{C: client, Up: up, Down: down}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, bind.Store{S: st},
 			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer})
 	}
 	return a, nil

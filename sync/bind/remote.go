@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 
+	"golang.org/x/time/rate"
+
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/engine"
 )
@@ -15,6 +17,9 @@ import (
 // Remote adapts *remote.Client to engine.Remote.
 type Remote struct {
 	C *remote.Client
+	// Up and Down, when set, bound upload and download bandwidth (see
+	// NewLimiter).
+	Up, Down *rate.Limiter
 }
 
 var _ engine.Remote = Remote{}
@@ -102,8 +107,18 @@ func (r Remote) DeleteFile(ctx context.Context, id string) error {
 }
 
 func (r Remote) Upload(ctx context.Context, u engine.Upload) (engine.RemoteFile, error) {
+	open := u.Open
+	if r.Up != nil {
+		open = func() (io.ReadCloser, error) {
+			rc, err := u.Open()
+			if err != nil {
+				return nil, err
+			}
+			return throttledReader{ctx: ctx, r: rc, l: r.Up}, nil
+		}
+	}
 	req := remote.UploadRequest{
-		Folder: remote.ID(u.Folder), Name: u.Name, Size: u.Size, Open: u.Open,
+		Folder: remote.ID(u.Folder), Name: u.Name, Size: u.Size, Open: open,
 		KeepServerName: u.KeepServerName, Progress: u.Progress,
 	}
 	if u.KnownIDs != nil {
@@ -115,7 +130,11 @@ func (r Remote) Upload(ctx context.Context, u engine.Upload) (engine.RemoteFile,
 
 func (r Remote) Download(ctx context.Context, id string, size int64, w io.Writer, progress func(int64)) (string, error) {
 	h := md5.New()
-	_, err := r.C.Download(ctx, remote.DownloadRequest{ID: remote.ID(id), Size: size, Progress: progress}, io.MultiWriter(w, h))
+	dst := io.MultiWriter(w, h)
+	if r.Down != nil {
+		dst = throttledWriter{ctx: ctx, w: dst, l: r.Down}
+	}
+	_, err := r.C.Download(ctx, remote.DownloadRequest{ID: remote.ID(id), Size: size, Progress: progress}, dst)
 	if err != nil {
 		return "", classify(err)
 	}
