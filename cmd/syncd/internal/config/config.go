@@ -163,12 +163,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return fmt.Sprintf("config %s: %s", e.File, e.Problems[0])
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "config %s: ", e.File)
-	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteString("; ")
-		}
+	fmt.Fprintf(&b, "config %s: %d problems:", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}
 	return b.String()
