@@ -50,6 +50,9 @@ func TestBuildDeb(t *testing.T) {
 	cmd := exec.Command("./build.sh", "1.2.3-rc.1")
 	cmd.Env = append(os.Environ(), "DIST="+dist, "PACKAGES="+packages)
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "proxy.golang.org") && strings.Contains(string(out), "dial tcp") {
+			t.Skipf("cannot download nfpm (no network to the Go module proxy):\n%s", out)
+		}
 		t.Fatalf("build.sh: %v\n%s", err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(dist, "*.deb"))
