@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +23,7 @@ import (
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
 	"github.com/syncd/syncd/sync/plan"
+	"github.com/syncd/syncd/sync/watch"
 )
 
 // Exit codes of CONTRACT.md.
@@ -50,7 +52,8 @@ type pairRun struct {
 	fs      *local.FS
 	matcher *local.Matcher
 	pair    *engine.Pair
-	err     error // set when the pair could not be wired (e.g. a missing root)
+	watcher atomic.Pointer[watch.Watcher] // set by the daemon; nil when watching failed
+	err     error                         // set when the pair could not be wired (e.g. a missing root)
 }
 
 // pairKey identifies a pair in the state store: stable for the same local

@@ -169,7 +169,9 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 	defer func() { cancel(); wg.Wait() }()
 	if err != nil {
 		d.log.Warn("local watcher unavailable; relying on periodic scans", zap.String("pair", pr.cfg.Local), zap.Error(err))
+		w = nil
 	} else {
+		pr.watcher.Store(w)
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -179,28 +181,36 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 		}()
 		go func() {
 			defer wg.Done()
-			first := true
+			// Every batch, the first (Full, sent once every directory is
+			// watched) included, asks for a pass: a change made between
+			// the loop's first scan and the watches existing is caught.
 			for range w.Batches() {
-				if first { // the startup Full batch: the loop's first pass covers it
-					first = false
-					continue
-				}
 				hint()
 			}
 		}()
 	}
-	// The safety net: a full rescan at scan_interval whatever the watcher says.
+	// The safety net: a full rescan at scan_interval whatever the watcher
+	// says, and every minute while the watcher is degraded (out of inotify
+	// watches, overflowing): events may be missing then.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(d.cfg.ScanInterval)
+		t := time.NewTicker(min(d.cfg.ScanInterval, time.Minute))
 		defer t.Stop()
+		last := time.Now()
 		for {
 			select {
 			case <-wctx.Done():
 				return
 			case <-t.C:
-				hint()
+				degraded := false
+				if w != nil {
+					degraded, _ = w.Degraded()
+				}
+				if degraded || time.Since(last) >= d.cfg.ScanInterval {
+					last = time.Now()
+					hint()
+				}
 			}
 		}
 	}()
@@ -250,6 +260,12 @@ func (d *daemon) status() statusDoc {
 		}
 		s := pr.pair.Status()
 		ps.State = string(s.State)
+		ps.Watcher = "ok"
+		if w := pr.watcher.Load(); w == nil {
+			ps.Watcher = "off: periodic scans only"
+		} else if bad, why := w.Degraded(); bad {
+			ps.Watcher = "degraded: " + why
+		}
 		ps.LastSync, ps.LastAttempt, ps.LastPoll, ps.NextRetry = s.LastSync, s.LastAttempt, s.LastPoll, s.NextRetry
 		ps.PendingOps, ps.Conflicts, ps.LastError = s.Pending, s.Conflicts, s.LastError
 		for _, p := range s.Problems {

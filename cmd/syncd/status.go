@@ -46,6 +46,7 @@ type pairStatus struct {
 	LastError   string           `json:"last_error,omitempty"`
 	Transfers   []transferStatus `json:"transfers"`
 	NextRetry   time.Time        `json:"next_retry,omitzero"`
+	Watcher     string           `json:"watcher,omitempty"` // ok, degraded: why, off: why
 }
 
 type statusItem struct {
@@ -211,10 +212,14 @@ func judge(doc statusDoc, poll time.Duration, now time.Time) (int, string) {
 			code, reason = statusCritical, fmt.Sprintf("%s never synced: %s", p.Local, p.LastError)
 		case !p.LastSync.IsZero() && now.Sub(p.LastSync) > stale && doc.Source == "daemon":
 			code, reason = statusCritical, fmt.Sprintf("%s: no successful sync for %s", p.Local, now.Sub(p.LastSync).Round(time.Second))
-		case code < statusWarning && (p.State == "error" || len(p.Errors) > 0 || len(p.Problems) > 0 || p.Conflicts > 0):
+		case code < statusWarning && (p.State == "error" || len(p.Errors) > 0 || len(p.Problems) > 0 || p.Conflicts > 0 || (p.Watcher != "" && p.Watcher != "ok")):
 			code = statusWarning
 			if reason == "" {
-				reason = fmt.Sprintf("%s: %s", p.Local, firstNonEmpty(p.LastError, "problems or conflicts waiting"))
+				why := "problems or conflicts waiting"
+				if p.Watcher != "" && p.Watcher != "ok" {
+					why = "watcher " + p.Watcher
+				}
+				reason = fmt.Sprintf("%s: %s", p.Local, firstNonEmpty(p.LastError, why))
 			}
 		}
 	}
@@ -279,6 +284,9 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 		}
 		if p.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s\n", p.LastError)
+		}
+		if p.Watcher != "" && p.Watcher != "ok" {
+			fmt.Fprintf(w, "  watcher: %s\n", p.Watcher)
 		}
 		for _, e := range p.Errors {
 			fmt.Fprintf(w, "  error: %s: %s\n", e.Path, e.Message)

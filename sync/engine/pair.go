@@ -149,6 +149,9 @@ type PassResult struct {
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
 	Unsettled int  // local files left for later: still being written
+
+	// Where the pass spent its time (by Options.Now).
+	ScanTime, ListTime, PlanTime, ExecTime time.Duration
 }
 
 // ItemError is a per-path failure, reported, not fatal to the pass.
@@ -260,7 +263,10 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		}
 	}
 
-	scan, err := p.local.Scan(ctx, base, p.opt.Now())
+	t0 := p.opt.Now()
+	scan, err := p.local.Scan(ctx, base, t0)
+	t1 := p.opt.Now()
+	res.ScanTime = t1.Sub(t0)
 	if err != nil {
 		return res, fmt.Errorf("scan %s: %w", p.cfg.LocalRoot, err)
 	}
@@ -271,6 +277,8 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 			return res, fmt.Errorf("snapshot remote %s: %w", p.cfg.RemotePath, err)
 		}
 	}
+	t2 := p.opt.Now()
+	res.ListTime = t2.Sub(t1)
 	res.Requests = snap.Requests
 	res.Unsettled = scan.Unsettled
 	known := p.fillRemoteMD5(snap.Tree, base)
@@ -297,7 +305,10 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		Now:           p.opt.Now(),
 		Host:          p.cfg.Host,
 	}
+	t3 := p.opt.Now()
 	pl := plan.Reconcile(in)
+	t4 := p.opt.Now()
+	res.PlanTime = t4.Sub(t3)
 	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems)
 	res.Plan = pl
 	res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && scan.Unsettled == 0
@@ -308,6 +319,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 
 	x := newExecution(p, in, pl.Ops, rootID)
 	x.run(ctx)
+	res.ExecTime = p.opt.Now().Sub(t4)
 	res.Done, res.Skipped, res.Failed, res.Errors = x.done, x.skipped, x.failed, x.errors
 	if x.crashed != nil {
 		return res, x.crashed
