@@ -15,6 +15,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 )
@@ -139,7 +140,7 @@ func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known fun
 			body, length := multipartBody(s, req.Folder, wireName(req.Name), cur)
 			hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
 			if err != nil {
-				rc.Close()
+				cur.Close()
 				return nil, err
 			}
 			hr.ContentLength = length
@@ -148,6 +149,9 @@ func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known fun
 		}
 	}
 	env, err := c.authed(ctx, "file/upload", false, build)
+	if cur != nil {
+		cur.settle(ctx)
+	}
 	if cur != nil && cur.err != nil {
 		// The source, not the network, failed: nothing usable was sent.
 		return File{}, fmt.Errorf("upload %q: %w", req.Name, cur.err)
@@ -312,25 +316,39 @@ func uploadNameMatcher(name string) func(string) bool {
 }
 
 // contentReader streams exactly size bytes of the content, hashing and
-// counting them, and records a source that is shorter or longer.
+// counting them, and records a source that is shorter or longer. Hashing
+// runs in a second goroutine (hashPipe) so that it overlaps with sending.
+//
+// The HTTP transport may read and close a request body from its own
+// goroutine, even after Do has returned; the mutex orders Read and Close,
+// and settle waits for Close before the state is read.
 type contentReader struct {
+	mu       sync.Mutex
 	rc       io.ReadCloser
 	size     int64
 	n        int64
 	h        hash.Hash
+	hp       *hashPipe
 	progress func(int64)
 	err      error // ErrSourceChanged, or the source's read error
+	isClosed bool
+	closed   chan struct{}
 }
 
 func newContentReader(rc io.ReadCloser, size int64, progress func(int64)) *contentReader {
-	return &contentReader{rc: rc, size: size, h: md5.New(), progress: progress}
+	h := md5.New()
+	return &contentReader{rc: rc, size: size, h: h, hp: newHashPipe(h), progress: progress, closed: make(chan struct{})}
 }
 
 func (r *contentReader) Read(p []byte) (int, error) {
-	if r.err != nil {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.isClosed:
+		return 0, errors.New("upload body read after close")
+	case r.err != nil:
 		return 0, r.err
-	}
-	if r.n >= r.size {
+	case r.n >= r.size:
 		// The declared size is sent; a source with more is a changed file.
 		var one [1]byte
 		for range 8 {
@@ -349,7 +367,12 @@ func (r *contentReader) Read(p []byte) (int, error) {
 		p = p[:rem]
 	}
 	k, err := r.rc.Read(p)
-	r.h.Write(p[:k])
+	for off := 0; off < k; {
+		b := r.hp.buffer()
+		m := copy(b, p[off:k])
+		r.hp.hash(b[:m])
+		off += m
+	}
 	r.n += int64(k)
 	if k > 0 && r.progress != nil {
 		r.progress(r.n)
@@ -367,7 +390,29 @@ func (r *contentReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-func (r *contentReader) Close() error   { return r.rc.Close() }
+func (r *contentReader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.isClosed {
+		return nil
+	}
+	r.isClosed = true
+	err := r.rc.Close()
+	r.hp.drain()
+	close(r.closed)
+	return err
+}
+
+// settle waits until the transport has closed the body, so that the
+// counts, the error and the hash are final.
+func (r *contentReader) settle(ctx context.Context) {
+	select {
+	case <-r.closed:
+	case <-ctx.Done():
+		r.Close()
+	}
+}
+
 func (r *contentReader) complete() bool { return r.n == r.size && r.err == nil }
 func (r *contentReader) sum() string    { return hex.EncodeToString(r.h.Sum(nil)) }
 
