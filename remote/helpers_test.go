@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -131,6 +132,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h(w, r)
 }
 
+// TestMain fails the package when a test leaves goroutines behind (a
+// hashing pipe, a transfer, a retry loop).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
@@ -177,6 +184,10 @@ func newTestClient(t *testing.T, baseURL string, opts ...clientOpt) (*Client, *o
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() {
+		c.api.CloseIdleConnections()
+		c.files.CloseIdleConnections()
+	})
 	return c, logs
 }
 
