@@ -244,9 +244,20 @@ func unchanged(b *Base, l *Local, rm *Remote) bool {
 // simply their base entry (rename targets or new entries).
 func (r *reconciler) classify() (candL, candR []string) {
 	in := r.in
+	// Entries of Local and Remote that are simply their base entry are
+	// counted here; when all are, the walks for candidates are skipped.
+	ownL, ownR := 0, 0
 	for p, b := range in.Base {
 		if b.Kind == File {
 			r.baseFiles++
+		}
+		l, lok := in.Local[p]
+		rm, rok := in.Remote[p]
+		if lok && l.Kind == b.Kind && sameIno(&l, &b) {
+			ownL++
+		}
+		if rok && rm.Kind == b.Kind && rm.ID == b.RemoteID {
+			ownR++
 		}
 		if r.ignored(p, b.Kind) {
 			if d := dirOf(p); d == "" || !r.dirIgnored(d) {
@@ -254,13 +265,22 @@ func (r *reconciler) classify() (candL, candR []string) {
 			}
 			continue
 		}
-		l, lok := in.Local[p]
-		rm, rok := in.Remote[p]
 		if lok && rok && unchanged(&b, &l, &rm) {
 			continue
 		}
 		r.baseNode(p)
 	}
+	if ownL < len(in.Local) {
+		candL = r.candidatesL()
+	}
+	if ownR < len(in.Remote) {
+		candR = r.candidatesR()
+	}
+	return candL, candR
+}
+
+func (r *reconciler) candidatesL() (candL []string) {
+	in := r.in
 	for p, l := range in.Local {
 		if b, ok := in.Base[p]; ok && b.Kind == l.Kind && sameIno(&l, &b) {
 			continue
@@ -270,6 +290,12 @@ func (r *reconciler) classify() (candL, candR []string) {
 		}
 		candL = append(candL, p)
 	}
+	slices.Sort(candL)
+	return candL
+}
+
+func (r *reconciler) candidatesR() (candR []string) {
+	in := r.in
 	for p, rm := range in.Remote {
 		if b, ok := in.Base[p]; ok && b.Kind == rm.Kind && b.RemoteID == rm.ID {
 			continue
@@ -279,9 +305,8 @@ func (r *reconciler) classify() (candL, candR []string) {
 		}
 		candR = append(candR, p)
 	}
-	slices.Sort(candL)
 	slices.Sort(candR)
-	return candL, candR
+	return candR
 }
 
 // baseNode returns the node of the base entry at p, creating it if needed.

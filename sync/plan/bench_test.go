@@ -1,0 +1,140 @@
+package plan
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is the user and system time of this process so far: on a shared,
+// loaded machine it says more about the planner's cost than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// bigTree builds a synced tree of dirs folders holding per files each
+// (dirs*(per+1) entries), with inodes and ids assigned in order.
+func bigTree(dirs, per int) Input {
+	in := Input{
+		Base:   make(map[string]Base, dirs*(per+1)),
+		Local:  make(map[string]Local, dirs*(per+1)),
+		Remote: make(map[string]Remote, dirs*(per+1)),
+		Now:    fxNow,
+		Host:   "box",
+	}
+	ino := uint64(0)
+	for d := range dirs {
+		dp := fmt.Sprintf("dir%05d", d)
+		ino++
+		did := fmt.Sprintf("d%d", d)
+		in.Local[dp] = Local{Kind: Dir, Name: dp, Dev: 1, Ino: ino}
+		in.Remote[dp] = Remote{Kind: Dir, Name: dp, ID: did, ParentID: "root"}
+		in.Base[dp] = Base{Kind: Dir, LocalName: dp, RemoteName: dp, Dev: 1, Ino: ino, RemoteID: did, RemoteParentID: "root"}
+		for f := range per {
+			name := fmt.Sprintf("file%03d.dat", f)
+			p := dp + "/" + name
+			ino++
+			md5 := fmt.Sprintf("%032x", ino)
+			id := fmt.Sprintf("f%d", ino)
+			in.Local[p] = Local{Kind: File, Name: name, Size: 100, MtimeNs: 1, Dev: 1, Ino: ino, MD5: md5}
+			in.Remote[p] = Remote{Kind: File, Name: name, ID: id, ParentID: did, Size: 100, MD5: md5}
+			in.Base[p] = Base{Kind: File, LocalName: name, RemoteName: name, Size: 100, MtimeNs: 1, Dev: 1, Ino: ino,
+				MD5: md5, RemoteID: id, RemoteParentID: did}
+		}
+	}
+	return in
+}
+
+// perturb makes about changes changes of each kind, spread over the tree.
+func perturb(in Input, dirs, per, changes int) {
+	step := dirs / changes
+	if step == 0 {
+		step = 1
+	}
+	for i := 0; i < changes && i*step < dirs; i++ {
+		dp := fmt.Sprintf("dir%05d", i*step)
+		// local edit
+		p := dp + "/file000.dat"
+		l := in.Local[p]
+		l.MD5, l.MtimeNs = fmt.Sprintf("%032x", 1<<40+i), 2
+		in.Local[p] = l
+		// remote new version
+		p = dp + "/file001.dat"
+		r := in.Remote[p]
+		r.ID, r.MD5 = fmt.Sprintf("n%d", i), fmt.Sprintf("%032x", 1<<41+i)
+		in.Remote[p] = r
+		// local rename
+		from, to := dp+"/file002.dat", dp+"/renamed.dat"
+		l = in.Local[from]
+		delete(in.Local, from)
+		l.Name = "renamed.dat"
+		in.Local[to] = l
+		// remote delete
+		delete(in.Remote, dp+"/file003.dat")
+		// new local and remote files
+		in.Local[dp+"/new-local.dat"] = Local{Kind: File, Name: "new-local.dat", Size: 5, Dev: 1, Ino: uint64(1<<40 + i), MD5: "n"}
+		in.Remote[dp+"/new-remote.dat"] = Remote{Kind: File, Name: "new-remote.dat", ID: fmt.Sprintf("r%d", i), ParentID: "x", Size: 5, MD5: "m"}
+	}
+}
+
+func TestLargeUnchangedTreePlansNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large tree")
+	}
+	in := bigTree(1000, 99) // 100,000 entries
+	if pl := Reconcile(in); len(pl.Ops)+len(pl.Conflicts)+len(pl.Problems) != 0 || pl.Halt != "" {
+		t.Fatalf("unchanged tree planned %d ops, %d conflicts, %d problems, halt %q",
+			len(pl.Ops), len(pl.Conflicts), len(pl.Problems), pl.Halt)
+	}
+	perturb(in, 1000, 99, 10)
+	pl := Reconcile(in)
+	counts := map[OpKind]int{}
+	for _, op := range pl.Ops {
+		counts[op.Kind]++
+	}
+	want := map[OpKind]int{Replace: 10, Download: 20, MoveRemote: 10, DeleteLocal: 10, Upload: 10}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%v: %d ops, want %d (all: %v)", k, counts[k], n, counts)
+		}
+	}
+	if len(pl.Ops) != 60 {
+		t.Errorf("%d ops, want 60: %v", len(pl.Ops), counts)
+	}
+}
+
+func BenchmarkReconcileUnchanged100k(b *testing.B) {
+	in := bigTree(1000, 99)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := cpuTime()
+	for b.Loop() {
+		if pl := Reconcile(in); len(pl.Ops) != 0 {
+			b.Fatal("unchanged tree planned ops")
+		}
+	}
+	reportCPU(b, start)
+}
+
+func BenchmarkReconcile1M(b *testing.B) {
+	in := bigTree(10000, 99) // 1,000,000 entries
+	perturb(in, 10000, 99, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := cpuTime()
+	for b.Loop() {
+		if pl := Reconcile(in); len(pl.Ops) != 6000 {
+			b.Fatalf("planned %d ops, want 6000", len(pl.Ops))
+		}
+	}
+	reportCPU(b, start)
+}
