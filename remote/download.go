@@ -153,6 +153,11 @@ func (c *Client) downloadURL(ctx context.Context, id ID) (string, error) {
 		return "", badReply("file/download", id, err)
 	}
 	u, err := url.Parse(link)
+	if err == nil && !u.IsAbs() {
+		// Not seen, but harmless to accept: a path on the API's host.
+		u = c.base.ResolveReference(u)
+		link = u.String()
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", &APIError{Endpoint: "file/download " + string(id), Message: "download_url is not an http(s) url", HTTPStatus: 200, Kind: ErrTransient}
 	}
