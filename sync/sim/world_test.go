@@ -55,7 +55,10 @@ func (c *clock) Advance(d time.Duration) {
 // endpoint and lets the emulator behind it be restarted (Close + New on the
 // same data dir) without changing the URL the clients use.
 type front struct {
-	emu    atomic.Pointer[emulator.Server]
+	emu atomic.Pointer[emulator.Server]
+	// hook, when set, is called with the endpoint before each request is
+	// served (tests act "while a transfer is in flight" from it).
+	hook   atomic.Pointer[func(ep string)]
 	mu     sync.Mutex
 	counts map[string]int
 }
@@ -71,6 +74,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.counts[ep]++
 	f.mu.Unlock()
+	if h := f.hook.Load(); h != nil {
+		(*h)(ep)
+	}
 	f.emu.Load().ServeHTTP(w, r)
 }
 
@@ -118,6 +124,8 @@ type world struct {
 	matcher *local.Matcher
 	cfg     engine.PairConfig
 	host    string
+
+	recycled int // files put in the recycle bin by the fault tests
 }
 
 const remotePath = "/sim/root"
