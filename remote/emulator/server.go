@@ -415,6 +415,9 @@ func (s *Server) readParams(q *request) error {
 		return nil
 	}
 	if s.postMax > 0 && r.ContentLength > s.postMax {
+		// PHP reads and drops the whole body; so do we, so that the client
+		// can finish sending and read the reply.
+		io.Copy(io.Discard, r.Body)
 		return nil
 	}
 	body := &limitedBody{r: r.Body, left: s.postMax}
@@ -425,6 +428,7 @@ func (s *Server) readParams(q *request) error {
 	case "application/x-www-form-urlencoded":
 		b, err := io.ReadAll(body)
 		if errors.Is(err, errPostTooLarge) {
+			io.Copy(io.Discard, r.Body)
 			return nil
 		}
 		if err != nil {
@@ -449,6 +453,7 @@ func (s *Server) readParams(q *request) error {
 			if up != nil {
 				up.discard()
 			}
+			io.Copy(io.Discard, r.Body)
 			return nil
 		}
 		if err != nil {
