@@ -26,6 +26,7 @@ const (
 	opClearProblems
 	opAddConflict
 	opClearConflicts
+	opJournalDone
 )
 
 type batchOp struct {
@@ -35,6 +36,14 @@ type batchOp struct {
 	meta     Meta
 	problem  Problem
 	conflict Conflict
+	seq      uint64 // journal record, for opJournalDone
+}
+
+// JournalDone closes journal record seq in the same transaction as the rest
+// of the batch: the base change an operation made and the end of its record
+// become durable together (and one fsync serves many operations).
+func (b *Batch) JournalDone(seq uint64) {
+	b.ops = append(b.ops, batchOp{kind: opJournalDone, seq: seq})
 }
 
 // Batch is a list of changes to one pair, committed atomically by
@@ -279,6 +288,8 @@ func (a *applier) apply(op *batchOp) error {
 		return a.addConflict(op.conflict)
 	case opClearConflicts:
 		return a.clearConflicts(op.path)
+	case opJournalDone:
+		return a.tx.Bucket([]byte(bucketJournal)).Delete(journalKey(op.seq))
 	default:
 		return fmt.Errorf("unknown batch op %d", op.kind)
 	}

@@ -96,6 +96,9 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 			b.PutProblem(p.Path, state.Problem{Side: p.Side.String(), Message: p.Message, Signature: p.Message, Since: s.now()})
 		}
 	}
+	for _, seq := range c.JournalDone {
+		b.JournalDone(seq)
+	}
 	for _, cf := range c.Conflicts {
 		b.AddConflict(state.Conflict{Path: cf.Path, Copy: cf.Copy, Reason: cf.Reason, Time: s.now()})
 	}

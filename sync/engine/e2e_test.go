@@ -27,7 +27,7 @@ import (
 // env is one pair synced through the real parts: the emulator behind
 // httptest, the real client, a real bbolt state file and a real temp dir.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	emu     *emulator.Server
 	url     string
 	account emulator.Account
@@ -41,7 +41,9 @@ type env struct {
 	matcher *local.Matcher
 }
 
-func newEnv(t *testing.T, mods ...func(*emulator.Options)) *env {
+func newEnv(t *testing.T, mods ...func(*emulator.Options)) *env { return newEnvTB(t, mods...) }
+
+func newEnvTB(t testing.TB, mods ...func(*emulator.Options)) *env {
 	t.Helper()
 	opts := emulator.Options{DataDir: t.TempDir(), NoSync: true, Seed: 1}
 	for _, m := range mods {

@@ -287,8 +287,8 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// commit writes what was folded since the last commit in one transaction,
-// then closes the journal records whose results it made durable.
+// commit writes what was folded since the last commit, and closes the
+// journal records whose results it makes durable, in one transaction.
 func (x *execution) commit() {
 	if x.crashed != nil || x.commitErr != nil || (len(x.dirty) == 0 && len(x.learnt) == 0 && len(x.seqs) == 0) {
 		return
@@ -297,7 +297,7 @@ func (x *execution) commit() {
 		x.crashed = err
 		return
 	}
-	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt}
+	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt, JournalDone: x.seqs}
 	for k := range x.dirty {
 		if b, ok := x.work[k]; ok {
 			c.Put[k] = b
@@ -313,12 +313,6 @@ func (x *execution) commit() {
 	if err := x.p.fail("commit.after"); err != nil {
 		x.crashed = err
 		return
-	}
-	for _, s := range x.seqs {
-		if err := x.p.store.JournalDone(s); err != nil {
-			x.commitErr = fmt.Errorf("close journal record %d: %w", s, err)
-			return
-		}
 	}
 	x.dirty = make(map[string]bool)
 	x.learnt = make(map[string]string)

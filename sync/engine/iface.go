@@ -165,4 +165,7 @@ type Commit struct {
 	Problems []plan.Problem
 	// Conflicts are appended to the pair's conflict log.
 	Conflicts []plan.Conflict
+	// JournalDone closes journal records in the same transaction: the base
+	// change an operation made and the end of its record are one atomic step.
+	JournalDone []uint64
 }

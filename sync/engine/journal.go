@@ -147,6 +147,14 @@ func (p *Pair) nameFree(ctx context.Context, folder, name, self string) (bool, e
 	return (&execution{p: p}).nameFree(ctx, folder, name, self)
 }
 
+// uploadName is the name the upload endpoint stores a file uploaded as
+// name under when nothing clashes: quotes, CR and LF removed, a leading dot
+// dropped (BEHAVIOUR 12).
+func uploadName(name string) string {
+	clean := strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "").Replace(name)
+	return strings.TrimPrefix(clean, ".")
+}
+
 // serverNameOf reports whether stored is a name the upload endpoint can give
 // a file uploaded as wanted: wanted itself, with quotes, CR and LF and a
 // leading dot removed, possibly de-duplicated as "base (N).ext".

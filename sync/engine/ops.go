@@ -161,10 +161,19 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		l = st
 	}
 	name := baseName(t.rawPath)
-	rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5}
-	seq, err := x.journal(opUpload, rec)
-	if err != nil {
-		return opResult{err: fmt.Errorf("journal: %w", err)}
+	// An upload the server stores under its exact name needs no journal: a
+	// crash leaves a remote file that the next pass matches with the local
+	// one by content (no duplicate, no transfer but one hash). One the
+	// server renames (leading dot, quotes) is journaled, so that recovery
+	// renames it back instead of taking it for a new remote file. This
+	// keeps an fsync off the path of almost every upload.
+	var seq uint64
+	if uploadName(name) != name {
+		rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5}
+		var err error
+		if seq, err = x.journal(opUpload, rec); err != nil {
+			return opResult{err: fmt.Errorf("journal: %w", err)}
+		}
 	}
 	if err := x.p.fail("upload.begun"); err != nil {
 		return opResult{err: err}
@@ -177,10 +186,10 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	})
 	x.p.live.endTransfer(op.Path)
 	if err != nil {
-		if errors.Is(err, ErrPremise) {
+		if errors.Is(err, ErrPremise) && seq != 0 {
 			x.p.store.JournalDone(seq)
 		}
-		return opResult{err: err, seq: 0}
+		return opResult{err: err}
 	}
 	if l.MD5 != "" && f.MD5 != "" && f.MD5 != l.MD5 {
 		// The file changed while it was read: what arrived never existed as
