@@ -431,7 +431,8 @@ func (r *reconciler) emitGone(nodes []*node) {
 					op := Op{Kind: conflictKind[s], Path: n.copyName, Entry: n.kind, Reason: "left alone, but in the way"}
 					premises(&op, n)
 					p := r.add(&pop{op: op, n: n, side: s, from: true, phase: phaseConflict})
-					n.gone[s] = p
+					n.gone[s], n.moveOp[s] = p, p
+					n.final = n.copyName // entries below are now there
 				}
 				continue
 			}

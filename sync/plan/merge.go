@@ -359,7 +359,11 @@ func (r *reconciler) resolveCollisions() {
 		if n.state != kept {
 			continue
 		}
-		p := n.v[r.receiver].path
+		v := &n.v[r.receiver]
+		p := v.path
+		if v.parent == nil || v.parent.state == live {
+			p = joinPath(r.finalOf(v.parent), v.name) // carried by a moved folder
+		}
 		if r.finals[p] != nil && r.finals[p] != n {
 			n.copyName = r.conflictName(p)
 			r.conflicts = append(r.conflicts, Conflict{Path: p, Copy: n.copyName, Reason: "a " + sideName(r.receiver) + " entry left alone is in the way: renamed"})

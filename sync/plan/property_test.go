@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 )
 
@@ -67,6 +69,10 @@ type sideTree struct {
 	s    int
 	w    *world
 	orig map[string]string // current path -> base path of the entry there
+	// symmetric: only changes both sides can make alike (a local file
+	// gets a new inode when changed, as a remote file gets a new id; no
+	// touch), for the swap-sides property.
+	symmetric bool
 }
 
 func (st *sideTree) paths() []string {
@@ -145,7 +151,7 @@ func (st *sideTree) act(t *rapid.T, sc *scenario, renamesOnly bool) {
 		if k, _ := st.kind(p); k != File {
 			return
 		}
-		if st.s == sideL && rapid.Bool().Draw(t, "in-place") {
+		if st.s == sideL && !st.symmetric && rapid.Bool().Draw(t, "in-place") {
 			l := st.w.local[p]
 			l.Size, l.MD5, l.MtimeNs = int64(len(content)), sum(content), st.w.tick()
 			st.w.local[p] = l
@@ -204,7 +210,7 @@ func (st *sideTree) act(t *rapid.T, sc *scenario, renamesOnly bool) {
 			st.w.remote[q] = r
 		}
 	case 5: // touch: new mtime, same content
-		if st.s != sideL || len(paths) == 0 {
+		if st.s != sideL || st.symmetric || len(paths) == 0 {
 			return
 		}
 		p := rapid.SampledFrom(paths).Draw(t, "touched")
@@ -214,7 +220,9 @@ func (st *sideTree) act(t *rapid.T, sc *scenario, renamesOnly bool) {
 	}
 }
 
-func genScenario(t *rapid.T) *scenario {
+func genScenario(t *rapid.T) *scenario { return genScenarioOf(t, false) }
+
+func genScenarioOf(t *rapid.T, symmetric bool) *scenario {
 	w := newWorld()
 	genBase(t, w, "base")
 	sc := &scenario{w: w, written: map[string]bool{}, baseMD5: map[string]string{}}
@@ -229,7 +237,7 @@ func genScenario(t *rapid.T) *scenario {
 	sc.renames = rapid.IntRange(0, 4).Draw(t, "renames-only") == 0
 	renameSide := rapid.IntRange(0, 1).Draw(t, "rename-side")
 	for s := range 2 {
-		st := &sideTree{s: s, w: w, orig: map[string]string{}}
+		st := &sideTree{s: s, w: w, orig: map[string]string{}, symmetric: symmetric}
 		for p := range w.base {
 			st.orig[p] = p
 		}
@@ -262,8 +270,15 @@ func genScenario(t *rapid.T) *scenario {
 // converge plans and applies until a plan has no op; it checks determinism
 // on every pass and returns the number of passes.
 func converge(t *rapid.T, w *world, maxPasses int, fail func(pass, i int) bool) (int, Plan) {
+	return convergeWith(t, w, maxPasses, fail, nil)
+}
+
+func convergeWith(t *rapid.T, w *world, maxPasses int, fail func(pass, i int) bool, adjust func(*Input)) (int, Plan) {
 	for pass := 1; pass <= maxPasses; pass++ {
 		in := w.input()
+		if adjust != nil {
+			adjust(&in)
+		}
 		in.Force = true // an emptied side is a legitimate random outcome here
 		pl := Reconcile(in)
 		if again := Reconcile(in); !cmp.Equal(pl, again) {
@@ -383,4 +398,183 @@ func (w *world) dump() string {
 		fmt.Fprintf(&b, "  remote %-12q %v id=%s md5=%.4s\n", p, e.Kind, e.ID, e.MD5)
 	}
 	return b.String()
+}
+
+// normalised drops what only one side has (mtimes, parent ids), so that
+// swapping sides loses nothing.
+func normalised(in Input) Input {
+	out := Input{Base: map[string]Base{}, Local: map[string]Local{}, Remote: map[string]Remote{}, Now: in.Now, Host: in.Host}
+	for p, b := range in.Base {
+		b.MtimeNs, b.RemoteParentID = 0, ""
+		out.Base[p] = b
+	}
+	for p, l := range in.Local {
+		l.MtimeNs = 0
+		out.Local[p] = l
+	}
+	for p, r := range in.Remote {
+		r.ParentID = ""
+		out.Remote[p] = r
+	}
+	return out
+}
+
+// swapped exchanges the sides: inodes become ids and ids inodes.
+func swapped(in Input) Input {
+	id := func(ino uint64) string { return strconv.FormatUint(ino, 10) }
+	ino := func(id string) uint64 { n, _ := strconv.ParseUint(id, 10, 64); return n }
+	out := Input{Base: map[string]Base{}, Local: map[string]Local{}, Remote: map[string]Remote{}, Now: in.Now, Host: in.Host}
+	for p, b := range in.Base {
+		out.Base[p] = Base{Kind: b.Kind, LocalName: b.RemoteName, RemoteName: b.LocalName, Size: b.Size,
+			Dev: 1, Ino: ino(b.RemoteID), MD5: b.MD5, RemoteID: id(b.Ino)}
+	}
+	for p, r := range in.Remote {
+		out.Local[p] = Local{Kind: r.Kind, Name: r.Name, Size: r.Size, Dev: 1, Ino: ino(r.ID), MD5: r.MD5}
+	}
+	for p, l := range in.Local {
+		out.Remote[p] = Remote{Kind: l.Kind, Name: l.Name, ID: id(l.Ino), Size: l.Size, MD5: l.MD5}
+	}
+	return out
+}
+
+// mirrorOp is op as the other side would do it; premises are left out.
+func mirrorOp(op Op) Op {
+	m := Op{Kind: op.Kind, Path: op.Path, From: op.From, Entry: op.Entry, Deps: op.Deps}
+	switch op.Kind {
+	case MkdirLocal:
+		m.Kind = MkdirRemote
+	case MkdirRemote:
+		m.Kind = MkdirLocal
+	case Upload, Replace:
+		m.Kind = Download
+	case Download:
+		m.Kind = Upload
+		if op.Local != nil {
+			m.Kind = Replace
+		}
+	case MoveLocal:
+		m.Kind = MoveRemote
+	case MoveRemote:
+		m.Kind = MoveLocal
+	case DeleteLocal:
+		m.Kind = DeleteRemote
+	case DeleteRemote:
+		m.Kind = DeleteLocal
+	case ConflictLocal:
+		m.Kind = ConflictRemote
+	case ConflictRemote:
+		m.Kind = ConflictLocal
+	}
+	return m
+}
+
+func bare(op Op) Op {
+	return Op{Kind: op.Kind, Path: op.Path, From: op.From, Entry: op.Entry, Deps: op.Deps}
+}
+
+// Swapping sides mirrors the plan wherever the rules are symmetric: no
+// conflict was decided (the remote side wins those by rule).
+func TestPropertySwapSidesMirrorsPlan(t *testing.T) {
+	checked, withOps, total := 0, 0, 0
+	rapid.Check(t, func(t *rapid.T) {
+		total++
+		sc := genScenarioOf(t, true)
+		in := normalised(sc.w.input())
+		pl := Reconcile(in)
+		if len(pl.Conflicts) > 0 || len(pl.Problems) > 0 {
+			t.Skip("conflicts are resolved asymmetrically by rule")
+		}
+		checked++
+		if len(pl.Ops) > 0 {
+			withOps++
+		}
+		sw := Reconcile(swapped(in))
+		var want, got []Op
+		for _, op := range pl.Ops {
+			want = append(want, mirrorOp(op))
+		}
+		for _, op := range sw.Ops {
+			got = append(got, bare(op))
+		}
+		if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("swapped plan is no mirror (-mirrored +swapped):\n%s\nplan:\n%s\nswapped:\n%s", d, dumpPlan(pl), dumpPlan(sw))
+		}
+		if pl.DeletesLocal != sw.DeletesRemote || pl.DeletesRemote != sw.DeletesLocal {
+			t.Fatalf("delete counts not mirrored: %d/%d vs %d/%d", pl.DeletesLocal, pl.DeletesRemote, sw.DeletesLocal, sw.DeletesRemote)
+		}
+	})
+	t.Logf("%d of %d scenarios compared, %d with ops", checked, total, withOps)
+	if withOps*4 < total {
+		t.Errorf("only %d of %d scenarios compared a non-empty plan: the property is too weak", withOps, total)
+	}
+}
+
+// One-way pairs: the sender side is never touched; at quiescence every
+// sender entry is on the receiver with the same content; receiver-only
+// changes survive (or, mirrored, the receiver is an exact replica).
+func TestPropertyOneWay(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		sc := genScenario(t)
+		dir := rapid.SampledFrom([]Direction{UploadOnly, DownloadOnly}).Draw(t, "direction")
+		mirror := rapid.Bool().Draw(t, "mirror")
+		sender := sc.w.local
+		senderRemote := false
+		if dir == DownloadOnly {
+			senderRemote = true
+		}
+		before := sc.w.clone()
+		adjust := func(in *Input) {
+			in.Direction, in.Mirror = dir, mirror
+		}
+		_, last := convergeWith(t, sc.w, 6, nil, adjust)
+		w := sc.w
+		if len(last.Problems) > 0 {
+			t.Fatalf("problems: %s", dumpPlan(last))
+		}
+		// The sender is untouched.
+		if !senderRemote && !cmp.Equal(before.local, w.local) || senderRemote && !cmp.Equal(before.remote, w.remote) {
+			t.Fatalf("the sending side changed")
+		}
+		_ = sender
+		type entry struct {
+			kind Kind
+			md5  string
+		}
+		view := func(s int) map[string]entry {
+			out := map[string]entry{}
+			if s == sideL {
+				for p, l := range w.local {
+					out[p] = entry{l.Kind, l.MD5}
+				}
+			} else {
+				for p, r := range w.remote {
+					out[p] = entry{r.Kind, r.MD5}
+				}
+			}
+			return out
+		}
+		snd, rcv := view(sideL), view(sideR)
+		if senderRemote {
+			snd, rcv = rcv, snd
+		}
+		for p, e := range snd {
+			got, ok := rcv[p]
+			switch {
+			case ok && got == e:
+			case !mirror && ok && got.kind == e.kind && sc.written[got.md5] && w.base[p].MD5 != got.md5:
+				// a receiver-side change left alone, and not claimed synced
+			default:
+				t.Fatalf("%s on the sender is not on the receiver as it is", p)
+			}
+		}
+		if mirror && len(rcv) != len(snd) {
+			t.Fatalf("mirror: the receiver has %d entries, the sender %d", len(rcv), len(snd))
+		}
+		liveNow := liveContents(w)
+		for c := range sc.written {
+			if !liveNow[c] && !slices.Contains(w.trashL, c) && !slices.Contains(w.trashR, c) {
+				t.Fatalf("content %s lost", c)
+			}
+		}
+	})
 }
