@@ -33,6 +33,22 @@
 // All metadata is also held in memory behind one mutex and written through to
 // bbolt on every change; content I/O happens outside the lock.
 //
+// # Paths
+//
+//	/api/v2/{endpoint}[/{action}]     the API (GET or POST; urlencoded or multipart)
+//	/dl/{shortUrl}[/{name}]?download_token=T   content, with the Range quirks
+//	/error?e=MESSAGE                  the HTML page refusals redirect to
+//
+// Anything else is a 404 with an HTML body. Refusals a proxy would send (429,
+// 5xx from FailRate and injected faults) have HTML bodies too.
+//
+// # Test hooks
+//
+// InjectFault (status without effect, reply dropped after the change,
+// latency), InvalidateTokens (another client authorized), Dump (the remote
+// state as a sorted list with paths) and UploadsInFlight. Time comes from
+// Options.Now, randomness from Options.Seed.
+//
 // # Choices where the documents are silent
 //
 //   - Package limits on downloads (EnforceLimits) are answered by the download
@@ -48,4 +64,9 @@
 //   - Storage used counts trashed files too: the API has no permanent delete.
 //   - file/delete, file/move and file/copy act on active files only; file/edit,
 //     file/info and file/download accept trashed files.
+//   - Upload de-duplication compares names exactly (case-sensitively); a
+//     file/copy keeps the original's name without de-duplication.
+//   - Moving a folder onto itself answers "Failed moving the folder." from
+//     folder/move and folder/edit; folder/edit ignores an unknown parent_id.
+//   - Unknown endpoints answer 404 with an HTML body.
 package emulator

@@ -242,9 +242,17 @@ func (s *Server) fileDownload(q *request) reply {
 	if msg != "" {
 		return fail(msg)
 	}
-	t := &dlTokenRec{Token: s.randString(64, "0123456789abcdef"), FileID: f.ID, Expires: s.now().Add(downloadTokenTTL)}
+	now := s.now()
+	t := &dlTokenRec{Token: s.randString(64, "0123456789abcdef"), FileID: f.ID, Expires: now.Add(downloadTokenTTL)}
 	s.dlTokens[t.Token] = t
-	if err := s.persist(putDLToken(t)); err != nil {
+	changes := []change{putDLToken(t)}
+	for tok, old := range s.dlTokens {
+		if !now.Before(old.Expires) {
+			delete(s.dlTokens, tok)
+			changes = append(changes, delDLToken(tok))
+		}
+	}
+	if err := s.persist(changes...); err != nil {
 		s.log.Error("download token", zap.Int64("file", f.ID), zap.Error(err))
 		delete(s.dlTokens, t.Token)
 		return fail(msgDownloadURLFail)
