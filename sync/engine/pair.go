@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -387,6 +388,44 @@ func mergeProblems(lists ...[]plan.Problem) []plan.Problem {
 // noRemoteRoot stands for a pair folder that does not exist yet (dry run).
 const noRemoteRoot = "\x00none"
 
+// settleTwin handles two hosts creating the same folder at once (the API
+// allows duplicate folder names): after creating, look again; if the folder
+// has a twin, every host keeps the one with the lowest id and the creator of
+// any other trashes its own, still empty, copy.
+func (p *Pair) settleTwin(ctx context.Context, parent, name, mine string) (string, error) {
+	folders, _, err := p.remote.List(ctx, parent)
+	if err != nil {
+		return "", fmt.Errorf("resolve remote folder %s: %w", p.cfg.RemotePath, err)
+	}
+	keep := mine
+	for _, f := range folders {
+		if f.Active && f.Name == name && (f.ParentID == parent || f.ParentID == "") && idLess(f.ID, keep) {
+			keep = f.ID
+		}
+	}
+	if keep != mine {
+		p.log.Info("another client created the same remote folder at the same time; using its copy", zap.String("folder", name))
+		if err := p.remote.DeleteFolder(ctx, mine); err != nil && !errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("trash duplicate remote folder %q: %w", name, err)
+		}
+	}
+	return keep, nil
+}
+
+// idLess orders ids numerically when both are numbers, as the service
+// assigns them, else as strings.
+func idLess(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA == nil && errB == nil {
+		return x < y
+	}
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
 // fail calls the failpoint hook.
 func (p *Pair) fail(point string) error {
 	if p.opt.Failpoint == nil {
@@ -443,7 +482,9 @@ func (p *Pair) remoteRoot(ctx context.Context, meta *Meta, dryRun bool) (string,
 			if err != nil {
 				return "", fmt.Errorf("create remote folder %q of %s: %w", name, p.cfg.RemotePath, err)
 			}
-			id = f.ID
+			if id, err = p.settleTwin(ctx, id, name, f.ID); err != nil {
+				return "", err
+			}
 		}
 	}
 	meta.RemoteRootID = id

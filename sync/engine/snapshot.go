@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/text/unicode/norm"
@@ -82,9 +84,15 @@ func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder,
 	groups := make(map[string][]plan.Remote)
 	var keys []string
 	add := func(name string, e plan.Remote) {
-		if err := validName(name); err != nil {
+		err := unsafeName(name)
+		if err == nil {
+			err = validName(name)
+		}
+		if err != nil {
+			// Keyed by the quoted name: the raw one may be "." or ".."
+			// and must never become a path element, even in a report.
 			snap.Problems = append(snap.Problems, plan.Problem{
-				Path: joinKey(dir, strings.ToValidUTF8(name, "\uFFFD")), Side: plan.RemoteSide,
+				Path: joinKey(dir, norm.NFC.String(strconv.Quote(name))), Side: plan.RemoteSide,
 				Message: fmt.Sprintf("remote name %q cannot be a local name: %v", name, err),
 			})
 			return
@@ -149,6 +157,21 @@ func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder,
 		}
 	}
 	return subs
+}
+
+// unsafeName refuses, whatever the local filesystem, the remote names that
+// can never be a path element: they would address another entry or escape
+// the root.
+func unsafeName(name string) error {
+	switch {
+	case name == "", name == ".", name == "..":
+		return fmt.Errorf("%q is not a file name", name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("contains a slash or NUL")
+	case !utf8.ValidString(name):
+		return fmt.Errorf("not valid UTF-8")
+	}
+	return nil
 }
 
 // joinKey joins a tree key and a name.
