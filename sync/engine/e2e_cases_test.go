@@ -337,3 +337,46 @@ func countConflicts(m map[string]string) int {
 	}
 	return n
 }
+
+// A pass triggered by a local change reuses the last remote snapshot (no
+// listing), and never mistakes its own earlier results for remote deletes.
+func TestLocalOnlyPassReusesSnapshotSafely(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 5; i++ {
+		e.write("d"+itoa(int64(i))+"/f.txt", "file "+itoa(int64(i)))
+	}
+	p := e.pair()
+	ctx := context.Background()
+	if _, err := p.Once(ctx, engine.PassOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A no-op pass lists and caches the snapshot.
+	res, err := p.Pass(ctx, engine.PassOptions{})
+	if err != nil || len(res.Plan.Ops) != 0 || res.Requests == 0 {
+		t.Fatalf("no-op pass: %v %+v", err, res)
+	}
+	e.write("d0/new.txt", "new local file")
+	res, err = p.Pass(ctx, engine.PassOptions{LocalOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.ReusedSnapshot || res.Requests != 0 || res.Done != 1 {
+		t.Fatalf("local-only pass: reused %v, %d listings, %d done", res.ReusedSnapshot, res.Requests, res.Done)
+	}
+	// The snapshot is stale now (it lacks new.txt): the next pass must list
+	// again rather than read new.txt as deleted on the remote.
+	e.write("d1/other.txt", "another")
+	res, err = p.Pass(ctx, engine.PassOptions{LocalOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ReusedSnapshot {
+		t.Fatal("reused a snapshot taken before its own uploads")
+	}
+	for _, op := range res.Plan.Ops {
+		if op.Kind.String() == "delete-local" {
+			t.Fatalf("own upload read as a remote delete: %v", res.Plan.Ops)
+		}
+	}
+	e.sync()
+}

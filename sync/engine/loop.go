@@ -131,12 +131,16 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		lo.Settle = time.Second
 	}
 	hints := lo.Hints
+	if p.opt.SnapshotTTL > lo.PollInterval {
+		p.opt.SnapshotTTL = lo.PollInterval
+	}
 	poll := time.NewTimer(0) // first pass at once
 	defer poll.Stop()
 	var retry *time.Timer
 	var retryC <-chan time.Time
 	failures := 0
 	for {
+		localOnly := false
 		select {
 		case <-ctx.Done():
 			p.live.update(func(s *Status) { s.State = StateStopped })
@@ -146,6 +150,7 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 				hints = nil
 				continue
 			}
+			localOnly = true
 		case <-poll.C:
 		case <-retryC:
 		}
@@ -153,7 +158,7 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			retry.Stop()
 			retry, retryC = nil, nil
 		}
-		res, err := p.Pass(ctx, PassOptions{})
+		res, err := p.Pass(ctx, PassOptions{LocalOnly: localOnly})
 		if ctx.Err() != nil {
 			p.live.update(func(s *Status) { s.State = StateStopped })
 			return nil
@@ -178,13 +183,17 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			case res.Unsettled > 0:
 				retry = time.NewTimer(lo.Settle)
 				retryC = retry.C
-			case !res.Converged:
-				// Progress was made; look again right away.
+			case !res.Converged && res.Skipped > 0:
+				// Some ops were skipped (a premise changed): look again
+				// right away. A plan that fully succeeded needs no second
+				// look: base records what it did.
 				retry = time.NewTimer(0)
 				retryC = retry.C
 			}
 		}
-		poll.Reset(lo.PollInterval)
+		if !localOnly {
+			poll.Reset(lo.PollInterval)
+		}
 	}
 }
 

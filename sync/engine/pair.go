@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,9 @@ type Options struct {
 	// SettleWait is how long Once waits before looking again at files
 	// that were still being written (default 1s).
 	SettleWait time.Duration
+	// SnapshotTTL bounds the age of a remote snapshot a LocalOnly pass may
+	// reuse (default 30s; the daemon sets its poll interval).
+	SnapshotTTL time.Duration
 	// Observer, when set, is told of every operation as it ends.
 	Observer func(OpEvent)
 	// Failpoint, when set, is called at every step of every multi-step
@@ -105,6 +109,12 @@ type Pair struct {
 	opt    Options
 	log    *zap.Logger
 	live   liveStatus
+
+	// The last remote snapshot, kept while nothing was executed since it was
+	// taken (so it still matches base); reused by LocalOnly passes. Only the
+	// goroutine running passes touches it.
+	snapCache *remoteSnapshot
+	snapTime  time.Time
 }
 
 // NewPair wires a pair. It performs no I/O.
@@ -127,6 +137,9 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 	if opt.SettleWait <= 0 {
 		opt.SettleWait = time.Second
 	}
+	if opt.SnapshotTTL <= 0 {
+		opt.SnapshotTTL = 30 * time.Second
+	}
 	return &Pair{cfg: cfg, remote: r, local: l, store: s, opt: opt,
 		log: opt.Logger.With(zap.String("pair", cfg.LocalRoot))}
 }
@@ -135,6 +148,12 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 type PassOptions struct {
 	DryRun bool
 	Force  bool // override the mass-delete guard
+	// LocalOnly marks a pass triggered by a local change: it may reuse the
+	// last remote snapshot when it is younger than SnapshotTTL and nothing
+	// was executed since, instead of listing every folder again. Stale
+	// remote knowledge is safe: every destructive step re-reads its remote
+	// premise by id, and an upload onto a name taken meanwhile is undone.
+	LocalOnly bool
 }
 
 // PassResult is what one pass observed, decided and did.
@@ -150,6 +169,8 @@ type PassResult struct {
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
 	Unsettled int  // local files left for later: still being written
+	// ReusedSnapshot: a LocalOnly pass planned from the cached snapshot.
+	ReusedSnapshot bool
 
 	// Where the pass spent its time (by Options.Now).
 	ScanTime, ListTime, PlanTime, ExecTime time.Duration
@@ -195,7 +216,7 @@ func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
 func (p *Pair) Pass(ctx context.Context, po PassOptions) (res PassResult, err error) {
 	res.Started = p.opt.Now()
 	if !po.DryRun {
-		p.live.update(func(s *Status) { s.State = StateSyncing; s.LastPoll = res.Started })
+		p.live.update(func(s *Status) { s.State = StateSyncing })
 		defer func() { p.recordPass(res, err) }()
 	}
 	res, err = p.pass(ctx, po, res)
@@ -272,10 +293,24 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		return res, fmt.Errorf("scan %s: %w", p.cfg.LocalRoot, err)
 	}
 	snap := remoteSnapshot{Tree: map[string]plan.Remote{}}
-	if rootID != noRemoteRoot {
+	switch {
+	case rootID == noRemoteRoot:
+	case po.LocalOnly && !po.DryRun && p.snapCache != nil && t1.Sub(p.snapTime) < p.opt.SnapshotTTL:
+		snap = *p.snapCache
+		snap.Tree = maps.Clone(snap.Tree)
+		snap.Requests = 0
+		res.ReusedSnapshot = true
+	default:
+		p.snapCache = nil
 		snap, err = snapshotRemote(ctx, p.remote, rootID, base, p.opt.ValidLocalName)
 		if err != nil {
 			return res, fmt.Errorf("snapshot remote %s: %w", p.cfg.RemotePath, err)
+		}
+		if !po.DryRun {
+			cached := snap
+			cached.Tree = maps.Clone(snap.Tree)
+			p.snapCache, p.snapTime = &cached, t1
+			p.live.update(func(s *Status) { s.LastPoll = t1 })
 		}
 	}
 	t2 := p.opt.Now()
@@ -318,6 +353,11 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		return res, nil
 	}
 
+	if len(pl.Ops) > 0 {
+		// What executes changes both the remote and base: the snapshot no
+		// longer matches them.
+		p.snapCache = nil
+	}
 	x := newExecution(p, in, pl.Ops, rootID)
 	x.run(ctx)
 	res.ExecTime = p.opt.Now().Sub(t4)
