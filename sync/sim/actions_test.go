@@ -38,7 +38,7 @@ func (s side) other() side { return 1 - s }
 // Small name pools make collisions (the same path touched on both sides,
 // a rename onto a name the other side just created) frequent.
 var (
-	fileNames = []string{"a.txt", "b.txt", "c.md", "d.bin", "e"}
+	fileNames = []string{"a.txt", "b.txt", "c.md", "d.bin", "e", ".hidden", "it's.txt", "cafe\u0301.txt"}
 	dirNames  = []string{"x", "y", "z"}
 )
 

@@ -393,10 +393,12 @@ func (w *world) quiesce(max int) (engine.PassResult, error) {
 	var err error
 	for i := 0; i < max; i++ {
 		w.clk.Advance(time.Second)
+		empty := w.sideEmpty()
 		res, err = w.pair(engine.Options{}).Pass(context.Background(), engine.PassOptions{})
-		if errors.Is(err, engine.ErrHalted) && w.sideEmpty() {
-			// The user emptied a side: the guard is right to stop, and the
-			// user confirms, as `syncd once -force` would.
+		if errors.Is(err, engine.ErrHalted) && empty {
+			// The user emptied a side: the guard is right to stop (after
+			// its non-destructive steps), and the user confirms, as
+			// `syncd once -force` would.
 			res, err = w.pair(engine.Options{}).Pass(context.Background(), engine.PassOptions{Force: true})
 		}
 		if err != nil {
