@@ -200,8 +200,14 @@ func str(v any) string {
 	return "?"
 }
 
+// fataler is what multipartBody needs of a *testing.T, *testing.B or *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // multipartBody builds an upload request body.
-func multipartBody(t testing.TB, fields map[string]string, filename string, content []byte) (string, *bytes.Buffer) {
+func multipartBody(t fataler, fields map[string]string, filename string, content []byte) (string, *bytes.Buffer) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)

@@ -94,7 +94,8 @@ type Entry struct {
 	Path string
 }
 
-// Dump returns every file and folder of the account, sorted by path then id,
+// Dump returns every file and folder of the account, sorted by path, folders
+// before files, then id,
 // so tests can check the remote state directly.
 func (s *Server) Dump(accountID int64) []Entry {
 	s.mu.Lock()
@@ -115,6 +116,9 @@ func (s *Server) Dump(accountID int64) []Entry {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Path != out[j].Path {
 			return out[i].Path < out[j].Path
+		}
+		if out[i].Folder != out[j].Folder {
+			return out[i].Folder // file and folder ids are separate sequences
 		}
 		return out[i].ID < out[j].ID
 	})
