@@ -41,11 +41,31 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer log.Sync()
-	if err := runDaemon(ctx, cfg, log, nil); err != nil {
+	// In a terminal or under systemd this runs the daemon directly; under
+	// the Windows service manager it performs the manager's handshake first.
+	err = runManaged(ctx, cfg.Path, func(ctx context.Context, _ string) error {
+		return runDaemon(ctx, cfg, log, nil)
+	})
+	if err != nil {
 		log.Error("daemon stopped", zap.Error(err))
 		return exitFailed
 	}
 	return exitOK
+}
+
+// daemonFromPath loads a configuration and runs the daemon on it: what an
+// installed service runs.
+func daemonFromPath(ctx context.Context, path string) error {
+	cfg, err := loadConfig(path, os.Stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	return runDaemon(ctx, cfg, log, nil)
 }
 
 // daemon is a running `syncd run`.

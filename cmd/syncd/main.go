@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runRun(ctx, args[1:], stdout, stderr)
 	case "status", "-status", "--status":
 		return runStatus(ctx, args[1:], stdout, stderr)
+	case "service":
+		return runService(ctx, args[1:], stdout, stderr, daemonFromPath)
 	case "emulator":
 		return runEmulator(ctx, args[1:], stdout, stderr)
 	case "demo":
