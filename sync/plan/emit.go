@@ -291,6 +291,10 @@ func (r *reconciler) emitLive(n *node) {
 			}
 		}
 	}
+	// The engine keys base by path and relocates it only with a move op
+	// from the base path: an entry whose base no such move carries gets a
+	// Record at its new path (and the old entry is forgotten above it).
+	n.rekey = moved && !consistent || !moved && n.base != nil && n.parent != nil && n.parent.rekey
 	if from >= 0 {
 		to := 1 - from
 		over := n.v[to].present
@@ -322,7 +326,7 @@ func (r *reconciler) emitLive(n *node) {
 	// A one-way pair leaves a receiver-side change alone: the base keeps
 	// the last agreed content, so that change is never overwritten unseen.
 	same := n.kind == Dir || record || !l.mod && !rm.mod
-	if record || same && (r.needsRecord(n, moved) || moved && !consistent) {
+	if record || same && (r.needsRecord(n, moved) || n.rekey) {
 		reason := "same on both sides"
 		if n.base != nil && !record {
 			reason = "refresh the synced state"
@@ -536,11 +540,11 @@ func (r *reconciler) settleBase(p *pop, path string) {
 	if x == nil || x == p.n {
 		return
 	}
-	ops := r.subtreeOps[x]
-	if x.state == live {
-		// A live entry that loses its base is seen anew and kept; only
-		// the deleted entries below it need their base until deleted.
-		ops = r.deadOps[x]
+	// A live entry that loses its base is seen anew and kept; only deleted
+	// entries need their base until the delete is done.
+	ops := r.deadOps[x]
+	if x.state != live {
+		ops = append(append(nonNil(x.gone[0], x.gone[1]), x.ops...), ops...)
 	}
 	for _, d := range ops {
 		if d != p && !slices.Contains(p.n.ops, d) {

@@ -60,6 +60,7 @@ type node struct {
 	mark   int
 
 	copyName string // one-way: kept receiver entry renamed out of the way
+	rekey    bool   // its base entry must be recorded anew at its final path
 
 	sop    [2]*pop // op that puts the node at its final place on a side
 	gone   [2]*pop // op that takes it away from its current place on a side

@@ -386,6 +386,18 @@ func TestRenameConflicts(t *testing.T) {
 			},
 		},
 		{
+			name:  "folder moved identically on both sides: its subtree is recorded at the new path, no transfer",
+			setup: func(f *fx) { f.synced("d/").synced("d/a").synced("d/s/").moveLocal("d", "e").moveRemote("d", "e") },
+			want: func(f *fx) Plan {
+				return Plan{Ops: []Op{
+					{Kind: Record, Path: "e", Entry: Dir, Local: f.L("e"), Remote: f.R("e")},
+					{Kind: Record, Path: "e/a", Entry: File, Local: f.L("e/a"), Remote: f.R("e/a")},
+					{Kind: Record, Path: "e/s", Entry: Dir, Local: f.L("e/s"), Remote: f.R("e/s")},
+					{Kind: Forget, Path: "d", Entry: Dir, Deps: []int{0, 1, 2}},
+				}}
+			},
+		},
+		{
 			name:  "rename into a folder deleted on the other side: the folder is re-made, the file survives",
 			setup: func(f *fx) { f.synced("d/").synced("d/old").synced("x").moveLocal("x", "d/x").rmRemote("d") },
 			want: func(f *fx) Plan {
