@@ -88,11 +88,12 @@ func (s *Server) recentFailures(ip string, now time.Time) []time.Time {
 	return fs
 }
 
-// validToken returns the token's record if tok is live, touching its idle
-// timer; an idle-expired token is deleted. Called with s.mu held.
-func (s *Server) validToken(tok string, now time.Time) *tokenRec {
+// validToken returns the token's record if tok is live (and, when account
+// is not "", belongs to that account id), touching its idle timer; an
+// idle-expired token is deleted. Called with s.mu held.
+func (s *Server) validToken(tok, account string, now time.Time) *tokenRec {
 	t := s.tokens[tok]
-	if t == nil {
+	if t == nil || (account != "" && strconv.FormatInt(t.Account, 10) != account) {
 		return nil
 	}
 	if s.ttl > 0 && !t.LastUsed.IsZero() && now.Sub(t.LastUsed) > s.ttl {
@@ -121,8 +122,8 @@ func (s *Server) authFile(q *request) (*Account, string) {
 	if !q.has("account_id") {
 		return nil, msgNoAccountID
 	}
-	t := s.validToken(q.p["access_token"], s.now())
-	if t == nil || strconv.FormatInt(t.Account, 10) != q.p["account_id"] {
+	t := s.validToken(q.p["access_token"], q.p["account_id"], s.now())
+	if t == nil {
 		return nil, msgBadTokenPair
 	}
 	return s.accounts[t.Account], ""
@@ -133,7 +134,7 @@ func (s *Server) authAccount(q *request) (*Account, string) {
 	if !q.has("access_token") {
 		return nil, msgNoToken
 	}
-	t := s.validToken(q.p["access_token"], s.now())
+	t := s.validToken(q.p["access_token"], "", s.now())
 	if t == nil {
 		return nil, msgBadToken
 	}

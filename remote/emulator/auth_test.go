@@ -237,3 +237,13 @@ func TestAccountInfoAndPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestWrongAccountDoesNotKeepTokenAlive(t *testing.T) {
+	e := newEnv(t)
+	s := e.login()
+	e.mustOK("folder/listing", s.form())
+	e.clock.Advance(40 * time.Minute)
+	e.wantErr("folder/listing", url.Values{"access_token": {s.token}, "account_id": {"1"}}, msgBadTokenPair)
+	e.clock.Advance(40 * time.Minute)
+	e.wantErr("folder/listing", s.form(), msgBadTokenPair)
+}
