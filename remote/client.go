@@ -41,12 +41,17 @@ type Config struct {
 	RetryBaseDelay time.Duration
 	// Now is the clock used for the download day-quota; nil means time.Now.
 	Now func() time.Time
+	// StallTimeout abandons an upload or download whose bytes stopped
+	// moving for this long (the transfer is then retried or resumed); 0
+	// means DefaultStallTimeout, negative disables it.
+	StallTimeout time.Duration
 }
 
 // Defaults for Config's zero values.
 const (
 	DefaultRequestsPerSecond = 10
 	DefaultMaxRetries        = 5
+	DefaultStallTimeout      = 2 * time.Minute
 )
 
 const (
@@ -65,6 +70,7 @@ type Client struct {
 	lim        *adaptiveLimiter
 	maxRetries int
 	baseDelay  time.Duration
+	stall      time.Duration
 	now        func() time.Time
 
 	// authSlot serialises authorizations so that many requests seeing the
@@ -148,6 +154,10 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
+	stall := cfg.StallTimeout
+	if stall == 0 {
+		stall = DefaultStallTimeout
+	}
 	return &Client{
 		base:       base,
 		key1:       cfg.Key1,
@@ -158,6 +168,7 @@ func New(cfg Config) (*Client, error) {
 		lim:        newAdaptiveLimiter(rps),
 		maxRetries: retries,
 		baseDelay:  delay,
+		stall:      stall,
 		now:        now,
 		authSlot:   make(chan struct{}, 1),
 		uploads:    newGate(),

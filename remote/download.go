@@ -205,7 +205,19 @@ func (d *downloader) fail(status int, msg string, kind error) error {
 
 // fetch performs one GET of the download URL from d.pos on.
 func (d *downloader) fetch(ctx context.Context, link string) error {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	rctx, guard := newStallGuard(ctx, d.c.stall)
+	defer guard.stop()
+	err := d.fetchWith(ctx, rctx, guard, link)
+	if err != nil && ctx.Err() == nil && guard.stalled() {
+		return guard.stallError(d.endpoint)
+	}
+	return err
+}
+
+// fetchWith is fetch with the request bound to rctx, which the stall guard
+// cancels; ctx is the caller's, whose end is final.
+func (d *downloader) fetchWith(ctx, rctx context.Context, guard *stallGuard, link string) error {
+	hr, err := http.NewRequestWithContext(rctx, http.MethodGet, link, nil)
 	if err != nil {
 		return d.fail(0, "bad download url", ErrTransient)
 	}
@@ -279,7 +291,7 @@ func (d *downloader) fetch(ctx context.Context, link string) error {
 			return d.fail(resp.StatusCode, fmt.Sprintf("body ended after %d of the %d bytes to skip: %v", n, skip, err), ErrTransient)
 		}
 	}
-	return d.copyBody(ctx, resp, want)
+	return d.copyBody(ctx, guard, resp, want)
 }
 
 func (d *downloader) badLength(resp *http.Response, ctype string, redirected bool) error {
@@ -298,7 +310,7 @@ func (d *downloader) pageError(resp *http.Response) error {
 // copyBody streams the body to w, at most want bytes when want >= 0. When
 // an MD5 is to be checked, hashing runs in a second goroutine on buffers
 // handed over in order, so that it overlaps with the network and w.
-func (d *downloader) copyBody(ctx context.Context, resp *http.Response, want int64) error {
+func (d *downloader) copyBody(ctx context.Context, guard *stallGuard, resp *http.Response, want int64) error {
 	var src io.Reader = resp.Body
 	if want >= 0 {
 		src = io.LimitReader(resp.Body, want)
@@ -316,6 +328,7 @@ func (d *downloader) copyBody(ctx context.Context, resp *http.Response, want int
 		}
 		n, rerr := src.Read(buf)
 		if n > 0 {
+			guard.progress()
 			if _, err := d.w.Write(buf[:n]); err != nil {
 				if hp != nil {
 					hp.recycle(buf)

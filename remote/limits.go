@@ -221,3 +221,67 @@ func (c *Client) ensureLimits(ctx context.Context) (Limits, error) {
 	}
 	return c.Package(ctx)
 }
+
+// stallGuard cancels a transfer's request when no byte has moved for a
+// while: a dead connection (a NAT that forgot it, a peer gone silent) must
+// end in a retryable error, not hang a daemon until its context ends.
+type stallGuard struct {
+	after  time.Duration
+	t      *time.Timer
+	cancel context.CancelCauseFunc
+	fired  chan struct{}
+}
+
+// errStalled is the cause of a request cancelled by its stallGuard.
+var errStalled = errors.New("transfer stalled")
+
+// newStallGuard returns a child of ctx that is cancelled after d without
+// progress; d <= 0 disables the guard. stop must be called when the
+// request is over.
+func newStallGuard(ctx context.Context, d time.Duration) (context.Context, *stallGuard) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	g := &stallGuard{after: d, cancel: cancel, fired: make(chan struct{})}
+	if d > 0 {
+		g.t = time.AfterFunc(d, func() {
+			close(g.fired)
+			cancel(fmt.Errorf("%w: no progress for %v", errStalled, d))
+		})
+	}
+	return ctx, g
+}
+
+// progress restarts the countdown.
+func (g *stallGuard) progress() {
+	if g.t != nil {
+		g.t.Reset(g.after)
+	}
+}
+
+// pause stops the countdown (the body is sent; the reply's wait is bounded
+// by the transport's ResponseHeaderTimeout).
+func (g *stallGuard) pause() {
+	if g.t != nil {
+		g.t.Stop()
+	}
+}
+
+// stop ends the guard and releases its context.
+func (g *stallGuard) stop() {
+	g.pause()
+	g.cancel(context.Canceled)
+}
+
+// stalled reports whether the guard cancelled the request.
+func (g *stallGuard) stalled() bool {
+	select {
+	case <-g.fired:
+		return true
+	default:
+		return false
+	}
+}
+
+// stallError describes a stalled transfer as a transient failure.
+func (g *stallGuard) stallError(endpoint string) error {
+	return &APIError{Endpoint: endpoint, Message: fmt.Sprintf("no progress for %v; connection abandoned", g.after), Kind: ErrTransient}
+}

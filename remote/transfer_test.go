@@ -498,3 +498,85 @@ func TestLimiterHoldsAfterRetryAfter(t *testing.T) {
 		}
 	})
 }
+
+// TestStalledDownloadIsAbandonedAndResumed: the server sends part of the
+// file, then nothing while keeping the connection open; the client gives
+// up on that connection after StallTimeout and resumes with Range.
+func TestStalledDownloadIsAbandonedAndResumed(t *testing.T) {
+	data := make([]byte, 300_000)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	var first atomic.Bool
+	f := downloadFake(t, func(w http.ResponseWriter, r *http.Request) {
+		if !first.Swap(true) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			_, _ = w.Write(data[:100_000])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // silent, connection open
+			return
+		}
+		http.ServeContent(w, r, "x", time.Time{}, bytes.NewReader(data))
+	})
+	c, _ := newTestClient(t, f.url(), func(cfg *Config) { cfg.StallTimeout = 200 * time.Millisecond })
+	var buf bytes.Buffer
+	n, err := c.Download(testCtx(t), DownloadRequest{ID: "5", Size: int64(len(data)), MD5: sum(data)}, &buf)
+	if err != nil || n != int64(len(data)) || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("Download = %d, %v", n, err)
+	}
+}
+
+// TestUploadReplyTimeoutIsResolvedByListing: the server takes the body
+// and never answers; the client lists the folder (nothing new there) and
+// only then uploads again. When the listing fails too, it does not upload
+// again at all.
+func TestUploadReplyTimeoutIsResolvedByListing(t *testing.T) {
+	var first atomic.Bool
+	var mu sync.Mutex
+	var got []received
+	normal := uploadRoute(t, &mu, &got, func(n int, r received) any { return uploadReply("9", r.name, r.size, r.md5) })
+	var listingFails atomic.Bool
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"folder/listing": func(w http.ResponseWriter, r *http.Request) {
+			if listingFails.Load() {
+				http.Error(w, "no", http.StatusNotFound)
+				return
+			}
+			writeJSON(w, success(map[string]any{"folders": []any{}, "files": []any{}}))
+		},
+	})
+	f.routes["file/upload"] = func(w http.ResponseWriter, r *http.Request) {
+		if !first.Swap(true) {
+			<-r.Context().Done() // never answers
+			return
+		}
+		normal(w, r)
+	}
+	// The stall guard is paused once the body is sent; a missing reply is
+	// bounded by the transport's ResponseHeaderTimeout, set short here.
+	tr := defaultTransport()
+	tr.ResponseHeaderTimeout = 300 * time.Millisecond
+	c, _ := newTestClient(t, f.url(), func(cfg *Config) {
+		cfg.HTTPClient = &http.Client{Transport: tr}
+		cfg.StallTimeout = 200 * time.Millisecond
+	})
+	data := bytes.Repeat([]byte("z"), 5000)
+	file, err := c.Upload(testCtx(t), UploadRequest{Name: "s.bin", Size: int64(len(data)), Open: bytesOpener(data), KnownIDs: noneKnown})
+	if err != nil || file.ID != "9" {
+		t.Fatalf("Upload = %+v, %v", file, err)
+	}
+	if f.count("folder/listing") != 1 || f.count("file/upload") != 2 {
+		t.Fatalf("listings %d, uploads %d: want the lost reply resolved by one listing, then one more upload",
+			f.count("folder/listing"), f.count("file/upload"))
+	}
+
+	first.Store(false)
+	listingFails.Store(true)
+	_, err = c.Upload(testCtx(t), UploadRequest{Name: "t.bin", Size: int64(len(data)), Open: bytesOpener(data), KnownIDs: noneKnown})
+	if !errors.Is(err, ErrTransient) {
+		t.Fatalf("Upload with lost reply and failed listing err = %v, want ErrTransient", err)
+	}
+	if f.count("file/upload") != 3 {
+		t.Fatalf("uploads = %d, want 3: no repeat while the outcome is unknown", f.count("file/upload"))
+	}
+}

@@ -43,6 +43,10 @@ type UploadRequest struct {
 // a light request before the body is sent.
 const tokenCheckSize = 8 << 20
 
+// errUnresolved marks an upload whose outcome is unknown: it must not be
+// repeated before a listing shows whether it was stored.
+var errUnresolved = errors.New("upload outcome unknown")
+
 // ErrSourceChanged reports upload content whose length differed from
 // UploadRequest.Size while it was read: the caller should look at the
 // source again. Nothing was stored remotely.
@@ -115,7 +119,7 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (File, error) {
 		if err == nil {
 			return c.finishUpload(ctx, req, f)
 		}
-		if ctx.Err() != nil || !errors.Is(err, ErrTransient) || n >= c.maxRetries {
+		if ctx.Err() != nil || !errors.Is(err, ErrTransient) || errors.Is(err, errUnresolved) || n >= c.maxRetries {
 			return File{}, fmt.Errorf("upload %q: %w", req.Name, err)
 		}
 		wait := c.backoff(n)
@@ -130,15 +134,24 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (File, error) {
 // checked against what was sent. A lost reply is resolved here.
 func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known func(ID) bool) (File, error) {
 	var cur *contentReader
+	var guards []*stallGuard
+	defer func() {
+		for _, g := range guards {
+			g.stop()
+		}
+	}()
 	build := func(s session) requestBuilder {
 		return func(ctx context.Context, u string) (*http.Request, error) {
 			rc, err := req.Open()
 			if err != nil {
 				return nil, fmt.Errorf("open content: %w", err)
 			}
+			rctx, guard := newStallGuard(ctx, c.stall)
+			guards = append(guards, guard)
 			cur = newContentReader(rc, req.Size, req.Progress)
+			cur.guard = guard
 			body, length := multipartBody(s, req.Folder, wireName(req.Name), cur)
-			hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
+			hr, err := http.NewRequestWithContext(rctx, http.MethodPost, u, body)
 			if err != nil {
 				cur.Close()
 				return nil, err
@@ -156,12 +169,20 @@ func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known fun
 		// The source, not the network, failed: nothing usable was sent.
 		return File{}, fmt.Errorf("upload %q: %w", req.Name, cur.err)
 	}
+	if err != nil && ctx.Err() == nil && cur != nil && cur.guard.stalled() {
+		err = cur.guard.stallError("file/upload")
+	}
 	if err != nil {
 		if errors.Is(err, ErrTransient) && cur != nil && cur.complete() {
 			// The whole body left; the server may have stored it.
 			f, found, rerr := c.findLostUpload(ctx, req, known, cur.sum())
 			if rerr != nil {
-				return File{}, fmt.Errorf("%w; resolving the lost reply by listing failed: %w", err, rerr)
+				// Without a listing nobody knows whether the file was
+				// stored: repeating could duplicate it, so the caller gets
+				// the failure (and must list before any retry).
+				return File{}, markedError{&APIError{Endpoint: "file/upload " + req.Name,
+					Message: fmt.Sprintf("reply lost (%v) and resolving it by listing failed: %v", err, rerr),
+					Kind:    ErrTransient}, errUnresolved}
 			}
 			if found {
 				c.log.Info("lost upload reply resolved by listing", zap.String("name", req.Name), zap.String("id", string(f.ID)))
@@ -330,7 +351,8 @@ type contentReader struct {
 	h        hash.Hash
 	hp       *hashPipe
 	progress func(int64)
-	err      error // ErrSourceChanged, or the source's read error
+	guard    *stallGuard // restarted on every read, paused once all is read
+	err      error       // ErrSourceChanged, or the source's read error
 	isClosed bool
 	closed   chan struct{}
 }
@@ -376,6 +398,13 @@ func (r *contentReader) Read(p []byte) (int, error) {
 	r.n += int64(k)
 	if k > 0 && r.progress != nil {
 		r.progress(r.n)
+	}
+	if r.guard != nil {
+		if r.n == r.size {
+			r.guard.pause()
+		} else {
+			r.guard.progress()
+		}
 	}
 	switch {
 	case err == io.EOF && r.n < r.size:
