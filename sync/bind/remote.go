@@ -35,6 +35,8 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", engine.ErrAuth, err)
 	case errors.Is(err, remote.ErrSourceChanged):
 		return fmt.Errorf("%w: %w", engine.ErrPremise, err)
+	case errors.Is(err, remote.ErrValidation):
+		return fmt.Errorf("%w: %w", engine.ErrRefused, err)
 	}
 	return err
 }

@@ -93,7 +93,13 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 	if c.Problems != nil {
 		b.ClearProblems()
 		for _, p := range c.Problems {
+			if _, refused := c.Refused[p.Path]; refused {
+				continue
+			}
 			b.PutProblem(p.Path, state.Problem{Side: p.Side.String(), Message: p.Message, Signature: p.Message, Since: s.now()})
+		}
+		for path, r := range c.Refused {
+			b.PutProblem(path, state.Problem{Side: "remote", Message: r.Message, Signature: refusedPrefix + r.Signature, Since: r.Since})
 		}
 	}
 	for _, seq := range c.JournalDone {
@@ -106,6 +112,24 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 		return nil
 	}
 	return s.S.Commit(pair, b)
+}
+
+// refusedPrefix marks, in the store's problems, the ones that are
+// remembered refusals (their Signature follows it).
+const refusedPrefix = "refused:"
+
+func (s Store) Refused(pair string) (map[string]engine.Refusal, error) {
+	ps, err := s.S.Problems(pair)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]engine.Refusal)
+	for path, p := range ps {
+		if sig, ok := strings.CutPrefix(p.Signature, refusedPrefix); ok {
+			out[path] = engine.Refusal{Signature: sig, Message: p.Message, Since: p.Since}
+		}
+	}
+	return out, nil
 }
 
 func (s Store) RemoteMD5(id string) (string, bool) {

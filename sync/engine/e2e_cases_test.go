@@ -10,6 +10,7 @@ import (
 
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 )
 
@@ -379,4 +380,46 @@ func TestLocalOnlyPassReusesSnapshotSafely(t *testing.T) {
 		}
 	}
 	e.sync()
+}
+
+// An upload the service refuses (here: the account is full) is reported,
+// remembered, and not retried on every pass while the file is unchanged.
+func TestRefusedUploadIsNotRetriedEveryPass(t *testing.T) {
+	acct := emulator.DefaultAccount()
+	acct.StorageLimit = 100
+	e := newEnv(t, func(o *emulator.Options) { o.Accounts = []emulator.Account{acct} })
+	e.write("small.txt", "fits")
+	e.write("big.txt", strings.Repeat("x", 200))
+	cr := newCounting(bind.Remote{C: e.client})
+	p := engine.NewPair(e.cfg, cr, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
+		engine.Options{ValidLocalName: validName})
+	ctx := context.Background()
+	res, _ := p.Pass(ctx, engine.PassOptions{})
+	if res.Failed != 1 {
+		t.Fatalf("first pass: %d failed, want the big file: %+v", res.Failed, res.Errors)
+	}
+	if _, ok := e.remoteEntry("small.txt"); !ok {
+		t.Fatal("a refused file blocked the rest")
+	}
+	uploads := cr.calls["upload"]
+	res, err := p.Pass(ctx, engine.PassOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.calls["upload"] != uploads || res.Failed != 0 {
+		t.Fatalf("refused upload retried: %d uploads, was %d", cr.calls["upload"], uploads)
+	}
+	reported := false
+	for _, pr := range res.Plan.Problems {
+		reported = reported || pr.Path == "big.txt"
+	}
+	if !reported {
+		t.Fatalf("refusal not reported: %+v", res.Plan.Problems)
+	}
+	// A new version is tried again.
+	e.write("big.txt", strings.Repeat("y", 150))
+	p.Pass(ctx, engine.PassOptions{})
+	if cr.calls["upload"] == uploads {
+		t.Fatal("a changed file was not tried again")
+	}
 }

@@ -21,11 +21,12 @@ type execution struct {
 	ops    []plan.Op
 	rootID string
 
-	work   map[string]plan.Base // the base as results are folded in
-	dirty  map[string]bool      // keys of work changed since the last commit
-	learnt map[string]string    // remote id -> MD5 learnt since the last commit
-	known  map[string]bool      // every remote file id observed before the pass; read-only once built
-	seqs   []uint64             // journal records to close after the next commit
+	work    map[string]plan.Base // the base as results are folded in
+	dirty   map[string]bool      // keys of work changed since the last commit
+	learnt  map[string]string    // remote id -> MD5 learnt since the last commit
+	known   map[string]bool      // every remote file id observed before the pass; read-only once built
+	seqs    []uint64             // journal records to close after the next commit
+	refused map[string]string    // path -> message: uploads the service refused
 
 	pending   int // results folded since the last commit
 	done      int
@@ -265,6 +266,12 @@ func (x *execution) note(r opResult) {
 	case OpFailed:
 		x.failed++
 		x.errors = append(x.errors, ItemError{Path: op.Path, Op: op.Kind.String(), Err: errString(r.err)})
+		if (op.Kind == plan.Upload || op.Kind == plan.Replace) && errors.Is(r.err, ErrRefused) {
+			if x.refused == nil {
+				x.refused = make(map[string]string)
+			}
+			x.refused[op.Path] = errString(r.err)
+		}
 	}
 	log := x.p.log.With(zap.String("op", op.Kind.String()), zap.String("path", op.Path))
 	switch r.status {

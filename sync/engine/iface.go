@@ -110,6 +110,19 @@ type LocalFS interface {
 	Trash(path string, expect plan.Local, base map[string]plan.Base) error
 }
 
+// ErrRefused is what a Remote returns (wrapped) when the service refused an
+// item for a reason retrying will not fix soon (a type or size it does not
+// accept, a full account). The engine remembers the refusal and does not
+// retry the item until it changes locally or an hour has passed.
+var ErrRefused = errors.New("refused by the service")
+
+// Refusal is a remembered ErrRefused for one local file.
+type Refusal struct {
+	Signature string // the local file's stat when it was refused
+	Message   string
+	Since     time.Time
+}
+
 // ErrPremise is wrapped by LocalFS when a path changed since it was observed.
 var ErrPremise = errors.New("changed since planned")
 
@@ -128,6 +141,8 @@ type Store interface {
 	Base(pair string) (map[string]plan.Base, error)
 	Meta(pair string) (Meta, error)
 	Commit(pair string, c Commit) error
+	// Refused returns the refusals remembered for the pair's paths.
+	Refused(pair string) (map[string]Refusal, error)
 	RemoteMD5(id string) (string, bool)
 	JournalBegin(pair string, j Journal) (uint64, error)
 	JournalAdvance(seq uint64, step string, data []byte) error
@@ -161,8 +176,10 @@ type Commit struct {
 	Delete []string
 	MD5s   map[string]string // remote file id -> MD5
 	Meta   *Meta
-	// Problems, when non-nil, replaces the pair's reported problems.
+	// Problems, when non-nil, replaces the pair's reported problems, and
+	// Refused its remembered refusals.
 	Problems []plan.Problem
+	Refused  map[string]Refusal
 	// Conflicts are appended to the pair's conflict log.
 	Conflicts []plan.Conflict
 	// JournalDone closes journal records in the same transaction: the base

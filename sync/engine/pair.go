@@ -326,6 +326,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		}
 	}
 
+	refused, knownProblems := p.refusals(scan.Tree, t1)
 	in := plan.Input{
 		Base:          base,
 		Local:         scan.Tree,
@@ -338,6 +339,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		DeleteLimit:   p.cfg.DeleteLimit,
 		Force:         po.Force,
 		MaxUploadSize: p.remote.Limits().MaxUploadSize,
+		KnownProblems: knownProblems,
 		Now:           p.opt.Now(),
 		Host:          p.cfg.Host,
 	}
@@ -345,7 +347,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	pl := plan.Reconcile(in)
 	t4 := p.opt.Now()
 	res.PlanTime = t4.Sub(t3)
-	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems)
+	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems, refusedProblems(refused))
 	res.Plan = pl
 	res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && scan.Unsettled == 0
 	if po.DryRun {
@@ -385,7 +387,13 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	if problems == nil {
 		problems = []plan.Problem{}
 	}
-	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Conflicts: pl.Conflicts}); err != nil {
+	for path, msg := range x.refused {
+		if l, ok := scan.Tree[path]; ok {
+			refused[path] = Refusal{Signature: statSignature(l), Message: msg, Since: now}
+			problems = append(problems, plan.Problem{Path: path, Side: plan.RemoteSide, Message: msg})
+		}
+	}
+	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Refused: refused, Conflicts: pl.Conflicts}); err != nil {
 		return res, fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
 	}
 	res.Finished = p.opt.Now()
@@ -396,6 +404,43 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// refusalTTL is how long a refused upload is left alone while the file does
+// not change (a full account may have room again later).
+const refusalTTL = time.Hour
+
+// refusals returns the remembered refusals still in force (the file is
+// unchanged and the refusal recent), and those paths as known problems.
+func (p *Pair) refusals(local map[string]plan.Local, now time.Time) (map[string]Refusal, map[string]bool) {
+	stored, err := p.store.Refused(p.cfg.Key)
+	if err != nil {
+		p.log.Warn("could not read remembered refusals; retrying them", zap.Error(err))
+		return map[string]Refusal{}, nil
+	}
+	keep := make(map[string]Refusal)
+	known := make(map[string]bool)
+	for path, r := range stored {
+		l, ok := local[path]
+		if ok && statSignature(l) == r.Signature && now.Sub(r.Since) < refusalTTL {
+			keep[path] = r
+			known[path] = true
+		}
+	}
+	return keep, known
+}
+
+func refusedProblems(rs map[string]Refusal) []plan.Problem {
+	var out []plan.Problem
+	for path, r := range rs {
+		out = append(out, plan.Problem{Path: path, Side: plan.RemoteSide, Message: r.Message})
+	}
+	return out
+}
+
+// statSignature identifies a local file's version by its stat.
+func statSignature(l plan.Local) string {
+	return fmt.Sprintf("%d:%d:%d:%d", l.Size, l.MtimeNs, l.Dev, l.Ino)
 }
 
 func sortProblems(ps []plan.Problem) {
