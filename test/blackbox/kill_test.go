@@ -334,6 +334,7 @@ func TestKillAnywhere(t *testing.T) {
 		r.writeLocal(fmt.Sprintf("%s/%s%d.txt", names[r.rng.IntN(len(names))], names[r.rng.IntN(len(names))], r.rng.IntN(1000)))
 	}
 	// A first run creates the remote folder; it is killed too.
+	killed := 0
 	for i := range *flagKills {
 		mode := "once"
 		if r.rng.IntN(2) == 0 {
@@ -358,6 +359,9 @@ func TestKillAnywhere(t *testing.T) {
 		}
 		cmd.Process.Kill()
 		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok && !ee.Exited() {
+			killed++
+		}
 		if i < 5 || testing.Verbose() {
 			t.Logf("kill %d: %s after %d changes: %v", i, mode, changes, err)
 		}
@@ -365,6 +369,7 @@ func TestKillAnywhere(t *testing.T) {
 			t.Fatalf("syncd %s panicked:\n%s", mode, out.String())
 		}
 	}
+	t.Logf("%d of %d runs SIGKILLed mid-flight; the others had exited on their own", killed, *flagKills)
 	// Let syncd finish.
 	var code int
 	var out string
