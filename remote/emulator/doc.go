@@ -69,4 +69,7 @@
 //   - Moving a folder onto itself answers "Failed moving the folder." from
 //     folder/move and folder/edit; folder/edit ignores an unknown parent_id.
 //   - Unknown endpoints answer 404 with an HTML body.
+//   - An upload holds one of the account's concurrent_uploads slots from the
+//     start of its file part (when account_id came before it, as clients
+//     send it) until its reply.
 package emulator

@@ -49,20 +49,20 @@ func (m RangeMode) String() string {
 // unlimited, as /account/package reports them. Start from DefaultAccount:
 // the zero value has neither API access nor upload permission.
 type Account struct {
-	ID       int64  `yaml:"id"`
-	Username string `yaml:"username"`
-	Key1     string `yaml:"key1"` // exactly 64 characters
-	Key2     string `yaml:"key2"` // exactly 64 characters
-	LevelAPI bool   `yaml:"level_api"`
+	ID       int64
+	Username string
+	Key1     string // exactly 64 characters
+	Key2     string // exactly 64 characters
+	LevelAPI bool
 
-	MaxUploadSize        int64         `yaml:"max_upload_size"`
-	CanUpload            bool          `yaml:"can_upload"`
-	ConcurrentUploads    int           `yaml:"concurrent_uploads"`
-	ConcurrentDownloads  int           `yaml:"concurrent_downloads"`
-	WaitBetweenDownloads time.Duration `yaml:"wait_between_downloads"`
-	DownloadsPer24Hours  int           `yaml:"downloads_per_24_hours"`
-	MaxDownloadFileSize  int64         `yaml:"max_download_file_size"`
-	StorageLimit         int64         `yaml:"storage_limit"` // max_storage_bytes
+	MaxUploadSize        int64
+	CanUpload            bool
+	ConcurrentUploads    int
+	ConcurrentDownloads  int
+	WaitBetweenDownloads time.Duration
+	DownloadsPer24Hours  int
+	MaxDownloadFileSize  int64
+	StorageLimit         int64 // max_storage_bytes
 }
 
 // Demo account keys: public, for `syncd demo`, tests and local trials only.
