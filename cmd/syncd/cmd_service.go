@@ -182,9 +182,12 @@ type svcFiles struct {
 }
 
 // svcRender loads the configuration (so a broken file is refused before it
-// is installed) and renders the service files for this executable.
+// is installed; only the keys may be missing) and renders the service files
+// for this executable.
 func svcRender(stderr io.Writer, o svcOptions) (*svcFiles, int) {
-	cfg, warns, err := config.Load(o.configPath)
+	// The keys may live in the unit's EnvironmentFile, out of this shell's
+	// reach; the files only need the pairs.
+	cfg, warns, err := config.LoadWith(o.configPath, config.Options{Getenv: os.Getenv, Euid: os.Geteuid(), KeysOptional: true})
 	for _, w := range warns {
 		fmt.Fprintf(stderr, "syncd: warning: %s\n", w)
 	}

@@ -81,6 +81,20 @@ func TestServiceUnitRendersConfig(t *testing.T) {
 	}
 }
 
+func TestServiceUnitWithoutKeys(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(p, []byte("api:\n  url: https://h/\npairs:\n  - {local: /srv/a, remote: /a}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SYNCD_KEY1", "")
+	t.Setenv("SYNCD_KEY2", "")
+	code, out, errOut := runSvc(t, "unit", "-dropin", "-config", p)
+	if code != 0 || !strings.Contains(out, "\nReadWritePaths=-/srv/a\n") {
+		t.Errorf("exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+}
+
 func TestServiceUnitPackagedNeedsNoConfig(t *testing.T) {
 	code, out, errOut := runSvc(t, "unit", "-packaged", "-config", filepath.Join(t.TempDir(), "missing.yaml"))
 	want, err := packaging.GeneratedSystemd()
@@ -98,6 +112,10 @@ func TestServiceErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("api:\n  url: https://h/\npairs:\n  - local: /a\n    remote: /a\n    direction: sideways\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	shortKey := filepath.Join(dir, "short.yaml")
+	if err := os.WriteFile(shortKey, []byte("api:\n  url: https://h/\n  key1: short\npairs:\n  - {local: /a, remote: /a}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -112,6 +130,7 @@ func TestServiceErrors(t *testing.T) {
 		{"config error on unit", []string{"unit", "-config", bad}, 2, "pairs[0].direction (line 6)"},
 		{"config error on install", []string{"install", "-config", bad}, 2, "pairs[0].direction (line 6)"},
 		{"missing config on install", []string{"install", "-config", filepath.Join(dir, "nope.yaml")}, 2, "cannot read"},
+		{"keys absent are fine, wrong keys are not", []string{"unit", "-config", shortKey}, 2, "api.key1 (line 3): must be exactly 64"},
 		{"missing account", []string{"install", "-config", rel, "-run-as", "no-such-user-syncd"}, 1, "useradd --system"},
 	}
 	for _, tc := range tests {

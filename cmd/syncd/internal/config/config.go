@@ -184,6 +184,11 @@ func (e *Error) ExitCode() int { return 2 }
 type Options struct {
 	Getenv func(string) string // nil means os.Getenv
 	Euid   int                 // effective user id; 0 selects the system state dir
+	// KeysOptional accepts a key with no source at all (it stays ""), for
+	// commands that never talk to the account, such as rendering the
+	// service unit while the keys live in the service's EnvironmentFile.
+	// A key that is given is still validated.
+	KeysOptional bool
 }
 
 // DefaultConfigPath is the -config default: $SYNCD_CONFIG, then

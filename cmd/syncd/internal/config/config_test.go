@@ -255,6 +255,24 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestKeysOptional(t *testing.T) {
+	body := "api:\n  url: https://h/\n  key2: short\npairs:\n  - {local: /a, remote: /a}\n"
+	p := write(t, body)
+	_, _, err := LoadWith(p, Options{Getenv: noEnv, KeysOptional: true})
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "api.key2" {
+		t.Fatalf("a given but invalid key must still fail, alone: %v", err)
+	}
+	p = write(t, "api:\n  url: https://h/\npairs:\n  - {local: /a, remote: /a}\n")
+	cfg, _, err := LoadWith(p, Options{Getenv: noEnv, KeysOptional: true})
+	if err != nil || cfg.API.Key1 != "" || cfg.API.Key2 != "" {
+		t.Fatalf("missing keys with KeysOptional: %v %+v", err, cfg)
+	}
+	if _, _, err := LoadWith(p, Options{Getenv: noEnv}); err == nil {
+		t.Fatal("missing keys accepted without KeysOptional")
+	}
+}
+
 func TestLoadMissingFileIsConfigError(t *testing.T) {
 	_, _, err := LoadWith(filepath.Join(t.TempDir(), "nope.yaml"), Options{Getenv: noEnv})
 	var ce *Error

@@ -509,7 +509,9 @@ func (p *parser) key(inline, file *yaml.Node, name, env string) string {
 		}
 		return val
 	default:
-		p.fail(key, p.lines["api"], "required: set %s, %s or $%s", key, fileKey, env)
+		if !p.opt.KeysOptional {
+			p.fail(key, p.lines["api"], "required: set %s, %s or $%s", key, fileKey, env)
+		}
 		return ""
 	}
 	if len(val) != KeyLen {
