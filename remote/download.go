@@ -317,7 +317,7 @@ func (d *downloader) copyBody(ctx context.Context, guard *stallGuard, resp *http
 	}
 	var hp *hashPipe
 	if d.h != nil {
-		hp = newHashPipe(d.h)
+		hp = newHashPipe(d.h, downloadBuffer)
 		defer hp.drain()
 	}
 	start := d.pos
@@ -377,10 +377,10 @@ type hashPipe struct {
 
 const hashPipeBuffers = 4
 
-func newHashPipe(h hash.Hash) *hashPipe {
+func newHashPipe(h hash.Hash, bufSize int) *hashPipe {
 	p := &hashPipe{h: h, work: make(chan []byte, hashPipeBuffers), free: make(chan []byte, hashPipeBuffers), done: make(chan struct{})}
 	for range hashPipeBuffers {
-		p.free <- make([]byte, downloadBuffer)
+		p.free <- make([]byte, bufSize)
 	}
 	go func() {
 		defer close(p.done)

@@ -43,6 +43,10 @@ type UploadRequest struct {
 // a light request before the body is sent.
 const tokenCheckSize = 8 << 20
 
+// uploadHashBuffer is the size of the hashing pipe's buffers on upload;
+// the reads they copy are at most the transport's 256 KiB write buffer.
+const uploadHashBuffer = 64 << 10
+
 // errUnresolved marks an upload whose outcome is unknown: it must not be
 // repeated before a listing shows whether it was stored.
 var errUnresolved = errors.New("upload outcome unknown")
@@ -359,7 +363,7 @@ type contentReader struct {
 
 func newContentReader(rc io.ReadCloser, size int64, progress func(int64)) *contentReader {
 	h := md5.New()
-	return &contentReader{rc: rc, size: size, h: h, hp: newHashPipe(h), progress: progress, closed: make(chan struct{})}
+	return &contentReader{rc: rc, size: size, h: h, hp: newHashPipe(h, uploadHashBuffer), progress: progress, closed: make(chan struct{})}
 }
 
 func (r *contentReader) Read(p []byte) (int, error) {
