@@ -10,17 +10,18 @@ import (
 )
 
 // Known bugs of other packages, each demonstrated by a minimal failing
-// test. They fail until fixed; none is skipped, as none blocks the rest of
-// the suite.
+// test (TestBug...: fails until fixed; none is skipped, as none blocks the
+// rest of the suite). Once fixed, a test is renamed TestRegression... and
+// kept.
 
-// TestBugRemoteDotNameFailsEveryPass: a remote file named "." or ".."
+// TestRegressionRemoteDotNameFailsEveryPass (fixed in 1c00c3c): a remote file named "." or ".."
 // (the API accepts both) makes every pass of the pair fail at the state
 // commit ("commit pair pair: path \".\": invalid path"), so the pair never
 // syncs anything again. The snapshot reports the refused name as a problem
 // keyed by the raw name (sync/engine/snapshot.go addListing, joinKey(dir,
 // name)), and the state store refuses that key (state batch validation).
 // Expected: the entry is a problem with a valid key, and the pass goes on.
-func TestBugRemoteDotNameFailsEveryPass(t *testing.T) {
+func TestRegressionRemoteDotNameFailsEveryPass(t *testing.T) {
 	for _, name := range []string{".", ".."} {
 		t.Run(name, func(t *testing.T) { hostileCase(t, []string{name}) })
 	}
@@ -44,7 +45,7 @@ func TestBugTornUploadIsStored(t *testing.T) {
 	}
 }
 
-// TestBugRemoteRootCreateRaceSplitsHosts: two hosts starting at once on an
+// TestRegressionRemoteRootCreateRaceSplitsHosts (fixed in 1c00c3c): two hosts starting at once on an
 // empty account both list, find no pair folder, and both create it
 // (sync/engine/pair.go remoteRoot: list, then create, with nothing after
 // the create to notice a twin). The account then holds two folders of the
@@ -53,7 +54,7 @@ func TestBugTornUploadIsStored(t *testing.T) {
 // another client creates the folder while host A's folder/create is in
 // flight. Expected: after a pass one folder of the path is live (the
 // loser's empty twin trashed, or the pass resolves to the older one).
-func TestBugRemoteRootCreateRaceSplitsHosts(t *testing.T) {
+func TestRegressionRemoteRootCreateRaceSplitsHosts(t *testing.T) {
 	dir := t.TempDir()
 	a, err := newWorld(t, dir, 1, "hostA")
 	if err != nil {
@@ -76,6 +77,9 @@ func TestBugRemoteRootCreateRaceSplitsHosts(t *testing.T) {
 		t.Logf("host A: %v", err)
 	}
 	a.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatal("host A never created a folder: the race was not staged")
+	}
 	n := 0
 	for _, en := range a.emu().Dump(a.acct.ID) {
 		if en.Folder && en.Status == "active" && en.Path == "/sim" {

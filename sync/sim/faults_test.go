@@ -346,10 +346,9 @@ func TestFaultTwoHostsFightOverToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.shutdown(false) })
-	// The remote folder is created by one host first: two hosts creating it
-	// at once is TestBugRemoteRootCreateRaceSplitsHosts.
-	a.settle(t)
-	b.settle(t)
+	// Both hosts start at once on an empty account: they race to create the
+	// pair folder too (TestRegressionRemoteRootCreateRaceSplitsHosts stages
+	// that race deterministically).
 	var written []string
 	for i := range 3 {
 		written = append(written, a.put(t, fmt.Sprintf("a%d.txt", i), fmt.Sprintf("from A %d", i)))
@@ -407,7 +406,7 @@ func TestFaultTwoHostsFightOverToken(t *testing.T) {
 // hostileNames are remote names no local file system should take as
 // given: dot names, the marker's name, control characters, a backslash,
 // an over-long name, Windows-reserved forms, names equal after NFC.
-// ("." and ".." are in TestBugRemoteDotNameFailsEveryPass.)
+// ("." and ".." are in TestRegressionRemoteDotNameFailsEveryPass.)
 var hostileNames = []string{".syncd", "tab\there.txt", "line\nbreak.txt",
 	strings.Repeat("long", 70) + ".txt", "back\\slash.txt", "trail.txt.", "CON", "a:b.txt"}
 
