@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/sync/engine"
 )
 
 // Known bugs of other packages, each demonstrated by a minimal failing
@@ -100,5 +101,44 @@ func TestRegressionRemoteRootCreateRaceSplitsHosts(t *testing.T) {
 	lb, _ := b.localTree()
 	if lb["a.txt"] != sum([]byte("from A")) {
 		t.Fatalf("host B does not see host A's file:\n%s", lb)
+	}
+}
+
+// TestBugMkdirRemoteRaceLeavesTwinFolders: another client creates folder x
+// while the engine's own folder/create of x (a new local directory) is in
+// flight. The API has no create-if-absent, so two live folders x exist; the
+// engine then reports "2 remote entries share this name; left alone" at
+// every pass and never settles them, and the local children live in one
+// twin only. The fix 1c00c3c settles twins of the pair folder only
+// (pair.go settleTwin); sync/engine/ops.go mkdirRemote needs the same
+// look-again-and-keep-the-lowest-id step. Found by TestSim (seed 1092).
+func TestBugMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.settle(t)
+	w.put(t, "x/inside.txt", "inside x")
+	root := rid(w.folderID(t, ""))
+	var fired atomic.Bool
+	hook := func(ep string) {
+		if ep != "folder/create" || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := w.userClient.CreateFolder(context.Background(), root, "x"); err != nil {
+			t.Errorf("other client's create: %v", err)
+		}
+	}
+	w.front.hook.Store(&hook)
+	if _, err := w.pass(t, engine.Options{}); err != nil {
+		t.Logf("pass: %v", err)
+	}
+	w.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatal("the engine never created a folder: the race was not staged")
+	}
+	if _, err := w.quiesce(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
 	}
 }

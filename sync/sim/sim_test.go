@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ var (
 	flagFirst  = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
 	flagSteps  = flag.Int("steps", 30, "user actions per simulation run")
 	flagShrink = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
+	flagKeep   = flag.String("keep", "", "run only these steps (comma-separated indices) of the seed's schedule, as a shrink prints")
 )
 
 type stepKind uint8
@@ -546,27 +548,70 @@ func replayHint(seed uint64, steps int) string {
 }
 
 // shrink drops steps one at a time while the run still fails, within a
-// budget, and returns the smallest failing schedule found.
-func shrink(t *testing.T, seed uint64, sched []step, budget time.Duration) ([]step, error) {
+// budget, and returns the indices (into sched) of the smallest failing
+// schedule found, with its failure.
+func shrink(t *testing.T, seed uint64, sched []step, budget time.Duration) ([]int, error) {
 	deadline := time.Now().Add(budget)
+	keep := make([]int, len(sched))
+	for i := range keep {
+		keep[i] = i
+	}
 	var last error
-	for i := 0; i < len(sched) && time.Now().Before(deadline); {
-		cand := append(append([]step(nil), sched[:i]...), sched[i+1:]...)
+	for i := 0; i < len(keep) && time.Now().Before(deadline); {
+		cand := append(append([]int(nil), keep[:i]...), keep[i+1:]...)
 		dir, err := os.MkdirTemp(t.TempDir(), "shrink")
 		if err != nil {
-			return sched, last
+			return keep, last
 		}
-		if _, err := simulate(t, dir, seed, cand); err != nil {
-			sched, last = cand, err
+		if _, err := simulate(t, dir, seed, pick(sched, cand)); err != nil {
+			keep, last = cand, err
 			continue
 		}
 		i++
 	}
-	return sched, last
+	return keep, last
+}
+
+func pick(sched []step, idx []int) []step {
+	out := make([]step, len(idx))
+	for i, k := range idx {
+		out[i] = sched[k]
+	}
+	return out
+}
+
+func parseKeep(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("-keep %q: %w", s, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(idx []int) string {
+	var b strings.Builder
+	for i, n := range idx {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
 }
 
 func runSeed(t *testing.T, seed uint64, steps int) {
 	sched := schedule(seed, steps)
+	if *flagKeep != "" {
+		idx, err := parseKeep(*flagKeep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sched = pick(sched, idx)
+	}
 	r, err := simulate(t, t.TempDir(), seed, sched)
 	if err == nil {
 		if *flagSeed != 0 && testing.Verbose() {
@@ -576,17 +621,21 @@ func runSeed(t *testing.T, seed uint64, steps int) {
 	}
 	if r != nil {
 		start := max(0, len(r.lines)-60)
+		if *flagSeed != 0 {
+			start = 0
+		}
 		t.Logf("log of seed %d (last lines):\n%s", seed, strings.Join(r.lines[start:], "\n"))
 	}
 	msg := fmt.Sprintf("seed %d: %v\nreplay: %s", seed, err, replayHint(seed, steps))
-	if *flagShrink {
-		small, serr := shrink(t, seed, sched, 2*time.Minute)
+	if *flagShrink && *flagKeep == "" {
+		keep, serr := shrink(t, seed, sched, 2*time.Minute)
 		if serr != nil {
 			var b strings.Builder
-			for i, s := range small {
-				fmt.Fprintf(&b, "  %d: %s\n", i, s)
+			for _, i := range keep {
+				fmt.Fprintf(&b, "  %d: %s\n", i, sched[i])
 			}
-			msg += fmt.Sprintf("\nshrunk to %d of %d steps, failing with: %v\n%s", len(small), len(sched), serr, b.String())
+			msg += fmt.Sprintf("\nshrunk to %d of %d steps, failing with: %v\nreplay shrunk: %s -keep %s\n%s",
+				len(keep), len(sched), serr, replayHint(seed, steps), joinInts(keep), b.String())
 		}
 	}
 	t.Fatal(msg)
