@@ -92,6 +92,7 @@ func (s *Server) fileUpload(q *request) reply {
 	up.tmp = ""
 	s.ids.NextFile = id
 	s.files[id] = f
+	s.index(f)
 	s.storageUsed[a.ID] += f.Size
 	changes := []change{putFile(f), s.putIDs()}
 	if fo := s.folders[folderID]; fo != nil {
@@ -129,8 +130,8 @@ func (s *Server) fileUpload(q *request) reply {
 // the account already has its name in that folder. Called with s.mu held.
 func (s *Server) uniqueName(acct, folderID int64, name string) string {
 	taken := make(map[string]bool)
-	for _, f := range s.files {
-		if f.Account == acct && f.FolderID == folderID && f.Status == statusActive {
+	for _, f := range s.filesIn(acct, folderID) {
+		if f.Status == statusActive {
 			taken[f.Name] = true
 		}
 	}
@@ -296,6 +297,7 @@ func (s *Server) fileEdit(q *request) reply {
 	if v := q.p["fileType"]; v != "" {
 		f.FileType = v
 	}
+	s.unindex(f)
 	switch v := q.p["folder_id"]; {
 	case v == "":
 	case v == "null":
@@ -305,6 +307,7 @@ func (s *Server) fileEdit(q *request) reply {
 			f.FolderID = fo.ID
 		} // unknown: ignored silently
 	}
+	s.index(f)
 	if err := s.persist(putFile(f)); err != nil {
 		s.log.Error("file edit", zap.Int64("file", f.ID), zap.Error(err))
 	}
@@ -318,8 +321,10 @@ func (s *Server) fileDelete(q *request) reply {
 	if msg != "" {
 		return fail(msg)
 	}
+	s.unindex(f)
 	f.Status = statusTrash
 	f.FolderID = 0
+	s.index(f)
 	if err := s.persist(putFile(f)); err != nil {
 		s.log.Error("file delete", zap.Int64("file", f.ID), zap.Error(err))
 	}
@@ -353,7 +358,9 @@ func (s *Server) fileMove(q *request) reply {
 	if !ok {
 		return fail(msgBadNewParent)
 	}
+	s.unindex(f)
 	f.FolderID = dst
+	s.index(f)
 	if err := s.persist(putFile(f)); err != nil {
 		s.log.Error("file move", zap.Int64("file", f.ID), zap.Error(err))
 	}
@@ -396,6 +403,7 @@ func (s *Server) fileCopy(q *request) reply {
 	}
 	s.ids.NextFile = id
 	s.files[id] = &n
+	s.index(&n)
 	s.storageUsed[a.ID] += n.Size
 	changes := []change{putFile(&n), s.putIDs()}
 	if fo := s.folders[dst]; fo != nil {

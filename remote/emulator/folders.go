@@ -33,9 +33,13 @@ func (s *Server) folderCounts(acct int64) counts {
 			c.childFolders[f.ParentID]++
 		}
 	}
-	for _, f := range s.files {
-		if f.Account == acct && f.Status == statusActive {
-			c.files[f.FolderID]++
+	for _, f := range s.folders {
+		if f.Account == acct {
+			for _, fi := range s.filesIn(acct, f.ID) {
+				if fi.Status == statusActive {
+					c.files[f.ID]++
+				}
+			}
 		}
 	}
 	return c
@@ -151,10 +155,8 @@ func (s *Server) folderListing(q *request) reply {
 		}
 	}
 	var files []*fileRec
-	for _, f := range s.files {
-		if f.Account == a.ID && f.FolderID == parent {
-			files = append(files, f)
-		}
+	for _, f := range s.filesIn(a.ID, parent) {
+		files = append(files, f)
 	}
 	sort.Slice(folders, func(i, j int) bool { return nameLess(folders[i].Name, folders[j].Name, folders[i].ID, folders[j].ID) })
 	sort.Slice(files, func(i, j int) bool { return nameLess(files[i].Name, files[j].Name, files[i].ID, files[j].ID) })
@@ -298,10 +300,12 @@ func (s *Server) folderDelete(q *request) reply {
 		f.Status = statusTrash
 		changes = append(changes, putFolder(f))
 	}
-	for _, f := range s.files {
-		if f.Account == a.ID && visited[f.FolderID] && f.Status == statusActive {
-			f.Status = statusTrash
-			changes = append(changes, putFile(f))
+	for id := range visited {
+		for _, f := range s.filesIn(a.ID, id) {
+			if f.Status == statusActive {
+				f.Status = statusTrash
+				changes = append(changes, putFile(f))
+			}
 		}
 	}
 	if err := s.persist(changes...); err != nil {

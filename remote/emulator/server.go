@@ -47,6 +47,7 @@ type Server struct {
 	closed    bool
 	ids       idCounters
 	files     map[int64]*fileRec
+	byFolder  map[folderKey]map[int64]*fileRec // files (any status) by account and folder
 	folders   map[int64]*folderRec
 	tokens    map[string]*tokenRec
 	dlTokens  map[string]*dlTokenRec
@@ -90,6 +91,7 @@ func New(opts Options) (*Server, error) {
 		accounts:        make(map[int64]*Account),
 		byKeys:          make(map[string]*Account),
 		files:           make(map[int64]*fileRec),
+		byFolder:        make(map[folderKey]map[int64]*fileRec),
 		folders:         make(map[int64]*folderRec),
 		tokens:          make(map[string]*tokenRec),
 		dlTokens:        make(map[string]*dlTokenRec),

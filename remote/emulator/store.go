@@ -80,6 +80,37 @@ type idCounters struct {
 	NextFolder int64 `json:"next_folder"`
 }
 
+// folderKey names a folder of an account: folder 0, the root, exists once
+// per account.
+type folderKey struct{ acct, folder int64 }
+
+// index and unindex keep byFolder in step with a file's account and folder:
+// call unindex before changing FolderID and index after. Called with s.mu
+// held. Listings and upload de-duplication then cost the folder's size, not
+// the whole store's.
+func (s *Server) index(f *fileRec) {
+	k := folderKey{f.Account, f.FolderID}
+	m := s.byFolder[k]
+	if m == nil {
+		m = make(map[int64]*fileRec)
+		s.byFolder[k] = m
+	}
+	m[f.ID] = f
+}
+
+func (s *Server) unindex(f *fileRec) {
+	k := folderKey{f.Account, f.FolderID}
+	delete(s.byFolder[k], f.ID)
+	if len(s.byFolder[k]) == 0 {
+		delete(s.byFolder, k)
+	}
+}
+
+// filesIn returns the files (any status) of an account's folder.
+func (s *Server) filesIn(acct, folder int64) map[int64]*fileRec {
+	return s.byFolder[folderKey{acct, folder}]
+}
+
 func be64(n int64) []byte {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint64(b, uint64(n))
@@ -120,6 +151,7 @@ func (s *Server) load() error {
 				return fmt.Errorf("file %x: %w", k, err)
 			}
 			s.files[f.ID] = f
+			s.index(f)
 			s.storageUsed[f.Account] += f.Size
 			return nil
 		})
