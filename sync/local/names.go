@@ -25,10 +25,19 @@ const maxNameBytes = 255
 // When name is already NFC (the common case) the same string is returned,
 // without allocating.
 func Key(name string) string {
-	if norm.NFC.IsNormalString(name) {
+	if isASCII(name) || norm.NFC.IsNormalString(name) {
 		return name
 	}
 	return norm.NFC.String(name)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // LocalName returns the name under which a remote entry is written locally,

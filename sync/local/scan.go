@@ -436,9 +436,16 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 			w.problem(key, "%q and another name in the same directory are the same after Unicode normalisation", name)
 			return
 		}
-		rel := name
-		if dirRaw != "" {
-			rel = dirRaw + "/" + name
+		// The on-disk path is needed only to descend or to hash; it is the
+		// key itself unless some element is not NFC.
+		rel := func() string {
+			switch {
+			case dirRaw == dirKey && name == k:
+				return key
+			case dirRaw == "":
+				return name
+			}
+			return dirRaw + "/" + name
 		}
 		// Share the key's bytes for Name when they are equal: one string
 		// per entry instead of two.
@@ -449,7 +456,7 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 		l := st.local(nameStr)
 		if kind == plan.Dir {
 			w.tree[key] = l
-			dirs = append(dirs, child{raw: rel, key: key, st: st, floor: floor})
+			dirs = append(dirs, child{raw: rel(), key: key, st: st, floor: floor})
 			return
 		}
 		if w.statOnly {
@@ -473,7 +480,7 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 				return
 			}
 		}
-		w.hash(rel, key, l, st)
+		w.hash(rel(), key, l, st)
 	})
 	return dirs, err
 }
