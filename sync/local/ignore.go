@@ -51,6 +51,12 @@ func BuiltinIgnores() []string {
 // directories, and — as in git — nothing below an excluded directory can be
 // re-included. The zero value and a nil *Matcher ignore only MetaDir.
 // A Matcher is immutable and safe for concurrent use.
+//
+// Matching is go-git's, which differs from git in two corners: a pattern
+// without "/" is tried on every element of a path, so "!keep" after "*.txt"
+// also re-includes keep/a.txt (git would still exclude it); and "dir/**"
+// also matches dir itself. Both only ever sync or ignore a whole directory
+// where git would treat its files one by one.
 type Matcher struct {
 	ps []gitignore.Pattern // in increasing precedence
 	// simple[i]: ps[i] has no "/" but a trailing one, so it matches a path
