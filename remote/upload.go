@@ -383,8 +383,15 @@ func (r *contentReader) Read(p []byte) (int, error) {
 				r.err = fmt.Errorf("%w: longer than %d bytes", ErrSourceChanged, r.size)
 				return 0, r.err
 			}
-			if err != nil {
+			if err == io.EOF {
 				break
+			}
+			if err != nil {
+				// The source's own verdict (e.g. "changed while read",
+				// reported at its end) must abort the body: swallowed,
+				// the server would store a version that never existed.
+				r.err = err
+				return 0, r.err
 			}
 		}
 		return 0, io.EOF
