@@ -54,6 +54,12 @@ else
 	echo "note: this binary has no 'syncd service unit' yet; skipped comparing with it"
 fi
 
+step "the drop-in the post-install message describes"
+sed -i 's#^  - local: /srv/data$#  - local: /srv/my data#' "$ROOT/etc/syncd/config.yaml"
+in_root /usr/bin/syncd service unit -dropin -config /etc/syncd/config.yaml >"$ROOT/tmp/paths.conf" ||
+	fail "syncd service unit -dropin failed on the packaged config"
+grep -qx 'ReadWritePaths=-"/srv/my data"' "$ROOT/tmp/paths.conf" || fail "drop-in: $(cat "$ROOT/tmp/paths.conf")"
+
 step "reinstall keeps an edited config (noreplace conffile)"
 echo "# edited by the operator" >>"$ROOT/etc/syncd/config.yaml"
 in_root dpkg -i --force-confold /tmp/syncd.deb

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -195,10 +196,7 @@ func svcRender(stderr io.Writer, o svcOptions) (*svcFiles, int) {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return nil, 2
 	}
-	exe, err := os.Executable()
-	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
-	}
+	exe, err := svcExecutable()
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd service: cannot find the syncd executable: %v\n", err)
 		return nil, 1
@@ -224,6 +222,21 @@ func svcRender(stderr io.Writer, o svcOptions) (*svcFiles, int) {
 		return nil, 2
 	}
 	return f, 0
+}
+
+// svcExecutable is the absolute path of the running syncd, symlinks
+// resolved. Without /proc (a chroot) it falls back to finding os.Args[0].
+func svcExecutable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		if exe, err = exec.LookPath(os.Args[0]); err == nil {
+			exe, err = filepath.Abs(exe)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(exe)
 }
 
 // svcWritablePaths are the directories the sandboxed unit must be able to
