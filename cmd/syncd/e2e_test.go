@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -440,3 +441,88 @@ func TestDemoSmoke(t *testing.T) {
 }
 
 func md5sum(b []byte) [16]byte { return md5.Sum(b) }
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestDaemonServesMetrics(t *testing.T) {
+	f := newFixture(t)
+	addr := freePort(t)
+	f.writeConfig("metrics_listen: " + addr + "\n")
+	os.WriteFile(filepath.Join(f.local, "m.txt"), []byte("metrics"), 0o644)
+	f.startDaemon()
+	eventually(t, "m.txt on the remote", 10*time.Second, func() bool { return f.srv.remoteFiles()["m.txt"] != "" })
+	var body string
+	eventually(t, "metrics", 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, `syncd_operations_total{op="upload"`)
+	})
+	for _, want := range []string{
+		`syncd_operations_total{op="upload",pair="` + f.local + `",result="done"} 1`,
+		`syncd_api_request_duration_seconds_count{endpoint="file/upload"}`,
+		`syncd_api_responses_total{code="200",endpoint="folder/listing"}`,
+		`syncd_seconds_since_last_success`,
+		`syncd_queue_depth{pair="` + f.local + `"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(body, emulator.DefaultAccount().Key1) {
+		t.Fatal("a key leaked into the metrics")
+	}
+}
+
+// SIGTERM in the middle of a large upload stops the daemon within seconds;
+// the restarted daemon finishes the job with exactly one remote copy.
+func TestSigtermDuringLargeUploadThenRestart(t *testing.T) {
+	f := newFixture(t)
+	f.writeConfig("bwlimit_up: 1MiB\n") // a 16 MiB upload takes ~16 s
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20)
+	if err := os.WriteFile(filepath.Join(f.local, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := f.startDaemon()
+	eventually(t, "the upload in flight", 15*time.Second, func() bool {
+		doc, code := f.statusQuiet()
+		return code >= 0 && len(doc.Pairs) == 1 && len(doc.Pairs[0].Transfers) == 1 && doc.Pairs[0].Transfers[0].Done > 0
+	})
+	if took := d.stop(t); took > 5*time.Second {
+		t.Fatalf("SIGTERM during an upload took %s", took)
+	}
+	f.writeConfig("")
+	f.startDaemon()
+	want := fmt.Sprintf("%x", md5.Sum(big))
+	eventually(t, "big.bin on the remote", 60*time.Second, func() bool { return f.srv.remoteFiles()["big.bin"] == want })
+	live := 0
+	for _, e := range f.srv.emu.Dump(emulator.DefaultAccount().ID) {
+		if e.Status == "active" && !e.Folder {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Fatalf("%d live remote files after the restart, want 1", live)
+	}
+}
+
+// statusQuiet is status -json that tolerates a daemon not answering yet.
+func (f *fixture) statusQuiet() (statusDoc, int) {
+	out, code := f.syncd("status", "-config", f.cfg, "-json")
+	var doc statusDoc
+	if json.Unmarshal([]byte(out), &doc) != nil {
+		return doc, -1
+	}
+	return doc, code
+}
