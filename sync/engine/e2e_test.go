@@ -281,6 +281,33 @@ func sorted(m map[string]string) []string {
 // the engine's token, as the live service does.
 func (e *env) other() *remote.Client { return e.newClient() }
 
+// otherWithRoot is another client, after making sure the pair folder exists.
+func (e *env) otherWithRoot() *remote.Client {
+	c := e.other()
+	ctx := context.Background()
+	parent := remote.Root
+	for _, name := range strings.Split(strings.Trim(e.remote, "/"), "/") {
+		l, err := c.List(ctx, parent)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		found := false
+		for _, f := range l.Folders {
+			if f.Active() && f.Name == name {
+				parent, found = f.ID, true
+			}
+		}
+		if !found {
+			f, err := c.CreateFolder(ctx, parent, name)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			parent = f.ID
+		}
+	}
+	return c
+}
+
 // folderID resolves a remote folder path below the pair folder ("" = the pair folder).
 func (e *env) folderID(rel string) remote.ID {
 	e.t.Helper()

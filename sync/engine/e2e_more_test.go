@@ -1,0 +1,233 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
+	"github.com/syncd/syncd/sync/plan"
+)
+
+func opKinds(res engine.PassResult) map[string]int {
+	m := map[string]int{}
+	for _, op := range res.Plan.Ops {
+		m[op.Kind.String()]++
+	}
+	return m
+}
+
+func TestIgnoreRulesNeverSyncAndNeverDelete(t *testing.T) {
+	e := newEnv(t)
+	e.write("keep.txt", "k")
+	e.write("build/out.o", "object")
+	e.sync()
+	// Newly ignoring build/ untracks it: nothing is deleted on either side.
+	m, err := local.NewMatcher([]string{"build/", "*.tmp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.matcher = m
+	e.cfg.Ignored = m.Match
+	e.write("scratch.tmp", "temp")
+	res := e.pass()
+	if n := opKinds(res); n["delete-remote"]+n["delete-local"]+n["upload"] != 0 {
+		t.Fatalf("ignore change deleted or uploaded: %v", res.Plan.Ops)
+	}
+	if _, ok := e.remoteEntry("build/out.o"); !ok {
+		t.Fatal("newly ignored remote file deleted")
+	}
+	if _, ok := e.read("build/out.o"); !ok {
+		t.Fatal("newly ignored local file deleted")
+	}
+	if _, ok := e.remoteEntry("scratch.tmp"); ok {
+		t.Fatal("ignored file uploaded")
+	}
+	// Later changes under the ignored folder stay local.
+	e.write("build/new.o", "x")
+	if res := e.pass(); len(res.Plan.Ops) != 0 {
+		t.Fatalf("ignored change planned: %v", res.Plan.Ops)
+	}
+}
+
+func TestRemoteRenameCostsNoDownload(t *testing.T) {
+	e := newEnv(t)
+	e.write("a/one.txt", "one")
+	e.sync()
+	o := e.other()
+	en, _ := e.remoteEntry("a")
+	if _, err := o.RenameFolder(context.Background(), remote.ID(itoa(en.ID)), "b"); err != nil {
+		t.Fatal(err)
+	}
+	res := e.pass()
+	if n := opKinds(res); n["download"] != 0 || n["move-local"] != 1 {
+		t.Fatalf("remote folder rename planned %v", res.Plan.Ops)
+	}
+	e.sync()
+	if got, _ := e.read("b/one.txt"); got != "one" {
+		t.Fatalf("local side: %v", sorted(e.localFiles()))
+	}
+}
+
+func TestCaseOnlyRename(t *testing.T) {
+	e := newEnv(t)
+	e.write("readme.txt", "r")
+	e.sync()
+	before, _ := e.remoteEntry("readme.txt")
+	if err := os.Rename(filepath.Join(e.dir, "readme.txt"), filepath.Join(e.dir, "README.txt")); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	after, ok := e.remoteEntry("README.txt")
+	if !ok || after.ID != before.ID {
+		t.Fatalf("case-only rename: %+v -> %+v", before, after)
+	}
+}
+
+func TestRenameIntoFolderDeletedOnTheOtherSide(t *testing.T) {
+	e := newEnv(t)
+	e.write("f.txt", "precious")
+	e.write("dir/x.txt", "x")
+	e.sync()
+	// Locally f.txt moves into dir; remotely dir is deleted.
+	if err := os.Rename(filepath.Join(e.dir, "f.txt"), filepath.Join(e.dir, "dir", "f.txt")); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := e.remoteEntry("dir")
+	if err := e.other().DeleteFolder(context.Background(), remote.ID(itoa(d.ID))); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	found := false
+	for _, v := range e.localFiles() {
+		found = found || v == sum("precious")
+	}
+	if !found {
+		t.Fatalf("the moved file was lost: %v", sorted(e.localFiles()))
+	}
+}
+
+func TestCrossedMovesTerminateWithoutLoss(t *testing.T) {
+	e := newEnv(t)
+	e.write("A/a.txt", "in A")
+	e.write("B/b.txt", "in B")
+	e.sync()
+	// Locally A moves into B; remotely B moves into A.
+	if err := os.Rename(filepath.Join(e.dir, "A"), filepath.Join(e.dir, "B", "A")); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := e.remoteEntry("A")
+	b, _ := e.remoteEntry("B")
+	if _, err := e.other().MoveFolder(context.Background(), remote.ID(itoa(b.ID)), remote.ID(itoa(a.ID))); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	var haveA, haveB bool
+	for _, v := range e.localFiles() {
+		haveA = haveA || v == sum("in A")
+		haveB = haveB || v == sum("in B")
+	}
+	if !haveA || !haveB {
+		t.Fatalf("crossed moves lost content: %v", sorted(e.localFiles()))
+	}
+}
+
+func TestUploadOnlyKeepsRemoteChangesAsConflictCopies(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Direction = plan.UploadOnly
+	e.write("doc.txt", "v1")
+	e.sync()
+	// Remote-only new file: left alone, not downloaded.
+	e.upload(e.other(), "", "remote-only.txt", "theirs")
+	// Both sides change doc.txt.
+	e.write("doc.txt", "local v2!")
+	old, _ := e.remoteEntry("doc.txt")
+	o := e.other()
+	nf := e.upload(o, "", "doc.txt", "remote v2")
+	o.DeleteFile(context.Background(), idOf(old))
+	o.RenameFile(context.Background(), nf.ID, "doc.txt")
+	if _, err := e.pair().Once(context.Background(), engine.PassOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.read("remote-only.txt"); ok {
+		t.Fatal("upload-only pair downloaded a remote file")
+	}
+	r := e.remoteFiles()
+	if r["doc.txt"] != sum("local v2!") {
+		t.Fatalf("local version not uploaded: %v", sorted(r))
+	}
+	kept := false
+	for _, v := range r {
+		kept = kept || v == sum("remote v2")
+	}
+	if !kept {
+		t.Fatalf("independent remote change destroyed: %v", sorted(r))
+	}
+}
+
+func TestDownloadOnlyMirrorReplicatesRemote(t *testing.T) {
+	e := newEnv(t)
+	e.upload(e.otherWithRoot(), "", "r.txt", "remote file")
+	e.cfg.Direction, e.cfg.Mirror = plan.DownloadOnly, true
+	e.write("extra.txt", "local extra")
+	if _, err := e.pair().Once(context.Background(), engine.PassOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.read("r.txt"); got != "remote file" {
+		t.Fatalf("not downloaded: %v", sorted(e.localFiles()))
+	}
+	if _, ok := e.remoteEntry("extra.txt"); ok {
+		t.Fatal("download-only pair uploaded")
+	}
+}
+
+func TestDryRunEqualsTheNextPass(t *testing.T) {
+	e := newEnv(t)
+	e.write("a.txt", "a")
+	e.write("d/b.txt", "b")
+	e.sync()
+	e.write("c.txt", "new")
+	os.Remove(filepath.Join(e.dir, "a.txt"))
+	dry, err := e.pair().Pass(context.Background(), engine.PassOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := e.pass()
+	if len(dry.Plan.Ops) != len(real.Plan.Ops) {
+		t.Fatalf("dry run %v, real %v", dry.Plan.Ops, real.Plan.Ops)
+	}
+	for i := range dry.Plan.Ops {
+		if dry.Plan.Ops[i].Kind != real.Plan.Ops[i].Kind || dry.Plan.Ops[i].Path != real.Plan.Ops[i].Path {
+			t.Fatalf("dry run %v, real %v", dry.Plan.Ops, real.Plan.Ops)
+		}
+	}
+}
+
+func TestRemoteDuplicatesAreReportedNotMerged(t *testing.T) {
+	e := newEnv(t)
+	e.write("x.txt", "mine")
+	e.sync()
+	// Another client makes a second "x.txt" (file/edit does not de-duplicate).
+	o := e.other()
+	nf := e.upload(o, "", "y.txt", "theirs")
+	if _, err := o.RenameFile(context.Background(), nf.ID, "x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	res := e.pass()
+	if n := opKinds(res); n["delete-remote"]+n["delete-local"]+n["download"] != 0 {
+		t.Fatalf("duplicates merged or deleted: %v", res.Plan.Ops)
+	}
+	reported := false
+	for _, p := range res.Plan.Problems {
+		reported = reported || p.Path == "x.txt"
+	}
+	if !reported {
+		t.Fatalf("duplicate not reported: %+v", res.Plan.Problems)
+	}
+	if got, _ := e.read("x.txt"); got != "mine" {
+		t.Fatal("local file changed")
+	}
+}
