@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -141,4 +143,59 @@ func TestBugMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
 	if err := w.checkConverged(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBugCrossedRenameRecordsStaleLocalName: f.txt renamed locally to y/e
+// and remotely to y/a.txt. The pass moves the local file to y/a.txt (the
+// remote's name wins) but records base y/a.txt with LocalName "e", the
+// name before the move (the plan's record op after move-local carries the
+// pre-move Local; sync/plan emit or engine ops.go record). Every later
+// operation on y/a.txt then addresses the local path y/e: when the user
+// creates a new y/e and the remote deletes y/a.txt, the delete targets
+// y/e, its premise check fails (so nothing is lost), and the pair never
+// reaches quiescence (the next pass without such a user action would have
+// refreshed the name). Found by TestSim (seed 1059).
+func TestBugCrossedRenameRecordsStaleLocalName(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "f.txt", "content f")
+	if err := os.Mkdir(filepath.Join(w.dir, "y"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	if err := os.Rename(filepath.Join(w.dir, "f.txt"), filepath.Join(w.dir, "y", "e")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, _ := (&user{w: w}).remoteState()
+	if _, err := w.userClient.MoveFile(ctx, rid(st.ids["f.txt"]), rid(st.ids["y"])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.userClient.RenameFile(ctx, rid(st.ids["f.txt"]), "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	// One pass applies the crossed rename (a second pass would refresh the
+	// name: the window is between the two).
+	if _, err := w.pass(t, engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	base, err := w.store.Base("pair")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := base["y/a.txt"]; b.LocalName != "a.txt" {
+		t.Errorf("base y/a.txt records local name %q, want %q", b.LocalName, "a.txt")
+	}
+	// The consequence: a new y/e and a remote delete of y/a.txt.
+	e := w.put(t, "y/e", "a new file named e")
+	st, _ = (&user{w: w}).remoteState()
+	if err := w.userClient.DeleteFile(ctx, rid(st.ids["y/a.txt"])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.quiesce(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
+	}
+	w.assertLive(t, e)
 }

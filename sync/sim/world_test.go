@@ -394,7 +394,15 @@ func (w *world) quiesce(max int) (engine.PassResult, error) {
 	for i := 0; i < max; i++ {
 		w.clk.Advance(time.Second)
 		empty := w.sideEmpty()
-		res, err = w.pair(engine.Options{}).Pass(context.Background(), engine.PassOptions{})
+		var obs engine.Options
+		if os.Getenv("SIM_DEBUG") != "" {
+			obs.Observer = func(ev engine.OpEvent) {
+				if ev.Status != engine.OpDone {
+					fmt.Printf("  op %v %s: %s: %v\n", ev.Op.Kind, ev.Op.Path, ev.Status, ev.Err)
+				}
+			}
+		}
+		res, err = w.pair(obs).Pass(context.Background(), engine.PassOptions{})
 		if errors.Is(err, engine.ErrHalted) && empty {
 			// The user emptied a side: the guard is right to stop (after
 			// its non-destructive steps), and the user confirms, as
@@ -407,8 +415,13 @@ func (w *world) quiesce(max int) (engine.PassResult, error) {
 		if res.Converged {
 			return res, nil
 		}
+		if os.Getenv("SIM_DEBUG") != "" {
+			l, _ := w.localTree()
+			r, _ := w.remoteTree()
+			fmt.Printf("quiesce pass %d: done %d skipped %d failed %d ops %v\nlocal:\n%sremote:\n%s", i+1, res.Done, res.Skipped, res.Failed, res.Plan.Ops, l, r)
+		}
 	}
-	return res, fmt.Errorf("no quiescence after %d passes; last plan: %v", max, res.Plan.Ops)
+	return res, fmt.Errorf("no quiescence after %d passes; last plan: %v; its errors: %v; problems: %v", max, res.Plan.Ops, res.Errors, res.Plan.Problems)
 }
 
 // sideEmpty reports whether either side holds no file at all.
