@@ -48,9 +48,10 @@ func (l *Local) Scan(ctx context.Context, base map[string]plan.Base, now time.Ti
 			b, ok := base[p]
 			return b, ok
 		},
-		Now:     now,
-		Settle:  l.Settle,
-		Hashers: l.Hashers,
+		Now:      now,
+		Settle:   l.Settle,
+		Hashers:  l.Hashers,
+		SizeHint: len(base),
 	})
 	if err != nil {
 		return engine.Scan{}, err
