@@ -199,3 +199,30 @@ func TestBugCrossedRenameRecordsStaleLocalName(t *testing.T) {
 	}
 	w.assertLive(t, e)
 }
+
+// TestBugCrossedFolderRenameWedgesPair: folder y (holding f.txt) is renamed
+// to x on the remote and to z locally, and the remote gets a new empty
+// folder y. Every pass from then on fails at the base commit ("remote id 1
+// held by x/f.txt and y/f.txt: remote id already belongs to another path"):
+// the plan records x/f.txt while the base entry y/f.txt of the same id is
+// neither moved nor deleted, because a folder y exists again on both sides
+// (sync/plan: the record/forget ops of a crossed folder move; the store is
+// right to refuse). The pair never syncs again. Found by TestSim (seed 1075).
+func TestBugCrossedFolderRenameWedgesPair(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "y/f.txt", "content f")
+	w.settle(t)
+	ctx := context.Background()
+	st, _ := (&user{w: w}).remoteState()
+	if _, err := w.userClient.RenameFolder(ctx, rid(st.ids["y"]), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.userClient.CreateFolder(ctx, rid(st.rootID), "y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(w.dir, "y"), filepath.Join(w.dir, "z")); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, sum([]byte("content f")))
+}
