@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,4 +227,47 @@ func TestBugCrossedFolderRenameWedgesPair(t *testing.T) {
 	}
 	w.settle(t)
 	w.assertLive(t, sum([]byte("content f")))
+}
+
+// TestBugStaleReplaceJournalReplayedEveryPass: a replace crashes after its
+// upload (failpoint replace.uploaded); before the restart, another client
+// trashes the old remote file. Recovery trashes the orphan upload but never
+// retires the journal record: every later pass, with nothing changed,
+// repeats file/info and file/delete of the already-trashed upload (TESTING
+// 3: an idle pass makes no request beyond listings). Cause in
+// sync/engine/journal.go recovery of a "replace" whose old file is gone.
+// Found by TestSim (seed 1007).
+func TestBugStaleReplaceJournalReplayedEveryPass(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "h.txt", "version one")
+	w.settle(t)
+	two := w.put(t, "h.txt", "version two, local")
+	crash := func(p string) error {
+		if p == "replace.uploaded" {
+			return fmt.Errorf("%s: %w", p, engine.ErrCrash)
+		}
+		return nil
+	}
+	if _, err := w.pass(t, engine.Options{Failpoint: crash}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("crash not staged: %v", err)
+	}
+	if err := w.restart(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := (&user{w: w}).remoteState()
+	if err := w.userClient.DeleteFile(context.Background(), rid(st.ids["h.txt"])); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, two)
+	for i := range 2 {
+		w.front.take()
+		if _, err := w.pass(t, engine.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if c := w.front.take(); countOf(c, mutating...) > 0 {
+			t.Fatalf("idle pass %d after recovery still makes requests: %v", i, c)
+		}
+	}
 }

@@ -514,6 +514,7 @@ func (r *run) quiesce(ctx context.Context) error {
 	}
 
 	// Idempotence: one more pass plans nothing and only lists.
+	before := w.dumpString()
 	w.front.take()
 	w.clk.Advance(time.Second)
 	res, err := w.pair(engine.Options{}).Pass(ctx, engine.PassOptions{})
@@ -522,7 +523,7 @@ func (r *run) quiesce(ctx context.Context) error {
 	}
 	c := w.front.take()
 	if !res.Converged || countOf(c, mutating...) > 0 {
-		return fmt.Errorf("second pass at quiescence not idle: ops %v, requests %v", res.Plan.Ops, c)
+		return fmt.Errorf("second pass at quiescence not idle: ops %v, requests %v\nremote before:\n%sremote after:\n%s", res.Plan.Ops, c, before, w.dumpString())
 	}
 
 	r.q = final
