@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
 )
@@ -54,6 +56,7 @@ type event struct {
 
 // related reports whether one path is the other or an ancestor of it.
 func related(a, b string) bool {
+	a, b = norm.NFC.String(a), norm.NFC.String(b)
 	return a == b || strings.HasPrefix(b, a+"/") || strings.HasPrefix(a, b+"/")
 }
 

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/state"
@@ -451,8 +453,18 @@ func (w *world) checkConverged() error {
 	if len(dups) > 0 {
 		return fmt.Errorf("duplicate live remote entries for %v", dups)
 	}
-	if l.String() != r.String() {
+	if nfc(l).String() != nfc(r).String() {
 		return fmt.Errorf("sides differ at quiescence:\nlocal:\n%sremote:\n%s", l, r)
 	}
 	return nil
+}
+
+// nfc re-keys a tree by NFC-normalised paths: a local NFD name and the
+// same name in NFC on the remote are one path (plan.Input's keys).
+func nfc(t tree) tree {
+	out := make(tree, len(t))
+	for k, v := range t {
+		out[norm.NFC.String(k)] = v
+	}
+	return out
 }
