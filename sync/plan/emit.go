@@ -529,6 +529,9 @@ func mustLeave(n, a *node, s int) bool {
 func waitFor(waiters []*pop, p *pop) {
 	for _, w := range waiters {
 		w.deps = append(w.deps, p)
+		if w.aside != nil && w.aside != p {
+			w.aside.deps = append(w.aside.deps, p) // the folder leaves with its first step
+		}
 	}
 }
 
@@ -739,9 +742,7 @@ func (r *reconciler) linkDeps() {
 		if p.occ {
 			r.breakOccupancy(p)
 			p.deps = append(p.deps, r.vacate(p.side, p.op.Path, p.n)...)
-			if p.op.Kind != MkdirLocal && p.op.Kind != MkdirRemote {
-				r.settleBase(p, p.op.Path)
-			}
+			r.settleBase(p, p.op.Path)
 		}
 		if p.from {
 			src := p.op.From

@@ -360,6 +360,9 @@ func (r *reconciler) resolveCollisions() {
 			continue
 		}
 		v := &n.v[r.receiver]
+		if v.parent != nil && v.parent.state == kept {
+			continue // where its folder stays or goes, nothing live is below
+		}
 		p := v.path
 		if v.parent == nil || v.parent.state == live {
 			p = joinPath(r.finalOf(v.parent), v.name) // carried by a moved folder

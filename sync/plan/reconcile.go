@@ -541,6 +541,10 @@ func (r *reconciler) assignViews(candL, candR []string) {
 			if n.v[s].present {
 				continue
 			}
+			// An entry of the same kind at the base path is a new version
+			// of this one; remotely, unless its folder there is another
+			// folder (the old one trashed or moved away and a new one put
+			// in its place): its parent id says so.
 			var ok bool
 			if s == sideL {
 				var l Local
@@ -549,7 +553,8 @@ func (r *reconciler) assignViews(candL, candR []string) {
 			} else {
 				var rm Remote
 				rm, ok = in.Remote[n.bpath]
-				ok = ok && rm.Kind == n.kind
+				ok = ok && rm.Kind == n.kind &&
+					(rm.ParentID == "" || n.base.RemoteParentID == "" || rm.ParentID == n.base.RemoteParentID)
 			}
 			if ok && r.at[s][n.bpath] == nil {
 				r.setView(n, s, n.bpath, false)
