@@ -764,3 +764,52 @@ func TestMassDeleteGuard(t *testing.T) {
 		},
 	})
 }
+
+// Rule 8: op order and dependencies.
+func TestOrdering(t *testing.T) {
+	runPlanCases(t, []planCase{
+		{
+			name: "a move out of a folder runs before the folder's delete",
+			setup: func(f *fx) {
+				f.synced("keep").synced("d/").synced("d/x").synced("d/y").moveLocal("d/x", "x2").rmLocal("d")
+			},
+			want: func(f *fx) Plan {
+				return Plan{
+					Ops: []Op{
+						{Kind: MoveRemote, Path: "x2", From: "d/x", Entry: File, Local: f.L("x2"), Remote: f.R("d/x")},
+						{Kind: DeleteRemote, Path: "d", Entry: Dir, Remote: f.R("d"), Deps: []int{0}},
+					},
+					DeletesRemote: 1,
+				}
+			},
+		},
+		{
+			name: "a file replaced by a folder: delete first, then the folder and its content",
+			setup: func(f *fx) {
+				f.synced("keep").synced("p").rmLocal("p").local("p/").local("p/in")
+			},
+			want: func(f *fx) Plan {
+				return Plan{
+					Ops: []Op{
+						{Kind: DeleteRemote, Path: "p", Entry: File, Remote: f.R("p")},
+						{Kind: MkdirRemote, Path: "p", Entry: Dir, Local: f.L("p"), Deps: []int{0}},
+						{Kind: Upload, Path: "p/in", Entry: File, Local: f.L("p/in"), Deps: []int{1}},
+					},
+					DeletesRemote: 1,
+				}
+			},
+		},
+		{
+			name: "moves into a renamed folder go after it; outer before inner",
+			setup: func(f *fx) {
+				f.synced("a/").synced("a/b/").synced("a/b/f").synced("g").moveLocal("a", "z").moveLocal("g", "z/b/g")
+			},
+			want: func(f *fx) Plan {
+				return Plan{Ops: []Op{
+					{Kind: MoveRemote, Path: "z", From: "a", Entry: Dir, Local: f.L("z"), Remote: f.R("a")},
+					{Kind: MoveRemote, Path: "z/b/g", From: "g", Entry: File, Local: f.L("z/b/g"), Remote: f.R("g"), Deps: []int{0}},
+				}}
+			},
+		},
+	})
+}
