@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command curlcmp measures upload and download throughput of remote.Client
 // against curl on the same emulator in the same run, alternating rounds so
 // that both see the same machine state. It prints one line per round and a
