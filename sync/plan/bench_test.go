@@ -28,7 +28,7 @@ func bigTree(dirs, per int) Input {
 		Base:   make(map[string]Base, dirs*(per+1)),
 		Local:  make(map[string]Local, dirs*(per+1)),
 		Remote: make(map[string]Remote, dirs*(per+1)),
-		Now:    fxNow,
+		Now:    fxNow(),
 		Host:   "box",
 	}
 	ino := uint64(0)

@@ -48,10 +48,11 @@ const (
 	phaseRecord
 )
 
-var moveKind = [2]OpKind{MoveLocal, MoveRemote}
-var mkdirKind = [2]OpKind{MkdirLocal, MkdirRemote}
-var deleteKind = [2]OpKind{DeleteLocal, DeleteRemote}
-var conflictKind = [2]OpKind{ConflictLocal, ConflictRemote}
+// The per-side op kinds, by side index (sideL, sideR).
+func moveKind(s int) OpKind     { return [2]OpKind{MoveLocal, MoveRemote}[s] }
+func mkdirKind(s int) OpKind    { return [2]OpKind{MkdirLocal, MkdirRemote}[s] }
+func deleteKind(s int) OpKind   { return [2]OpKind{DeleteLocal, DeleteRemote}[s] }
+func conflictKind(s int) OpKind { return [2]OpKind{ConflictLocal, ConflictRemote}[s] }
 
 func (r *reconciler) add(p *pop) *pop {
 	r.pops = append(r.pops, p)
@@ -237,14 +238,14 @@ func (r *reconciler) emitLive(n *node) {
 		}
 		switch {
 		case v.present && (v.parent != n.parent || v.name != n.name):
-			op := Op{Kind: moveKind[s], Path: f, Entry: n.kind, Reason: "moved on the " + sideName(1-s) + " side"}
+			op := Op{Kind: moveKind(s), Path: f, Entry: n.kind, Reason: "moved on the " + sideName(1-s) + " side"}
 			premises(&op, n)
 			p := r.add(&pop{op: op, n: n, side: s, from: true, occ: true, phase: phaseMove})
 			p.ready[s] = true
 			n.sop[s], n.gone[s], n.moveOp[s] = p, p, p
 			r.moveDest[s][f] = n
 		case !v.present && n.kind == Dir:
-			op := Op{Kind: mkdirKind[s], Path: f, Entry: Dir, Reason: "new folder"}
+			op := Op{Kind: mkdirKind(s), Path: f, Entry: Dir, Reason: "new folder"}
 			if n.base != nil {
 				op.Reason = "folder needed by entries kept inside it"
 			}
@@ -258,7 +259,7 @@ func (r *reconciler) emitLive(n *node) {
 	}
 
 	for s := range 2 {
-		if p := n.sop[s]; p != nil && p.op.Kind == mkdirKind[s] {
+		if p := n.sop[s]; p != nil && p.op.Kind == mkdirKind(s) {
 			p.deps = append(p.deps, nonNil(n.moveOp[1-s])...)
 		}
 	}
@@ -266,7 +267,7 @@ func (r *reconciler) emitLive(n *node) {
 	if loser >= 0 {
 		cp := r.conflictName(f)
 		r.conflicts = append(r.conflicts, Conflict{Path: f, Copy: cp, Reason: "changed on both sides: both versions kept"})
-		op := Op{Kind: conflictKind[loser], Path: cp, Entry: File, Reason: "changed on both sides"}
+		op := Op{Kind: conflictKind(loser), Path: cp, Entry: File, Reason: "changed on both sides"}
 		premises(&op, n)
 		c := r.add(&pop{op: op, n: n, side: loser, from: true, phase: phaseConflict})
 		c.ready[loser] = true
@@ -432,7 +433,7 @@ func (r *reconciler) emitGone(nodes []*node) {
 			}
 			if n.state == kept {
 				if n.copyName != "" && s == r.receiver {
-					op := Op{Kind: conflictKind[s], Path: n.copyName, Entry: n.kind, Reason: "left alone, but in the way"}
+					op := Op{Kind: conflictKind(s), Path: n.copyName, Entry: n.kind, Reason: "left alone, but in the way"}
 					premises(&op, n)
 					p := r.add(&pop{op: op, n: n, side: s, from: true, phase: phaseConflict})
 					n.gone[s], n.moveOp[s] = p, p
@@ -448,7 +449,7 @@ func (r *reconciler) emitGone(nodes []*node) {
 			if n.base == nil {
 				reason = "not on the " + sideName(1-s) + " side (mirror)"
 			}
-			op := Op{Kind: deleteKind[s], Path: v.path, Entry: n.kind, Reason: reason}
+			op := Op{Kind: deleteKind(s), Path: v.path, Entry: n.kind, Reason: reason}
 			premises(&op, n)
 			p := r.add(&pop{op: op, n: n, side: s, from: true, phase: phaseDelete})
 			n.gone[s] = p
@@ -570,7 +571,7 @@ func (r *reconciler) breakOccupancy(p *pop) {
 	}
 	if (p.op.Kind == MoveLocal || p.op.Kind == MoveRemote) && !p.split {
 		for a := p.n.v[s].parent; a != nil; a = a.v[s].parent {
-			if a.v[s].path == f && a.gone[s] != nil && a.gone[s].op.Kind == deleteKind[s] {
+			if a.v[s].path == f && a.gone[s] != nil && a.gone[s].op.Kind == deleteKind(s) {
 				r.stepAside(p, f, false)
 				break
 			}
@@ -751,7 +752,7 @@ func (r *reconciler) linkDeps() {
 			}
 			r.settleBase(p, src)
 		}
-		if p.op.Kind == deleteKind[0] || p.op.Kind == deleteKind[1] {
+		if p.op.Kind == deleteKind(0) || p.op.Kind == deleteKind(1) {
 			// It drops the base entries below it: entries that moved out
 			// of the folder on the other side settle theirs first.
 			for _, d := range r.subtreeOps[p.n] {

@@ -19,14 +19,14 @@ type fx struct {
 	nextID  int
 }
 
-var fxNow = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+func fxNow() time.Time { return time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC) }
 
 func newFx() *fx {
 	return &fx{in: Input{
 		Base:   map[string]Base{},
 		Local:  map[string]Local{},
 		Remote: map[string]Remote{},
-		Now:    fxNow,
+		Now:    fxNow(),
 		Host:   "box",
 	}}
 }

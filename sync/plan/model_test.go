@@ -40,7 +40,7 @@ func (w *world) clone() *world {
 }
 
 func (w *world) input() Input {
-	return Input{Base: maps.Clone(w.base), Local: maps.Clone(w.local), Remote: maps.Clone(w.remote), Now: fxNow, Host: "box"}
+	return Input{Base: maps.Clone(w.base), Local: maps.Clone(w.local), Remote: maps.Clone(w.remote), Now: fxNow(), Host: "box"}
 }
 
 func (w *world) remoteParentID(p string) (string, bool) {

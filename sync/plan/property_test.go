@@ -17,7 +17,7 @@ import (
 // random changes on each side, then plan, execute on the model, re-plan
 // until nothing is left, and check the invariants of TESTING.md.
 
-var names = []string{"a", "b", "c", "d.txt"}
+func names() []string { return []string{"a", "b", "c", "d.txt"} }
 
 // scenario is a generated starting point plus what the users did.
 type scenario struct {
@@ -43,7 +43,7 @@ func genBase(t *rapid.T, w *world, label string) {
 		}
 		slices.Sort(dirs)
 		d := rapid.SampledFrom(dirs).Draw(t, "dir")
-		p := joinPath(d, rapid.SampledFrom(names).Draw(t, "name"))
+		p := joinPath(d, rapid.SampledFrom(names()).Draw(t, "name"))
 		if _, ok := w.local[p]; ok {
 			continue
 		}
@@ -133,7 +133,7 @@ func (st *sideTree) act(t *rapid.T, sc *scenario, renamesOnly bool) {
 	switch action {
 	case 0, 1: // create a file or folder
 		d := rapid.SampledFrom(st.dirs()).Draw(t, "parent")
-		p := joinPath(d, rapid.SampledFrom(names).Draw(t, "name"))
+		p := joinPath(d, rapid.SampledFrom(names()).Draw(t, "name"))
 		if _, busy := st.kind(p); busy {
 			return
 		}
@@ -188,7 +188,7 @@ func (st *sideTree) act(t *rapid.T, sc *scenario, renamesOnly bool) {
 		}
 		p := rapid.SampledFrom(paths).Draw(t, "mover")
 		d := rapid.SampledFrom(st.dirs()).Draw(t, "dest")
-		q := joinPath(d, rapid.SampledFrom(names).Draw(t, "newname"))
+		q := joinPath(d, rapid.SampledFrom(names()).Draw(t, "newname"))
 		if _, busy := st.kind(q); busy || isUnder(q, p) {
 			return
 		}

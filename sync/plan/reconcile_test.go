@@ -9,10 +9,12 @@ import (
 )
 
 // Reasons are prose for people; the tables compare everything else.
-var planOpts = cmp.Options{
-	cmpopts.IgnoreFields(Op{}, "Reason"),
-	cmpopts.IgnoreFields(Conflict{}, "Reason"),
-	cmpopts.EquateEmpty(),
+func planOpts() cmp.Options {
+	return cmp.Options{
+		cmpopts.IgnoreFields(Op{}, "Reason"),
+		cmpopts.IgnoreFields(Conflict{}, "Reason"),
+		cmpopts.EquateEmpty(),
+	}
 }
 
 type planCase struct {
@@ -30,7 +32,7 @@ func runPlanCases(t *testing.T, cases []planCase) {
 			in := f.input()
 			got := Reconcile(in)
 			want := tc.want(f)
-			if d := cmp.Diff(want, got, planOpts); d != "" {
+			if d := cmp.Diff(want, got, planOpts()); d != "" {
 				t.Errorf("plan differs (-want +got):\n%s\ngot:\n%s", d, dumpPlan(got))
 			}
 			// Deterministic, and never touches its input.
@@ -270,13 +272,13 @@ func TestBothModifiedUnknownRemoteMD5(t *testing.T) {
 	f.in.Remote["a.txt"] = r
 	got := Reconcile(f.input())
 	want := Plan{Problems: []Problem{{Path: "a.txt", Side: RemoteSide, Message: "remote content not compared yet"}}}
-	if d := cmp.Diff(want, got, planOpts); d != "" {
+	if d := cmp.Diff(want, got, planOpts()); d != "" {
 		t.Fatalf("(-want +got):\n%s", d)
 	}
 }
 
 func TestConflictName(t *testing.T) {
-	now := fxNow
+	now := fxNow()
 	cases := []struct{ in, want string }{
 		{"a.txt", "a (conflict 2026-11-28 box).txt"},
 		{"d/report.final.pdf", "d/report.final (conflict 2026-11-28 box).pdf"},
