@@ -271,3 +271,54 @@ func TestBugStaleReplaceJournalReplayedEveryPass(t *testing.T) {
 		}
 	}
 }
+
+// TestBugReplaceRenamesOntoATakenName: a replace has trashed the old remote
+// file and is about to rename its upload to the real name when another
+// client renames a different file to that name. The replace renames anyway
+// (after a crash, the journal recovery does the same), leaving two live
+// remote files of one path that every later pass reports and leaves alone
+// (TESTING 21: exactly one live file per path; the upload step checks the
+// name first, sync/engine/ops.go finishReplace and its recovery do not).
+// Found by TestSim (seed 1247).
+func TestBugReplaceRenamesOntoATakenName(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			w := newTestWorld(t)
+			w.put(t, "a.txt", "a one")
+			e := w.put(t, "e.txt", "e content")
+			w.settle(t)
+			two := w.put(t, "a.txt", "a two, local")
+			fired := false
+			hook := func(p string) error {
+				if p != "replace.old-trashed" || fired {
+					return nil
+				}
+				fired = true
+				st, _ := (&user{w: w}).remoteState()
+				if _, err := w.userClient.RenameFile(context.Background(), rid(st.ids["e.txt"]), "a.txt"); err != nil {
+					t.Errorf("other client's rename: %v", err)
+				}
+				if crash {
+					return fmt.Errorf("%s: %w", p, engine.ErrCrash)
+				}
+				return nil
+			}
+			_, err := w.pass(t, engine.Options{Failpoint: hook})
+			if !fired {
+				t.Fatalf("the replace never reached replace.old-trashed: %v", err)
+			}
+			if crash {
+				if err := w.restart(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.quiesce(6); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.checkConverged(); err != nil {
+				t.Fatal(err)
+			}
+			w.assertLive(t, two, e)
+		})
+	}
+}
