@@ -237,6 +237,9 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step) (*run, error)
 func (r *run) act(ctx context.Context, s step) {
 	switch s.Kind {
 	case kAct:
+		// Where contents are right before the user acts (syncd may have
+		// moved or copied them), then after.
+		r.trackPaths()
 		r.u.act(ctx, s.Side, s.A, s.B, s.C)
 		r.trackPaths()
 	case kInvalidate:
