@@ -138,10 +138,17 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
+// freeName picks a pool name not taken in dir, comparing NFC forms: the
+// simulated users never make names that clash after normalisation (that
+// case is TestFaultHostileRemoteNames/nfc-clash).
 func freeName(t tree, dir string, pool []string, c uint64) (string, bool) {
+	taken := make(map[string]bool, len(t))
+	for p := range t {
+		taken[norm.NFC.String(p)] = true
+	}
 	for i := range pool {
 		n := pool[(int(c%uint64(len(pool)))+i)%len(pool)]
-		if _, ok := t[join(dir, n)]; !ok {
+		if !taken[norm.NFC.String(join(dir, n))] {
 			return n, true
 		}
 	}
