@@ -32,7 +32,7 @@ func TestRegressionRemoteDotNameFailsEveryPass(t *testing.T) {
 	}
 }
 
-// TestBugTornUploadIsStored: a file rewritten (same size) while its upload
+// TestRegressionTornUploadIsStored (fixed in 72fbb26): a file rewritten (same size) while its upload
 // streams is stored on the remote under its real name in a torn form that
 // never existed locally (TESTING 8), then trashed by the engine when the
 // MD5 does not match. Cause: remote/upload.go contentReader.Read, once it
@@ -41,7 +41,7 @@ func TestRegressionRemoteDotNameFailsEveryPass(t *testing.T) {
 // checkedReader reports it at EOF) is swallowed, the multipart body
 // completes and the server stores it. Expected: the source's error aborts
 // the body, so the server stores nothing.
-func TestBugTornUploadIsStored(t *testing.T) {
+func TestRegressionTornUploadIsStored(t *testing.T) {
 	w, v1, v2 := tornUpload(t)
 	for _, en := range w.emu().Dump(w.acct.ID) {
 		if !en.Folder && en.MD5 != sum(v1) && en.MD5 != sum(v2) {
