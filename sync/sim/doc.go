@@ -4,11 +4,24 @@
 // random source with a fake clock, so that every run is a pure function of
 // its seed and every failure replays from the seed it prints.
 //
-// Everything lives in the package's tests: random user actions on both
-// sides between and during passes, injected HTTP faults, emulator restarts,
-// crashes at every failpoint, loss and corruption of the state file, and
-// the invariants of /work/shared/TESTING.md checked at quiescence (see
-// sim_test.go). Replay a seed with
+// Everything lives in the package's tests:
 //
-//	go test ./sync/sim -run TestSim -seed N -v
+//   - sim_test.go: TestSim, random user actions on both sides between and
+//     during passes, injected HTTP faults, emulator restarts, clock jumps,
+//     crashes at every failpoint, loss and corruption of the state file,
+//     and the invariants of TESTING.md checked at each quiescence
+//     (convergence, no lost version, no duplicate, no resurrection, modify
+//     beats delete, an idle second pass, renames without transfers);
+//     TestSimDeterministic; shrinking of failing schedules.
+//   - faults_test.go, perm_test.go: one test per named fault.
+//   - bugs_test.go: minimal reproductions of bugs found in other packages
+//     (TestBug... fail until fixed, then become TestRegression...).
+//   - checks_test.go: each quiescence check reports a planted violation.
+//
+// Replay a seed, or the shrunk steps of one, with
+//
+//	go test ./sync/sim -run 'TestSim$' -seed N -v [-keep i,j,k]
+//
+// and run many with -seeds N -first-seed S (-steps sets the actions per
+// run; SIM_DEBUG=1 traces quiescence passes and skipped operations).
 package sim
