@@ -551,10 +551,24 @@ func (r *reconciler) settleBase(p *pop, path string) {
 		ops = append(append(nonNil(x.gone[0], x.gone[1]), x.ops...), ops...)
 	}
 	for _, d := range ops {
-		if d != p && !slices.Contains(p.n.ops, d) {
+		if d != p && !slices.Contains(p.n.ops, d) && !inside(d, p.n, p.side) {
 			p.deps = append(p.deps, d)
 		}
 	}
+}
+
+// inside reports whether op d acts on side s below node a (a move of a
+// carries it: it runs after that move, not before).
+func inside(d *pop, a *node, s int) bool {
+	if d.side != s || d.n == nil {
+		return false
+	}
+	for c := d.n.v[s].parent; c != nil; c = c.v[s].parent {
+		if c == a {
+			return true
+		}
+	}
+	return false
 }
 
 // breakOccupancy handles the two ways a creation at p.op.Path could wait
@@ -753,9 +767,10 @@ func (r *reconciler) linkDeps() {
 			r.settleBase(p, src)
 		}
 		if p.op.Kind == deleteKind(0) || p.op.Kind == deleteKind(1) {
-			// It drops the base entries below it: entries that moved out
-			// of the folder on the other side settle theirs first.
-			for _, d := range r.subtreeOps[p.n] {
+			// It drops the base entries below it: deleted entries that
+			// moved out of the folder settle theirs first (a live one that
+			// loses its base is seen anew and kept).
+			for _, d := range r.deadOps[p.n] {
 				if d != p {
 					p.deps = append(p.deps, d)
 				}
