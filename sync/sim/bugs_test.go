@@ -322,3 +322,39 @@ func TestBugReplaceRenamesOntoATakenName(t *testing.T) {
 		})
 	}
 }
+
+// TestBugRenameAgainstRemoteReplaceGoesBlind: a.txt is synced; the remote
+// replaces it (upload new, trash old, rename new: a new id) with content
+// X while the local side edits it in place to the same X and renames it to
+// b.txt (same inode). Every pass then plans nothing and reports Converged,
+// yet the local side has b.txt and the remote a.txt, and the base still
+// holds the old id and MD5: a silent, permanent divergence (TESTING 2, 9).
+// Without the local edit the rename propagates (the subtest that passes).
+// Found by TestSim (seed 10355).
+func TestBugRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
+	for _, edit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("local-edit=%v", edit), func(t *testing.T) {
+			w := newTestWorld(t)
+			w.put(t, "c.md", "other")
+			w.put(t, "a.txt", "version one")
+			w.settle(t)
+			if edit {
+				w.put(t, "a.txt", "same new content")
+			}
+			ctx := context.Background()
+			st, _ := (&user{w: w}).remoteState()
+			nf := w.remoteUpload(t, "", "a.txt.new", "same new content")
+			if err := w.userClient.DeleteFile(ctx, rid(st.ids["a.txt"])); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.userClient.RenameFile(ctx, nf.ID, "a.txt"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(w.dir, "a.txt"), filepath.Join(w.dir, "b.txt")); err != nil {
+				t.Fatal(err)
+			}
+			w.settle(t)
+			w.assertLive(t, sum([]byte("same new content")))
+		})
+	}
+}
