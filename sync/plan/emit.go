@@ -202,7 +202,10 @@ func (r *reconciler) emitLive(n *node) {
 			case !lm && rmod:
 				from = sideR
 			case rm.md5 == "":
-				r.problem(f, RemoteSide, "remote content not compared yet")
+				// Reported where the remote file is, so the engine knows
+				// which one to hash; nothing is planned at either place.
+				r.problem(rm.path, RemoteSide, RemoteNotHashed)
+				r.frozen[f], r.frozen[l.path] = true, true
 				return
 			case rm.md5 == l.md5:
 				record = true

@@ -12,6 +12,12 @@ import (
 // maxRemoteName is the longest name, in bytes, the remote keeps as given.
 const maxRemoteName = 255
 
+// RemoteNotHashed is the Message of a Problem on the remote side whose Path
+// names a remote file whose content a decision needs but whose MD5 is
+// unknown (Remote.MD5 == ""). The engine can hash that file (download
+// through MD5) and plan again; nothing is planned for the entry until then.
+const RemoteNotHashed = "remote content not compared yet"
+
 // ConflictName returns the path for the losing version of a conflict at
 // path: "NAME (conflict YYYY-MM-DD HOST).EXT" in the same folder. The last
 // extension is kept ("a.tar.gz" -> "a.tar (conflict ...).gz"); a dotfile

@@ -277,6 +277,34 @@ func TestBothModifiedUnknownRemoteMD5(t *testing.T) {
 	}
 }
 
+// Found by the engine's simulation: a local rename with an edit against a
+// remote replace by the same content. The unknown remote hash must be
+// reported at the remote file's path (the engine hashes what it names);
+// once known, the rename is applied and the base recorded.
+func TestRenameWithEditAgainstRemoteReplace(t *testing.T) {
+	f := newFx()
+	f.synced("c.md").synced("a.txt")
+	f.local("a.txt", "same new content").moveLocal("a.txt", "b.txt").remote("a.txt", "same new content")
+	l := f.in.Local["b.txt"]
+	l.Ino = f.in.Base["a.txt"].Ino // edited in place, then renamed
+	f.in.Local["b.txt"] = l
+	unknown := f.input()
+	r := unknown.Remote["a.txt"]
+	r.MD5 = ""
+	unknown.Remote["a.txt"] = r
+	want := Plan{Problems: []Problem{{Path: "a.txt", Side: RemoteSide, Message: "remote content not compared yet"}}}
+	if d := cmp.Diff(want, Reconcile(unknown), planOpts()); d != "" {
+		t.Fatalf("unknown remote hash (-want +got):\n%s", d)
+	}
+	want = Plan{Ops: []Op{
+		{Kind: MoveRemote, Path: "b.txt", From: "a.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt")},
+		{Kind: Record, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt"), Deps: []int{0}},
+	}}
+	if d := cmp.Diff(want, Reconcile(f.input()), planOpts()); d != "" {
+		t.Fatalf("known remote hash (-want +got):\n%s", d)
+	}
+}
+
 func TestConflictName(t *testing.T) {
 	now := fxNow()
 	cases := []struct{ in, want string }{
