@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/engine"
@@ -357,4 +358,29 @@ func TestBugRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
 			w.assertLive(t, sum([]byte("same new content")))
 		})
 	}
+}
+
+// TestBugTouchedFileBlocksFolderDeleteForever: z/f.txt is synced, then
+// touched locally (new mtime, same content) while the remote trashes
+// folder z. The planner sees the content unchanged (same MD5) and plans
+// delete-local z; the executor's subtree check compares size, mtime and
+// inode with the base (sync/bind local.go Trash verify), finds z/f.txt
+// "not as planned" and skips. Nothing refreshes the base stat, so every
+// pass plans and skips the same delete: never quiescent. Planner and
+// executor must agree on "unchanged" (refresh the base stat, or compare
+// the MD5). Found by TestSim (seed 10121, there after a crash recovery).
+func TestBugTouchedFileBlocksFolderDeleteForever(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "z/f.txt", "f content")
+	w.settle(t)
+	later := w.clk.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(w.dir, "z", "f.txt"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := (&user{w: w}).remoteState()
+	if err := w.userClient.DeleteFolder(context.Background(), rid(st.ids["z"])); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
 }
