@@ -230,6 +230,9 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 				if degraded || time.Since(last) >= d.cfg.ScanInterval {
 					last = time.Now()
 					hint()
+					if _, err := pr.fs.PurgeTrash(d.cfg.TrashRetention, last); err != nil {
+						d.log.Warn("could not purge old trash", zap.String("pair", pr.cfg.Local), zap.Error(err))
+					}
 				}
 			}
 		}
