@@ -681,8 +681,12 @@ func TestSimDeterministic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation skipped in -short mode")
 	}
-	for _, seed := range []uint64{3, 7} {
-		sched := schedule(seed, 20)
+	seeds := []uint64{3, 7}
+	if *flagSeed != 0 {
+		seeds = []uint64{*flagSeed}
+	}
+	for _, seed := range seeds {
+		sched := schedule(seed, *flagSteps)
 		var outs [2]string
 		for i := range outs {
 			dir := filepath.Join(t.TempDir(), "run")
