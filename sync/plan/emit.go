@@ -337,6 +337,7 @@ func (r *reconciler) emitLive(n *node) {
 		}
 		op := Op{Kind: Record, Path: f, Entry: n.kind, Reason: reason}
 		premises(&op, n)
+		r.afterMoves(&op, n)
 		p := r.add(&pop{op: op, n: n, side: -1, phase: phaseRecord})
 		p.ready = [2]bool{true, true}
 		p.deps = append(p.deps, nonNil(n.sop[0], n.sop[1])...)
@@ -344,6 +345,39 @@ func (r *reconciler) emitLive(n *node) {
 			r.forgetOld(n, p)
 		}
 	}
+}
+
+// afterMoves gives a Record's premises the names (and remote parent) the
+// entry has once this plan's moves of it are done: the base is written from
+// the entry as both sides then hold it.
+func (r *reconciler) afterMoves(op *Op, n *node) {
+	if op.Local != nil && n.moveOp[sideL] != nil {
+		l := *op.Local
+		l.Name = n.name
+		op.Local = &l
+	}
+	if op.Remote != nil && n.moveOp[sideR] != nil {
+		rm := *op.Remote
+		rm.Name = n.name
+		rm.ParentID = ""
+		if p := n.parent; p == nil {
+			rm.ParentID = r.rootID()
+		} else if p.v[sideR].present && p.v[sideR].rem != nil {
+			rm.ParentID = p.v[sideR].rem.ID
+		}
+		op.Remote = &rm
+	}
+}
+
+// rootID is the remote id of the pair's root folder as the listing shows it
+// (the parent id of a top-level entry), or "" when nothing tells.
+func (r *reconciler) rootID() string {
+	for _, n := range r.nodes {
+		if v := &n.v[sideR]; v.present && v.rem != nil && !strings.Contains(v.path, "/") {
+			return v.rem.ParentID
+		}
+	}
+	return ""
 }
 
 func nonNil(ps ...*pop) []*pop {
@@ -360,14 +394,67 @@ func nonNil(ps ...*pop) []*pop {
 // op will carry it to the new one; after the node's ops, and never when a
 // final path lies at or below it (that entry may be written this pass).
 func (r *reconciler) forgetOld(n *node, after ...*pop) {
-	for f := range r.finals {
-		if isUnder(f, n.bpath) {
-			return
-		}
-	}
 	p := r.add(&pop{op: Op{Kind: Forget, Path: n.bpath, Entry: n.kind, Reason: "synced state moved to " + n.final}, side: -1, phase: phaseRecord, fnode: n})
 	p.deps = append(p.deps, nonNil(after...)...)
 	n.forget = p
+	r.rekeyForgets = append(r.rekeyForgets, p)
+}
+
+// writesBase reports whether op writes a base entry at its Path.
+func writesBase(k OpKind) bool {
+	switch k {
+	case MkdirLocal, MkdirRemote, Upload, Download, Replace, Record, MoveLocal, MoveRemote:
+		return true
+	}
+	return false
+}
+
+// orderRekeyForgets makes every op that writes a base entry at or below
+// the old path of a re-recorded entry (a new folder where a moved one was)
+// wait for the forget of that old path, which would otherwise drop it.
+// When the forget itself must wait for such an op (it is one the moved
+// entry's ops need), the forget is left out: a later pass forgets what is
+// still stale.
+func (r *reconciler) orderRekeyForgets() {
+	for _, f := range r.rekeyForgets {
+		var later []*pop
+		for _, q := range r.pops {
+			if q == f || q.n == f.fnode || !writesBase(q.op.Kind) || !isUnder(q.op.Path, f.op.Path) {
+				continue
+			}
+			if reaches(f, q) {
+				f.drop = true
+				break
+			}
+			later = append(later, q)
+		}
+		if f.drop {
+			continue
+		}
+		for _, q := range later {
+			q.deps = append(q.deps, f)
+		}
+	}
+}
+
+// reaches reports whether op a depends on op b, directly or not.
+func reaches(a, b *pop) bool {
+	seen := map[*pop]bool{}
+	stack := []*pop{a}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range p.deps {
+			if d == b {
+				return true
+			}
+			if !seen[d] {
+				seen[d] = true
+				stack = append(stack, d)
+			}
+		}
+	}
+	return false
 }
 
 // needsRecord reports whether a node present alike on both sides has a
@@ -793,6 +880,7 @@ func (r *reconciler) linkDeps() {
 			}
 		}
 	}
+	r.orderRekeyForgets()
 }
 
 // opHeap orders ready ops: by phase, then path, then source.

@@ -129,6 +129,8 @@ type reconciler struct {
 	// subtreeOps: the ops on a base node and the base nodes below it.
 	subtreeOps map[*node][]*pop
 	deadOps    map[*node][]*pop // the same, of the deleted nodes below only
+	// rekeyForgets drop the old base path of entries re-recorded elsewhere.
+	rekeyForgets []*pop
 }
 
 // Reconcile plans one sync pass from the three trees in in. It is pure and

@@ -157,7 +157,7 @@ func TestOneSidedChanges(t *testing.T) {
 			want: func(f *fx) Plan {
 				return Plan{Ops: []Op{
 					{Kind: MoveRemote, Path: "b.txt", From: "a.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt")},
-					{Kind: Record, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt"), Deps: []int{0}},
+					{Kind: Record, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: renamedR(f.R("a.txt"), "b.txt", "root"), Deps: []int{0}},
 				}}
 			},
 		},
@@ -298,7 +298,7 @@ func TestRenameWithEditAgainstRemoteReplace(t *testing.T) {
 	}
 	want = Plan{Ops: []Op{
 		{Kind: MoveRemote, Path: "b.txt", From: "a.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt")},
-		{Kind: Record, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt"), Deps: []int{0}},
+		{Kind: Record, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: renamedR(f.R("a.txt"), "b.txt", "root"), Deps: []int{0}},
 	}}
 	if d := cmp.Diff(want, Reconcile(f.input()), planOpts()); d != "" {
 		t.Fatalf("known remote hash (-want +got):\n%s", d)
@@ -398,7 +398,7 @@ func TestRenameConflicts(t *testing.T) {
 				return Plan{
 					Ops: []Op{
 						{Kind: MoveLocal, Path: "r.txt", From: "l.txt", Entry: File, Local: f.L("l.txt"), Remote: f.R("r.txt")},
-						{Kind: Record, Path: "r.txt", Entry: File, Local: f.L("l.txt"), Remote: f.R("r.txt"), Deps: []int{0}},
+						{Kind: Record, Path: "r.txt", Entry: File, Local: renamedL(f.L("l.txt"), "r.txt"), Remote: f.R("r.txt"), Deps: []int{0}},
 						{Kind: Forget, Path: "a.txt", Entry: File, Deps: []int{0, 1}},
 					},
 					Conflicts: []Conflict{{Path: "a.txt"}},
@@ -425,6 +425,24 @@ func TestRenameConflicts(t *testing.T) {
 					{Kind: Record, Path: "e/s", Entry: Dir, Local: f.L("e/s"), Remote: f.R("e/s")},
 					{Kind: Forget, Path: "d", Entry: Dir, Deps: []int{0, 1, 2}},
 				}}
+			},
+		},
+		{
+			name: "folder renamed differently on both sides, a new folder at the old name: the old base goes first",
+			setup: func(f *fx) {
+				f.synced("y/").synced("y/f.txt").moveRemote("y", "x").remote("y/").moveLocal("y", "z")
+			},
+			want: func(f *fx) Plan {
+				return Plan{
+					Ops: []Op{
+						{Kind: MoveLocal, Path: "x", From: "z", Entry: Dir, Local: f.L("z"), Remote: f.R("x")},
+						{Kind: Record, Path: "x", Entry: Dir, Local: renamedL(f.L("z"), "x"), Remote: f.R("x"), Deps: []int{0}},
+						{Kind: Record, Path: "x/f.txt", Entry: File, Local: f.L("z/f.txt"), Remote: f.R("x/f.txt"), Deps: []int{0}},
+						{Kind: Forget, Path: "y", Entry: Dir, Deps: []int{0, 1, 2}},
+						{Kind: MkdirLocal, Path: "y", Entry: Dir, Remote: f.R("y"), Deps: []int{3}},
+					},
+					Conflicts: []Conflict{{Path: "y"}},
+				}
 			},
 		},
 		{
@@ -842,4 +860,18 @@ func TestOrdering(t *testing.T) {
 			},
 		},
 	})
+}
+
+// renamedL and renamedR are premises as a Record carries them after this
+// plan's moves of the entry: the new name (and remote parent).
+func renamedL(l *Local, name string) *Local {
+	c := *l
+	c.Name = name
+	return &c
+}
+
+func renamedR(r *Remote, name, parentID string) *Remote {
+	c := *r
+	c.Name, c.ParentID = name, parentID
+	return &c
 }
