@@ -24,6 +24,7 @@ import (
 var (
 	flagSeed   = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
 	flagSeeds  = flag.Int("seeds", 30, "number of simulation seeds to run")
+	flagSeeds2 = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
 	flagFirst  = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
 	flagSteps  = flag.Int("steps", 30, "user actions per simulation run")
 	flagShrink = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
@@ -55,8 +56,9 @@ type step struct {
 	Faults  []emulator.Fault
 	Mid     []step // run when the pass reaches hook call MidAt
 	MidAt   int
-	CrashAt int // the pass crashes at failpoint call CrashAt (0: no crash)
-	N       int // kRenames: how many
+	CrashAt int   // the pass crashes at failpoint call CrashAt (0: no crash)
+	N       int   // kRenames: how many
+	Host    uint8 // two-host runs: which host acts locally, passes, crashes
 }
 
 func (s step) String() string {
@@ -122,8 +124,14 @@ func randAct(r *rand.Rand) step {
 }
 
 // schedule derives the whole run from the seed.
-func schedule(seed uint64, steps int) []step {
+func schedule(seed uint64, steps, hosts int) []step {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	host := func(s step) step {
+		if hosts > 1 {
+			s.Host = uint8(r.IntN(hosts))
+		}
+		return s
+	}
 	var out []step
 	acts := 0
 	for acts < steps {
@@ -135,17 +143,17 @@ func schedule(seed uint64, steps int) []step {
 		}
 		for range 1 + r.IntN(3) {
 			for range r.IntN(4) {
-				out = append(out, randAct(r))
+				out = append(out, host(randAct(r)))
 				acts++
 			}
-			p := step{Kind: kPass}
+			p := host(step{Kind: kPass})
 			if r.IntN(2) == 0 {
 				p.Faults = randFaults(r)
 			}
 			if r.IntN(2) == 0 {
 				p.MidAt = 1 + r.IntN(8)
 				for range 1 + r.IntN(2) {
-					m := randAct(r)
+					m := host(randAct(r))
 					switch r.IntN(8) {
 					case 0:
 						m = step{Kind: kInvalidate}
@@ -162,9 +170,9 @@ func schedule(seed uint64, steps int) []step {
 			out = append(out, p)
 			switch r.IntN(14) {
 			case 0:
-				out = append(out, step{Kind: kLoseState})
+				out = append(out, host(step{Kind: kLoseState}))
 			case 1:
-				out = append(out, step{Kind: kCorrupt, A: r.Uint64()})
+				out = append(out, host(step{Kind: kCorrupt, A: r.Uint64()}))
 			case 2:
 				out = append(out, step{Kind: kRestartEmu})
 			case 3:
@@ -191,6 +199,15 @@ type run struct {
 	written  map[string]side
 	paths    map[string]map[string]bool // content -> paths it occupied this round
 	final    string                     // final local tree and emulator dump
+	w2       *world                     // the second host of a two-host run
+}
+
+// host is the world of host h (0: the first).
+func (r *run) host(h uint8) *world {
+	if h == 1 && r.w2 != nil {
+		return r.w2
+	}
+	return r.w
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -199,13 +216,19 @@ func (r *run) logf(format string, args ...any) {
 
 // simulate runs sched in a fresh world below dir and returns the first
 // invariant violation (nil: none) and the run (for comparisons).
-func simulate(t testing.TB, dir string, seed uint64, sched []step) (*run, error) {
+func simulate(t testing.TB, dir string, seed uint64, sched []step, hosts int) (*run, error) {
 	w, err := newWorld(t, dir, seed, "simhost")
 	if err != nil {
 		return nil, err
 	}
 	defer w.shutdown(true)
 	r := &run{t: t, seed: seed, w: w, written: map[string]side{}, paths: map[string]map[string]bool{}}
+	if hosts > 1 {
+		if r.w2, err = joinWorld(w, filepath.Join(dir, "host2"), "simhost2"); err != nil {
+			return nil, err
+		}
+		defer r.w2.shutdown(false)
+	}
 	r.u = &user{w: w, seed: seed, written: map[string]string{}, log: r.logf}
 	ctx := context.Background()
 
@@ -240,7 +263,11 @@ func (r *run) act(ctx context.Context, s step) {
 		// Where contents are right before the user acts (syncd may have
 		// moved or copied them), then after.
 		r.trackPaths()
+		if s.Side == onLocal {
+			r.u.w = r.host(s.Host)
+		}
 		r.u.act(ctx, s.Side, s.A, s.B, s.C)
+		r.u.w = r.w
 		r.trackPaths()
 	case kInvalidate:
 		r.w.emu().InvalidateTokens(r.w.acct.ID)
@@ -269,7 +296,7 @@ func (r *run) trackPaths() {
 }
 
 func (r *run) step(ctx context.Context, s step) error {
-	w := r.w
+	w := r.host(s.Host)
 	switch s.Kind {
 	case kAct, kInvalidate, kFault:
 		r.act(ctx, s)
@@ -401,6 +428,9 @@ func (r *run) renameRound(ctx context.Context, s step) error {
 // quiesce stops faults and user actions, runs passes until nothing is
 // planned and checks every invariant the model can decide.
 func (r *run) quiesce(ctx context.Context) error {
+	if r.w2 != nil {
+		return r.quiesceHosts(ctx)
+	}
 	w := r.w
 	w.emu().ClearFaults()
 	// What the user left on each side at the end of the round.
@@ -537,6 +567,64 @@ func (r *run) quiesce(ctx context.Context) error {
 	return nil
 }
 
+// quiesceHosts runs both hosts' passes in turn until both plan nothing, and
+// checks what a two-host run can decide: both roots equal the remote, no
+// duplicate, no lost version, idle passes. (Survivor and resurrection
+// checks model one local side and are not applied.)
+func (r *run) quiesceHosts(ctx context.Context) error {
+	r.w.emu().ClearFaults()
+	agreed := false
+	for i := 0; i < 8 && !agreed; i++ {
+		if _, err := r.w.quiesce(12); err != nil {
+			return fmt.Errorf("host 1: %w", err)
+		}
+		resB, err := r.w2.quiesce(12)
+		if err != nil {
+			return fmt.Errorf("host 2: %w", err)
+		}
+		resA, err := r.w.settlePass()
+		if err != nil {
+			return fmt.Errorf("host 1: %w", err)
+		}
+		agreed = resA.Converged && resB.Converged
+	}
+	if !agreed {
+		return fmt.Errorf("the two hosts never agree")
+	}
+	for i, w := range []*world{r.w, r.w2} {
+		if err := w.checkConverged(); err != nil {
+			return fmt.Errorf("host %d: %w", i+1, err)
+		}
+	}
+	all, err := r.w.everywhere(r.w2.dir, r.w2.recycle)
+	if err != nil {
+		return err
+	}
+	var lost []string
+	for m, who := range r.u.written {
+		if !all[m] {
+			lost = append(lost, fmt.Sprintf("%s (%s)", short(m), who))
+		}
+	}
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		return fmt.Errorf("lost versions: %v", lost)
+	}
+	for i, w := range []*world{r.w, r.w2} {
+		w.front.take()
+		w.clk.Advance(time.Second)
+		res, err := w.pair(engine.Options{}).Pass(ctx, engine.PassOptions{})
+		if err != nil {
+			return fmt.Errorf("host %d idle pass: %w", i+1, err)
+		}
+		if c := w.front.take(); !res.Converged || countOf(c, mutating...) > 0 {
+			return fmt.Errorf("host %d: second pass at quiescence not idle: ops %v, requests %v", i+1, res.Plan.Ops, c)
+		}
+	}
+	r.roundEvs = len(r.u.events)
+	return nil
+}
+
 func keys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
@@ -547,14 +635,18 @@ func keys(m map[string]bool) []string {
 }
 
 // replayHint is the command that reruns a seed.
-func replayHint(seed uint64, steps int) string {
-	return fmt.Sprintf("go test ./sync/sim -run 'TestSim$' -seed %d -steps %d -v", seed, steps)
+func replayHint(seed uint64, steps, hosts int) string {
+	name := "TestSim$"
+	if hosts > 1 {
+		name = "TestSimTwoHosts$"
+	}
+	return fmt.Sprintf("go test ./sync/sim -run '%s' -seed %d -steps %d -v", name, seed, steps)
 }
 
 // shrink drops steps one at a time while the run still fails, within a
 // budget, and returns the indices (into sched) of the smallest failing
 // schedule found, with its failure.
-func shrink(t *testing.T, seed uint64, sched []step, budget time.Duration) ([]int, error) {
+func shrink(t *testing.T, seed uint64, sched []step, hosts int, budget time.Duration) ([]int, error) {
 	deadline := time.Now().Add(budget)
 	keep := make([]int, len(sched))
 	for i := range keep {
@@ -567,7 +659,7 @@ func shrink(t *testing.T, seed uint64, sched []step, budget time.Duration) ([]in
 		if err != nil {
 			return keep, last
 		}
-		if _, err := simulate(t, dir, seed, pick(sched, cand)); err != nil {
+		if _, err := simulate(t, dir, seed, pick(sched, cand), hosts); err != nil {
 			keep, last = cand, err
 			continue
 		}
@@ -607,8 +699,8 @@ func joinInts(idx []int) string {
 	return b.String()
 }
 
-func runSeed(t *testing.T, seed uint64, steps int) {
-	sched := schedule(seed, steps)
+func runSeed(t *testing.T, seed uint64, steps, hosts int) {
+	sched := schedule(seed, steps, hosts)
 	if *flagKeep != "" {
 		idx, err := parseKeep(*flagKeep)
 		if err != nil {
@@ -616,7 +708,7 @@ func runSeed(t *testing.T, seed uint64, steps int) {
 		}
 		sched = pick(sched, idx)
 	}
-	r, err := simulate(t, t.TempDir(), seed, sched)
+	r, err := simulate(t, t.TempDir(), seed, sched, hosts)
 	if err == nil {
 		if *flagSeed != 0 && testing.Verbose() {
 			t.Logf("log of seed %d:\n%s", seed, strings.Join(r.lines, "\n"))
@@ -630,30 +722,37 @@ func runSeed(t *testing.T, seed uint64, steps int) {
 		}
 		t.Logf("log of seed %d (last lines):\n%s", seed, strings.Join(r.lines[start:], "\n"))
 	}
-	msg := fmt.Sprintf("seed %d: %v\nreplay: %s", seed, err, replayHint(seed, steps))
+	msg := fmt.Sprintf("seed %d: %v\nreplay: %s", seed, err, replayHint(seed, steps, hosts))
 	if *flagShrink && *flagKeep == "" {
-		keep, serr := shrink(t, seed, sched, 2*time.Minute)
+		keep, serr := shrink(t, seed, sched, hosts, 2*time.Minute)
 		if serr != nil {
 			var b strings.Builder
 			for _, i := range keep {
 				fmt.Fprintf(&b, "  %d: %s\n", i, sched[i])
 			}
 			msg += fmt.Sprintf("\nshrunk to %d of %d steps, failing with: %v\nreplay shrunk: %s -keep %s\n%s",
-				len(keep), len(sched), serr, replayHint(seed, steps), joinInts(keep), b.String())
+				len(keep), len(sched), serr, replayHint(seed, steps, hosts), joinInts(keep), b.String())
 		}
 	}
 	t.Fatal(msg)
 }
 
 // TestSim runs the whole-engine simulation for -seeds seeds (or -seed N).
-func TestSim(t *testing.T) {
+func TestSim(t *testing.T) { runSeeds(t, *flagSeeds, 1) }
+
+// TestSimTwoHosts runs the simulation with two hosts (two local roots and
+// state files, one account and remote folder) for -seeds2 seeds (or -seed
+// N): user actions and passes pick a host; both must agree at quiescence.
+func TestSimTwoHosts(t *testing.T) { runSeeds(t, *flagSeeds2, 2) }
+
+func runSeeds(t *testing.T, n, hosts int) {
 	if testing.Short() && *flagSeed == 0 {
 		t.Skip("simulation skipped in -short mode")
 	}
 	seeds := []uint64{*flagSeed}
 	if *flagSeed == 0 {
 		seeds = nil
-		for i := range *flagSeeds {
+		for i := range n {
 			seeds = append(seeds, *flagFirst+uint64(i))
 		}
 	}
@@ -666,7 +765,7 @@ func TestSim(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			runSeed(t, seed, *flagSteps)
+			runSeed(t, seed, *flagSteps, hosts)
 			mu.Lock()
 			passed++
 			mu.Unlock()
@@ -686,11 +785,11 @@ func TestSimDeterministic(t *testing.T) {
 		seeds = []uint64{*flagSeed}
 	}
 	for _, seed := range seeds {
-		sched := schedule(seed, *flagSteps)
+		sched := schedule(seed, *flagSteps, 1)
 		var outs [2]string
 		for i := range outs {
 			dir := filepath.Join(t.TempDir(), "run")
-			r, err := simulate(t, dir, seed, sched)
+			r, err := simulate(t, dir, seed, sched, 1)
 			if err != nil {
 				t.Skipf("seed %d fails (TestSim reports it): %v", seed, err)
 			}

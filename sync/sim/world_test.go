@@ -394,24 +394,7 @@ func (w *world) quiesce(max int) (engine.PassResult, error) {
 	var res engine.PassResult
 	var err error
 	for i := 0; i < max; i++ {
-		w.clk.Advance(time.Second)
-		empty := w.sideEmpty()
-		var obs engine.Options
-		if os.Getenv("SIM_DEBUG") != "" {
-			obs.Observer = func(ev engine.OpEvent) {
-				if ev.Status != engine.OpDone {
-					fmt.Printf("  op %v %s: %s: %v\n", ev.Op.Kind, ev.Op.Path, ev.Status, ev.Err)
-				}
-			}
-		}
-		res, err = w.pair(obs).Pass(context.Background(), engine.PassOptions{})
-		if errors.Is(err, engine.ErrHalted) && empty {
-			// The user emptied a side: the guard is right to stop (after
-			// its non-destructive steps), and the user confirms, as
-			// `syncd once -force` would.
-			res, err = w.pair(engine.Options{}).Pass(context.Background(), engine.PassOptions{Force: true})
-		}
-		if err != nil {
+		if res, err = w.settlePass(); err != nil {
 			return res, fmt.Errorf("quiescence pass %d: %w", i+1, err)
 		}
 		if res.Converged {
@@ -424,6 +407,27 @@ func (w *world) quiesce(max int) (engine.PassResult, error) {
 		}
 	}
 	return res, fmt.Errorf("no quiescence after %d passes; last plan: %v; its errors: %v; problems: %v", max, res.Plan.Ops, res.Errors, res.Plan.Problems)
+}
+
+// settlePass is one pass with no outside change. When the user emptied a
+// side, the emptied-side guard is right to stop (after its non-destructive
+// steps), and the user confirms, as `syncd once -force` would.
+func (w *world) settlePass() (engine.PassResult, error) {
+	w.clk.Advance(time.Second)
+	empty := w.sideEmpty()
+	var obs engine.Options
+	if os.Getenv("SIM_DEBUG") != "" {
+		obs.Observer = func(ev engine.OpEvent) {
+			if ev.Status != engine.OpDone {
+				fmt.Printf("  op %v %s: %s: %v\n", ev.Op.Kind, ev.Op.Path, ev.Status, ev.Err)
+			}
+		}
+	}
+	res, err := w.pair(obs).Pass(context.Background(), engine.PassOptions{})
+	if errors.Is(err, engine.ErrHalted) && empty {
+		res, err = w.pair(obs).Pass(context.Background(), engine.PassOptions{Force: true})
+	}
+	return res, err
 }
 
 // sideEmpty reports whether either side holds no file at all.
