@@ -148,7 +148,7 @@ func TestBugMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
 	}
 }
 
-// TestBugCrossedRenameRecordsStaleLocalName: f.txt renamed locally to y/e
+// TestRegressionCrossedRenameRecordsStaleLocalName (fixed in 6c3ad34): f.txt renamed locally to y/e
 // and remotely to y/a.txt. The pass moves the local file to y/a.txt (the
 // remote's name wins) but records base y/a.txt with LocalName "e", the
 // name before the move (the plan's record op after move-local carries the
@@ -158,7 +158,7 @@ func TestBugMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
 // y/e, its premise check fails (so nothing is lost), and the pair never
 // reaches quiescence (the next pass without such a user action would have
 // refreshed the name). Found by TestSim (seed 1059).
-func TestBugCrossedRenameRecordsStaleLocalName(t *testing.T) {
+func TestRegressionCrossedRenameRecordsStaleLocalName(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "f.txt", "content f")
 	if err := os.Mkdir(filepath.Join(w.dir, "y"), 0o755); err != nil {
@@ -203,7 +203,7 @@ func TestBugCrossedRenameRecordsStaleLocalName(t *testing.T) {
 	w.assertLive(t, e)
 }
 
-// TestBugCrossedFolderRenameWedgesPair: folder y (holding f.txt) is renamed
+// TestRegressionCrossedFolderRenameWedgesPair (fixed in 6c3ad34): folder y (holding f.txt) is renamed
 // to x on the remote and to z locally, and the remote gets a new empty
 // folder y. Every pass from then on fails at the base commit ("remote id 1
 // held by x/f.txt and y/f.txt: remote id already belongs to another path"):
@@ -211,7 +211,7 @@ func TestBugCrossedRenameRecordsStaleLocalName(t *testing.T) {
 // neither moved nor deleted, because a folder y exists again on both sides
 // (sync/plan: the record/forget ops of a crossed folder move; the store is
 // right to refuse). The pair never syncs again. Found by TestSim (seed 1075).
-func TestBugCrossedFolderRenameWedgesPair(t *testing.T) {
+func TestRegressionCrossedFolderRenameWedgesPair(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "y/f.txt", "content f")
 	w.settle(t)
