@@ -555,8 +555,8 @@ func (r *reconciler) assignViews(candL, candR []string) {
 			} else {
 				var rm Remote
 				rm, ok = in.Remote[n.bpath]
-				ok = ok && rm.Kind == n.kind &&
-					(rm.ParentID == "" || n.base.RemoteParentID == "" || rm.ParentID == n.base.RemoteParentID)
+				ok = ok && rm.Kind == n.kind && (rm.ID == n.base.RemoteID ||
+					rm.ParentID == "" || n.base.RemoteParentID == "" || rm.ParentID == n.base.RemoteParentID)
 			}
 			if ok && r.at[s][n.bpath] == nil {
 				r.setView(n, s, n.bpath, false)
