@@ -533,6 +533,20 @@ func (r *reconciler) emitGone(nodes []*node) {
 			}
 			if p := v.parent; p != nil && p.state == dead && p.v[s].present {
 				n.gone[s] = p.gone[s]
+				if !statChanged(n, s) {
+					continue
+				}
+				// Touched but not changed: the executor checks a folder's
+				// subtree against base stats, so this file goes first on
+				// its own, with its current stat as premise.
+				op := Op{Kind: deleteKind(s), Path: v.path, Entry: n.kind, Reason: "deleted on the " + sideName(1-s) + " side (touched here)"}
+				premises(&op, n)
+				own := r.add(&pop{op: op, n: n, side: s, from: true, phase: phaseDelete})
+				if g := p.gone[s]; g != nil {
+					g.static = append(g.static, own)
+					g.deps = append(g.deps, own)
+				}
+				n.gone[s] = own
 				continue
 			}
 			reason := "deleted on the " + sideName(1-s) + " side"
@@ -565,6 +579,16 @@ func (r *reconciler) emitGone(nodes []*node) {
 		p.deps = nonNil(n.gone[r.receiver])
 		n.forget = p
 	}
+}
+
+// statChanged reports whether a local file differs from its base entry in
+// size, mtime or identity (its content being the same: a touch).
+func statChanged(n *node, s int) bool {
+	if s != sideL || n.kind != File || n.base == nil || n.v[sideL].loc == nil {
+		return false
+	}
+	l, b := n.v[sideL].loc, n.base
+	return l.Size != b.Size || l.MtimeNs != b.MtimeNs || l.Ino != b.Ino || l.Dev != b.Dev
 }
 
 // cur returns where n is on side s when its op runs. A folder above it

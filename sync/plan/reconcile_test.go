@@ -132,6 +132,24 @@ func TestOneSidedChanges(t *testing.T) {
 			},
 		},
 		{
+			name: "remote folder delete with a touched file inside: the file goes first with its own premise",
+			setup: func(f *fx) {
+				f.synced("keep").synced("z/").synced("z/f.txt").rmRemote("z")
+				l := f.in.Local["z/f.txt"]
+				l.MtimeNs = 99
+				f.in.Local["z/f.txt"] = l
+			},
+			want: func(f *fx) Plan {
+				return Plan{
+					Ops: []Op{
+						{Kind: DeleteLocal, Path: "z/f.txt", Entry: File, Local: f.L("z/f.txt")},
+						{Kind: DeleteLocal, Path: "z", Entry: Dir, Local: f.L("z"), Deps: []int{0}},
+					},
+					DeletesLocal: 1,
+				}
+			},
+		},
+		{
 			name:  "remote folder delete is one local op",
 			setup: func(f *fx) { f.synced("keep.txt").synced("d/").synced("d/a").rmRemote("d") },
 			want: func(f *fx) Plan {
