@@ -728,6 +728,8 @@ func (r *reconciler) stepAside(m *pop, blocked string, anywhere bool) {
 	m.split, m.aside = true, first
 	m.pre, m.carrier = false, nil // from the temporary name, straight to its place
 	m.op.Path = n.final
+	m.op.From = tmp // also set by linkDeps; here for a split made mid-way
+	m.deps = append(m.deps, first)
 	n.gone[s] = first
 }
 

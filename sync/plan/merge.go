@@ -86,6 +86,11 @@ func (r *reconciler) mergeOne(n *node) {
 			if r.winner == sideR {
 				n.parent, n.name = rm.parent, rm.name
 			}
+			if l.parent != rm.parent {
+				// Same path, but in folders that are different entries
+				// (one of them moved there): the winner's place is kept.
+				r.conflicts = append(r.conflicts, Conflict{Path: rm.path, Reason: "new on both sides in different folders: the " + sideName(r.winner) + " place wins"})
+			}
 		case l.present:
 			n.parent, n.name = l.parent, l.name
 		default:
