@@ -16,8 +16,8 @@ go build -o "$work/syncd" ./cmd/syncd
 emu=$!
 for _ in $(seq 50); do grep -q listening "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
 url=$(head -1 "$work/emu.out" | sed 's/^listening on //')
-key1=$(grep key1: "$work/emu.err" | awk '{print $2}')
-key2=$(grep key2: "$work/emu.err" | awk '{print $2}')
+key1=$(grep -m1 '^  key1:' "$work/emu.err" | awk '{print $2}')
+key2=$(grep -m1 '^  key2:' "$work/emu.err" | awk '{print $2}')
 
 mkdir -p "$work/local"
 python3 - "$work/local" "$N" <<'PY'
