@@ -384,3 +384,41 @@ func TestBugTouchedFileBlocksFolderDeleteForever(t *testing.T) {
 	}
 	w.settle(t)
 }
+
+// TestBugCrashAfterFolderMoveWedgesPair: the local side renames folder z/z
+// to z/x; the pass renames the remote folder, then, before the base is
+// committed, another client renames the parent z to x and the process
+// dies (failpoint commit.before). After the restart every pass fails at
+// the base commit ("remote id folder:N held by x/x and x/z: remote id
+// already belongs to another path"): the pair never syncs again. A
+// variant of the crossed-folder wedge that 6c3ad34 fixed. Found by TestSim
+// (seed 40289, after 6c3ad34).
+func TestBugCrashAfterFolderMoveWedgesPair(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "z/z/f.txt", "f content")
+	w.settle(t)
+	if err := os.Rename(filepath.Join(w.dir, "z", "z"), filepath.Join(w.dir, "z", "x")); err != nil {
+		t.Fatal(err)
+	}
+	fired := false
+	hook := func(p string) error {
+		if p != "commit.before" || fired {
+			return nil
+		}
+		fired = true
+		st, _ := (&user{w: w}).remoteState()
+		if _, err := w.userClient.RenameFolder(context.Background(), rid(st.ids["z"]), "x"); err != nil {
+			t.Errorf("other client's rename: %v", err)
+		}
+		return fmt.Errorf("%s: %w", p, engine.ErrCrash)
+	}
+	if _, err := w.pass(t, engine.Options{Failpoint: hook}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("crash not staged: %v", err)
+	}
+	if err := w.restart(); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, sum([]byte("f content")))
+}
