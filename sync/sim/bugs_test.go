@@ -422,3 +422,39 @@ func TestBugCrashAfterFolderMoveWedgesPair(t *testing.T) {
 	w.settle(t)
 	w.assertLive(t, sum([]byte("f content")))
 }
+
+// TestBugReplacedFileRenamedRemotelyKeepsStaleName: a.txt is replaced
+// locally by a new file (new inode and content, as editors save) while the
+// remote renames it to d.bin. The pass brings the rename down, but the base
+// of d.bin keeps local name "a.txt"; when the user then edits d.bin, every
+// replace opens "a.txt" ("not found") and the pair never reaches
+// quiescence. A variant of the stale-name bug 6c3ad34 fixed for renames.
+// Found by TestSim (seed 40349, after 6c3ad34).
+func TestBugReplacedFileRenamedRemotelyKeepsStaleName(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "a.txt", "version one")
+	w.settle(t)
+	// An editor's save: the old file goes, a new one takes its name.
+	if err := os.Rename(filepath.Join(w.dir, "a.txt"), filepath.Join(w.recycle, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	w.put(t, "a.txt", "version two, saved as a new file")
+	st, _ := (&user{w: w}).remoteState()
+	if _, err := w.userClient.RenameFile(context.Background(), rid(st.ids["a.txt"]), "d.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.pass(t, engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := w.localTree()
+	t.Logf("after one pass:\n%s", l)
+	three := ""
+	for p := range l {
+		if p != "keep.txt" {
+			three = w.put(t, p, "version three of "+p)
+		}
+	}
+	w.settle(t)
+	w.assertLive(t, three)
+}
