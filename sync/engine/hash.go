@@ -60,6 +60,12 @@ func (p *Pair) prehash(ctx context.Context, base map[string]plan.Base, local map
 			keys = append(keys, k)
 		}
 	}
+	return p.hashRemote(ctx, keys, tree, known)
+}
+
+// hashRemote learns the MD5 of the remote files at keys (whose MD5 is not
+// known) by downloading them through MD5 only, and records it.
+func (p *Pair) hashRemote(ctx context.Context, keys []string, tree map[string]plan.Remote, known map[string]string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}

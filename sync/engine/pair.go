@@ -345,6 +345,28 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	}
 	t3 := p.opt.Now()
 	pl := plan.Reconcile(in)
+	if !po.DryRun {
+		// The planner names remote files whose content a decision needs
+		// but that prehash could not foresee (a rename on one side against
+		// a replace on the other): learn them and decide again.
+		var more []string
+		for _, pr := range pl.Problems {
+			if r, ok := snap.Tree[pr.Path]; ok && pr.Side == plan.RemoteSide && pr.Message == plan.RemoteNotHashed && r.Kind == plan.File && r.MD5 == "" {
+				more = append(more, pr.Path)
+			}
+		}
+		if len(more) > 0 {
+			sort.Strings(more)
+			n, err := p.hashRemote(ctx, more, snap.Tree, known)
+			res.Hashed += n
+			if err != nil {
+				return res, err
+			}
+			if n > 0 {
+				pl = plan.Reconcile(in)
+			}
+		}
+	}
 	t4 := p.opt.Now()
 	res.PlanTime = t4.Sub(t3)
 	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems, refusedProblems(refused))
