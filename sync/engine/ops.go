@@ -178,24 +178,9 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("upload.begun"); err != nil {
 		return opResult{err: err}
 	}
-	progress := x.p.live.startTransfer(op.Path, "up", l.Size, x.p.opt.Now())
-	f, err := x.p.remote.Upload(ctx, Upload{
-		Folder: t.parentID, Name: name, Size: l.Size,
-		Open: x.opener(t.rawPath, l, have), KnownIDs: x.isKnown, KeepServerName: true,
-		Progress: progress,
-	})
-	x.p.live.endTransfer(op.Path)
+	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, name, l, have, seq)
 	if err != nil {
-		if errors.Is(err, ErrPremise) && seq != 0 {
-			x.p.store.JournalDone(seq)
-		}
 		return opResult{err: err}
-	}
-	if l.MD5 != "" && f.MD5 != "" && f.MD5 != l.MD5 {
-		// The file changed while it was read: what arrived never existed as
-		// a whole. Trash it; the next pass uploads the new version.
-		derr := x.p.remote.DeleteFile(ctx, f.ID)
-		return opResult{err: errors.Join(fmt.Errorf("content changed during upload: %w", errSkip), derr), seq: seq}
 	}
 	if err := x.p.fail("upload.uploaded"); err != nil {
 		return opResult{err: err}
@@ -228,6 +213,32 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		x.put(op.Path, b)
 		x.learnt[f.ID] = md5
 	}}
+}
+
+// send uploads the local file raw (planned as l; checked against it when
+// check) into folder under name, keeping the server's name, and verifies
+// that what arrived is the planned version. A file that changed while it
+// was read is trashed on the remote: that content never existed as a whole.
+// A journal record seq (0: none) is closed when nothing can have arrived.
+func (x *execution) send(ctx context.Context, key, raw, folder, name string, l plan.Local, check bool, seq uint64) (RemoteFile, error) {
+	progress := x.p.live.startTransfer(key, "up", l.Size, x.p.opt.Now())
+	f, err := x.p.remote.Upload(ctx, Upload{
+		Folder: folder, Name: name, Size: l.Size,
+		Open: x.opener(raw, l, check), KnownIDs: x.isKnown, KeepServerName: true,
+		Progress: progress,
+	})
+	x.p.live.endTransfer(key)
+	if err != nil {
+		if errors.Is(err, ErrPremise) && seq != 0 {
+			x.p.store.JournalDone(seq)
+		}
+		return RemoteFile{}, err
+	}
+	if l.MD5 != "" && f.MD5 != "" && f.MD5 != l.MD5 {
+		derr := x.p.remote.DeleteFile(ctx, f.ID)
+		return RemoteFile{}, errors.Join(fmt.Errorf("content changed during upload: %w", errSkip), derr)
+	}
+	return f, nil
 }
 
 func (x *execution) isKnown(id string) bool { return x.known[id] }
@@ -287,17 +298,8 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("replace.begun"); err != nil {
 		return opResult{err: err}
 	}
-	progress := x.p.live.startTransfer(op.Path, "up", l.Size, x.p.opt.Now())
-	f, err := x.p.remote.Upload(ctx, Upload{
-		Folder: r.ParentID, Name: name, Size: l.Size,
-		Open: x.opener(t.rawPath, l, true), KnownIDs: x.isKnown, KeepServerName: true,
-		Progress: progress,
-	})
-	x.p.live.endTransfer(op.Path)
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, name, l, true, seq)
 	if err != nil {
-		if errors.Is(err, ErrPremise) {
-			x.p.store.JournalDone(seq)
-		}
 		return opResult{err: err}
 	}
 	rec.New = f.ID
@@ -306,10 +308,6 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}
 	if err := x.p.fail("replace.uploaded"); err != nil {
 		return opResult{err: err}
-	}
-	if f.MD5 != "" && f.MD5 != l.MD5 {
-		derr := x.p.remote.DeleteFile(ctx, f.ID)
-		return opResult{err: errors.Join(fmt.Errorf("content changed during upload: %w", errSkip), derr), seq: seq}
 	}
 	b, err := x.finishReplace(ctx, seq, rec, r)
 	if err != nil {
