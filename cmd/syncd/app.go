@@ -207,7 +207,16 @@ func (a *app) close() {
 	}
 }
 
-// newLogger builds the logger the configuration asks for.
-func newLogger(cfg *config.Config, stderr io.Writer) (*zap.Logger, error) {
-	return logging.New(cfg.Log.Level, cfg.Log.Format, stderr)
+// configure loads the configuration and builds the logger it asks for. An
+// error means exit 2.
+func configure(path string, stderr io.Writer) (*config.Config, *zap.Logger, error) {
+	cfg, err := loadConfig(path, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := logging.New(cfg.Log.Level, cfg.Log.Format, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, log, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/syncd/syncd/cmd/syncd/internal/config"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -62,12 +61,7 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "syncd once: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "syncd: %v\n", err)
-		return exitUsage
-	}
-	log, err := newLogger(cfg, stderr)
+	cfg, log, err := configure(*cfgPath, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return exitUsage
@@ -161,10 +155,4 @@ func printOnce(w io.Writer, rep onceReport) {
 			fmt.Fprintf(w, "  failed: %s %s: %s\n", e.Op, e.Path, e.Err)
 		}
 	}
-}
-
-// isConfigError reports whether err is a configuration error (exit 2).
-func isConfigError(err error) bool {
-	var ce *config.Error
-	return errors.As(err, &ce)
 }

@@ -30,12 +30,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "syncd: %v\n", err)
-		return exitUsage
-	}
-	log, err := newLogger(cfg, stderr)
+	cfg, log, err := configure(*cfgPath, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return exitUsage
@@ -56,11 +51,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // daemonFromPath loads a configuration and runs the daemon on it: what an
 // installed service runs.
 func daemonFromPath(ctx context.Context, path string) error {
-	cfg, err := loadConfig(path, os.Stderr)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg, os.Stderr)
+	cfg, log, err := configure(path, os.Stderr)
 	if err != nil {
 		return err
 	}
