@@ -94,18 +94,20 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 	case opReplace:
 		x := &execution{p: p}
 		old := plan.Remote{Kind: plan.File, ID: rec.Old, Name: rec.Name, ParentID: rec.Folder}
+		var err error
 		if j.Step == stepOldTrashed {
-			// Only the rename may be missing.
-			f, err := p.remote.FileInfo(ctx, rec.New)
-			if err != nil {
-				return err
+			err = x.renameInto(ctx, rec) // only the rename may be missing
+		} else {
+			_, err = x.finishReplace(ctx, j.Seq, rec, old)
+		}
+		if errors.Is(err, errSkip) {
+			// The remote changed under the interrupted replace and our upload
+			// was trashed: resolved once it is really gone.
+			if f, ferr := p.remote.FileInfo(ctx, rec.New); errors.Is(ferr, ErrNotFound) || (ferr == nil && !f.Active) {
+				return nil
 			}
-			if f.Name != rec.Name {
-				if err := p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
-					return err
-				}
-			}
-		} else if _, err := x.finishReplace(ctx, j.Seq, rec, old); err != nil {
+		}
+		if err != nil {
 			return err
 		}
 		b, ok := base[rec.Path]

@@ -313,10 +313,9 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: err, seq: seq}
 	}
-	b.LocalName, b.MtimeNs, b.Dev, b.Ino = l.Name, l.MtimeNs, l.Dev, l.Ino
-	if b.LocalName == "" {
-		b.LocalName = name
-	}
+	// The name on disk now, not the premise's: an earlier op of this pass
+	// may have moved the file (a remote rename brought down first).
+	b.LocalName, b.MtimeNs, b.Dev, b.Ino = name, l.MtimeNs, l.Dev, l.Ino
 	return opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
 		x.put(op.Path, b)
 		x.learnt[b.RemoteID] = b.MD5
@@ -345,20 +344,40 @@ func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferR
 	if err := x.p.fail("replace.old-trashed"); err != nil {
 		return plan.Base{}, err
 	}
-	f, err := x.p.remote.FileInfo(ctx, rec.New)
-	if err != nil {
+	if err := x.renameInto(ctx, rec); err != nil {
 		return plan.Base{}, err
-	}
-	if f.Name != rec.Name {
-		if err := x.p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
-			return plan.Base{}, fmt.Errorf("rename %q to %q: %w", f.Name, rec.Name, err)
-		}
 	}
 	if err := x.p.fail("replace.renamed"); err != nil {
 		return plan.Base{}, err
 	}
 	return plan.Base{Kind: plan.File, RemoteName: rec.Name, Size: rec.Size, MD5: rec.MD5,
 		RemoteID: rec.New, RemoteParentID: rec.Folder}, nil
+}
+
+// renameInto gives an uploaded file its exact name, unless another file
+// took that name meanwhile: then the upload is trashed (the local content is
+// still on disk) and the next pass sees the newcomer whole, as a conflict if
+// it differs. Never two live files under one name.
+func (x *execution) renameInto(ctx context.Context, rec transferRecord) error {
+	f, err := x.p.remote.FileInfo(ctx, rec.New)
+	if err != nil {
+		return err
+	}
+	if f.Name == rec.Name {
+		return nil
+	}
+	free, err := x.nameFree(ctx, rec.Folder, rec.Name, rec.New)
+	if err != nil {
+		return err
+	}
+	if !free {
+		derr := x.p.remote.DeleteFile(ctx, rec.New)
+		return errors.Join(fmt.Errorf("name %q taken on the remote meanwhile: %w", rec.Name, errSkip), derr)
+	}
+	if err := x.p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
+		return fmt.Errorf("rename %q to %q: %w", f.Name, rec.Name, err)
+	}
+	return nil
 }
 
 // download brings a remote file into place through .syncd/tmp, verified and
@@ -437,8 +456,14 @@ func (x *execution) mkdirRemote(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: err}
 	}
+	// Another client may have created the same folder meanwhile (the API
+	// has no create-if-absent): keep the first one, trash our empty twin.
+	id, err := x.p.settleTwin(ctx, t.parentID, name, f.ID)
+	if err != nil {
+		return opResult{err: err}
+	}
 	b := plan.Base{Kind: plan.Dir, LocalName: name, RemoteName: name, MtimeNs: l.MtimeNs,
-		Dev: l.Dev, Ino: l.Ino, RemoteID: f.ID, RemoteParentID: t.parentID}
+		Dev: l.Dev, Ino: l.Ino, RemoteID: id, RemoteParentID: t.parentID}
 	return opResult{fold: func(x *execution) { x.put(op.Path, b) }}
 }
 
