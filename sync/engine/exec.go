@@ -22,6 +22,7 @@ type execution struct {
 	rootID string
 
 	work    map[string]plan.Base // the base as results are folded in
+	byID    map[idKey]string     // work's paths by remote id
 	dirty   map[string]bool      // keys of work changed since the last commit
 	learnt  map[string]string    // remote id -> MD5 learnt since the last commit
 	known   map[string]bool      // every remote file id observed before the pass; read-only once built
@@ -68,8 +69,12 @@ func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *executi
 	}
 	// File and folder ids are separate namespaces on the service: known
 	// holds file ids only (it identifies the file a lost upload reply made).
+	x.byID = make(map[idKey]string, len(in.Base))
 	for k, b := range in.Base {
 		x.work[k] = b
+		if b.RemoteID != "" {
+			x.byID[idKey{b.Kind, b.RemoteID}] = k
+		}
 		if b.Kind == plan.File && b.RemoteID != "" {
 			x.known[b.RemoteID] = true
 		}
@@ -327,17 +332,50 @@ func (x *execution) commit() {
 	x.pending = 0
 }
 
-// put and drop change the working base.
+// idKey is a remote id in its namespace: the service numbers files and
+// folders independently.
+type idKey struct {
+	kind plan.Kind
+	id   string
+}
+
+// put and dropTree change the working base. An id lives at one path only:
+// when a result puts an id that base still holds at another path (a
+// rename both sides made, folded after a move of its parent), the stale
+// entry goes, with its subtree unless it lies above the new path. The base
+// can then never hold one remote object twice, which the store refuses.
 func (x *execution) put(k string, b plan.Base) {
+	if b.RemoteID != "" {
+		id := idKey{b.Kind, b.RemoteID}
+		if old, ok := x.byID[id]; ok && old != k {
+			if ob, ok := x.work[old]; ok && ob.Kind == b.Kind && ob.RemoteID == b.RemoteID {
+				if under(k, old) {
+					x.drop(old)
+				} else {
+					x.dropTree(old)
+				}
+			}
+		}
+		x.byID[id] = k
+	}
 	x.work[k] = b
 	x.dirty[k] = true
+}
+
+func (x *execution) drop(k string) {
+	if b, ok := x.work[k]; ok {
+		if id := (idKey{b.Kind, b.RemoteID}); x.byID[id] == k {
+			delete(x.byID, id)
+		}
+		delete(x.work, k)
+		x.dirty[k] = true
+	}
 }
 
 func (x *execution) dropTree(k string) {
 	for key := range x.work {
 		if under(key, k) {
-			delete(x.work, key)
-			x.dirty[key] = true
+			x.drop(key)
 		}
 	}
 }
@@ -348,8 +386,7 @@ func (x *execution) moveTree(from, to string) {
 	for key, b := range x.work {
 		if under(key, from) {
 			moved[to+key[len(from):]] = b
-			delete(x.work, key)
-			x.dirty[key] = true
+			x.drop(key)
 		}
 	}
 	for key, b := range moved {
