@@ -15,10 +15,10 @@ import (
 	"github.com/syncd/syncd/sync/engine"
 )
 
-// Known bugs of other packages, each demonstrated by a minimal failing
-// test (TestBug...: fails until fixed; none is skipped, as none blocks the
-// rest of the suite). Once fixed, a test is renamed TestRegression... and
-// kept.
+// Bugs found in other packages, each demonstrated by a minimal test
+// (TestBug...: fails until fixed; none is skipped, as none blocks the rest
+// of the suite). Once fixed, a test is renamed TestRegression... and kept;
+// its comment describes the bug as found.
 
 // TestRegressionRemoteDotNameFailsEveryPass (fixed in 1c00c3c): a remote file named "." or ".."
 // (the API accepts both) makes every pass of the pair fail at the state
@@ -109,7 +109,7 @@ func TestRegressionRemoteRootCreateRaceSplitsHosts(t *testing.T) {
 	}
 }
 
-// TestBugMkdirRemoteRaceLeavesTwinFolders: another client creates folder x
+// TestRegressionMkdirRemoteRaceLeavesTwinFolders (passes since 135a98d): another client creates folder x
 // while the engine's own folder/create of x (a new local directory) is in
 // flight. The API has no create-if-absent, so two live folders x exist; the
 // engine then reports "2 remote entries share this name; left alone" at
@@ -117,7 +117,7 @@ func TestRegressionRemoteRootCreateRaceSplitsHosts(t *testing.T) {
 // twin only. The fix 1c00c3c settles twins of the pair folder only
 // (pair.go settleTwin); sync/engine/ops.go mkdirRemote needs the same
 // look-again-and-keep-the-lowest-id step. Found by TestSim (seed 1092).
-func TestBugMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
+func TestRegressionMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "keep.txt", "keep")
 	w.settle(t)
@@ -230,7 +230,7 @@ func TestRegressionCrossedFolderRenameWedgesPair(t *testing.T) {
 	w.assertLive(t, sum([]byte("content f")))
 }
 
-// TestBugStaleReplaceJournalReplayedEveryPass: a replace crashes after its
+// TestRegressionStaleReplaceJournalReplayedEveryPass (passes since 135a98d): a replace crashes after its
 // upload (failpoint replace.uploaded); before the restart, another client
 // trashes the old remote file. Recovery trashes the orphan upload but never
 // retires the journal record: every later pass, with nothing changed,
@@ -238,7 +238,7 @@ func TestRegressionCrossedFolderRenameWedgesPair(t *testing.T) {
 // 3: an idle pass makes no request beyond listings). Cause in
 // sync/engine/journal.go recovery of a "replace" whose old file is gone.
 // Found by TestSim (seed 1007).
-func TestBugStaleReplaceJournalReplayedEveryPass(t *testing.T) {
+func TestRegressionStaleReplaceJournalReplayedEveryPass(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "keep.txt", "keep")
 	w.put(t, "h.txt", "version one")
@@ -273,7 +273,7 @@ func TestBugStaleReplaceJournalReplayedEveryPass(t *testing.T) {
 	}
 }
 
-// TestBugReplaceRenamesOntoATakenName: a replace has trashed the old remote
+// TestRegressionReplaceRenamesOntoATakenName (passes since 135a98d): a replace has trashed the old remote
 // file and is about to rename its upload to the real name when another
 // client renames a different file to that name. The replace renames anyway
 // (after a crash, the journal recovery does the same), leaving two live
@@ -281,7 +281,7 @@ func TestBugStaleReplaceJournalReplayedEveryPass(t *testing.T) {
 // (TESTING 21: exactly one live file per path; the upload step checks the
 // name first, sync/engine/ops.go finishReplace and its recovery do not).
 // Found by TestSim (seed 1247).
-func TestBugReplaceRenamesOntoATakenName(t *testing.T) {
+func TestRegressionReplaceRenamesOntoATakenName(t *testing.T) {
 	for _, crash := range []bool{false, true} {
 		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
 			w := newTestWorld(t)
@@ -324,7 +324,7 @@ func TestBugReplaceRenamesOntoATakenName(t *testing.T) {
 	}
 }
 
-// TestBugRenameAgainstRemoteReplaceGoesBlind: a.txt is synced; the remote
+// TestRegressionRenameAgainstRemoteReplaceGoesBlind (passes since 4e57286): a.txt is synced; the remote
 // replaces it (upload new, trash old, rename new: a new id) with content
 // X while the local side edits it in place to the same X and renames it to
 // b.txt (same inode). Every pass then plans nothing and reports Converged,
@@ -332,7 +332,7 @@ func TestBugReplaceRenamesOntoATakenName(t *testing.T) {
 // holds the old id and MD5: a silent, permanent divergence (TESTING 2, 9).
 // Without the local edit the rename propagates (the subtest that passes).
 // Found by TestSim (seed 10355).
-func TestBugRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
+func TestRegressionRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
 	for _, edit := range []bool{true, false} {
 		t.Run(fmt.Sprintf("local-edit=%v", edit), func(t *testing.T) {
 			w := newTestWorld(t)
@@ -360,7 +360,7 @@ func TestBugRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
 	}
 }
 
-// TestBugTouchedFileBlocksFolderDeleteForever: z/f.txt is synced, then
+// TestRegressionTouchedFileBlocksFolderDeleteForever (passes since 70df1fc): z/f.txt is synced, then
 // touched locally (new mtime, same content) while the remote trashes
 // folder z. The planner sees the content unchanged (same MD5) and plans
 // delete-local z; the executor's subtree check compares size, mtime and
@@ -369,7 +369,7 @@ func TestBugRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
 // pass plans and skips the same delete: never quiescent. Planner and
 // executor must agree on "unchanged" (refresh the base stat, or compare
 // the MD5). Found by TestSim (seed 10121, there after a crash recovery).
-func TestBugTouchedFileBlocksFolderDeleteForever(t *testing.T) {
+func TestRegressionTouchedFileBlocksFolderDeleteForever(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "keep.txt", "keep")
 	w.put(t, "z/f.txt", "f content")
@@ -385,7 +385,7 @@ func TestBugTouchedFileBlocksFolderDeleteForever(t *testing.T) {
 	w.settle(t)
 }
 
-// TestBugCrashAfterFolderMoveWedgesPair: the local side renames folder z/z
+// TestRegressionCrashAfterFolderMoveWedgesPair (passes since 842006e): the local side renames folder z/z
 // to z/x; the pass renames the remote folder, then, before the base is
 // committed, another client renames the parent z to x and the process
 // dies (failpoint commit.before). After the restart every pass fails at
@@ -393,7 +393,7 @@ func TestBugTouchedFileBlocksFolderDeleteForever(t *testing.T) {
 // already belongs to another path"): the pair never syncs again. A
 // variant of the crossed-folder wedge that 6c3ad34 fixed. Found by TestSim
 // (seed 40289, after 6c3ad34).
-func TestBugCrashAfterFolderMoveWedgesPair(t *testing.T) {
+func TestRegressionCrashAfterFolderMoveWedgesPair(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "keep.txt", "keep")
 	w.put(t, "z/z/f.txt", "f content")
@@ -423,14 +423,14 @@ func TestBugCrashAfterFolderMoveWedgesPair(t *testing.T) {
 	w.assertLive(t, sum([]byte("f content")))
 }
 
-// TestBugReplacedFileRenamedRemotelyKeepsStaleName: a.txt is replaced
+// TestRegressionReplacedFileRenamedRemotelyKeepsStaleName (passes since 135a98d): a.txt is replaced
 // locally by a new file (new inode and content, as editors save) while the
 // remote renames it to d.bin. The pass brings the rename down, but the base
 // of d.bin keeps local name "a.txt"; when the user then edits d.bin, every
 // replace opens "a.txt" ("not found") and the pair never reaches
 // quiescence. A variant of the stale-name bug 6c3ad34 fixed for renames.
 // Found by TestSim (seed 40349, after 6c3ad34).
-func TestBugReplacedFileRenamedRemotelyKeepsStaleName(t *testing.T) {
+func TestRegressionReplacedFileRenamedRemotelyKeepsStaleName(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "keep.txt", "keep")
 	w.put(t, "a.txt", "version one")
