@@ -81,6 +81,9 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 	for id, m := range c.MD5s {
 		b.PutRemoteMD5(id, m)
 	}
+	for _, id := range c.ForgetMD5s {
+		b.DeleteRemoteMD5(id)
+	}
 	if c.Meta != nil {
 		old, _, err := s.S.Meta(pair)
 		if err != nil {

@@ -69,8 +69,15 @@ func TestLocalModifyReplacesRemoteKeepingOneLiveFile(t *testing.T) {
 	e := newEnv(t)
 	e.write("doc.txt", "v1")
 	e.sync()
+	old, _ := e.remoteEntry("doc.txt")
+	if _, ok, _ := e.store.RemoteMD5(itoa(old.ID)); !ok {
+		t.Fatal("the uploaded file's MD5 was not cached")
+	}
 	e.write("doc.txt", "version 2, longer")
 	e.sync()
+	if _, ok, _ := e.store.RemoteMD5(itoa(old.ID)); ok {
+		t.Fatal("the replaced id's MD5 is still cached")
+	}
 	live := 0
 	for _, en := range e.emu.Dump(e.account.ID) {
 		if en.Status == "active" && strings.HasSuffix(en.Path, "/doc.txt") || strings.Contains(en.Path, "doc (") && en.Status == "active" {

@@ -23,6 +23,7 @@ type execution struct {
 
 	work    map[string]plan.Base // the base as results are folded in
 	byID    map[idKey]string     // work's paths by remote id
+	gone    map[string]bool      // file ids that left work since the last commit
 	dirty   map[string]bool      // keys of work changed since the last commit
 	learnt  map[string]string    // remote id -> MD5 learnt since the last commit
 	known   map[string]bool      // every remote file id observed before the pass; read-only once built
@@ -310,6 +311,14 @@ func (x *execution) commit() {
 		return
 	}
 	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt, JournalDone: x.seqs}
+	for id := range x.gone {
+		if _, still := x.byID[idKey{plan.File, id}]; !still {
+			if _, learnt := x.learnt[id]; !learnt {
+				c.ForgetMD5s = append(c.ForgetMD5s, id)
+			}
+		}
+	}
+	sort.Strings(c.ForgetMD5s)
 	for k := range x.dirty {
 		if b, ok := x.work[k]; ok {
 			c.Put[k] = b
@@ -328,6 +337,7 @@ func (x *execution) commit() {
 	}
 	x.dirty = make(map[string]bool)
 	x.learnt = make(map[string]string)
+	x.gone = nil
 	x.seqs = nil
 	x.pending = 0
 }
@@ -345,6 +355,9 @@ type idKey struct {
 // entry goes, with its subtree unless it lies above the new path. The base
 // can then never hold one remote object twice, which the store refuses.
 func (x *execution) put(k string, b plan.Base) {
+	if ob, ok := x.work[k]; ok && ob.Kind == plan.File && ob.RemoteID != "" && ob.RemoteID != b.RemoteID {
+		x.leave(ob.RemoteID)
+	}
 	if b.RemoteID != "" {
 		id := idKey{b.Kind, b.RemoteID}
 		if old, ok := x.byID[id]; ok && old != k {
@@ -366,10 +379,23 @@ func (x *execution) drop(k string) {
 	if b, ok := x.work[k]; ok {
 		if id := (idKey{b.Kind, b.RemoteID}); x.byID[id] == k {
 			delete(x.byID, id)
+			if b.Kind == plan.File && b.RemoteID != "" {
+				x.leave(b.RemoteID)
+			}
 		}
 		delete(x.work, k)
 		x.dirty[k] = true
 	}
+}
+
+// leave notes a file id that may have left the base (replaced, deleted);
+// commit forgets its cached MD5 unless the id is still in the base (a move
+// drops and re-puts it).
+func (x *execution) leave(id string) {
+	if x.gone == nil {
+		x.gone = make(map[string]bool)
+	}
+	x.gone[id] = true
 }
 
 func (x *execution) dropTree(k string) {

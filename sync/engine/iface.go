@@ -175,7 +175,10 @@ type Commit struct {
 	Put    map[string]plan.Base
 	Delete []string
 	MD5s   map[string]string // remote file id -> MD5
-	Meta   *Meta
+	// ForgetMD5s are file ids that left the base (replaced or deleted):
+	// their cached MD5 will not be needed again.
+	ForgetMD5s []string
+	Meta       *Meta
 	// Problems, when non-nil, replaces the pair's reported problems, and
 	// Refused its remembered refusals.
 	Problems []plan.Problem
