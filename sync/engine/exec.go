@@ -355,8 +355,13 @@ type idKey struct {
 // entry goes, with its subtree unless it lies above the new path. The base
 // can then never hold one remote object twice, which the store refuses.
 func (x *execution) put(k string, b plan.Base) {
-	if ob, ok := x.work[k]; ok && ob.Kind == plan.File && ob.RemoteID != "" && ob.RemoteID != b.RemoteID {
-		x.leave(ob.RemoteID)
+	if ob, ok := x.work[k]; ok && ob.RemoteID != "" && (ob.RemoteID != b.RemoteID || ob.Kind != b.Kind) {
+		if id := (idKey{ob.Kind, ob.RemoteID}); x.byID[id] == k {
+			delete(x.byID, id)
+		}
+		if ob.Kind == plan.File {
+			x.leave(ob.RemoteID)
+		}
 	}
 	if b.RemoteID != "" {
 		id := idKey{b.Kind, b.RemoteID}
