@@ -458,3 +458,40 @@ func TestRegressionReplacedFileRenamedRemotelyKeepsStaleName(t *testing.T) {
 	w.settle(t)
 	w.assertLive(t, three)
 }
+
+// TestBugMoveRemoteRenamesOntoATakenName: the local side renames c.txt to
+// a.txt; while the engine's rename request is in flight, another client
+// renames d.txt to a.txt. The API renames onto a taken name without
+// complaint, so two live a.txt remain, reported and left alone at every
+// pass (TESTING 17, 21). The upload and replace steps check the name first
+// since 135a98d; move-remote (sync/engine/ops.go moveRemote) does not
+// check it after the move. Found by TestSim (seed 60499, after 135a98d).
+func TestBugMoveRemoteRenamesOntoATakenName(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "c.txt", "c content")
+	w.put(t, "d.txt", "d content")
+	w.settle(t)
+	if err := os.Rename(filepath.Join(w.dir, "c.txt"), filepath.Join(w.dir, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := (&user{w: w}).remoteState()
+	var fired atomic.Bool
+	hook := func(ep string) {
+		if ep != "file/edit" || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := w.userClient.RenameFile(context.Background(), rid(st.ids["d.txt"]), "a.txt"); err != nil {
+			t.Errorf("other client's rename: %v", err)
+		}
+	}
+	w.front.hook.Store(&hook)
+	if _, err := w.pass(t, engine.Options{}); err != nil {
+		t.Logf("pass: %v", err)
+	}
+	w.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatal("the engine never renamed a remote file: the race was not staged")
+	}
+	w.settle(t)
+	w.assertLive(t, sum([]byte("c content")), sum([]byte("d content")))
+}
