@@ -146,7 +146,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 }
 
 func (p *Pair) nameFree(ctx context.Context, folder, name, self string) (bool, error) {
-	return (&execution{p: p}).nameFree(ctx, folder, name, self)
+	return (&execution{p: p}).nameFree(ctx, folder, name, plan.File, self)
 }
 
 // uploadName is the name the upload endpoint stores a file uploaded as

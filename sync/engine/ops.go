@@ -186,7 +186,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	if f.Name != name {
-		ok, err := x.nameFree(ctx, t.parentID, name, f.ID)
+		ok, err := x.nameFree(ctx, t.parentID, name, plan.File, f.ID)
 		if err != nil {
 			return opResult{err: err, seq: seq}
 		}
@@ -243,20 +243,20 @@ func (x *execution) send(ctx context.Context, key, raw, folder, name string, l p
 
 func (x *execution) isKnown(id string) bool { return x.known[id] }
 
-// nameFree reports whether no active entry other than self is named name in
-// the folder.
-func (x *execution) nameFree(ctx context.Context, folder, name, self string) (bool, error) {
+// nameFree reports whether no active entry other than self (of kind) is
+// named name in the folder.
+func (x *execution) nameFree(ctx context.Context, folder, name string, kind plan.Kind, self string) (bool, error) {
 	folders, files, err := x.p.remote.List(ctx, folder)
 	if err != nil {
 		return false, fmt.Errorf("list remote folder %s: %w", folder, err)
 	}
 	for _, f := range files {
-		if f.Active && f.Name == name && f.ID != self && (f.FolderID == folder || f.FolderID == "") {
+		if f.Active && f.Name == name && !(kind == plan.File && f.ID == self) && (f.FolderID == folder || f.FolderID == "") {
 			return false, nil
 		}
 	}
 	for _, f := range folders {
-		if f.Active && f.Name == name && (f.ParentID == folder || f.ParentID == "") {
+		if f.Active && f.Name == name && !(kind == plan.Dir && f.ID == self) && (f.ParentID == folder || f.ParentID == "") {
 			return false, nil
 		}
 	}
@@ -366,7 +366,7 @@ func (x *execution) renameInto(ctx context.Context, rec transferRecord) error {
 	if f.Name == rec.Name {
 		return nil
 	}
-	free, err := x.nameFree(ctx, rec.Folder, rec.Name, rec.New)
+	free, err := x.nameFree(ctx, rec.Folder, rec.Name, plan.File, rec.New)
 	if err != nil {
 		return err
 	}
@@ -505,6 +505,18 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 	if curName != r.Name || (r.ParentID != "" && curParent != r.ParentID && curParent != t.parentID) {
 		return opResult{err: fmt.Errorf("remote %s moved or renamed meanwhile: %w", r.ID, errSkip)}
 	}
+	// The API neither refuses nor de-duplicates a rename or move onto a
+	// taken name: look first, so that one path never holds two live
+	// entries; the next pass sees the newcomer whole.
+	if curName != name || curParent != t.parentID {
+		free, err := x.nameFree(ctx, t.parentID, name, r.Kind, r.ID)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if !free {
+			return opResult{err: fmt.Errorf("name %q taken on the remote meanwhile: %w", name, errSkip)}
+		}
+	}
 	if curParent != t.parentID {
 		var err error
 		if r.Kind == plan.Dir {
@@ -520,14 +532,23 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	if curName != name {
-		var err error
+		rename := x.p.remote.RenameFile
 		if r.Kind == plan.Dir {
-			err = x.p.remote.RenameFolder(ctx, r.ID, name)
-		} else {
-			err = x.p.remote.RenameFile(ctx, r.ID, name)
+			rename = x.p.remote.RenameFolder
 		}
+		if err := rename(ctx, r.ID, name); err != nil {
+			return opResult{err: err}
+		}
+		// Another client may have taken the name while our rename was in
+		// flight: look again, and if so step back to the old name so that
+		// one path never holds two live entries; the next pass sees both.
+		free, err := x.nameFree(ctx, t.parentID, name, r.Kind, r.ID)
 		if err != nil {
 			return opResult{err: err}
+		}
+		if !free {
+			berr := rename(ctx, r.ID, curName)
+			return opResult{err: errors.Join(fmt.Errorf("name %q taken on the remote during the rename: %w", name, errSkip), berr)}
 		}
 	}
 	parent := t.parentID
