@@ -28,10 +28,22 @@ func subBucket(tx *bolt.Tx, pair, name string) *bolt.Bucket {
 // committed. The values are copies owned by the caller.
 func (s *Store) Base(pair string) (map[string]Entry, error) {
 	var out map[string]Entry
+	err := s.EachBase(pair, func(n int) { out = make(map[string]Entry, n) }, func(e Entry) { out[e.Path] = e })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EachBase calls size with the number of entries, then each with every base
+// entry of pair, in path order, without building a map of its own (a caller
+// converting the entries to its own type then holds them only once). The
+// entries' strings share one allocation.
+func (s *Store) EachBase(pair string, size func(n int), each func(Entry)) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := subBucket(tx, pair, bucketBase)
 		if b == nil {
-			out = map[string]Entry{}
+			size(0)
 			return nil
 		}
 		// Copy every key and value into one arena that becomes one string
@@ -52,20 +64,20 @@ func (s *Store) Base(pair string) (map[string]Entry, error) {
 			return err
 		}
 		all := arena.String()
-		out = make(map[string]Entry, len(spans))
+		size(len(spans))
 		for _, sp := range spans {
 			e, err := decodeEntryJoined(all[sp.start:sp.end], sp.keyLen)
 			if err != nil {
 				return fmt.Errorf("entry %s: %w", all[sp.start:sp.start+sp.keyLen], err)
 			}
-			out[e.Path] = e
+			each(e)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load base of pair %s: %w", pair, err)
+		return fmt.Errorf("load base of pair %s: %w", pair, err)
 	}
-	return out, nil
+	return nil
 }
 
 // Lookup returns the base entry at path.

@@ -43,13 +43,10 @@ func fromBase(path string, b plan.Base) state.Entry {
 }
 
 func (s Store) Base(pair string) (map[string]plan.Base, error) {
-	es, err := s.S.Base(pair)
+	var out map[string]plan.Base
+	err := s.S.EachBase(pair, func(n int) { out = make(map[string]plan.Base, n) }, func(e state.Entry) { out[e.Path] = toBase(e) })
 	if err != nil {
 		return nil, err
-	}
-	out := make(map[string]plan.Base, len(es))
-	for k, e := range es {
-		out[k] = toBase(e)
 	}
 	return out, nil
 }

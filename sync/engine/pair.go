@@ -382,8 +382,12 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		// longer matches them.
 		p.snapCache = nil
 	}
-	x := newExecution(p, in, pl.Ops, rootID)
-	x.run(ctx)
+	// An empty plan needs no execution: no working copy of the base.
+	x := &execution{p: p}
+	if len(pl.Ops) > 0 {
+		x = newExecution(p, in, pl.Ops, rootID)
+		x.run(ctx)
+	}
 	res.ExecTime = p.opt.Now().Sub(t4)
 	res.Done, res.Skipped, res.Failed, res.Errors = x.done, x.skipped, x.failed, x.errors
 	if x.crashed != nil {
