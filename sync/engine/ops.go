@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/syncd/syncd/sync/plan"
 )
 
@@ -250,13 +252,16 @@ func (x *execution) nameFree(ctx context.Context, folder, name string, kind plan
 	if err != nil {
 		return false, fmt.Errorf("list remote folder %s: %w", folder, err)
 	}
+	// Names that differ only in Unicode normalisation are one path here:
+	// the trees are keyed by NFC.
+	key := norm.NFC.String(name)
 	for _, f := range files {
-		if f.Active && f.Name == name && !(kind == plan.File && f.ID == self) && (f.FolderID == folder || f.FolderID == "") {
+		if f.Active && norm.NFC.String(f.Name) == key && !(kind == plan.File && f.ID == self) && (f.FolderID == folder || f.FolderID == "") {
 			return false, nil
 		}
 	}
 	for _, f := range folders {
-		if f.Active && f.Name == name && !(kind == plan.Dir && f.ID == self) && (f.ParentID == folder || f.ParentID == "") {
+		if f.Active && norm.NFC.String(f.Name) == key && !(kind == plan.Dir && f.ID == self) && (f.ParentID == folder || f.ParentID == "") {
 			return false, nil
 		}
 	}
