@@ -22,43 +22,48 @@ import (
 // duplicate: an orphan upload under a server-changed name is renamed to its
 // exact name (or trashed when that name is taken); a replace is finished
 // once its new content is verified on the remote.
-func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base) error {
+//
+// It reports whether there was anything to resume.
+func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base) (bool, error) {
 	pending, err := p.store.JournalPending(p.cfg.Key)
 	if err != nil {
-		return fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
+		return false, fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
 	}
+	var inBase map[string]bool // file ids base knows, built once if needed
 	for _, j := range pending {
+		if inBase == nil {
+			inBase = make(map[string]bool, len(base))
+			for _, b := range base {
+				if b.Kind == plan.File && b.RemoteID != "" {
+					inBase[b.RemoteID] = true
+				}
+			}
+		}
 		var rec transferRecord
 		if err := json.Unmarshal(j.Data, &rec); err != nil {
 			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(err))
 			if err := p.store.JournalDone(j.Seq); err != nil {
-				return err
+				return true, err
 			}
 			continue
 		}
 		log := p.log.With(zap.String("op", j.Op), zap.String("step", j.Step), zap.String("path", rec.Path))
 		log.Info("resuming interrupted operation")
-		if err := p.recoverOne(ctx, j, rec, base); err != nil {
+		if err := p.recoverOne(ctx, j, rec, base, inBase); err != nil {
 			if errors.Is(err, ErrAuth) || ctx.Err() != nil {
-				return err
+				return true, err
 			}
 			log.Warn("could not resume interrupted operation; will retry next pass", zap.Error(err))
 			continue
 		}
 		if err := p.store.JournalDone(j.Seq); err != nil {
-			return fmt.Errorf("close journal record %d: %w", j.Seq, err)
+			return true, fmt.Errorf("close journal record %d: %w", j.Seq, err)
 		}
 	}
-	return nil
+	return len(pending) > 0, nil
 }
 
-func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base) error {
-	inBase := make(map[string]bool, len(base))
-	for _, b := range base {
-		if b.Kind == plan.File && b.RemoteID != "" {
-			inBase[b.RemoteID] = true
-		}
-	}
+func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base, inBase map[string]bool) error {
 	if rec.New == "" {
 		id, err := p.findOrphan(ctx, rec, inBase)
 		if err != nil || id == "" {

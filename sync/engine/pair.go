@@ -276,12 +276,16 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		return res, err
 	}
 	if !po.DryRun {
-		if err := p.recoverJournal(ctx, base); err != nil {
+		resumed, err := p.recoverJournal(ctx, base)
+		if err != nil {
 			return res, err
 		}
-		// Recovery may have changed the base.
-		if base, err = p.store.Base(p.cfg.Key); err != nil {
-			return res, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+		// Recovery may have changed the base; reload it only then (it is
+		// the largest read of a pass).
+		if resumed {
+			if base, err = p.store.Base(p.cfg.Key); err != nil {
+				return res, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+			}
 		}
 	}
 
