@@ -297,17 +297,15 @@ func (s *Server) fileEdit(q *request) reply {
 	if v := q.p["fileType"]; v != "" {
 		f.FileType = v
 	}
-	s.unindex(f)
 	switch v := q.p["folder_id"]; {
 	case v == "":
 	case v == "null":
-		f.FolderID = 0
+		s.relocate(f, 0)
 	default:
 		if fo := s.activeFolder(a, phpInt(v)); fo != nil {
-			f.FolderID = fo.ID
+			s.relocate(f, fo.ID)
 		} // unknown: ignored silently
 	}
-	s.index(f)
 	if err := s.persist(putFile(f)); err != nil {
 		s.log.Error("file edit", zap.Int64("file", f.ID), zap.Error(err))
 	}
@@ -321,10 +319,8 @@ func (s *Server) fileDelete(q *request) reply {
 	if msg != "" {
 		return fail(msg)
 	}
-	s.unindex(f)
 	f.Status = statusTrash
-	f.FolderID = 0
-	s.index(f)
+	s.relocate(f, 0)
 	if err := s.persist(putFile(f)); err != nil {
 		s.log.Error("file delete", zap.Int64("file", f.ID), zap.Error(err))
 	}
@@ -358,9 +354,7 @@ func (s *Server) fileMove(q *request) reply {
 	if !ok {
 		return fail(msgBadNewParent)
 	}
-	s.unindex(f)
-	f.FolderID = dst
-	s.index(f)
+	s.relocate(f, dst)
 	if err := s.persist(putFile(f)); err != nil {
 		s.log.Error("file move", zap.Int64("file", f.ID), zap.Error(err))
 	}

@@ -84,9 +84,8 @@ type idCounters struct {
 // per account.
 type folderKey struct{ acct, folder int64 }
 
-// index and unindex keep byFolder in step with a file's account and folder:
-// call unindex before changing FolderID and index after. Called with s.mu
-// held. Listings and upload de-duplication then cost the folder's size, not
+// index and unindex keep byFolder in step with a file's account and folder
+// (relocate changes a file's folder through them). Called with s.mu held. Listings and upload de-duplication then cost the folder's size, not
 // the whole store's.
 func (s *Server) index(f *fileRec) {
 	k := folderKey{f.Account, f.FolderID}
@@ -104,6 +103,13 @@ func (s *Server) unindex(f *fileRec) {
 	if len(s.byFolder[k]) == 0 {
 		delete(s.byFolder, k)
 	}
+}
+
+// relocate moves f to folder, keeping byFolder in step. Called with s.mu held.
+func (s *Server) relocate(f *fileRec, folder int64) {
+	s.unindex(f)
+	f.FolderID = folder
+	s.index(f)
 }
 
 // filesIn returns the files (any status) of an account's folder.
