@@ -49,6 +49,12 @@ type ScanOptions struct {
 	// SizeHint is the expected number of entries (say, the size of the
 	// base), to size the tree once instead of growing it.
 	SizeHint int
+
+	// Descend, when set, is asked before descending into each directory
+	// below the scanned one (by key); false records the directory's own
+	// entry but not what is inside it. Rescan uses it to list a directory's
+	// direct entries without walking subdirectories it already knows.
+	Descend func(key string) bool
 }
 
 // ScanStats counts what a scan did.
@@ -104,7 +110,7 @@ func scan(ctx context.Context, opts ScanOptions, dir string, statOnly bool) (Sca
 		defer r.Close()
 		root = r
 	}
-	w := &walker{ctx: ctx, root: root, opts: opts, statOnly: statOnly, tree: make(map[string]plan.Local, opts.SizeHint), one: make([]string, 1)}
+	w := &walker{ctx: ctx, root: root, opts: opts, statOnly: statOnly, tree: make(map[string]plan.Local, opts.SizeHint), one: make([]string, 1), target: Key(dir)}
 	if w.opts.Hashers <= 0 {
 		w.opts.Hashers = 4
 	}
@@ -201,6 +207,8 @@ type walker struct {
 	opts ScanOptions
 	// statOnly: see scan.
 	statOnly bool
+	// target is the key of the directory scanned (see ScanOptions.Descend).
+	target string
 
 	tree     map[string]plan.Local
 	unknown  []string
@@ -324,6 +332,9 @@ func (w *walker) descend(dirs []child) error {
 	for _, d := range dirs {
 		if err := w.ctx.Err(); err != nil {
 			return err
+		}
+		if w.opts.Descend != nil && d.key != w.target && !w.opts.Descend(d.key) {
+			continue
 		}
 		w.elems = append(w.elems, path.Base(d.key))
 		w.floors = append(w.floors, d.floor)
