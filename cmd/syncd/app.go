@@ -147,7 +147,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			DeleteLimit: deleteLimit(cfg.MaxDelete),
 			Host:        host,
 		}, bind.Remote{C: client, Up: up, Down: down}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, bind.Store{S: st},
-			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer, SnapshotTTL: cfg.PollInterval})
+			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer, SweepInterval: cfg.SweepInterval})
 	}
 	return a, nil
 }

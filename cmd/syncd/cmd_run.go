@@ -19,6 +19,7 @@ import (
 	"github.com/syncd/syncd/cmd/syncd/internal/config"
 	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
 	"github.com/syncd/syncd/sync/plan"
 	"github.com/syncd/syncd/sync/watch"
 )
@@ -188,6 +189,7 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 			defer wg.Done()
 			if err := w.Run(wctx); err != nil && wctx.Err() == nil {
 				d.log.Warn("local watcher stopped; relying on periodic scans", zap.String("pair", pr.cfg.Local), zap.Error(err))
+				pr.watcher.Store(nil)
 			}
 		}()
 		go func() {
@@ -195,14 +197,17 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 			// Every batch, the first (Full, sent once every directory is
 			// watched) included, asks for a pass: a change made between
 			// the loop's first scan and the watches existing is caught.
-			for range w.Batches() {
+			// The pass rescans only the directories a batch names.
+			for b := range w.Batches() {
+				pr.pair.LocalChanged(watchKeys(b.Dirs), watchKeys(b.Trees), b.Full)
 				hint()
 			}
 		}()
 	}
 	// The safety net: a full rescan at scan_interval whatever the watcher
 	// says, and every minute while the watcher is degraded (out of inotify
-	// watches, overflowing): events may be missing then.
+	// watches, overflowing) or off: events may be missing then. Between
+	// them, passes rescan only what the watcher named.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -214,12 +219,13 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 			case <-wctx.Done():
 				return
 			case <-t.C:
-				degraded := false
-				if w != nil {
+				degraded := true
+				if w := pr.watcher.Load(); w != nil {
 					degraded, _ = w.Degraded()
 				}
 				if degraded || time.Since(last) >= d.cfg.ScanInterval {
 					last = time.Now()
+					pr.pair.LocalChanged(nil, nil, true)
 					hint()
 					if _, err := pr.fs.PurgeTrash(d.cfg.TrashRetention, last); err != nil {
 						d.log.Warn("could not purge old trash", zap.String("pair", pr.cfg.Local), zap.Error(err))
@@ -237,6 +243,19 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 			d.saveStatus()
 		},
 	})
+}
+
+// watchKeys turns the watcher's on-disk relative paths ("." for the root)
+// into the engine's tree keys.
+func watchKeys(rels []string) []string {
+	keys := make([]string, 0, len(rels))
+	for _, r := range rels {
+		if r == "." {
+			r = ""
+		}
+		keys = append(keys, local.Key(r))
+	}
+	return keys
 }
 
 func isPermanent(err error) bool {

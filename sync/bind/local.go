@@ -59,6 +59,33 @@ func (l *Local) Scan(ctx context.Context, base map[string]plan.Base, now time.Ti
 	return engine.Scan{Tree: res.Tree, Unknown: res.Unknown, Problems: res.Problems, Unsettled: res.Stats.Unsettled}, nil
 }
 
+func (l *Local) Rescan(ctx context.Context, prev *engine.Scan, dirs, trees []string, now time.Time) error {
+	res := local.ScanResult{Tree: prev.Tree, Unknown: prev.Unknown, Problems: prev.Problems}
+	// What the previous scan hashed serves as the base: a file whose stat
+	// did not change is not read again. The walk reads prev only while
+	// scanning; Rescan modifies it after.
+	known := prev.Tree
+	st, err := local.Rescan(ctx, local.ScanOptions{
+		Root:    l.FS.Root(),
+		Matcher: l.Matcher,
+		Base: func(p string) (plan.Base, bool) {
+			o, ok := known[p]
+			if !ok || o.Kind != plan.File {
+				return plan.Base{}, false
+			}
+			return plan.Base{Kind: o.Kind, Size: o.Size, MtimeNs: o.MtimeNs, Dev: o.Dev, Ino: o.Ino, MD5: o.MD5}, true
+		},
+		Now:     now,
+		Settle:  l.Settle,
+		Hashers: l.Hashers,
+	}, &res, dirs, trees)
+	if err != nil {
+		return err
+	}
+	*prev = engine.Scan{Tree: res.Tree, Unknown: res.Unknown, Problems: res.Problems, Unsettled: st.Unsettled}
+	return nil
+}
+
 func (l *Local) Stat(p string) (plan.Local, error) {
 	st, err := l.FS.Stat(p)
 	return st, premise(err)

@@ -346,45 +346,82 @@ func countConflicts(m map[string]string) int {
 	return n
 }
 
-// A pass triggered by a local change reuses the last remote snapshot (no
-// listing), and never mistakes its own earlier results for remote deletes.
-func TestLocalOnlyPassReusesSnapshotSafely(t *testing.T) {
+// The daemon's passes are incremental: a quiet pair costs one root listing
+// per poll and no planning; a local change costs a rescan of the directory
+// the watcher named and no listing; the pass after its own uploads lists only
+// the folder it wrote to and never reads them as remote deletions; a remote
+// change in a cold folder waits for the sweep, after which the folder is hot
+// and polled every time.
+func TestIncrementalPasses(t *testing.T) {
 	e := newEnv(t)
-	for i := 0; i < 5; i++ {
+	const folders = engine.HotFolders + 8 // more than a poll lists
+	for i := 0; i < folders; i++ {
 		e.write("d"+itoa(int64(i))+"/f.txt", "file "+itoa(int64(i)))
 	}
-	p := e.pair()
+	e.sync()
+	cr := newCounting(bind.Remote{C: e.client})
+	p := engine.NewPair(e.cfg, cr, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
+		engine.Options{ValidLocalName: validName})
 	ctx := context.Background()
-	if _, err := p.Once(ctx, engine.PassOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// A no-op pass lists and caches the snapshot.
-	res, err := p.Pass(ctx, engine.PassOptions{})
-	if err != nil || len(res.Plan.Ops) != 0 || res.Requests == 0 {
-		t.Fatalf("no-op pass: %v %+v", err, res)
-	}
-	e.write("d0/new.txt", "new local file")
-	res, err = p.Pass(ctx, engine.PassOptions{LocalOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.ReusedSnapshot || res.Requests != 0 || res.Done != 1 {
-		t.Fatalf("local-only pass: reused %v, %d listings, %d done", res.ReusedSnapshot, res.Requests, res.Done)
-	}
-	// The snapshot is stale now (it lacks new.txt): the next pass must list
-	// again rather than read new.txt as deleted on the remote.
-	e.write("d1/other.txt", "another")
-	res, err = p.Pass(ctx, engine.PassOptions{LocalOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.ReusedSnapshot {
-		t.Fatal("reused a snapshot taken before its own uploads")
-	}
-	for _, op := range res.Plan.Ops {
-		if op.Kind.String() == "delete-local" {
-			t.Fatalf("own upload read as a remote delete: %v", res.Plan.Ops)
+	pass := func(what string, po engine.PassOptions) engine.PassResult {
+		t.Helper()
+		po.Incremental = true
+		cr.calls = map[string]int{}
+		res, err := p.Pass(ctx, po)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
+		t.Logf("%s: %d listings, %d ops, unchanged %v, calls %v", what, res.Requests, len(res.Plan.Ops), res.Unchanged, cr.calls)
+		return res
+	}
+
+	res := pass("first", engine.PassOptions{})
+	if res.Requests != folders+1 || !res.Converged {
+		t.Fatalf("first incremental pass: %d listings, converged %v; want a whole listing of %d folders", res.Requests, res.Converged, folders+1)
+	}
+	res = pass("quiet poll", engine.PassOptions{})
+	if !res.Unchanged || res.Requests != 1 || cr.calls["list"] != 1 || len(cr.calls) != 1 {
+		t.Fatalf("quiet poll: unchanged %v, %d listings, calls %v; want one root listing and nothing else", res.Unchanged, res.Requests, cr.calls)
+	}
+
+	e.write("d3/new.txt", "new local file")
+	p.LocalChanged([]string{"d3"}, nil, false)
+	res = pass("local change", engine.PassOptions{LocalOnly: true})
+	if res.Requests != 0 || res.Done != 1 || cr.calls["upload"] != 1 {
+		t.Fatalf("local change: %d listings, %d done, calls %v; want one upload and no listing", res.Requests, res.Done, cr.calls)
+	}
+	res = pass("after own upload", engine.PassOptions{LocalOnly: true})
+	if res.Requests != 1 || len(res.Plan.Ops) != 0 || !res.Converged {
+		t.Fatalf("after own upload: %d listings, ops %v; want d3 listed again and nothing to do", res.Requests, res.Plan.Ops)
+	}
+
+	// Another client writes into a folder nobody touched for an hour.
+	other := e.otherWithRoot()
+	e.upload(other, "d7", "theirs.txt", "remote change")
+	res = pass("poll", engine.PassOptions{})
+	if _, ok := e.read("d7/theirs.txt"); ok || res.Requests > 1+1 {
+		t.Fatalf("a poll listed cold folders: %d listings", res.Requests)
+	}
+	res = pass("sweep", engine.PassOptions{Sweep: true})
+	if got, ok := e.read("d7/theirs.txt"); !ok || got != "remote change" || res.Requests != folders+1 {
+		t.Fatalf("sweep: %d listings, theirs.txt %q %v", res.Requests, got, ok)
+	}
+	e.upload(other, "d7", "again.txt", "second remote change")
+	res = pass("poll of a hot folder", engine.PassOptions{})
+	if got, ok := e.read("d7/again.txt"); !ok || got != "second remote change" || res.Requests > 4 {
+		t.Fatalf("hot folder not polled: %d listings, again.txt %q %v", res.Requests, got, ok)
+	}
+
+	// A change the watcher did not report is found by the full rescan.
+	e.write("d9/unreported.txt", "x")
+	pass("unmarked", engine.PassOptions{})
+	if _, ok := e.remoteEntry("d9/unreported.txt"); ok {
+		t.Fatal("an unmarked change was seen without a rescan: the pass walked the tree")
+	}
+	p.LocalChanged(nil, nil, true)
+	pass("full", engine.PassOptions{LocalOnly: true})
+	if _, ok := e.remoteEntry("d9/unreported.txt"); !ok {
+		t.Fatal("a full rescan missed a local file")
 	}
 	e.sync()
 }

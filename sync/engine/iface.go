@@ -93,6 +93,11 @@ type LocalFS interface {
 	// Scan observes the whole tree; base supplies the previous stat and MD5
 	// so that only changed files are hashed.
 	Scan(ctx context.Context, base map[string]plan.Base, now time.Time) (Scan, error)
+	// Rescan brings prev, a Scan this LocalFS returned, up to date in
+	// place: dirs are keys of directories whose direct entries changed,
+	// trees keys of directories to read whole (see local.Rescan). Files
+	// whose stat matches prev keep prev's MD5 unread.
+	Rescan(ctx context.Context, prev *Scan, dirs, trees []string, now time.Time) error
 	Stat(path string) (plan.Local, error)
 	Mkdir(path string) (plan.Local, error)
 	// OpenRead opens a file for upload, returning the stat it was opened at.

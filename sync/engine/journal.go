@@ -24,11 +24,7 @@ import (
 // once its new content is verified on the remote.
 //
 // It reports whether there was anything to resume.
-func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base) (bool, error) {
-	pending, err := p.store.JournalPending(p.cfg.Key)
-	if err != nil {
-		return false, fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
-	}
+func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pending []Journal) (bool, error) {
 	var inBase map[string]bool // file ids base knows, built once if needed
 	for _, j := range pending {
 		if inBase == nil {

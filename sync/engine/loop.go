@@ -15,8 +15,10 @@ type LoopOptions struct {
 	// PollInterval is how often the remote is listed when nothing else
 	// triggers a pass (no change feed exists).
 	PollInterval time.Duration
-	// Hints carries local change hints (debounced by the watcher). A hint
-	// triggers a pass. A closed channel is treated as "no more hints".
+	// Hints carries local change hints (debounced by the watcher): the
+	// sender says what changed with Pair.LocalChanged first. A hint
+	// triggers a local-only pass (see PassOptions.LocalOnly). A closed
+	// channel is treated as "no more hints".
 	Hints <-chan struct{}
 	// RetryMin and RetryMax bound the backoff after a failed pass.
 	RetryMin, RetryMax time.Duration
@@ -114,7 +116,10 @@ func (p *Pair) Status() Status {
 
 // Run owns the pair until ctx ends: a pass at once, then a pass on every
 // local hint, every poll interval, and after failures with backoff. Passes
-// never overlap: one goroutine runs them all. Items that fail are retried by
+// never overlap: one goroutine runs them all. They are incremental: a poll
+// lists the hot folders (everything at a sweep), a hint rescans what
+// LocalChanged named, and a pass that finds nothing changed stops before
+// planning. Items that fail are retried by
 // later passes without holding up the others; an outage keeps hints queued
 // (coalesced) and sync resumes by itself when the server is back.
 func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
@@ -131,9 +136,6 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		lo.Settle = time.Second
 	}
 	hints := lo.Hints
-	if p.opt.SnapshotTTL > lo.PollInterval {
-		p.opt.SnapshotTTL = lo.PollInterval
-	}
 	poll := time.NewTimer(0) // first pass at once
 	defer poll.Stop()
 	var retry *time.Timer
@@ -158,7 +160,7 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			retry.Stop()
 			retry, retryC = nil, nil
 		}
-		res, err := p.Pass(ctx, PassOptions{LocalOnly: localOnly})
+		res, err := p.Pass(ctx, PassOptions{Incremental: true, LocalOnly: localOnly})
 		if ctx.Err() != nil {
 			p.live.update(func(s *Status) { s.State = StateStopped })
 			return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,9 +44,11 @@ type Options struct {
 	// SettleWait is how long Once waits before looking again at files
 	// that were still being written (default 1s).
 	SettleWait time.Duration
-	// SnapshotTTL bounds the age of a remote snapshot a LocalOnly pass may
-	// reuse (default 30s; the daemon sets its poll interval).
-	SnapshotTTL time.Duration
+	// SweepInterval is how often an incremental pass lists every remote
+	// folder; in between, polls list the root, the folders active in the
+	// last hour (at most HotFolders) and those the pass's own operations
+	// touched (default 10 minutes).
+	SweepInterval time.Duration
 	// Observer, when set, is told of every operation as it ends.
 	Observer func(OpEvent)
 	// Failpoint, when set, is called at every step of every multi-step
@@ -110,11 +111,16 @@ type Pair struct {
 	log    *zap.Logger
 	live   liveStatus
 
-	// The last remote snapshot, kept while nothing was executed since it was
-	// taken (so it still matches base); reused by LocalOnly passes. Only the
-	// goroutine running passes touches it.
-	snapCache *remoteSnapshot
-	snapTime  time.Time
+	// What incremental passes keep between passes (see incremental.go).
+	// Only the goroutine running passes touches them, except marks.
+	marks  localMarks
+	lcache *Scan
+	rcache *listingCache
+	rdirty map[string]bool // remote folder ids the last execution touched
+	clean  bool            // the last incremental pass found both sides agreeing
+	// lastProblems are the problems the last planning pass reported: an
+	// unchanged pass reports them again.
+	lastProblems []plan.Problem
 }
 
 // NewPair wires a pair. It performs no I/O.
@@ -137,8 +143,8 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 	if opt.SettleWait <= 0 {
 		opt.SettleWait = time.Second
 	}
-	if opt.SnapshotTTL <= 0 {
-		opt.SnapshotTTL = 30 * time.Second
+	if opt.SweepInterval <= 0 {
+		opt.SweepInterval = 10 * time.Minute
 	}
 	return &Pair{cfg: cfg, remote: r, local: l, store: s, opt: opt,
 		log: opt.Logger.With(zap.String("pair", cfg.LocalRoot))}
@@ -148,12 +154,19 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 type PassOptions struct {
 	DryRun bool
 	Force  bool // override the mass-delete guard
-	// LocalOnly marks a pass triggered by a local change: it may reuse the
-	// last remote snapshot when it is younger than SnapshotTTL and nothing
-	// was executed since, instead of listing every folder again. Stale
-	// remote knowledge is safe: every destructive step re-reads its remote
-	// premise by id, and an upload onto a name taken meanwhile is undone.
+	// Incremental lets the pass build on what this Pair's earlier
+	// incremental passes observed (see incremental.go): the daemon's
+	// passes are incremental, `once` passes are not.
+	Incremental bool
+	// LocalOnly marks an incremental pass triggered by a local change: of
+	// the remote it lists again only the folders the last execution
+	// touched, and reads every other folder from the cached listings.
+	// Stale remote knowledge is safe: every destructive step re-reads its
+	// remote premise by id, and an upload onto a name taken meanwhile is
+	// undone.
 	LocalOnly bool
+	// Sweep makes an incremental pass list every remote folder.
+	Sweep bool
 }
 
 // PassResult is what one pass observed, decided and did.
@@ -169,8 +182,9 @@ type PassResult struct {
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
 	Unsettled int  // local files left for later: still being written
-	// ReusedSnapshot: a LocalOnly pass planned from the cached snapshot.
-	ReusedSnapshot bool
+	// Unchanged: an incremental pass that stopped before planning because
+	// the last pass found both sides agreeing and neither changed since.
+	Unchanged bool
 
 	// Where the pass spent its time (by Options.Now).
 	ScanTime, ListTime, PlanTime, ExecTime time.Duration
@@ -248,21 +262,45 @@ func (p *Pair) recordPass(res PassResult, err error) {
 	})
 }
 
-func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassResult, error) {
+func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ PassResult, err error) {
+	if po.Incremental && !po.DryRun {
+		// Whatever goes wrong, the next pass observes both sides whole.
+		defer func() {
+			if err != nil || ctx.Err() != nil {
+				p.dropCaches()
+			}
+		}()
+	} else if !po.DryRun {
+		p.dropCaches()
+	}
 	meta, err := p.store.Meta(p.cfg.Key)
 	if err != nil {
 		return res, fmt.Errorf("read state of pair %s: %w", p.cfg.LocalRoot, err)
 	}
-	base, err := p.store.Base(p.cfg.Key)
-	if err != nil {
-		return res, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+	// The base is the largest read of a pass: read it only when needed
+	// (an incremental pass that finds nothing changed never does).
+	var base map[string]plan.Base
+	loadBase := func() (map[string]plan.Base, error) {
+		if base != nil {
+			return base, nil
+		}
+		b, err := p.store.Base(p.cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+		}
+		base = b
+		return base, nil
 	}
 	marked, err := p.local.HasMarker()
 	if err != nil {
 		return res, fmt.Errorf("check local root %s: %w", p.cfg.LocalRoot, err)
 	}
 	if !marked {
-		if meta.Initialised || len(base) > 0 {
+		b, err := loadBase()
+		if err != nil {
+			return res, err
+		}
+		if meta.Initialised || len(b) > 0 {
 			return res, fmt.Errorf("local root %s has synced before but its .syncd marker is missing (unmounted disk?): %w; restore it, or remove the pair's state to start over", p.cfg.LocalRoot, ErrHalted)
 		}
 		if !po.DryRun {
@@ -276,50 +314,60 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		return res, err
 	}
 	if !po.DryRun {
-		resumed, err := p.recoverJournal(ctx, base)
+		pending, err := p.store.JournalPending(p.cfg.Key)
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
 		}
-		// Recovery may have changed the base; reload it only then (it is
-		// the largest read of a pass).
-		if resumed {
-			if base, err = p.store.Base(p.cfg.Key); err != nil {
-				return res, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+		if len(pending) > 0 {
+			b, err := loadBase()
+			if err != nil {
+				return res, err
 			}
+			if _, err := p.recoverJournal(ctx, b, pending); err != nil {
+				return res, err
+			}
+			// Recovery changed the base and possibly both sides.
+			base = nil
+			p.dropCaches()
 		}
 	}
 
 	t0 := p.opt.Now()
-	scan, err := p.local.Scan(ctx, base, t0)
+	scan, localChanged, err := p.observeLocal(ctx, po, loadBase, t0)
 	t1 := p.opt.Now()
 	res.ScanTime = t1.Sub(t0)
 	if err != nil {
 		return res, fmt.Errorf("scan %s: %w", p.cfg.LocalRoot, err)
 	}
-	snap := remoteSnapshot{Tree: map[string]plan.Remote{}}
-	switch {
-	case rootID == noRemoteRoot:
-	case po.LocalOnly && !po.DryRun && p.snapCache != nil && t1.Sub(p.snapTime) < p.opt.SnapshotTTL:
-		snap = *p.snapCache
-		snap.Tree = maps.Clone(snap.Tree)
-		snap.Requests = 0
-		res.ReusedSnapshot = true
-	default:
-		p.snapCache = nil
-		snap, err = snapshotRemote(ctx, p.remote, rootID, base, p.opt.ValidLocalName)
+	var listings *listingCache
+	remoteChanged := true
+	if rootID != noRemoteRoot {
+		n := 0
+		listings, n, remoteChanged, err = p.observeRemote(ctx, po, rootID, t1)
+		res.Requests = n
 		if err != nil {
 			return res, fmt.Errorf("snapshot remote %s: %w", p.cfg.RemotePath, err)
 		}
-		if !po.DryRun {
-			cached := snap
-			cached.Tree = maps.Clone(snap.Tree)
-			p.snapCache, p.snapTime = &cached, t1
+		if n > 0 && !po.DryRun {
 			p.live.update(func(s *Status) { s.LastPoll = t1 })
 		}
 	}
+	if p.unchanged(po, localChanged, remoteChanged) {
+		res.ListTime = p.opt.Now().Sub(t1)
+		res.Unchanged, res.Converged = true, true
+		res.Plan = plan.Plan{Problems: p.lastProblems}
+		res.Finished = p.opt.Now()
+		return res, nil
+	}
+	if base, err = loadBase(); err != nil {
+		return res, err
+	}
+	snap := remoteSnapshot{Tree: map[string]plan.Remote{}}
+	if listings != nil {
+		snap = listings.assemble(rootID, base, p.opt.ValidLocalName, len(base))
+	}
 	t2 := p.opt.Now()
 	res.ListTime = t2.Sub(t1)
-	res.Requests = snap.Requests
 	res.Unsettled = scan.Unsettled
 	known := p.fillRemoteMD5(snap.Tree, base)
 	if !po.DryRun {
@@ -381,16 +429,14 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		return res, nil
 	}
 
-	if len(pl.Ops) > 0 {
-		// What executes changes both the remote and base: the snapshot no
-		// longer matches them.
-		p.snapCache = nil
-	}
 	// An empty plan needs no execution: no working copy of the base.
 	x := &execution{p: p}
 	if len(pl.Ops) > 0 {
 		x = newExecution(p, in, pl.Ops, rootID)
 		x.run(ctx)
+		if po.Incremental {
+			p.markTouched(pl.Ops, x, snap.Tree, rootID)
+		}
 	}
 	res.ExecTime = p.opt.Now().Sub(t4)
 	res.Done, res.Skipped, res.Failed, res.Errors = x.done, x.skipped, x.failed, x.errors
@@ -425,6 +471,10 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	}
 	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Refused: refused, Conflicts: pl.Conflicts}); err != nil {
 		return res, fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
+	}
+	if po.Incremental {
+		p.clean = res.Converged && res.Failed == 0 && pl.Halt == "" && ctx.Err() == nil
+		p.lastProblems = problems
 	}
 	res.Finished = p.opt.Now()
 	if pl.Halt != "" {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
@@ -27,52 +29,195 @@ type remoteSnapshot struct {
 // listParallel bounds how many folder listings run at once.
 const listParallel = 4
 
-// snapshotRemote lists the pair's remote folder recursively, one request per
-// folder. A failed listing makes that folder's subtree unknown (never read as
-// deletions); only a failure of the root listing fails the snapshot. Trashed
-// entries are ignored. Entries whose names clash (same NFC key in one folder)
-// are resolved by the base where it names one of them, and reported as
-// problems otherwise.
-func snapshotRemote(ctx context.Context, r Remote, rootID string, base map[string]plan.Base, validName func(string) error) (remoteSnapshot, error) {
-	snap := remoteSnapshot{Tree: make(map[string]plan.Remote)}
+// listingCache holds the last listing of every folder of a pair's remote
+// tree, by folder id. A snapshot lists again only the folders a pass asks
+// for and reads the rest from here, so that the daemon's polls cost a few
+// requests instead of one per folder; a folder moved elsewhere keeps its id,
+// so its listing stays valid. Only the goroutine running passes touches it.
+type listingCache struct {
+	byID map[string]*listing
+	// failed holds the folders whose last listing attempt failed: their
+	// subtrees are unknown until a listing succeeds.
+	failed    map[string]error
+	lastSweep time.Time
+}
+
+// listing is one folder's entries as the service last listed them.
+type listing struct {
+	folders []RemoteFolder
+	files   []RemoteFile
+	// active is when this listing last changed between two looks, or
+	// the pass's own operations touched the folder (zero: never seen to).
+	active time.Time
+}
+
+func newListingCache() *listingCache {
+	return &listingCache{byID: make(map[string]*listing), failed: make(map[string]error)}
+}
+
+// refresh brings the cache up to date from rootID down: a folder is listed
+// when relist says so or when the cache has no listing of it (new, or
+// failed last time); every other folder is read from the cache. Folders no
+// longer reachable are dropped. It reports the requests made and whether
+// anything differs from what the cache held. Only a failure to list the
+// root fails it; any other failed listing makes that subtree unknown to
+// assemble (never read as deletions).
+func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time) (requests int, changed bool, err error) {
+	first := len(c.byID) == 0
+	seen := make(map[string]bool, len(c.byID))
 	var mu sync.Mutex
-	type job struct{ path, id string }
-	level := []job{{"", rootID}}
+	level := []string{rootID}
 	for len(level) > 0 {
-		var next []job
+		var next []string
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(listParallel)
-		for _, j := range level {
+		for _, id := range level {
+			if seen[id] {
+				continue // a folder cannot be its own ancestor; a confused listing can claim so
+			}
+			seen[id] = true
+			old, cached := c.byID[id]
+			if cached && !relist(id) {
+				next = appendSubfolders(next, id, old.folders)
+				continue
+			}
 			g.Go(func() error {
-				folders, files, err := r.List(gctx, j.id)
+				folders, files, err := r.List(gctx, id)
 				mu.Lock()
 				defer mu.Unlock()
-				snap.Requests++
+				requests++
 				if err != nil {
-					if j.path == "" {
-						return fmt.Errorf("list remote root folder %s: %w", j.id, err)
+					if id == rootID {
+						return fmt.Errorf("list remote root folder %s: %w", id, err)
 					}
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					snap.Unknown = append(snap.Unknown, j.path)
-					snap.Problems = append(snap.Problems, plan.Problem{Path: j.path, Side: plan.RemoteSide, Message: "listing failed: " + err.Error()})
+					delete(c.byID, id)
+					c.failed[id] = err
+					changed = true
 					return nil
 				}
-				for _, sub := range addListing(&snap, j.path, j.id, folders, files, base, validName) {
-					next = append(next, job{sub.path, sub.id})
+				delete(c.failed, id)
+				switch {
+				case !cached:
+					l := &listing{folders: folders, files: files}
+					if !first {
+						l.active, changed = now, true
+					}
+					c.byID[id] = l
+				case !slices.Equal(old.folders, folders) || !slices.Equal(old.files, files):
+					old.folders, old.files, old.active = folders, files, now
+					changed = true
 				}
+				next = appendSubfolders(next, id, folders)
 				return nil
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return remoteSnapshot{}, err
+			return requests, true, err
 		}
-		sort.Slice(next, func(a, b int) bool { return next[a].path < next[b].path })
+		slices.Sort(next)
+		level = slices.Compact(next)
+	}
+	for id := range c.byID {
+		if !seen[id] {
+			delete(c.byID, id)
+			changed = true
+		}
+	}
+	for id := range c.failed {
+		if !seen[id] {
+			delete(c.failed, id)
+		}
+	}
+	return requests, changed, nil
+}
+
+// appendSubfolders appends the ids of a listing's live direct subfolders.
+func appendSubfolders(ids []string, parent string, folders []RemoteFolder) []string {
+	for _, f := range folders {
+		if f.Active && (f.ParentID == "" || f.ParentID == parent) {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}
+
+// assemble builds the snapshot tree from the cached listings. Entries whose
+// names clash (same NFC key in one folder) are resolved by the base where it
+// names one of them, and reported as problems otherwise; trashed entries are
+// left out.
+func (c *listingCache) assemble(rootID string, base map[string]plan.Base, validName func(string) error, sizeHint int) remoteSnapshot {
+	snap := remoteSnapshot{Tree: make(map[string]plan.Remote, sizeHint)}
+	level := []subfolder{{"", rootID}}
+	for len(level) > 0 {
+		var next []subfolder
+		for _, j := range level {
+			l, ok := c.byID[j.id]
+			if !ok {
+				msg := "not listed"
+				if err := c.failed[j.id]; err != nil {
+					msg = err.Error()
+				}
+				snap.Unknown = append(snap.Unknown, j.path)
+				snap.Problems = append(snap.Problems, plan.Problem{Path: j.path, Side: plan.RemoteSide, Message: "listing failed: " + msg})
+				continue
+			}
+			next = append(next, addListing(&snap, j.path, j.id, l.folders, l.files, base, validName)...)
+		}
 		level = next
 	}
 	sort.Strings(snap.Unknown)
 	sort.Slice(snap.Problems, func(a, b int) bool { return snap.Problems[a].Path < snap.Problems[b].Path })
+	return snap
+}
+
+// touch marks folders as just active: the next snapshots list them again.
+func (c *listingCache) touch(ids map[string]bool, now time.Time) {
+	for id := range ids {
+		if l, ok := c.byID[id]; ok {
+			l.active = now
+		}
+	}
+}
+
+// hot returns up to max folder ids active since the given time, the most
+// recently active first.
+func (c *listingCache) hot(since time.Time, max int) map[string]bool {
+	type act struct {
+		id string
+		at time.Time
+	}
+	var all []act
+	for id, l := range c.byID {
+		if !l.active.IsZero() && !l.active.Before(since) {
+			all = append(all, act{id, l.active})
+		}
+	}
+	sort.Slice(all, func(a, b int) bool {
+		if !all[a].at.Equal(all[b].at) {
+			return all[a].at.After(all[b].at)
+		}
+		return all[a].id < all[b].id
+	})
+	out := make(map[string]bool, min(len(all), max))
+	for _, a := range all[:min(len(all), max)] {
+		out[a.id] = true
+	}
+	return out
+}
+
+// snapshotRemote lists the pair's remote folder recursively, one request per
+// folder (see listingCache.refresh and assemble).
+func snapshotRemote(ctx context.Context, r Remote, rootID string, base map[string]plan.Base, validName func(string) error) (remoteSnapshot, error) {
+	c := newListingCache()
+	n, _, err := c.refresh(ctx, r, rootID, func(string) bool { return true }, time.Time{})
+	if err != nil {
+		return remoteSnapshot{}, err
+	}
+	snap := c.assemble(rootID, base, validName, len(base))
+	snap.Requests = n
 	return snap, nil
 }
 

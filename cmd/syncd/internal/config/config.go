@@ -38,6 +38,7 @@ const (
 	DefaultMaxDelete         = Percent(0.5)
 	DefaultTrashRetention    = 720 * time.Hour
 	DefaultScanInterval      = time.Hour
+	DefaultSweepInterval     = 10 * time.Minute
 	DefaultDebounce          = time.Second
 	DefaultRequestsPerSecond = 10.0
 	DefaultSystemStateDir    = "/var/lib/syncd"
@@ -63,6 +64,7 @@ type Config struct {
 	RequestsPerSecond float64
 	TrashRetention    time.Duration
 	ScanInterval      time.Duration // full rescan safety net
+	SweepInterval     time.Duration // full remote listing; polls in between list recently active folders
 	Debounce          time.Duration // quiet time after a local change before scanning
 }
 

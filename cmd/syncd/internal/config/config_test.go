@@ -71,6 +71,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 		RequestsPerSecond: 10,
 		TrashRetention:    720 * time.Hour,
 		ScanInterval:      time.Hour,
+		SweepInterval:     10 * time.Minute,
 		Debounce:          time.Second,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -93,6 +94,7 @@ func TestLoadAllValues(t *testing.T) {
 state_dir: /tmp/st
 poll_interval: 1m
 scan_interval: 2h
+sweep_interval: 15m
 debounce: 250ms
 ignore: ["*.tmp", "cache/"]
 max_delete: 0.25
@@ -136,6 +138,7 @@ pairs:
 		RequestsPerSecond: 2.5,
 		TrashRetention:    30 * 24 * time.Hour,
 		ScanInterval:      2 * time.Hour,
+		SweepInterval:     15 * time.Minute,
 		Debounce:          250 * time.Millisecond,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -423,7 +426,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Errorf("warnings: %v", warns)
 	}
 	if cfg.PollInterval != DefaultPollInterval || cfg.MaxDelete != DefaultMaxDelete || cfg.TrashRetention != DefaultTrashRetention ||
-		cfg.ScanInterval != DefaultScanInterval || cfg.Debounce != DefaultDebounce || cfg.RequestsPerSecond != DefaultRequestsPerSecond ||
+		cfg.ScanInterval != DefaultScanInterval || cfg.SweepInterval != DefaultSweepInterval || cfg.Debounce != DefaultDebounce || cfg.RequestsPerSecond != DefaultRequestsPerSecond ||
 		cfg.StateDir != DefaultSystemStateDir || cfg.Log != (Log{Level: "info", Format: "auto"}) ||
 		cfg.BWLimitUp != 0 || cfg.BWLimitDown != 0 || cfg.MetricsListen != "" || cfg.MetricsPublic {
 		t.Errorf("example values differ from the defaults: %+v", cfg)
@@ -461,7 +464,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	walk(reflect.TypeFor[rawConfig]())
 	// Every Config field is fed from the raw schema; count them to notice a
 	// field added to Config without a key.
-	if got := reflect.TypeFor[Config]().NumField(); got != 16 {
+	if got := reflect.TypeFor[Config]().NumField(); got != 17 {
 		t.Errorf("Config has %d fields; add the new key to rawConfig and the example, then update this count", got)
 	}
 	if n < 25 {

@@ -45,6 +45,7 @@ type rawConfig struct {
 	RequestsPerSecond yaml.Node `yaml:"requests_per_second"`
 	TrashRetention    yaml.Node `yaml:"trash_retention"`
 	ScanInterval      yaml.Node `yaml:"scan_interval"`
+	SweepInterval     yaml.Node `yaml:"sweep_interval"`
 	Debounce          yaml.Node `yaml:"debounce"`
 }
 
@@ -358,6 +359,7 @@ func (p *parser) convert(raw *rawConfig) *Config {
 		RequestsPerSecond: DefaultRequestsPerSecond,
 		TrashRetention:    DefaultTrashRetention,
 		ScanInterval:      DefaultScanInterval,
+		SweepInterval:     DefaultSweepInterval,
 		Debounce:          DefaultDebounce,
 	}
 	c.API.URL = p.apiURL(&raw.API.URL)
@@ -380,6 +382,7 @@ func (p *parser) convert(raw *rawConfig) *Config {
 	c.RequestsPerSecond = value(p, &raw.RequestsPerSecond, "requests_per_second", "rate", DefaultRequestsPerSecond, parseRate)
 	c.TrashRetention = p.duration(&raw.TrashRetention, "trash_retention", DefaultTrashRetention, time.Hour, 0)
 	c.ScanInterval = p.duration(&raw.ScanInterval, "scan_interval", DefaultScanInterval, time.Minute, 7*24*time.Hour)
+	c.SweepInterval = p.duration(&raw.SweepInterval, "sweep_interval", DefaultSweepInterval, time.Second, 7*24*time.Hour)
 	c.Debounce = p.duration(&raw.Debounce, "debounce", DefaultDebounce, 0, time.Minute)
 
 	if len(raw.Pairs) == 0 {

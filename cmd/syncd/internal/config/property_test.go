@@ -28,6 +28,7 @@ func TestLoadRoundTrip(t *testing.T) {
 			RequestsPerSecond: DefaultRequestsPerSecond,
 			TrashRetention:    DefaultTrashRetention,
 			ScanInterval:      DefaultScanInterval,
+			SweepInterval:     DefaultSweepInterval,
 			Debounce:          DefaultDebounce,
 		}
 		fmt.Fprintf(&b, "api:\n  url: https://files.example.com/api/v2\n  key1: %s\n  key2: %s\nstate_dir: /var/lib/syncd/\n", k1, k2)

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/syncd/syncd/sync/plan"
+)
+
+// What an incremental pass (PassOptions.Incremental, the daemon's passes)
+// keeps between passes, so that a quiet tree costs almost nothing to watch:
+//
+//   - the last local scan, brought up to date by rescanning only the
+//     directories the watcher named (LocalChanged) and those the pass's own
+//     operations wrote to;
+//   - the last listing of every remote folder (listingCache), listed again
+//     only when it may have changed: folders the pass's own operations
+//     touched, recently active folders at every poll, everything at a sweep;
+//   - whether the last pass found both sides in agreement. When it did and
+//     neither side shows a change, the pass ends there, before reading the
+//     base or planning.
+//
+// Any failed pass drops all of it: the next one observes both sides whole.
+
+// HotFolders bounds how many recently active remote folders an incremental
+// poll lists besides the root and the folders its own operations touched.
+const HotFolders = 32
+
+// hotWindow is how long a remote folder stays hot after it was last seen
+// to change.
+const hotWindow = time.Hour
+
+// localMarks accumulates what changed locally between passes. Any goroutine
+// may add to it; the pass takes it.
+type localMarks struct {
+	mu    sync.Mutex
+	dirs  map[string]bool
+	trees map[string]bool
+	full  bool
+}
+
+func (m *localMarks) add(dirs, trees []string, full bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dirs == nil {
+		m.dirs, m.trees = make(map[string]bool), make(map[string]bool)
+	}
+	for _, d := range dirs {
+		m.dirs[d] = true
+	}
+	for _, t := range trees {
+		m.trees[t] = true
+	}
+	m.full = m.full || full
+}
+
+func (m *localMarks) take() (dirs, trees []string, full bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for d := range m.dirs {
+		dirs = append(dirs, d)
+	}
+	for t := range m.trees {
+		trees = append(trees, t)
+	}
+	full = m.full
+	m.dirs, m.trees, m.full = nil, nil, false
+	slices.Sort(dirs)
+	slices.Sort(trees)
+	return dirs, trees, full
+}
+
+// LocalChanged tells the pair what changed in its local tree since its last
+// pass: dirs are keys (NFC, slash-separated, "" for the root) of directories
+// whose direct entries changed, trees are keys of directories to read again
+// with everything below them, and full asks for a scan of the whole tree
+// (events were lost, or a periodic safety scan). Incremental passes rescan
+// only that. Safe to call from any goroutine.
+func (p *Pair) LocalChanged(dirs, trees []string, full bool) {
+	p.marks.add(dirs, trees, full)
+}
+
+// dropCaches forgets everything incremental passes kept: the next pass
+// observes both sides whole.
+func (p *Pair) dropCaches() {
+	p.lcache, p.rcache, p.clean = nil, nil, false
+	p.rdirty = nil
+}
+
+// observeLocal returns the local tree for this pass. An incremental pass
+// with a cached scan rescans only what was marked (and the directories of
+// files it left unsettled last time); changed reports whether it had
+// anything to look at.
+func (p *Pair) observeLocal(ctx context.Context, po PassOptions, loadBase func() (map[string]plan.Base, error), now time.Time) (scan Scan, changed bool, err error) {
+	incremental := po.Incremental && !po.DryRun
+	var dirs, trees []string
+	full := true
+	if incremental {
+		dirs, trees, full = p.marks.take()
+	}
+	if incremental && p.lcache != nil && !full {
+		if p.lcache.Unsettled > 0 {
+			for _, u := range p.lcache.Unknown {
+				dirs = append(dirs, parentKey(u))
+			}
+		}
+		if len(dirs)+len(trees) == 0 {
+			return *p.lcache, false, nil
+		}
+		if err := p.local.Rescan(ctx, p.lcache, dirs, trees, now); err != nil {
+			p.lcache = nil
+			return Scan{}, true, err
+		}
+		return *p.lcache, true, nil
+	}
+	base, err := loadBase()
+	if err != nil {
+		return Scan{}, true, err
+	}
+	scan, err = p.local.Scan(ctx, base, now)
+	if err != nil {
+		return Scan{}, true, err
+	}
+	if incremental {
+		cached := scan
+		p.lcache = &cached
+	} else {
+		p.lcache = nil
+	}
+	return scan, true, nil
+}
+
+// observeRemote refreshes the remote listings for this pass. A pass that is
+// not incremental lists every folder; an incremental one lists every folder
+// at a sweep (SweepInterval, or always when the tree has no more folders
+// than an ordinary poll would list), otherwise the folders its own
+// operations touched, plus the root and the hot folders unless LocalOnly.
+func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string, now time.Time) (c *listingCache, requests int, changed bool, err error) {
+	incremental := po.Incremental && !po.DryRun
+	if !incremental || p.rcache == nil {
+		c = newListingCache()
+		if incremental {
+			p.rcache = c
+		}
+		n, _, err := c.refresh(ctx, p.remote, rootID, func(string) bool { return true }, now)
+		if err != nil {
+			return nil, n, true, err
+		}
+		c.lastSweep = now
+		p.rdirty = nil
+		return c, n, true, nil
+	}
+	c = p.rcache
+	dirty := p.rdirty
+	p.rdirty = nil
+	c.touch(dirty, now)
+	sweep := !po.LocalOnly && (po.Sweep || now.Sub(c.lastSweep) >= p.opt.SweepInterval || len(c.byID) <= HotFolders+1)
+	var relist func(id string) bool
+	switch {
+	case sweep:
+		relist = func(string) bool { return true }
+	case po.LocalOnly:
+		relist = func(id string) bool { return dirty[id] }
+	default:
+		hot := c.hot(now.Add(-hotWindow), HotFolders)
+		relist = func(id string) bool { return id == rootID || dirty[id] || hot[id] }
+	}
+	n, changed, err := c.refresh(ctx, p.remote, rootID, relist, now)
+	if err != nil {
+		return nil, n, true, err
+	}
+	if sweep {
+		c.lastSweep = now
+	}
+	return c, n, changed, nil
+}
+
+// markTouched records, after an execution, where the pass's own operations
+// changed either side: their local directories are rescanned and their
+// remote folders listed again by the next incremental pass, which then sees
+// exactly what the operations left (never its own uploads as remote
+// deletions, nor its downloads as local creations).
+func (p *Pair) markTouched(ops []plan.Op, x *execution, snap map[string]plan.Remote, rootID string) {
+	var dirs, trees []string
+	if p.rdirty == nil {
+		p.rdirty = make(map[string]bool)
+	}
+	folderOf := func(key string) {
+		if key == "" {
+			p.rdirty[rootID] = true
+			return
+		}
+		if r, ok := snap[key]; ok && r.Kind == plan.Dir {
+			p.rdirty[r.ID] = true
+		}
+		if b, ok := x.in.Base[key]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
+			p.rdirty[b.RemoteID] = true
+		}
+		if b, ok := x.work[key]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
+			p.rdirty[b.RemoteID] = true
+		}
+	}
+	for _, op := range ops {
+		paths := []string{op.Path}
+		if op.From != "" {
+			paths = append(paths, op.From)
+		}
+		switch op.Kind {
+		case plan.MkdirLocal, plan.Download, plan.MoveLocal, plan.DeleteLocal, plan.ConflictLocal:
+			for _, k := range paths {
+				dirs = append(dirs, parentKey(k))
+				if op.Entry == plan.Dir {
+					trees = append(trees, k)
+				}
+			}
+		case plan.MkdirRemote, plan.Upload, plan.Replace, plan.MoveRemote, plan.DeleteRemote, plan.ConflictRemote:
+			if op.Remote != nil && op.Remote.ParentID != "" {
+				p.rdirty[op.Remote.ParentID] = true
+			}
+			for _, k := range paths {
+				folderOf(parentKey(k))
+			}
+		}
+	}
+	p.marks.add(dirs, trees, false)
+}
+
+// unchanged reports whether an incremental pass may stop before planning:
+// the previous pass found both sides in agreement and this one saw no
+// change on either.
+func (p *Pair) unchanged(po PassOptions, localChanged, remoteChanged bool) bool {
+	return po.Incremental && !po.DryRun && p.clean && !localChanged && !remoteChanged
+}
