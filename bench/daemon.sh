@@ -3,9 +3,10 @@
 # each in its own process.
 #   1. initial upload of FILES small files (folders of 1,000), wall time and peak RSS;
 #   2. three no-change `syncd once` passes: wall time and peak RSS;
-#   3. `syncd run` idle for IDLE seconds: CPU share and RSS while watching the tree;
-#   4. write-to-synced latency: 10 local writes, each timed until status shows
-#      it synced (debounce 1s).
+#   3. `syncd run` idle for IDLE seconds: CPU share, RSS while watching the
+#      tree, and the API requests it made (from its Prometheus metrics);
+#   4. write-to-synced latency: 10 local writes, each timed until the daemon's
+#      metrics count its upload done (debounce 1s).
 #
 #   bench/daemon.sh [FILES] [IDLE]      (defaults 100000 and 90)
 set -euo pipefail
@@ -38,6 +39,10 @@ for i in range(n):
         f.write("file %d\n" % i)
     os.utime(p, (1700000000, 1700000000))
 PY
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+metric() { # sum of the samples of a metric whose line matches $1
+  curl -s "http://127.0.0.1:$mport/metrics" | awk -v re="$1" '$0 ~ re && !/^#/ {s += $NF} END {printf "%d\n", s}'
+}
 cat >"$work/config.yaml" <<YAML
 api:
   url: $url
@@ -47,6 +52,7 @@ state_dir: $work/state
 requests_per_second: 0
 poll_interval: 30s
 debounce: 1s
+metrics_listen: 127.0.0.1:$mport
 log:
   level: warn
 pairs:
@@ -71,25 +77,23 @@ for _ in $(seq 600); do
 done
 sleep 5
 hz=$(getconf CLK_TCK)
+r0=$(metric '^syncd_api_responses_total')
 t0=$(awk '{print $14 + $15}' /proc/$daemon/stat)
 sleep "$IDLE"
 t1=$(awk '{print $14 + $15}' /proc/$daemon/stat)
+r1=$(metric '^syncd_api_responses_total')
+echo "idle daemon over ${IDLE}s: $((r1 - r0)) API requests (poll_interval 30s: root folder info + root listing + hot folders per poll)"
 rss=$(awk '/VmRSS/ {print $2}' /proc/$daemon/status)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$daemon/status)
 python3 -c "print('idle daemon over %ds: %.2f%% of one core, RSS %d KiB (peak %d KiB), watching %d files' % ($IDLE, 100.0*($t1-$t0)/$hz/$IDLE, $rss, $hwm, $N))"
 
 lat=()
 for i in $(seq 10); do
+  done0=$(metric '^syncd_operations_total\\{.*op="upload".*result="done"')
   before=$(date +%s.%N)
-  echo "edit $i $before" > "$work/local/latency-$i.txt"
-  for _ in $(seq 400); do
-    if "$work/syncd" status -config "$work/config.yaml" -json 2>/dev/null | python3 -c "
-import json, sys, datetime
-d = json.load(sys.stdin)
-p = d['pairs'][0]
-ls = p.get('last_sync') or ''
-ok = p['pending_ops'] == 0 and not p['transfers'] and ls and datetime.datetime.fromisoformat(ls.replace('Z','+00:00')).timestamp() > $before
-sys.exit(0 if ok else 1)"; then break; fi
+  echo "edit $i $before" > "$work/local/d$(printf %03d $(( (i * 7) % ((N + 999) / 1000) )))/latency-$i.txt"
+  for _ in $(seq 800); do
+    [ "$(metric '^syncd_operations_total\\{.*op="upload".*result="done"')" -gt "$done0" ] && break
     sleep 0.05
   done
   after=$(date +%s.%N)

@@ -1,0 +1,275 @@
+package engine_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/sync/engine"
+)
+
+var incSeeds = flag.Int("inc-seeds", 12, "seeds of TestIncrementalAgreesWithFullObservation")
+
+// TestIncrementalAgreesWithFullObservation drives one long-lived pair with
+// incremental passes (local-only, polls, sweeps) between random changes on
+// both sides, telling it what changed locally as the watcher would. At the
+// end, after a sweep, a pass that observes both sides whole must find
+// nothing to do, both sides must be equal, and every version a user wrote
+// and did not itself remove must be live: the caches never hid a change,
+// never invented one, and never read a stale entry as a deletion.
+func TestIncrementalAgreesWithFullObservation(t *testing.T) {
+	for seed := range uint64(*incSeeds) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { incrementalRun(t, seed, 30) })
+	}
+}
+
+func incrementalRun(t *testing.T, seed uint64, steps int) {
+	r := rand.New(rand.NewPCG(seed, 0x1c))
+	e := newEnv(t)
+	e.write("a/x.txt", "seed a/x")
+	e.write("b/y.txt", "seed b/y")
+	e.sync()
+	p := e.pair()
+	ctx := context.Background()
+	other := e.otherWithRoot()
+	alive := map[string]bool{sum("seed a/x"): true, sum("seed b/y"): true}
+	n := 0
+	var log []string
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d: "+format+"\nactions:\n  %s", append([]any{seed}, append(args, strings.Join(log, "\n  "))...)...)
+	}
+	dirs := []string{"", "a", "b", "a/c", "d"}
+	names := []string{"x.txt", "y.txt", "z.txt", "w.bin"}
+
+	localFiles := func() []string {
+		var out []string
+		for k, v := range e.localFiles() {
+			if v != "/" {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	localDirs := func() []string {
+		var out []string
+		for k, v := range e.localFiles() {
+			if v == "/" {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	remoteOf := func(folders bool) []string {
+		var out []string
+		for k, v := range e.remoteFiles() {
+			if (v == "/") == folders {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	parent := func(p string) string {
+		if d := path.Dir(p); d != "." {
+			return d
+		}
+		return ""
+	}
+	join := func(d, name string) string {
+		if d == "" {
+			return name
+		}
+		return d + "/" + name
+	}
+	id := func(rel string) remote.ID {
+		en, ok := e.remoteEntry(rel)
+		if !ok {
+			fail("no remote entry %s", rel)
+		}
+		return remote.ID(itoa(en.ID))
+	}
+
+	for step := 0; step < steps; step++ {
+		n++
+		content := fmt.Sprintf("version %d of seed %d", n, seed)
+		switch a := r.IntN(9); a {
+		case 0, 1: // local write, new or over an existing file
+			p2 := join(dirs[r.IntN(len(dirs))], names[r.IntN(len(names))])
+			full := filepath.Join(e.dir, filepath.FromSlash(p2))
+			if fi, err := os.Stat(full); err == nil && fi.IsDir() {
+				continue
+			}
+			if b, err := os.ReadFile(full); err == nil {
+				delete(alive, sum(string(b)))
+			}
+			first := ""
+			for d := parent(p2); d != ""; d = parent(d) {
+				if _, err := os.Lstat(filepath.Join(e.dir, d)); err != nil {
+					first = d
+				}
+			}
+			if blocked := func() bool { // a file where a directory is needed
+				for d := parent(p2); d != ""; d = parent(d) {
+					if fi, err := os.Lstat(filepath.Join(e.dir, d)); err == nil && !fi.IsDir() {
+						return true
+					}
+				}
+				return false
+			}(); blocked {
+				continue
+			}
+			e.write(p2, content)
+			alive[sum(content)] = true
+			if first != "" {
+				p.LocalChanged([]string{parent(first)}, []string{first}, false)
+			} else {
+				p.LocalChanged([]string{parent(p2)}, nil, false)
+			}
+			log = append(log, "local write "+p2)
+		case 2: // local delete
+			fs := localFiles()
+			if len(fs) == 0 {
+				continue
+			}
+			f := fs[r.IntN(len(fs))]
+			b, _ := os.ReadFile(filepath.Join(e.dir, f))
+			delete(alive, sum(string(b)))
+			os.Remove(filepath.Join(e.dir, f))
+			p.LocalChanged([]string{parent(f)}, nil, false)
+			log = append(log, "local delete "+f)
+		case 3: // local rename or move of a file
+			fs, ds := localFiles(), append(localDirs(), "")
+			if len(fs) == 0 {
+				continue
+			}
+			f := fs[r.IntN(len(fs))]
+			to := join(ds[r.IntN(len(ds))], names[r.IntN(len(names))])
+			if _, err := os.Lstat(filepath.Join(e.dir, to)); err == nil {
+				continue
+			}
+			if os.Rename(filepath.Join(e.dir, f), filepath.Join(e.dir, to)) == nil {
+				p.LocalChanged([]string{parent(f), parent(to)}, nil, false)
+				log = append(log, "local move "+f+" -> "+to)
+			}
+		case 4: // local move of a directory
+			ds := localDirs()
+			if len(ds) == 0 {
+				continue
+			}
+			d := ds[r.IntN(len(ds))]
+			to := join([]string{"", "b", "d"}[r.IntN(3)], []string{"m", "n"}[r.IntN(2)])
+			if strings.HasPrefix(to+"/", d+"/") {
+				continue
+			}
+			if _, err := os.Lstat(filepath.Join(e.dir, to)); err == nil {
+				continue
+			}
+			if os.Rename(filepath.Join(e.dir, d), filepath.Join(e.dir, to)) == nil {
+				p.LocalChanged([]string{parent(d), parent(to)}, []string{to}, false)
+				log = append(log, "local move dir "+d+" -> "+to)
+			}
+		case 5: // remote upload of a new file
+			fs := remoteOf(true)
+			fs = append(fs, "")
+			d := fs[r.IntN(len(fs))]
+			name := fmt.Sprintf("r%d.txt", n)
+			e.upload(other, d, name, content)
+			alive[sum(content)] = true
+			log = append(log, "remote upload "+join(d, name))
+		case 6: // remote delete
+			fs := remoteOf(false)
+			if len(fs) == 0 {
+				continue
+			}
+			f := fs[r.IntN(len(fs))]
+			delete(alive, e.remoteFiles()[f])
+			if err := other.DeleteFile(ctx, id(f)); err != nil {
+				fail("remote delete %s: %v", f, err)
+			}
+			log = append(log, "remote delete "+f)
+		case 7: // remote rename
+			fs := remoteOf(false)
+			if len(fs) == 0 {
+				continue
+			}
+			f := fs[r.IntN(len(fs))]
+			to := fmt.Sprintf("renamed%d.txt", n)
+			if _, err := other.RenameFile(ctx, id(f), to); err != nil {
+				fail("remote rename %s: %v", f, err)
+			}
+			log = append(log, "remote rename "+f+" -> "+to)
+		case 8: // remote move into another folder
+			fs, ds := remoteOf(false), remoteOf(true)
+			if len(fs) == 0 || len(ds) == 0 {
+				continue
+			}
+			f, d := fs[r.IntN(len(fs))], ds[r.IntN(len(ds))]
+			if _, taken := e.remoteEntry(join(d, path.Base(f))); taken || parent(f) == d {
+				continue
+			}
+			if _, err := other.MoveFile(ctx, id(f), id(d)); err != nil {
+				fail("remote move %s: %v", f, err)
+			}
+			log = append(log, "remote move "+f+" -> "+d)
+		}
+		if r.IntN(3) == 0 {
+			po := engine.PassOptions{Incremental: true}
+			switch r.IntN(4) {
+			case 0:
+				po.LocalOnly = true
+			case 1:
+				po.Sweep = true
+			}
+			res, err := p.Pass(ctx, po)
+			if err != nil {
+				fail("pass (%+v): %v", po, err)
+			}
+			log = append(log, fmt.Sprintf("pass local-only=%v sweep=%v: %d ops, %d listings, unchanged %v", po.LocalOnly, po.Sweep, len(res.Plan.Ops), res.Requests, res.Unchanged))
+		}
+	}
+	// Quiesce incrementally, with a sweep first: only the remote needs it.
+	for i := 0; ; i++ {
+		res, err := p.Pass(ctx, engine.PassOptions{Incremental: true, Sweep: i == 0})
+		if err != nil {
+			fail("quiescing pass: %v", err)
+		}
+		if res.Converged && i > 0 {
+			break
+		}
+		if i == 8 {
+			fail("incremental passes do not converge: %v", res.Plan.Ops)
+		}
+	}
+	full, err := e.pair().Pass(ctx, engine.PassOptions{})
+	if err != nil {
+		fail("full pass: %v", err)
+	}
+	if len(full.Plan.Ops) != 0 {
+		fail("incremental passes converged, but a full observation plans %v", full.Plan.Ops)
+	}
+	l, rm := e.localFiles(), e.remoteFiles()
+	if !equalMaps(l, rm) {
+		fail("sides differ:\nlocal:  %v\nremote: %v", sorted(l), sorted(rm))
+	}
+	live := map[string]bool{}
+	for _, v := range l {
+		live[v] = true
+	}
+	for v := range alive {
+		if !live[v] {
+			fail("a version the user wrote and never removed is gone (md5 %s)\nlocal: %v", v, sorted(l))
+		}
+	}
+}
+
