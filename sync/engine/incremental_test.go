@@ -272,4 +272,3 @@ func incrementalRun(t *testing.T, seed uint64, steps int) {
 		}
 	}
 }
-
