@@ -526,3 +526,72 @@ func (f *fixture) statusQuiet() (statusDoc, int) {
 	}
 	return doc, code
 }
+
+// localFiles maps the fixture's local files (outside .syncd) to their MD5.
+func (f *fixture) localFiles() map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(f.local, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(f.local, p)
+		rel = filepath.ToSlash(rel)
+		if rel == ".syncd" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() {
+			if b, err := os.ReadFile(p); err == nil {
+				out[rel] = md5hex(string(b))
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// The running daemon rescans only what the watcher names: mkdir -p then
+// write, a burst of files in a new directory, a whole tree renamed, an
+// editor's save-by-rename and a tree deleted must all reach the remote,
+// with no full rescan to fall back on (scan_interval is an hour).
+func TestDaemonFollowsTreeShapedChanges(t *testing.T) {
+	f := newFixture(t)
+	os.MkdirAll(filepath.Join(f.local, "keep"), 0o755)
+	os.WriteFile(filepath.Join(f.local, "keep", "doc.txt"), []byte("v1"), 0o644)
+	os.MkdirAll(filepath.Join(f.local, "old", "inner"), 0o755)
+	os.WriteFile(filepath.Join(f.local, "old", "inner", "gone.txt"), []byte("to be deleted"), 0o644)
+	d := f.startDaemon()
+	defer d.stop(t)
+	eventually(t, "first pass", 10*time.Second, f.synced)
+	time.Sleep(500 * time.Millisecond) // the watches are in place
+
+	deep := filepath.Join(f.local, "a", "b", "c")
+	os.MkdirAll(deep, 0o755)
+	os.WriteFile(filepath.Join(deep, "deep.txt"), []byte("deep"), 0o644)
+	burst := filepath.Join(f.local, "burst")
+	os.Mkdir(burst, 0o755)
+	for i := range 100 {
+		os.WriteFile(filepath.Join(burst, fmt.Sprintf("f%03d.txt", i)), []byte(fmt.Sprint("burst ", i)), 0o644)
+	}
+	os.Rename(filepath.Join(f.local, "a"), filepath.Join(f.local, "renamed"))
+	tmp := filepath.Join(f.local, "keep", ".doc.txt.swp")
+	os.WriteFile(tmp, []byte("v2, saved by rename"), 0o644)
+	os.Rename(tmp, filepath.Join(f.local, "keep", "doc.txt"))
+	os.RemoveAll(filepath.Join(f.local, "old"))
+
+	eventually(t, "both sides equal", 90*time.Second, func() bool {
+		l, r := f.localFiles(), f.srv.remoteFiles()
+		if len(l) != len(r) {
+			return false
+		}
+		for k, v := range l {
+			if r[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	r := f.srv.remoteFiles()
+	if r["renamed/b/c/deep.txt"] != md5hex("deep") || r["keep/doc.txt"] != md5hex("v2, saved by rename") || len(r) != 102 {
+		t.Fatalf("remote after the changes: %d files, %v", len(r), r["keep/doc.txt"])
+	}
+}
