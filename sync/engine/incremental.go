@@ -18,6 +18,9 @@ import (
 //   - the last listing of every remote folder (listingCache), listed again
 //     only when it may have changed: folders the pass's own operations
 //     touched, recently active folders at every poll, everything at a sweep;
+//   - the base as the last pass committed it, and the remote tree assembled
+//     from the listings, while neither changed: a pass after a local change
+//     neither reads the base from disk nor rebuilds the remote tree;
 //   - whether the last pass found both sides in agreement. When it did and
 //     neither side shows a change, the pass ends there, before reading the
 //     base or planning.
@@ -86,7 +89,7 @@ func (p *Pair) LocalChanged(dirs, trees []string, full bool) {
 // observes both sides whole.
 func (p *Pair) dropCaches() {
 	p.lcache, p.rcache, p.clean = nil, nil, false
-	p.rdirty = nil
+	p.rdirty, p.bcache, p.scache = nil, nil, nil
 }
 
 // observeLocal returns the local tree for this pass. An incremental pass

@@ -117,6 +117,11 @@ type Pair struct {
 	lcache *Scan
 	rcache *listingCache
 	rdirty map[string]bool // remote folder ids the last execution touched
+	// bcache is the base as the last incremental pass left it (what it
+	// committed); scache the remote snapshot assembled from rcache and
+	// bcache, kept while neither changed.
+	bcache map[string]plan.Base
+	scache *remoteSnapshot
 	clean  bool            // the last incremental pass found both sides agreeing
 	// lastProblems are the problems the last planning pass reported: an
 	// unchanged pass reports them again.
@@ -284,6 +289,10 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		if base != nil {
 			return base, nil
 		}
+		if po.Incremental && !po.DryRun && p.bcache != nil {
+			base = p.bcache
+			return base, nil
+		}
 		b, err := p.store.Base(p.cfg.Key)
 		if err != nil {
 			return nil, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
@@ -363,8 +372,17 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		return res, err
 	}
 	snap := remoteSnapshot{Tree: map[string]plan.Remote{}}
-	if listings != nil {
+	switch {
+	case listings == nil:
+	case po.Incremental && !po.DryRun && !remoteChanged && p.scache != nil:
+		// Same listings, same base: the same tree (with the MD5s learnt
+		// since, which never change under an id).
+		snap = *p.scache
+	default:
 		snap = listings.assemble(rootID, base, p.opt.ValidLocalName, len(base))
+	}
+	if po.Incremental && !po.DryRun {
+		p.bcache, p.scache = base, &snap
 	}
 	t2 := p.opt.Now()
 	res.ListTime = t2.Sub(t1)
@@ -436,6 +454,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		x.run(ctx)
 		if po.Incremental {
 			p.markTouched(pl.Ops, x, snap.Tree, rootID)
+			// What the executor committed is the base now; the snapshot
+			// no longer matches the remote.
+			p.bcache, p.scache = x.work, nil
 		}
 	}
 	res.ExecTime = p.opt.Now().Sub(t4)
