@@ -122,7 +122,7 @@ type Pair struct {
 	// bcache, kept while neither changed.
 	bcache map[string]plan.Base
 	scache *remoteSnapshot
-	clean  bool            // the last incremental pass found both sides agreeing
+	clean  bool // the last incremental pass found both sides agreeing
 	// lastProblems are the problems the last planning pass reported: an
 	// unchanged pass reports them again.
 	lastProblems []plan.Problem
