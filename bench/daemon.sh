@@ -9,14 +9,26 @@
 #      metrics count its upload done (debounce 1s).
 #
 #   bench/daemon.sh [FILES] [IDLE]      (defaults 100000 and 90)
+#
+# BENCH_KEEP=DIR keeps the emulator's data, the tree and the state in DIR;
+# a later run with the same DIR skips building and uploading the tree (at
+# 100,000 files the initial upload takes about 20 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-100000}
 IDLE=${2:-90}
-work=$(mktemp -d)
 emu=""; daemon=""
-trap 'kill $daemon $emu 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+if [ -n "${BENCH_KEEP:-}" ]; then
+  work=$BENCH_KEEP
+  mkdir -p "$work"
+  trap 'kill $daemon $emu 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+else
+  work=$(mktemp -d)
+  trap 'kill $daemon $emu 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+fi
+reuse=""
+[ -f "$work/synced" ] && reuse=1
 go build -o "$work/syncd" ./cmd/syncd
 
 "$work/syncd" emulator -listen 127.0.0.1:0 -data "$work/emu" >"$work/emu.out" 2>"$work/emu.err" &
@@ -26,6 +38,7 @@ url=$(head -1 "$work/emu.out" | sed 's/^listening on //')
 key1=$(grep -m1 '^  key1:' "$work/emu.err" | awk '{print $2}')
 key2=$(grep -m1 '^  key2:' "$work/emu.err" | awk '{print $2}')
 
+if [ -z "$reuse" ]; then
 mkdir -p "$work/local"
 python3 - "$work/local" "$N" <<'PY'
 import os, sys
@@ -39,6 +52,7 @@ for i in range(n):
         f.write("file %d\n" % i)
     os.utime(p, (1700000000, 1700000000))
 PY
+fi
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 metric() { # sum of the samples of a metric whose line matches $1
   curl -s "http://127.0.0.1:$mport/metrics" | awk -v re="$1" '$0 ~ re && !/^#/ {s += $NF} END {printf "%d\n", s}'
@@ -62,7 +76,14 @@ YAML
 chmod 600 "$work/config.yaml"
 
 echo "== $N files in $(( (N + 999) / 1000 )) folders"
-/usr/bin/time -f "initial upload: %e s wall, %M KiB peak RSS" "$work/syncd" once -config "$work/config.yaml" >/dev/null
+if [ -z "$reuse" ]; then
+  /usr/bin/time -f "initial upload: %e s wall, %M KiB peak RSS" "$work/syncd" once -config "$work/config.yaml" >/dev/null
+  touch "$work/synced"
+else
+  rm -f "$work"/local/d*/latency-*.txt
+  "$work/syncd" once -config "$work/config.yaml" >/dev/null
+  echo "reusing the synced tree in $work"
+fi
 for i in 1 2 3; do
   /usr/bin/time -f "no-change once $i: %e s wall (start, state load, scan, listing $(( (N + 999) / 1000 + 2 )) folders), %M KiB peak RSS" \
     "$work/syncd" once -config "$work/config.yaml" >/dev/null
