@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,7 +111,10 @@ type Pair struct {
 
 	// The last remote snapshot, kept while nothing was executed since it was
 	// taken (so it still matches base); reused by LocalOnly passes. Only the
-	// goroutine running passes touches it.
+	// goroutine running passes touches it. A pass plans from this very tree,
+	// not a copy (a copy is one more map of every remote entry): the only
+	// writes to it fill in the MD5 of an id, which never changes, and a pass
+	// that executes anything drops the cache before it does.
 	snapCache *remoteSnapshot
 	snapTime  time.Time
 }
@@ -301,7 +303,6 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	case rootID == noRemoteRoot:
 	case po.LocalOnly && !po.DryRun && p.snapCache != nil && t1.Sub(p.snapTime) < p.opt.SnapshotTTL:
 		snap = *p.snapCache
-		snap.Tree = maps.Clone(snap.Tree)
 		snap.Requests = 0
 		res.ReusedSnapshot = true
 	default:
@@ -312,7 +313,6 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		}
 		if !po.DryRun {
 			cached := snap
-			cached.Tree = maps.Clone(snap.Tree)
 			p.snapCache, p.snapTime = &cached, t1
 			p.live.update(func(s *Status) { s.LastPoll = t1 })
 		}
@@ -321,9 +321,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 	res.ListTime = t2.Sub(t1)
 	res.Requests = snap.Requests
 	res.Unsettled = scan.Unsettled
-	known := p.fillRemoteMD5(snap.Tree, base)
+	p.fillRemoteMD5(snap.Tree, base)
 	if !po.DryRun {
-		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree, known)
+		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree)
 		res.Hashed = n
 		if err != nil {
 			return res, err
@@ -361,7 +361,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		}
 		if len(more) > 0 {
 			sort.Strings(more)
-			n, err := p.hashRemote(ctx, more, snap.Tree, known)
+			n, err := p.hashRemote(ctx, more, snap.Tree)
 			res.Hashed += n
 			if err != nil {
 				return res, err
