@@ -72,6 +72,7 @@ func (s *Store) EachBase(pair string, size func(n int), each func(Entry)) error 
 			}
 			each(e)
 		}
+		releaseMap(s.db, tx) // the entries are copies: the pages are not needed now
 		return nil
 	})
 	if err != nil {
