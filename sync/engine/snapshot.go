@@ -34,7 +34,9 @@ const listParallel = 4
 // are resolved by the base where it names one of them, and reported as
 // problems otherwise.
 func snapshotRemote(ctx context.Context, r Remote, rootID string, base map[string]plan.Base, validName func(string) error) (remoteSnapshot, error) {
-	snap := remoteSnapshot{Tree: make(map[string]plan.Remote)}
+	// Sized once: the tree is mostly what base recorded, and growing it
+	// entry by entry leaves its old tables as garbage at the pass's peak.
+	snap := remoteSnapshot{Tree: make(map[string]plan.Remote, len(base))}
 	var mu sync.Mutex
 	type job struct{ path, id string }
 	level := []job{{"", rootID}}
