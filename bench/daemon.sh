@@ -10,6 +10,7 @@
 #   bench/daemon.sh [FILES] [IDLE]      (defaults 100000 and 90)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-100000}
 IDLE=${2:-90}
@@ -18,42 +19,9 @@ emu=""; daemon=""
 trap 'kill $daemon $emu 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/syncd" ./cmd/syncd
 
-"$work/syncd" emulator -listen 127.0.0.1:0 -data "$work/emu" >"$work/emu.out" 2>"$work/emu.err" &
-emu=$!
-for _ in $(seq 100); do grep -q listening "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
-url=$(head -1 "$work/emu.out" | sed 's/^listening on //')
-key1=$(grep -m1 '^  key1:' "$work/emu.err" | awk '{print $2}')
-key2=$(grep -m1 '^  key2:' "$work/emu.err" | awk '{print $2}')
-
-mkdir -p "$work/local"
-python3 - "$work/local" "$N" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 1000))
-    if i % 1000 == 0:
-        os.makedirs(d, exist_ok=True)
-    p = os.path.join(d, "f%06d.txt" % i)
-    with open(p, "w") as f:
-        f.write("file %d\n" % i)
-    os.utime(p, (1700000000, 1700000000))
-PY
-cat >"$work/config.yaml" <<YAML
-api:
-  url: $url
-  key1: "$key1"
-  key2: "$key2"
-state_dir: $work/state
-requests_per_second: 0
-poll_interval: 30s
-debounce: 1s
-log:
-  level: warn
-pairs:
-  - local: $work/local
-    remote: /bench
-YAML
-chmod 600 "$work/config.yaml"
+start_emulator "$work/syncd" "$work"
+make_tree "$work/local" "$N"
+write_config "$work" $'poll_interval: 30s\ndebounce: 1s'
 
 echo "== $N files in $(( (N + 999) / 1000 )) folders"
 /usr/bin/time -f "initial upload: %e s wall, %M KiB peak RSS" "$work/syncd" once -config "$work/config.yaml" >/dev/null
