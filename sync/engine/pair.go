@@ -386,7 +386,8 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (PassRe
 		// longer matches them.
 		p.snapCache = nil
 	}
-	// An empty plan needs no execution: no working copy of the base.
+	// An empty plan needs no execution. An execution folds its results
+	// into base itself: base and in.Base are not read after this.
 	x := &execution{p: p}
 	if len(pl.Ops) > 0 {
 		x = newExecution(p, in, pl.Ops, rootID)
