@@ -15,6 +15,7 @@
 # 100,000 files the initial upload takes about 20 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 N=${1:-100000}
 IDLE=${2:-90}
@@ -31,49 +32,15 @@ reuse=""
 [ -f "$work/synced" ] && reuse=1
 go build -o "$work/syncd" ./cmd/syncd
 
-"$work/syncd" emulator -listen 127.0.0.1:0 -data "$work/emu" >"$work/emu.out" 2>"$work/emu.err" &
-emu=$!
-for _ in $(seq 100); do grep -q listening "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
-url=$(head -1 "$work/emu.out" | sed 's/^listening on //')
-key1=$(grep -m1 '^  key1:' "$work/emu.err" | awk '{print $2}')
-key2=$(grep -m1 '^  key2:' "$work/emu.err" | awk '{print $2}')
-
-if [ -z "$reuse" ]; then
-mkdir -p "$work/local"
-python3 - "$work/local" "$N" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 1000))
-    if i % 1000 == 0:
-        os.makedirs(d, exist_ok=True)
-    p = os.path.join(d, "f%06d.txt" % i)
-    with open(p, "w") as f:
-        f.write("file %d\n" % i)
-    os.utime(p, (1700000000, 1700000000))
-PY
-fi
+start_emulator "$work/syncd" "$work"
+[ -z "$reuse" ] && make_tree "$work/local" "$N"
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 metric() { # sum of the samples of a metric whose line matches $1
   curl -s "http://127.0.0.1:$mport/metrics" | awk -v re="$1" '$0 ~ re && !/^#/ {s += $NF} END {printf "%d\n", s}'
 }
-cat >"$work/config.yaml" <<YAML
-api:
-  url: $url
-  key1: "$key1"
-  key2: "$key2"
-state_dir: $work/state
-requests_per_second: 0
-poll_interval: 30s
+write_config "$work" "poll_interval: 30s
 debounce: 1s
-metrics_listen: 127.0.0.1:$mport
-log:
-  level: warn
-pairs:
-  - local: $work/local
-    remote: /bench
-YAML
-chmod 600 "$work/config.yaml"
+metrics_listen: 127.0.0.1:$mport"
 
 echo "== $N files in $(( (N + 999) / 1000 )) folders"
 if [ -z "$reuse" ]; then

@@ -438,6 +438,20 @@ var errNotSent = errors.New("request not sent")
 // thousand entries fits easily).
 const maxReplyBytes = 256 << 20
 
+// readReply reads a reply body whole: into one buffer of the announced
+// size when the server announced one (a listing of a thousand entries is a
+// quarter megabyte, and growing a buffer to it copies it over and over),
+// else as it comes. net/http ends the body at its Content-Length and fails
+// a shorter one with io.ErrUnexpectedEOF.
+func readReply(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxReplyBytes {
+		body := make([]byte, n)
+		m, err := io.ReadFull(resp.Body, body)
+		return body[:m], err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+}
+
 // send performs one HTTP exchange with the API and classifies the result.
 func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder) (envelope, error) {
 	if err := c.lim.wait(ctx, endpoint); err != nil {
@@ -459,7 +473,7 @@ func (c *Client) send(ctx context.Context, endpoint string, build requestBuilder
 		return envelope{}, terr
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	body, err := readReply(resp)
 	if err != nil {
 		return envelope{}, transportError(ctx, endpoint, err)
 	}

@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,6 +54,41 @@ func FuzzDecodeReply(f *testing.F) {
 			t.Fatalf("decodeDownloadURL accepted an empty url")
 		}
 		_, _ = decodeCopy(env)
+	})
+}
+
+// FuzzFlexString: the shortcuts flexString takes for plain strings and
+// numbers decode exactly what encoding/json decodes.
+func FuzzFlexString(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"caf\u00e9"`, `"a\"b"`, "\"tab\there\"", "\"\xff\xfe\"", `"é ü 漢"`,
+		`""`, `"`, `"a"b"`, `123`, `-0.5e3`, `1e`, `01`, ` "spaced" `, `"\/"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got flexString
+		err := got.UnmarshalJSON(b)
+		t2 := bytes.TrimSpace(b)
+		if len(t2) == 0 || !json.Valid(t2) {
+			return // the decoder calling UnmarshalJSON never passes invalid JSON
+		}
+		var want string
+		switch t2[0] {
+		case '"':
+			if json.Unmarshal(t2, &want) != nil {
+				t.Fatalf("json refused valid %q", t2)
+			}
+		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			var n json.Number
+			if json.Unmarshal(t2, &n) != nil {
+				t.Fatalf("json refused valid %q", t2)
+			}
+			want = n.String()
+		default:
+			return
+		}
+		if err != nil || string(got) != want {
+			t.Fatalf("flexString(%q) = %q, %v; encoding/json says %q", b, got, err, want)
+		}
 	})
 }
 

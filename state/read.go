@@ -46,32 +46,54 @@ func (s *Store) EachBase(pair string, size func(n int), each func(Entry)) error 
 			size(0)
 			return nil
 		}
-		// Copy every key and value into one arena that becomes one string
-		// (strings.Builder hands its bytes over without a copy): the
-		// entries' strings are substrings of it, one allocation for all.
+		// Copy every key and value into arenas of chunkSize bytes, each
+		// of which becomes one string (strings.Builder hands its bytes
+		// over without a copy): the entries' strings are substrings of
+		// them, one allocation per chunk instead of six per entry, and no
+		// arena grown by copying.
+		//
+		// The pages read are released as the copy goes (releaseMap): a
+		// later pass reads the base while the heap of the previous ones is
+		// still resident, and the whole file mapped on top of it was that
+		// pass's peak. (Hence no b.Stats() to size one arena: it reads
+		// every page at once.)
 		hint := int(min(b.Sequence(), 1<<24))
-		type span struct{ start, keyLen, end int }
+		type span struct{ chunk, start, keyLen, end int }
 		spans := make([]span, 0, hint)
+		var chunks []string
 		var arena strings.Builder
-		arena.Grow(b.Stats().LeafInuse) // keys, values and their headers: a bound
+		copied, released := 0, 0
 		if err := b.ForEach(func(k, v []byte) error {
+			if n := len(k) + len(v); arena.Len()+n > arena.Cap() {
+				if arena.Len() > 0 {
+					chunks = append(chunks, arena.String())
+				}
+				arena = strings.Builder{}
+				arena.Grow(max(chunkSize, n))
+			}
 			start := arena.Len()
 			arena.Write(k)
 			arena.Write(v)
-			spans = append(spans, span{start, len(k), arena.Len()})
+			spans = append(spans, span{len(chunks), start, len(k), arena.Len()})
+			if copied += len(k) + len(v); copied-released >= releaseEvery {
+				releaseMap(s.db, tx)
+				released = copied
+			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		all := arena.String()
+		chunks = append(chunks, arena.String())
 		size(len(spans))
 		for _, sp := range spans {
+			all := chunks[sp.chunk]
 			e, err := decodeEntryJoined(all[sp.start:sp.end], sp.keyLen)
 			if err != nil {
 				return fmt.Errorf("entry %s: %w", all[sp.start:sp.start+sp.keyLen], err)
 			}
 			each(e)
 		}
+		releaseMap(s.db, tx) // the entries are copies: the pages are not needed now
 		return nil
 	})
 	if err != nil {
@@ -79,6 +101,15 @@ func (s *Store) EachBase(pair string, size func(n int), each func(Entry)) error 
 	}
 	return nil
 }
+
+// chunkSize is the size of EachBase's arenas, and releaseEvery how many
+// bytes of base it copies between releases of the map (with pages half
+// full and their neighbours mapped with them, a few times that stays
+// resident at most).
+const (
+	chunkSize    = 1 << 20
+	releaseEvery = 1 << 20
+)
 
 // Lookup returns the base entry at path.
 func (s *Store) Lookup(pair, path string) (Entry, bool, error) {

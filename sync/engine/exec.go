@@ -21,7 +21,8 @@ type execution struct {
 	ops    []plan.Op
 	rootID string
 
-	work    map[string]plan.Base // the base as results are folded in
+	work    map[string]plan.Base // the base as results are folded in: in.Base itself
+	wasIn   map[string]bool      // whether keys work changed were in the base before the pass
 	byID    map[idKey]string     // work's paths by remote id
 	gone    map[string]bool      // file ids that left work since the last commit
 	dirty   map[string]bool      // keys of work changed since the last commit
@@ -60,19 +61,26 @@ type opTask struct {
 	subtree  map[string]plan.Base
 }
 
+// newExecution takes over in.Base as its working base: results are folded
+// into that very map (a copy would be one more map of every base entry at
+// the pass's peak), so the caller must not use it afterwards.
 func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *execution {
 	x := &execution{
 		p: p, in: in, ops: ops, rootID: rootID,
-		work:   make(map[string]plan.Base, len(in.Base)),
+		work:   in.Base,
+		wasIn:  make(map[string]bool),
 		dirty:  make(map[string]bool),
 		learnt: make(map[string]string),
 		known:  make(map[string]bool),
 	}
+	if x.work == nil {
+		x.work = make(map[string]plan.Base)
+	}
+	x.in.Base = nil // changes as results fold in: inBase answers for it
 	// File and folder ids are separate namespaces on the service: known
 	// holds file ids only (it identifies the file a lost upload reply made).
-	x.byID = make(map[idKey]string, len(in.Base))
-	for k, b := range in.Base {
-		x.work[k] = b
+	x.byID = make(map[idKey]string, len(x.work))
+	for k, b := range x.work {
 		if b.RemoteID != "" {
 			x.byID[idKey{b.Kind, b.RemoteID}] = k
 		}
@@ -376,8 +384,26 @@ func (x *execution) put(k string, b plan.Base) {
 		}
 		x.byID[id] = k
 	}
+	x.noteBase(k)
 	x.work[k] = b
 	x.dirty[k] = true
+}
+
+// noteBase remembers, before work first changes at k, whether base had k.
+func (x *execution) noteBase(k string) {
+	if _, ok := x.wasIn[k]; !ok {
+		_, had := x.work[k]
+		x.wasIn[k] = had
+	}
+}
+
+// inBase reports whether base had k before the pass.
+func (x *execution) inBase(k string) bool {
+	if had, ok := x.wasIn[k]; ok {
+		return had
+	}
+	_, ok := x.work[k]
+	return ok
 }
 
 func (x *execution) drop(k string) {
@@ -388,6 +414,7 @@ func (x *execution) drop(k string) {
 				x.leave(b.RemoteID)
 			}
 		}
+		x.noteBase(k)
 		delete(x.work, k)
 		x.dirty[k] = true
 	}
@@ -445,7 +472,7 @@ func (x *execution) folderID(k string) (string, bool) {
 		return b.RemoteID, true
 	}
 	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
-		if _, moved := x.in.Base[k]; !moved || x.work[k].RemoteID == r.ID {
+		if !x.inBase(k) || x.work[k].RemoteID == r.ID {
 			return r.ID, true
 		}
 	}

@@ -16,9 +16,8 @@ import (
 
 // fillRemoteMD5 fills the MD5 of remote files whose content the engine
 // knows: the base's for an unchanged id, the store's hash cache otherwise
-// (remote content never changes under an id). It returns the ids it knows.
-func (p *Pair) fillRemoteMD5(tree map[string]plan.Remote, base map[string]plan.Base) map[string]string {
-	known := make(map[string]string)
+// (remote content never changes under an id).
+func (p *Pair) fillRemoteMD5(tree map[string]plan.Remote, base map[string]plan.Base) {
 	for k, r := range tree {
 		if r.Kind != plan.File {
 			continue
@@ -29,11 +28,9 @@ func (p *Pair) fillRemoteMD5(tree map[string]plan.Remote, base map[string]plan.B
 			r.MD5 = m
 		}
 		if r.MD5 != "" {
-			known[r.ID] = r.MD5
 			tree[k] = r
 		}
 	}
-	return known
 }
 
 // needsHash reports whether deciding path k needs the remote file's content:
@@ -53,19 +50,19 @@ func needsHash(k string, base map[string]plan.Base, l plan.Local, r plan.Remote)
 // prehash downloads, through MD5 only, the remote files whose content a
 // decision needs, and records what it learns. Failures leave the MD5
 // unknown; the planner then reports the path instead of guessing.
-func (p *Pair) prehash(ctx context.Context, base map[string]plan.Base, local map[string]plan.Local, tree map[string]plan.Remote, known map[string]string) (int, error) {
+func (p *Pair) prehash(ctx context.Context, base map[string]plan.Base, local map[string]plan.Local, tree map[string]plan.Remote) (int, error) {
 	var keys []string
 	for k, r := range tree {
 		if l, ok := local[k]; ok && needsHash(k, base, l, r) {
 			keys = append(keys, k)
 		}
 	}
-	return p.hashRemote(ctx, keys, tree, known)
+	return p.hashRemote(ctx, keys, tree)
 }
 
 // hashRemote learns the MD5 of the remote files at keys (whose MD5 is not
 // known) by downloading them through MD5 only, and records it.
-func (p *Pair) hashRemote(ctx context.Context, keys []string, tree map[string]plan.Remote, known map[string]string) (int, error) {
+func (p *Pair) hashRemote(ctx context.Context, keys []string, tree map[string]plan.Remote) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
@@ -102,7 +99,6 @@ func (p *Pair) hashRemote(ctx context.Context, keys []string, tree map[string]pl
 		if m, ok := learnt[r.ID]; ok {
 			r.MD5 = m
 			tree[k] = r
-			known[r.ID] = m
 		}
 	}
 	if err := p.store.Commit(p.cfg.Key, Commit{MD5s: learnt}); err != nil {

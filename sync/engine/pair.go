@@ -387,9 +387,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	t2 := p.opt.Now()
 	res.ListTime = t2.Sub(t1)
 	res.Unsettled = scan.Unsettled
-	known := p.fillRemoteMD5(snap.Tree, base)
+	p.fillRemoteMD5(snap.Tree, base)
 	if !po.DryRun {
-		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree, known)
+		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree)
 		res.Hashed = n
 		if err != nil {
 			return res, err
@@ -427,7 +427,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		}
 		if len(more) > 0 {
 			sort.Strings(more)
-			n, err := p.hashRemote(ctx, more, snap.Tree, known)
+			n, err := p.hashRemote(ctx, more, snap.Tree)
 			res.Hashed += n
 			if err != nil {
 				return res, err
@@ -447,7 +447,8 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		return res, nil
 	}
 
-	// An empty plan needs no execution: no working copy of the base.
+	// An empty plan needs no execution. An execution folds its results
+	// into base itself: base and in.Base are not read after this.
 	x := &execution{p: p}
 	if len(pl.Ops) > 0 {
 		x = newExecution(p, in, pl.Ops, rootID)
