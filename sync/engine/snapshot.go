@@ -226,8 +226,13 @@ type subfolder struct{ path, id string }
 // addListing adds one folder's active entries to the snapshot and returns
 // the subfolders to list next.
 func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder, files []RemoteFile, base map[string]plan.Base, validName func(string) error) []subfolder {
-	groups := make(map[string][]plan.Remote)
-	var keys []string
+	// One slice sorted by key groups entries whose names clash; a map of
+	// groups per folder cost more than the tree itself.
+	type keyed struct {
+		key string
+		e   plan.Remote
+	}
+	items := make([]keyed, 0, len(folders)+len(files))
 	add := func(name string, e plan.Remote) {
 		err := unsafeName(name)
 		if err == nil {
@@ -242,11 +247,7 @@ func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder,
 			})
 			return
 		}
-		key := joinKey(dir, norm.NFC.String(name))
-		if _, ok := groups[key]; !ok {
-			keys = append(keys, key)
-		}
-		groups[key] = append(groups[key], e)
+		items = append(items, keyed{joinKey(dir, norm.NFC.String(name)), e})
 	}
 	for _, f := range folders {
 		if !f.Active {
@@ -268,23 +269,26 @@ func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder,
 		}
 		add(f.Name, plan.Remote{Kind: plan.File, Name: f.Name, ID: f.ID, ParentID: dirID, Size: f.Size})
 	}
-	sort.Strings(keys)
+	slices.SortStableFunc(items, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
 	var subs []subfolder
-	for _, key := range keys {
-		g := groups[key]
-		chosen, ok := g[0], len(g) == 1
+	for i, j := 0, 0; i < len(items); i = j {
+		key := items[i].key
+		for j = i + 1; j < len(items) && items[j].key == key; j++ {
+		}
+		g := items[i:j]
+		chosen, ok := g[0].e, len(g) == 1
 		if !ok {
 			if b, inBase := base[key]; inBase {
-				for _, e := range g {
-					if e.ID == b.RemoteID {
-						chosen, ok = e, true
+				for _, it := range g {
+					if it.e.ID == b.RemoteID {
+						chosen, ok = it.e, true
 					}
 				}
 			}
 			ids := make([]string, 0, len(g))
-			for _, e := range g {
-				if !ok || e.ID != chosen.ID {
-					ids = append(ids, e.ID)
+			for _, it := range g {
+				if !ok || it.e.ID != chosen.ID {
+					ids = append(ids, it.e.ID)
 				}
 			}
 			snap.Problems = append(snap.Problems, plan.Problem{
