@@ -24,36 +24,55 @@ func reportCPU(b *testing.B, start time.Duration) {
 }
 
 // bigTree builds a synced tree of dirs folders holding per files each
-// (dirs*(per+1) entries), with inodes and ids assigned in order.
+// (dirs*(per+1) entries), with inodes and ids assigned in order. Each tree
+// is built in a pass of its own with strings of its own, as the engine gets
+// them from the state DB, the scanner and the listing: only a local MD5 is
+// the base's string, which the scanner carries over for an unchanged file.
 func bigTree(dirs, per int) Input {
+	size := dirs * (per + 1)
 	in := Input{
-		Base:   make(map[string]Base, dirs*(per+1)),
-		Local:  make(map[string]Local, dirs*(per+1)),
-		Remote: make(map[string]Remote, dirs*(per+1)),
+		Base:   make(map[string]Base, size),
+		Local:  make(map[string]Local, size),
+		Remote: make(map[string]Remote, size),
 		Now:    fxNow(),
 		Host:   "box",
 	}
+	bigWalk(dirs, per, func(e bigEntry) {
+		in.Base[e.path] = Base{Kind: e.kind, LocalName: e.name, RemoteName: e.name, Size: e.size, MtimeNs: e.mtime,
+			Dev: 1, Ino: e.ino, MD5: e.md5, RemoteID: e.id, RemoteParentID: e.parentID}
+	})
+	bigWalk(dirs, per, func(e bigEntry) {
+		in.Local[e.path] = Local{Kind: e.kind, Name: e.name, Size: e.size, MtimeNs: e.mtime, Dev: 1, Ino: e.ino,
+			MD5: in.Base[e.path].MD5}
+	})
+	bigWalk(dirs, per, func(e bigEntry) {
+		in.Remote[e.path] = Remote{Kind: e.kind, Name: e.name, ID: e.id, ParentID: e.parentID, Size: e.size, MD5: e.md5}
+	})
+	return in
+}
+
+type bigEntry struct {
+	path, name, id, parentID, md5 string
+	kind                          Kind
+	size, mtime                   int64
+	ino                           uint64
+}
+
+// bigWalk calls fn for each entry of bigTree, every string made anew.
+func bigWalk(dirs, per int, fn func(bigEntry)) {
 	ino := uint64(0)
 	for d := range dirs {
-		dp := fmt.Sprintf("dir%05d", d)
 		ino++
-		did := fmt.Sprintf("d%d", d)
-		in.Local[dp] = Local{Kind: Dir, Name: dp, Dev: 1, Ino: ino}
-		in.Remote[dp] = Remote{Kind: Dir, Name: dp, ID: did, ParentID: "root"}
-		in.Base[dp] = Base{Kind: Dir, LocalName: dp, RemoteName: dp, Dev: 1, Ino: ino, RemoteID: did, RemoteParentID: "root"}
+		dp := fmt.Sprintf("dir%05d", d)
+		fn(bigEntry{path: dp, name: fmt.Sprintf("dir%05d", d), id: fmt.Sprintf("d%d", d), parentID: "root",
+			kind: Dir, ino: ino})
 		for f := range per {
-			name := fmt.Sprintf("file%03d.dat", f)
-			p := dp + "/" + name
 			ino++
-			md5 := fmt.Sprintf("%032x", ino)
-			id := fmt.Sprintf("f%d", ino)
-			in.Local[p] = Local{Kind: File, Name: name, Size: 100, MtimeNs: 1, Dev: 1, Ino: ino, MD5: md5}
-			in.Remote[p] = Remote{Kind: File, Name: name, ID: id, ParentID: did, Size: 100, MD5: md5}
-			in.Base[p] = Base{Kind: File, LocalName: name, RemoteName: name, Size: 100, MtimeNs: 1, Dev: 1, Ino: ino,
-				MD5: md5, RemoteID: id, RemoteParentID: did}
+			fn(bigEntry{path: fmt.Sprintf("%s/file%03d.dat", dp, f), name: fmt.Sprintf("file%03d.dat", f),
+				id: fmt.Sprintf("f%d", ino), parentID: fmt.Sprintf("d%d", d), md5: fmt.Sprintf("%032x", ino),
+				kind: File, size: 100, mtime: 1, ino: ino})
 		}
 	}
-	return in
 }
 
 // perturb makes about changes changes of each kind, spread over the tree.
