@@ -284,14 +284,27 @@ func (r *reconciler) collisionRank(n *node, f string) [4]int {
 	return k
 }
 
-func nodeKey(n *node) string {
+// nodeKey names a node by identity: base nodes by base path, then new
+// local-only nodes, then new remote ones, each by path on their side.
+func nodeKey(n *node) (byte, string) {
 	switch {
 	case n.base != nil:
-		return "b" + n.bpath
+		return 'b', n.bpath
 	case n.v[sideR].present:
-		return "r" + n.v[sideR].path
+		return 'r', n.v[sideR].path
 	}
-	return "l" + n.v[sideL].path
+	return 'l', n.v[sideL].path
+}
+
+// compareNodes orders nodes by nodeKey without building a string per
+// comparison (a sort makes millions of them on a large plan).
+func compareNodes(a, b *node) int {
+	ka, pa := nodeKey(a)
+	kb, pb := nodeKey(b)
+	if c := cmp.Compare(ka, kb); c != 0 {
+		return c
+	}
+	return strings.Compare(pa, pb)
 }
 
 // resolveCollisions gives every live node a distinct final path: where two
@@ -323,7 +336,7 @@ func (r *reconciler) resolveCollisions() {
 			liveNodes = append(liveNodes, r.baseNode(q))
 		}
 	}
-	slices.SortFunc(liveNodes, func(a, b *node) int { return strings.Compare(nodeKey(a), nodeKey(b)) })
+	slices.SortFunc(liveNodes, compareNodes)
 	for round := 0; ; round++ {
 		r.epoch++
 		r.finals = make(map[string]*node, len(liveNodes))

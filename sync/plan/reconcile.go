@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -242,74 +243,155 @@ func unchanged(b *Base, l *Local, rm *Remote) bool {
 	return l.MD5 == b.MD5 && l.Size == b.Size && l.MtimeNs == b.MtimeNs && l.Ino == b.Ino && l.Dev == b.Dev
 }
 
+// ownsL and ownsR report whether an entry at a base path is simply that base
+// entry on its side (same kind and identity), not a new entry or a rename
+// target.
+func ownsL(l *Local, b *Base) bool   { return l.Kind == b.Kind && sameIno(l, b) }
+func ownsR(rm *Remote, b *Base) bool { return rm.Kind == b.Kind && rm.ID == b.RemoteID }
+
 // classify walks the three trees once, makes nodes for base entries that
 // differ anywhere, and returns the local and remote paths that are not
 // simply their base entry (rename targets or new entries).
+//
+// Over a million entries the cost is map lookups, each a cache miss or
+// more, so only the walk over Base looks paths up in the other trees. The
+// candidates are found by counting instead: every Local (Remote) key adds
+// one to its hash bucket, every base entry its own side owns takes one off.
+// Owned keys are keys of that side's tree, so a bucket left at zero holds no
+// candidate, and only the few keys in other buckets are looked up in Base.
 func (r *reconciler) classify() (candL, candR []string) {
 	in := r.in
+	left := newBuckets(max(len(in.Local), len(in.Remote)))
 	// Entries of Local and Remote that are simply their base entry are
 	// counted here; when all are, the walks for candidates are skipped.
-	ownL, ownR := 0, 0
+	var own [2]int
+	var batch [joinBatch]joined
+	n := 0
 	for p, b := range in.Base {
-		if b.Kind == File {
-			r.baseFiles++
+		batch[n].path, batch[n].b = p, b
+		if n++; n == len(batch) {
+			r.classifyBatch(batch[:], left, &own)
+			n = 0
 		}
-		l, lok := in.Local[p]
-		rm, rok := in.Remote[p]
-		if lok && l.Kind == b.Kind && sameIno(&l, &b) {
-			ownL++
-		}
-		if rok && rm.Kind == b.Kind && rm.ID == b.RemoteID {
-			ownR++
-		}
-		if r.ignored(p, b.Kind) {
-			if d := dirOf(p); d == "" || !r.dirIgnored(d) {
-				r.forgetIgn = append(r.forgetIgn, p)
-			}
-			continue
-		}
-		if lok && rok && unchanged(&b, &l, &rm) {
-			continue
-		}
-		r.baseNode(p)
 	}
-	if ownL < len(in.Local) {
-		candL = r.candidatesL()
+	r.classifyBatch(batch[:n], left, &own)
+	if own[sideL] < len(in.Local) {
+		candL = candidates(r, in.Local, left, sideL, ownsL, func(l *Local) Kind { return l.Kind })
 	}
-	if ownR < len(in.Remote) {
-		candR = r.candidatesR()
+	if own[sideR] < len(in.Remote) {
+		candR = candidates(r, in.Remote, left, sideR, ownsR, func(rm *Remote) Kind { return rm.Kind })
 	}
 	return candL, candR
 }
 
-func (r *reconciler) candidatesL() (candL []string) {
-	in := r.in
-	for p, l := range in.Local {
-		if b, ok := in.Base[p]; ok && b.Kind == l.Kind && sameIno(&l, &b) {
-			continue
-		}
-		if r.ignored(p, l.Kind) {
-			continue
-		}
-		candL = append(candL, p)
-	}
-	slices.Sort(candL)
-	return candL
+// joinBatch base entries are looked up in Local, then in Remote, one after
+// the other: lookups that do not wait for each other let the CPU overlap
+// their cache misses, which one entry at a time it hardly can.
+const joinBatch = 32
+
+// joined is a base entry with what Local and Remote hold at its path.
+type joined struct {
+	path     string
+	b        Base
+	l        Local
+	rm       Remote
+	lok, rok bool
 }
 
-func (r *reconciler) candidatesR() (candR []string) {
+func (r *reconciler) classifyBatch(batch []joined, left *buckets, own *[2]int) {
 	in := r.in
-	for p, rm := range in.Remote {
-		if b, ok := in.Base[p]; ok && b.Kind == rm.Kind && b.RemoteID == rm.ID {
-			continue
-		}
-		if r.ignored(p, rm.Kind) {
-			continue
-		}
-		candR = append(candR, p)
+	for i := range batch {
+		j := &batch[i]
+		j.l, j.lok = in.Local[j.path]
 	}
-	slices.Sort(candR)
-	return candR
+	for i := range batch {
+		j := &batch[i]
+		j.rm, j.rok = in.Remote[j.path]
+	}
+	for i := range batch {
+		j := &batch[i]
+		b := &j.b
+		if b.Kind == File {
+			r.baseFiles++
+		}
+		lok, rok := j.lok && ownsL(&j.l, b), j.rok && ownsR(&j.rm, b)
+		if lok || rok {
+			c := left.of(j.path)
+			if lok {
+				own[sideL]++
+				c[sideL]--
+			}
+			if rok {
+				own[sideR]++
+				c[sideR]--
+			}
+		}
+		if r.ignored(j.path, b.Kind) {
+			if d := dirOf(j.path); d == "" || !r.dirIgnored(d) {
+				r.forgetIgn = append(r.forgetIgn, j.path)
+			}
+			continue
+		}
+		if lok && rok && unchanged(b, &j.l, &j.rm) {
+			continue
+		}
+		r.baseNode(j.path)
+	}
+}
+
+// buckets counts, per hash bucket of paths and per side, the keys of that
+// side's tree not (yet) matched by a base entry they are simply.
+type buckets struct {
+	seed maphash.Seed // only decides which keys are looked at again, never the result
+	mask uint64
+	n    [][2]int32
+	// keys and at: a tree's keys in one walk's order and their buckets,
+	// so the second look needs neither a map walk nor hashing.
+	keys []string
+	at   []uint32
+}
+
+func newBuckets(keys int) *buckets {
+	size := 64
+	for size < keys/4 {
+		size *= 2
+	}
+	return &buckets{seed: maphash.MakeSeed(), mask: uint64(size - 1), n: make([][2]int32, size)}
+}
+
+func (bk *buckets) index(p string) uint32 { return uint32(maphash.String(bk.seed, p) & bk.mask) }
+func (bk *buckets) of(p string) *[2]int32 { return &bk.n[bk.index(p)] }
+
+// candidates returns, sorted, the paths of tree (side s) that are not
+// simply their base entry and not ignored.
+func candidates[E any](r *reconciler, tree map[string]E, left *buckets, s int,
+	owns func(*E, *Base) bool, kind func(*E) Kind) []string {
+	if cap(left.keys) < len(tree) {
+		left.keys, left.at = make([]string, 0, len(tree)), make([]uint32, 0, len(tree))
+	}
+	keys, at := left.keys[:0], left.at[:0]
+	for p := range tree {
+		i := left.index(p)
+		left.n[i][s]++
+		keys, at = append(keys, p), append(at, i)
+	}
+	left.keys, left.at = keys, at
+	var out []string
+	for j, p := range keys {
+		if left.n[at[j]][s] == 0 {
+			continue
+		}
+		e := tree[p]
+		if b, ok := r.in.Base[p]; ok && owns(&e, &b) {
+			continue
+		}
+		if r.ignored(p, kind(&e)) {
+			continue
+		}
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // baseNode returns the node of the base entry at p, creating it if needed.
