@@ -143,7 +143,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 		pr.pair = engine.NewPair(engine.PairConfig{
 			Key: pr.key, LocalRoot: pc.Local, RemotePath: pc.Remote,
 			Direction: direction(pc.Direction), Mirror: pc.Mirror,
-			Ignored:     matcher.Match,
+			Ignored:     matcher.Judge(),
 			DeleteLimit: deleteLimit(cfg.MaxDelete),
 			Host:        host,
 		}, bind.Remote{C: client, Up: up, Down: down}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, bind.Store{S: st},

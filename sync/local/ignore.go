@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"golang.org/x/text/unicode/norm"
@@ -207,6 +209,61 @@ func (m *Matcher) Match(path string, kind plan.Kind) bool {
 		floor = top
 	}
 	return false
+}
+
+// Judge returns a function that answers as Match does, and remembers the
+// verdict on every directory it meets: judging every path of a tree then
+// costs one decision per path, instead of one per element of each path and
+// a split of it (the planner asks about each of a million paths). Its
+// memory grows with the directories judged. Safe for concurrent use.
+func (m *Matcher) Judge() func(path string, kind plan.Kind) bool {
+	type verdict struct {
+		excluded bool
+		floor    int
+		elems    []string // the directory's path elements
+	}
+	var mu sync.Mutex
+	dirs := make(map[string]verdict)
+	one := make([]string, 1)
+	var scratch []string
+	// split returns p's parent's verdict and p's last element.
+	var split func(p string) (verdict, string)
+	var dir func(d string) verdict
+	split = func(p string) (verdict, string) {
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			return verdict{floor: -1}, p
+		}
+		return dir(p[:i]), p[i+1:]
+	}
+	dir = func(d string) verdict {
+		if v, ok := dirs[d]; ok {
+			return v
+		}
+		parent, last := split(d)
+		v := verdict{excluded: true}
+		if !parent.excluded {
+			elems := append(slices.Clip(parent.elems), last)
+			ex, top := m.decide(elems, true, parent.floor, one)
+			v = verdict{excluded: ex, floor: top, elems: elems}
+		}
+		dirs[d] = v
+		return v
+	}
+	return func(p string, kind plan.Kind) bool {
+		if p == "" {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		parent, last := split(p)
+		if parent.excluded {
+			return true
+		}
+		scratch = append(append(scratch[:0], parent.elems...), last)
+		ex, _ := m.decide(scratch, kind == plan.Dir, parent.floor, one)
+		return ex
+	}
 }
 
 // decide judges the last element of elems, given that its parent directory

@@ -2,6 +2,7 @@ package local
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -159,6 +160,57 @@ func TestMatcherEqualsReference(t *testing.T) {
 		}
 		if got := m.Match(strings.Join(elems, "/"), kind); got != want {
 			t.Fatalf("Match(%q, %v) with %q = %v, reference %v", strings.Join(elems, "/"), kind, patterns, got, want)
+		}
+	})
+}
+
+// TestJudgeEqualsMatch: the memoising Judge answers as Match does, whatever
+// order the paths come in (its directory verdicts are shared by the paths
+// asked later).
+func TestJudgeEqualsMatch(t *testing.T) {
+	elem := rapid.SampledFrom([]string{"a", "b", "x.log", "keep.log", "build", ".hidden", "c~", "é", ".syncd"})
+	pat := rapid.SampledFrom([]string{"a", "b/", "*.log", "!keep.log", "build/", "!build", "/a", "a/b", "**/b",
+		"a/**", "!a/b", ".*", "!.hidden", "x.*", "*~", "!*~", "/b/", "b/*.log", "!b"})
+	rapid.Check(t, func(t *rapid.T) {
+		m, err := NewMatcher(nil, rapid.SliceOfN(pat, 0, 6).Draw(t, "patterns"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		judge := m.Judge()
+		for i := range rapid.IntRange(1, 30).Draw(t, "paths") {
+			p := strings.Join(rapid.SliceOfN(elem, 1, 5).Draw(t, fmt.Sprint("path", i)), "/")
+			kind := rapid.SampledFrom([]plan.Kind{plan.File, plan.Dir}).Draw(t, fmt.Sprint("kind", i))
+			if got, want := judge(p, kind), m.Match(p, kind); got != want {
+				t.Fatalf("Judge(%q, %v) = %v, Match = %v", p, kind, got, want)
+			}
+		}
+	})
+}
+
+// BenchmarkJudge1M judges a million paths in folders of 1,000, as the
+// planner does with the built-in rules and two of a user's.
+func BenchmarkJudge1M(b *testing.B) {
+	m, err := NewMatcher([]string{"*.tmp", "cache/"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	paths := make([]string, 1_000_000)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("top/d%03d/f%06d.txt", i/1000, i)
+	}
+	b.Run("Match", func(b *testing.B) {
+		for b.Loop() {
+			for _, p := range paths {
+				m.Match(p, plan.File)
+			}
+		}
+	})
+	b.Run("Judge", func(b *testing.B) {
+		for b.Loop() {
+			judge := m.Judge()
+			for _, p := range paths {
+				judge(p, plan.File)
+			}
 		}
 	})
 }
