@@ -518,6 +518,12 @@ var simSeeds = []struct {
 	// and its rename; the rename applied in the other folder, onto a taken
 	// name, and the look-again after it listed the planned folder only.
 	{102946, 30, []int{5, 6, 9, 10, 11, 12, 14, 16, 18, 19, 23, 25, 27, 28, 30, 33, 34, 35, 37}, "duplicate live remote entries, x/café.txt (moved away during a rename)"},
+	// Not an engine bug: the resurrection check read any entry at a
+	// deleted path as the deleted one coming back. Both sides renamed a
+	// folder (remote: to x at the root; local: to z/y); the three-way merge
+	// took the local parent and the remote name, so it landed at z/x, freed
+	// by the remote's delete of an empty folder z/x in the same round.
+	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false resurrection of z/x (another folder merged into the freed path)"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim failure.
