@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"go.uber.org/zap"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -471,6 +472,12 @@ func (x *execution) localPath(k string) string {
 func (x *execution) task(i int) opTask {
 	op := x.ops[i]
 	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path)}
+	if l := op.Local; l != nil && l.Name != "" && l.Name != baseName(t.rawPath) && norm.NFC.String(l.Name) == baseName(op.Path) {
+		// The key's last element is NFC; the local entry the op carries
+		// knows its spelling on disk (an NFD name, say), which neither the
+		// folded results nor the scan know at a path it is only moving to.
+		t.rawPath = joinKey(x.localPath(parentKey(op.Path)), l.Name)
+	}
 	t.parentID, t.parentOK = x.folderID(parentKey(op.Path))
 	if op.From != "" {
 		t.rawFrom = x.localPath(op.From)

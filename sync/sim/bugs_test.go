@@ -524,6 +524,12 @@ var simSeeds = []struct {
 	// took the local parent and the remote name, so it landed at z/x, freed
 	// by the remote's delete of an empty folder z/x in the same round.
 	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false resurrection of z/x (another folder merged into the freed path)"},
+	// A move-remote whose local side moved only because its folder was
+	// moved by an earlier op of the pass took its name from the NFC key
+	// (sync/engine/exec.go task): the remote got the NFC spelling and the
+	// base recorded local name "café.txt" while the disk holds the NFD
+	// one, so every later replace opened a missing file: a livelock.
+	{101581, 30, []int{8, 12, 24, 29, 30, 31, 32, 34, 44, 46, 47, 48}, "livelock: replace into a conflict-copy folder opens the NFC name"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim failure.
