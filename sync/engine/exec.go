@@ -26,6 +26,7 @@ type execution struct {
 	byID    map[idKey]string     // work's paths by remote id
 	gone    map[string]bool      // file ids that left work since the last commit
 	dirty   map[string]bool      // keys of work changed since the last commit
+	folded  map[string]bool      // keys of work changed by this pass's results
 	learnt  map[string]string    // remote id -> MD5 learnt since the last commit
 	known   map[string]bool      // every remote file id observed before the pass; read-only once built
 	seqs    []uint64             // journal records to close after the next commit
@@ -66,6 +67,7 @@ func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *executi
 		p: p, in: in, ops: ops, rootID: rootID,
 		work:   make(map[string]plan.Base, len(in.Base)),
 		dirty:  make(map[string]bool),
+		folded: make(map[string]bool),
 		learnt: make(map[string]string),
 		known:  make(map[string]bool),
 	}
@@ -379,6 +381,7 @@ func (x *execution) put(k string, b plan.Base) {
 	}
 	x.work[k] = b
 	x.dirty[k] = true
+	x.folded[k] = true
 }
 
 func (x *execution) drop(k string) {
@@ -391,6 +394,7 @@ func (x *execution) drop(k string) {
 		}
 		delete(x.work, k)
 		x.dirty[k] = true
+		x.folded[k] = true
 	}
 }
 
@@ -436,21 +440,23 @@ func (x *execution) subtree(k string) map[string]plan.Base {
 	return out
 }
 
-// folderID is the remote folder id of the directory key k, as the folded
-// results and the snapshot know it.
+// folderID is the remote folder id of the directory key k: what this
+// pass's results put there, else the folder the snapshot lists there, else
+// the base's. The snapshot is newer than the base: a folder trashed and
+// made again at the same path (a new id the plan only records) must not
+// receive new entries in the trashed one, where nobody sees them.
 func (x *execution) folderID(k string) (string, bool) {
 	if k == "" {
 		return x.rootID, true
 	}
-	if b, ok := x.work[k]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
-		return b.RemoteID, true
+	b, inWork := x.work[k]
+	if x.folded[k] {
+		return b.RemoteID, inWork && b.Kind == plan.Dir && b.RemoteID != ""
 	}
 	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
-		if _, moved := x.in.Base[k]; !moved || x.work[k].RemoteID == r.ID {
-			return r.ID, true
-		}
+		return r.ID, true
 	}
-	return "", false
+	return b.RemoteID, inWork && b.Kind == plan.Dir && b.RemoteID != ""
 }
 
 // localPath maps a key to the local path with each element's original

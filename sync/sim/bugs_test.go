@@ -530,6 +530,14 @@ var simSeeds = []struct {
 	// base recorded local name "café.txt" while the disk holds the NFD
 	// one, so every later replace opened a missing file: a livelock.
 	{101581, 30, []int{8, 12, 24, 29, 30, 31, 32, 34, 44, 46, 47, 48}, "livelock: replace into a conflict-copy folder opens the NFC name"},
+	// The remote trashed folder y and the engine made y and y/x again for
+	// a locally edited y/x/.hidden, then crashed before the commit. The
+	// next pass records the new y (a refresh) and creates the conflict
+	// folder for the kept y/x below y: in the trashed y, the base's id
+	// (sync/engine/exec.go folderID preferred the base to the snapshot).
+	// The pass after saw the copy gone from the remote and trashed the
+	// local edit: modify lost to delete.
+	{101365, 30, []int{3, 10, 11, 13, 17, 18, 21, 22, 23, 26, 28, 30, 31, 36, 49, 50, 52, 53, 54}, "a local edit not live: created inside a trashed folder"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim failure.
