@@ -440,6 +440,34 @@ func (x *execution) subtree(k string) map[string]plan.Base {
 	return out
 }
 
+// localSubtree is the base of every local entry at and below k, keyed by
+// where the scan saw it. An entry moved locally since base (a folder
+// renamed, then deleted on the other side) still has its base entry under
+// the old path: it is found by its local identity, as the planner's rename
+// detection found it, so that the trash premise compares it with its base
+// and not with nothing.
+func (x *execution) localSubtree(k string) map[string]plan.Base {
+	out := x.subtree(k)
+	var byIno map[[2]uint64]plan.Base
+	for key, l := range x.in.Local {
+		if _, ok := out[key]; ok || !under(key, k) || l.Ino == 0 {
+			continue
+		}
+		if byIno == nil {
+			byIno = make(map[[2]uint64]plan.Base)
+			for _, b := range x.work {
+				if b.Ino != 0 {
+					byIno[[2]uint64{b.Dev, b.Ino}] = b
+				}
+			}
+		}
+		if b, ok := byIno[[2]uint64{l.Dev, l.Ino}]; ok && b.Kind == l.Kind {
+			out[key] = b
+		}
+	}
+	return out
+}
+
 // folderID is the remote folder id of the directory key k: what this
 // pass's results put there, else the folder the snapshot lists there, else
 // the base's. The snapshot is newer than the base: a folder trashed and
@@ -488,8 +516,11 @@ func (x *execution) task(i int) opTask {
 	if op.From != "" {
 		t.rawFrom = x.localPath(op.From)
 	}
-	if op.Kind == plan.DeleteLocal || op.Kind == plan.DeleteRemote {
+	switch op.Kind {
+	case plan.DeleteRemote:
 		t.subtree = x.subtree(op.Path)
+	case plan.DeleteLocal:
+		t.subtree = x.localSubtree(op.Path)
 	}
 	return t
 }
