@@ -459,14 +459,14 @@ func TestRegressionReplacedFileRenamedRemotelyKeepsStaleName(t *testing.T) {
 	w.assertLive(t, three)
 }
 
-// TestBugMoveRemoteRenamesOntoATakenName: the local side renames c.txt to
+// TestRegressionMoveRemoteRenamesOntoATakenName (fixed in c93ffd4): the local side renames c.txt to
 // a.txt; while the engine's rename request is in flight, another client
 // renames d.txt to a.txt. The API renames onto a taken name without
 // complaint, so two live a.txt remain, reported and left alone at every
 // pass (TESTING 17, 21). The upload and replace steps check the name first
 // since 135a98d; move-remote (sync/engine/ops.go moveRemote) does not
 // check it after the move. Found by TestSim (seed 60499, after 135a98d).
-func TestBugMoveRemoteRenamesOntoATakenName(t *testing.T) {
+func TestRegressionMoveRemoteRenamesOntoATakenName(t *testing.T) {
 	w := newTestWorld(t)
 	w.put(t, "c.txt", "c content")
 	w.put(t, "d.txt", "d content")
