@@ -244,15 +244,7 @@ func TestRegressionStaleReplaceJournalReplayedEveryPass(t *testing.T) {
 	w.put(t, "h.txt", "version one")
 	w.settle(t)
 	two := w.put(t, "h.txt", "version two, local")
-	crash := func(p string) error {
-		if p == "replace.uploaded" {
-			return fmt.Errorf("%s: %w", p, engine.ErrCrash)
-		}
-		return nil
-	}
-	if _, err := w.pass(t, engine.Options{Failpoint: crash}); !errors.Is(err, engine.ErrCrash) {
-		t.Fatalf("crash not staged: %v", err)
-	}
+	w.passCrashingAt(t, "replace.uploaded")
 	if err := w.restart(); err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +486,56 @@ func TestRegressionMoveRemoteRenamesOntoATakenName(t *testing.T) {
 	}
 	w.settle(t)
 	w.assertLive(t, sum([]byte("c content")), sum([]byte("d content")))
+}
+
+// TestRegressionMoveAndRenameCrashLeavesTwin (fixed in d19ab24): y/d.bin
+// is moved locally to it's.txt at the root, where a d.bin already lives.
+// The remote move took its folder change first, so the entry passed
+// through d.bin at the root; a crash between the move and the rename left
+// two live d.bin there for ever (the snapshot keeps the one base names and
+// leaves the other alone). With both orders blocked (the new name also
+// taken in the old folder) the entry goes through a name of its own (a
+// crash there leaves that name on both sides: no loss, no twin, but not the
+// user's name; a journaled move would finish it). Found by TestSim (seeds
+// 101916, 102536, 102663).
+func TestRegressionMoveAndRenameCrashLeavesTwin(t *testing.T) {
+	for _, blocked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("both-orders-blocked=%v", blocked), func(t *testing.T) {
+			w := newTestWorld(t)
+			keep := []string{w.put(t, "d.bin", "root d"), w.put(t, "y/d.bin", "y d")}
+			if blocked {
+				keep = append(keep, w.put(t, "y/it's.txt", "y it's"))
+			}
+			w.settle(t)
+			if err := os.Rename(filepath.Join(w.dir, "y", "d.bin"), filepath.Join(w.dir, "it's.txt")); err != nil {
+				t.Fatal(err)
+			}
+			w.passCrashingAt(t, "move-remote.moved")
+			if _, dups := w.remoteTree(); len(dups) > 0 {
+				t.Errorf("two live remote entries after the first call: %v", dups)
+			}
+			if err := w.restart(); err != nil {
+				t.Fatal(err)
+			}
+			w.settle(t)
+			w.assertLive(t, keep...)
+		})
+	}
+}
+
+// passCrashingAt runs a pass that crashes at the failpoint, which it must
+// reach.
+func (w *world) passCrashingAt(t *testing.T, point string) {
+	t.Helper()
+	crash := func(p string) error {
+		if p == point {
+			return fmt.Errorf("%s: %w", p, engine.ErrCrash)
+		}
+		return nil
+	}
+	if _, err := w.pass(t, engine.Options{Failpoint: crash}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("crash at %s not staged: %v", point, err)
+	}
 }
 
 // simSeeds are TestSim failures pinned once fixed: the seed, the -steps it
