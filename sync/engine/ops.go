@@ -818,9 +818,25 @@ func (x *execution) record(t opTask) opResult {
 		b.LocalName = baseName(op.Path)
 	}
 	return opResult{fold: func(x *execution) {
+		// After a move of this pass the premises carry the name the
+		// planner expects, in the key's (NFC) spelling; the move recorded
+		// the bytes it really gave each side.
+		if w, ok := x.work[op.Path]; ok && x.folded[op.Path] {
+			b.LocalName = sameSpelling(w.LocalName, b.LocalName)
+			b.RemoteName = sameSpelling(w.RemoteName, b.RemoteName)
+		}
 		x.put(op.Path, b)
 		if r.Kind == plan.File && md5 != "" {
 			x.learnt[r.ID] = md5
 		}
 	}}
+}
+
+// sameSpelling returns done when it is the same name as planned up to
+// Unicode normalisation: the spelling an executed step really used.
+func sameSpelling(done, planned string) string {
+	if done != "" && norm.NFC.String(done) == norm.NFC.String(planned) {
+		return done
+	}
+	return planned
 }

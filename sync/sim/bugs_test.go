@@ -545,7 +545,7 @@ func (w *world) passCrashingAt(t *testing.T, point string) {
 var simSeeds = []struct {
 	seed  uint64
 	steps int
-	keep  []int
+	keep  []int // nil: the whole schedule
 	found string
 }{
 	// A remote move that both moves and renames went through its folder
@@ -590,6 +590,11 @@ var simSeeds = []struct {
 	// but they are still under y/x (sync/engine/exec.go task): "it's.txt
 	// is not as planned" at every pass, so never quiescent.
 	{60561, 30, []int{2, 3, 4, 16, 25, 28, 30, 31, 36, 37, 38, 41}, "livelock: delete-local of a locally moved folder skipped every pass"},
+	// A record after a move-local of this pass wrote the local name the
+	// plan predicted, the NFC key's spelling, while the move had given the
+	// file the remote's NFD bytes: every later move or replace of the file
+	// addressed a name not on disk (sync/engine/ops.go record).
+	{200047, 30, nil, "livelock: move-local of café.txt skipped every pass (stale NFC local name)"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim failure.
@@ -597,7 +602,10 @@ func TestRegressionSimSeeds(t *testing.T) {
 	for _, c := range simSeeds {
 		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
 			t.Parallel()
-			sched := pick(schedule(c.seed, c.steps, 1), c.keep)
+			sched := schedule(c.seed, c.steps, 1)
+			if c.keep != nil {
+				sched = pick(sched, c.keep)
+			}
 			if _, err := simulate(t, t.TempDir(), c.seed, sched, 1); err != nil {
 				t.Fatalf("%s: %v\nreplay: %s -keep %s", c.found, err, replayHint(c.seed, c.steps, 1), joinInts(c.keep))
 			}
