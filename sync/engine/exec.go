@@ -488,17 +488,24 @@ func (x *execution) folderID(k string) (string, bool) {
 }
 
 // localPath maps a key to the local path with each element's original
-// bytes: folded results first, then the scan, then the key itself.
+// bytes: what this pass's results put there, then the scan (the disk as it
+// is: a base entry may carry a stale spelling of the same name), then the
+// base, then the key itself.
 func (x *execution) localPath(k string) string {
 	if k == "" {
 		return ""
 	}
 	parent := x.localPath(parentKey(k))
 	name := baseName(k)
-	if b, ok := x.work[k]; ok && b.LocalName != "" {
+	b, inWork := x.work[k]
+	l, scanned := x.in.Local[k]
+	switch {
+	case inWork && x.folded[k] && b.LocalName != "":
 		name = b.LocalName
-	} else if l, ok := x.in.Local[k]; ok && l.Name != "" {
+	case scanned && l.Name != "":
 		name = l.Name
+	case inWork && b.LocalName != "":
+		name = b.LocalName
 	}
 	return joinKey(parent, name)
 }
