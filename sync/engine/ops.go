@@ -570,13 +570,28 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 	parent := t.parentID
 	return opResult{fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
-		b := x.work[op.Path]
-		b.LocalName, b.RemoteName, b.RemoteParentID = name, name, parent
-		if b.Kind == 0 {
-			b.Kind, b.RemoteID = r.Kind, r.ID
+		b, ok := x.work[op.Path]
+		if !ok {
+			l, here := x.in.Local[op.Path]
+			if !invent(r.Kind, here && l.Kind == r.Kind) {
+				return
+			}
+			b = plan.Base{Kind: r.Kind, RemoteID: r.ID}
 		}
+		b.LocalName, b.RemoteName, b.RemoteParentID = name, name, parent
 		x.put(op.Path, b)
 	}}
+}
+
+// invent reports whether a move of an entry that had no base entry (it
+// moved as part of resolving a collision, before the op that pairs it with
+// the other side) may write one at its destination: only for a folder the
+// other side already has there. A file's base entry claims that both sides
+// hold the same content, which only the transfer or record that follows can
+// tell; written here, a failure of that op would leave a base entry the
+// next pass reads as "deleted on the other side" and propagate as a delete.
+func invent(kind plan.Kind, otherSideHasIt bool) bool {
+	return kind == plan.Dir && otherSideHasIt
 }
 
 // remotePlace is where a remote entry is: its folder and its name.
@@ -673,13 +688,16 @@ func (x *execution) moveLocal(t opTask) opResult {
 	}
 	return opResult{fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
-		b := x.work[op.Path]
+		b, had := x.work[op.Path]
+		if !had {
+			if !invent(l.Kind, ok && r.Kind == l.Kind) {
+				return
+			}
+			b = plan.Base{Kind: l.Kind, RemoteID: r.ID}
+		}
 		b.LocalName, b.RemoteName = name, name
 		if ok {
 			b.RemoteParentID = r.ParentID
-		}
-		if b.Kind == 0 {
-			b.Kind = l.Kind
 		}
 		x.put(op.Path, b)
 	}}

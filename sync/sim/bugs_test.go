@@ -595,6 +595,14 @@ var simSeeds = []struct {
 	// file the remote's NFD bytes: every later move or replace of the file
 	// addressed a name not on disk (sync/engine/ops.go record).
 	{200047, 30, nil, "livelock: move-local of café.txt skipped every pass (stale NFC local name)"},
+	// Both sides renamed a file onto c.md; the remote one moved aside to
+	// c (conflict …).md, to be downloaded there. The download failed (it
+	// wrote to the premise's old name), but the move-remote had already
+	// written a base entry for the conflict copy with no local file: the
+	// next pass read it as deleted locally and trashed the remote copy,
+	// which the remote user had meanwhile modified (sync/engine/ops.go
+	// moveRemote fold).
+	{206906, 30, nil, "a remote edit not live: trashed as deleted locally"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim failure.
