@@ -679,8 +679,13 @@ func (x *execution) moveLocal(t opTask) opResult {
 	}
 	r, ok := x.remoteOf(plan.Op{}, op.Path)
 	name := baseName(op.Path)
-	if ok {
+	switch {
+	case ok:
 		name = r.Name
+	case op.Remote != nil:
+		// The remote entry is not at the path in the snapshot (its folder
+		// moves in this pass): it keeps its own spelling of the name.
+		name = sameSpelling(op.Remote.Name, name)
 	}
 	to := joinKey(x.localPath(parentKey(op.Path)), name)
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
