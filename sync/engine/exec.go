@@ -58,6 +58,7 @@ type opTask struct {
 	parentID string // remote folder id of the op's (destination) parent; "" unknown
 	parentOK bool
 	rawPath  string // local path (original bytes) of op.Path
+	rawDir   string // local path of op.Path's parent
 	rawFrom  string // local path of op.From
 	subtree  map[string]plan.Base
 }
@@ -512,12 +513,14 @@ func (x *execution) localPath(k string) string {
 
 func (x *execution) task(i int) opTask {
 	op := x.ops[i]
-	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path)}
+	// Paths are resolved here, on the goroutine that folds results: op
+	// goroutines never read the working base.
+	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path), rawDir: x.localPath(parentKey(op.Path))}
 	if l := op.Local; l != nil && l.Name != "" && l.Name != baseName(t.rawPath) && norm.NFC.String(l.Name) == baseName(op.Path) {
 		// The key's last element is NFC; the local entry the op carries
 		// knows its spelling on disk (an NFD name, say), which neither the
 		// folded results nor the scan know at a path it is only moving to.
-		t.rawPath = joinKey(x.localPath(parentKey(op.Path)), l.Name)
+		t.rawPath = joinKey(t.rawDir, l.Name)
 	}
 	t.parentID, t.parentOK = x.folderID(parentKey(op.Path))
 	if op.From != "" {

@@ -437,7 +437,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if l, ok := x.localOf(op, op.Path); ok {
 		expect = &l
 	} else {
-		raw = joinKey(x.localPath(parentKey(op.Path)), r.Name)
+		raw = joinKey(t.rawDir, r.Name)
 	}
 	tmp, err := x.p.local.CreateTemp()
 	if err != nil {
@@ -478,7 +478,7 @@ func (x *execution) mkdirLocal(t opTask) opResult {
 	}
 	raw := t.rawPath
 	if _, ok := x.in.Local[op.Path]; !ok {
-		raw = joinKey(x.localPath(parentKey(op.Path)), r.Name)
+		raw = joinKey(t.rawDir, r.Name)
 	}
 	st, err := x.p.local.Mkdir(raw)
 	if err != nil {
@@ -687,7 +687,7 @@ func (x *execution) moveLocal(t opTask) opResult {
 		// moves in this pass): it keeps its own spelling of the name.
 		name = sameSpelling(op.Remote.Name, name)
 	}
-	to := joinKey(x.localPath(parentKey(op.Path)), name)
+	to := joinKey(t.rawDir, name)
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
 		return opResult{err: err}
 	}
@@ -794,7 +794,7 @@ func (x *execution) conflictLocal(t opTask) opResult {
 	if !ok {
 		return opResult{err: fmt.Errorf("no local entry at %s: %w", op.From, errSkip)}
 	}
-	to := joinKey(x.localPath(parentKey(op.Path)), baseName(op.Path))
+	to := joinKey(t.rawDir, baseName(op.Path))
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
 		return opResult{err: err}
 	}
