@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"go.uber.org/zap"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -22,10 +23,10 @@ type execution struct {
 	rootID string
 
 	work    map[string]plan.Base // the base as results are folded in: in.Base itself
-	wasIn   map[string]bool      // whether keys work changed were in the base before the pass
 	byID    map[idKey]string     // work's paths by remote id
 	gone    map[string]bool      // file ids that left work since the last commit
 	dirty   map[string]bool      // keys of work changed since the last commit
+	folded  map[string]bool      // keys of work changed by this pass's results
 	learnt  map[string]string    // remote id -> MD5 learnt since the last commit
 	known   map[string]bool      // every remote file id observed before the pass; read-only once built
 	seqs    []uint64             // journal records to close after the next commit
@@ -57,6 +58,7 @@ type opTask struct {
 	parentID string // remote folder id of the op's (destination) parent; "" unknown
 	parentOK bool
 	rawPath  string // local path (original bytes) of op.Path
+	rawDir   string // local path of op.Path's parent
 	rawFrom  string // local path of op.From
 	subtree  map[string]plan.Base
 }
@@ -68,8 +70,8 @@ func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *executi
 	x := &execution{
 		p: p, in: in, ops: ops, rootID: rootID,
 		work:   in.Base,
-		wasIn:  make(map[string]bool),
 		dirty:  make(map[string]bool),
+		folded: make(map[string]bool),
 		learnt: make(map[string]string),
 		known:  make(map[string]bool),
 	}
@@ -384,26 +386,9 @@ func (x *execution) put(k string, b plan.Base) {
 		}
 		x.byID[id] = k
 	}
-	x.noteBase(k)
 	x.work[k] = b
 	x.dirty[k] = true
-}
-
-// noteBase remembers, before work first changes at k, whether base had k.
-func (x *execution) noteBase(k string) {
-	if _, ok := x.wasIn[k]; !ok {
-		_, had := x.work[k]
-		x.wasIn[k] = had
-	}
-}
-
-// inBase reports whether base had k before the pass.
-func (x *execution) inBase(k string) bool {
-	if had, ok := x.wasIn[k]; ok {
-		return had
-	}
-	_, ok := x.work[k]
-	return ok
+	x.folded[k] = true
 }
 
 func (x *execution) drop(k string) {
@@ -414,9 +399,9 @@ func (x *execution) drop(k string) {
 				x.leave(b.RemoteID)
 			}
 		}
-		x.noteBase(k)
 		delete(x.work, k)
 		x.dirty[k] = true
+		x.folded[k] = true
 	}
 }
 
@@ -462,48 +447,96 @@ func (x *execution) subtree(k string) map[string]plan.Base {
 	return out
 }
 
-// folderID is the remote folder id of the directory key k, as the folded
-// results and the snapshot know it.
+// localSubtree is the base of every local entry at and below k, keyed by
+// where the scan saw it. An entry moved locally since base (a folder
+// renamed, then deleted on the other side) still has its base entry under
+// the old path: it is found by its local identity, as the planner's rename
+// detection found it, so that the trash premise compares it with its base
+// and not with nothing.
+func (x *execution) localSubtree(k string) map[string]plan.Base {
+	out := x.subtree(k)
+	var byIno map[[2]uint64]plan.Base
+	for key, l := range x.in.Local {
+		if _, ok := out[key]; ok || !under(key, k) || l.Ino == 0 {
+			continue
+		}
+		if byIno == nil {
+			byIno = make(map[[2]uint64]plan.Base)
+			for _, b := range x.work {
+				if b.Ino != 0 {
+					byIno[[2]uint64{b.Dev, b.Ino}] = b
+				}
+			}
+		}
+		if b, ok := byIno[[2]uint64{l.Dev, l.Ino}]; ok && b.Kind == l.Kind {
+			out[key] = b
+		}
+	}
+	return out
+}
+
+// folderID is the remote folder id of the directory key k: what this
+// pass's results put there, else the folder the snapshot lists there, else
+// the base's. The snapshot is newer than the base: a folder trashed and
+// made again at the same path (a new id the plan only records) must not
+// receive new entries in the trashed one, where nobody sees them.
 func (x *execution) folderID(k string) (string, bool) {
 	if k == "" {
 		return x.rootID, true
 	}
-	if b, ok := x.work[k]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
-		return b.RemoteID, true
+	b, inWork := x.work[k]
+	if x.folded[k] {
+		return b.RemoteID, inWork && b.Kind == plan.Dir && b.RemoteID != ""
 	}
 	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
-		if !x.inBase(k) || x.work[k].RemoteID == r.ID {
-			return r.ID, true
-		}
+		return r.ID, true
 	}
-	return "", false
+	return b.RemoteID, inWork && b.Kind == plan.Dir && b.RemoteID != ""
 }
 
 // localPath maps a key to the local path with each element's original
-// bytes: folded results first, then the scan, then the key itself.
+// bytes: what this pass's results put there, then the scan (the disk as it
+// is: a base entry may carry a stale spelling of the same name), then the
+// base, then the key itself.
 func (x *execution) localPath(k string) string {
 	if k == "" {
 		return ""
 	}
 	parent := x.localPath(parentKey(k))
 	name := baseName(k)
-	if b, ok := x.work[k]; ok && b.LocalName != "" {
+	b, inWork := x.work[k]
+	l, scanned := x.in.Local[k]
+	switch {
+	case inWork && x.folded[k] && b.LocalName != "":
 		name = b.LocalName
-	} else if l, ok := x.in.Local[k]; ok && l.Name != "" {
+	case scanned && l.Name != "":
 		name = l.Name
+	case inWork && b.LocalName != "":
+		name = b.LocalName
 	}
 	return joinKey(parent, name)
 }
 
 func (x *execution) task(i int) opTask {
 	op := x.ops[i]
-	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path)}
+	// Paths are resolved here, on the goroutine that folds results: op
+	// goroutines never read the working base.
+	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path), rawDir: x.localPath(parentKey(op.Path))}
+	if l := op.Local; l != nil && l.Name != "" && l.Name != baseName(t.rawPath) && norm.NFC.String(l.Name) == baseName(op.Path) {
+		// The key's last element is NFC; the local entry the op carries
+		// knows its spelling on disk (an NFD name, say), which neither the
+		// folded results nor the scan know at a path it is only moving to.
+		t.rawPath = joinKey(t.rawDir, l.Name)
+	}
 	t.parentID, t.parentOK = x.folderID(parentKey(op.Path))
 	if op.From != "" {
 		t.rawFrom = x.localPath(op.From)
 	}
-	if op.Kind == plan.DeleteLocal || op.Kind == plan.DeleteRemote {
+	switch op.Kind {
+	case plan.DeleteRemote:
 		t.subtree = x.subtree(op.Path)
+	case plan.DeleteLocal:
+		t.subtree = x.localSubtree(op.Path)
 	}
 	return t
 }

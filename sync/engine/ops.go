@@ -248,24 +248,63 @@ func (x *execution) isKnown(id string) bool { return x.known[id] }
 // nameFree reports whether no active entry other than self (of kind) is
 // named name in the folder.
 func (x *execution) nameFree(ctx context.Context, folder, name string, kind plan.Kind, self string) (bool, error) {
+	l, err := x.listFolder(ctx, folder)
+	if err != nil {
+		return false, err
+	}
+	return !l.taken(name, kind, self), nil
+}
+
+// folderListing is one folder's entries as a listing showed them.
+type folderListing struct {
+	id      string
+	folders []RemoteFolder
+	files   []RemoteFile
+}
+
+func (x *execution) listFolder(ctx context.Context, folder string) (folderListing, error) {
 	folders, files, err := x.p.remote.List(ctx, folder)
 	if err != nil {
-		return false, fmt.Errorf("list remote folder %s: %w", folder, err)
+		return folderListing{}, fmt.Errorf("list remote folder %s: %w", folder, err)
 	}
-	// Names that differ only in Unicode normalisation are one path here:
-	// the trees are keyed by NFC.
+	return folderListing{folder, folders, files}, nil
+}
+
+// taken reports whether a live entry other than self (of kind) has name in
+// the folder. Names that differ only in Unicode normalisation are one path
+// here: the trees are keyed by NFC.
+func (l folderListing) taken(name string, kind plan.Kind, self string) bool {
 	key := norm.NFC.String(name)
-	for _, f := range files {
-		if f.Active && norm.NFC.String(f.Name) == key && !(kind == plan.File && f.ID == self) && (f.FolderID == folder || f.FolderID == "") {
-			return false, nil
+	for _, f := range l.files {
+		if f.Active && norm.NFC.String(f.Name) == key && !(kind == plan.File && f.ID == self) && (f.FolderID == l.id || f.FolderID == "") {
+			return true
 		}
 	}
-	for _, f := range folders {
-		if f.Active && norm.NFC.String(f.Name) == key && !(kind == plan.Dir && f.ID == self) && (f.ParentID == folder || f.ParentID == "") {
-			return false, nil
+	for _, f := range l.folders {
+		if f.Active && norm.NFC.String(f.Name) == key && !(kind == plan.Dir && f.ID == self) && (f.ParentID == l.id || f.ParentID == "") {
+			return true
 		}
 	}
-	return true, nil
+	return false
+}
+
+// nameOf is the name under which the folder shows the live entry id (of
+// kind), if it shows it.
+func (l folderListing) nameOf(kind plan.Kind, id string) (string, bool) {
+	if kind == plan.Dir {
+		for _, f := range l.folders {
+			if f.ID == id && f.Active && (f.ParentID == l.id || f.ParentID == "") {
+				return f.Name, true
+			}
+		}
+		return "", false
+	}
+	for _, f := range l.files {
+		if f.ID == id && f.Active && (f.FolderID == l.id || f.FolderID == "") {
+			return f.Name, true
+		}
+	}
+	return "", false
 }
 
 // checkRemoteFile re-reads a remote file by id: the premise of every
@@ -398,7 +437,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if l, ok := x.localOf(op, op.Path); ok {
 		expect = &l
 	} else {
-		raw = joinKey(x.localPath(parentKey(op.Path)), r.Name)
+		raw = joinKey(t.rawDir, r.Name)
 	}
 	tmp, err := x.p.local.CreateTemp()
 	if err != nil {
@@ -439,7 +478,7 @@ func (x *execution) mkdirLocal(t opTask) opResult {
 	}
 	raw := t.rawPath
 	if _, ok := x.in.Local[op.Path]; !ok {
-		raw = joinKey(x.localPath(parentKey(op.Path)), r.Name)
+		raw = joinKey(t.rawDir, r.Name)
 	}
 	st, err := x.p.local.Mkdir(raw)
 	if err != nil {
@@ -487,7 +526,7 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		return opResult{err: fmt.Errorf("refusing to move folder %s into its own subtree", op.From)}
 	}
 	name := baseName(t.rawPath)
-	var curName, curParent string
+	var cur remotePlace
 	if r.Kind == plan.Dir {
 		f, err := x.p.remote.FolderInfo(ctx, r.ID)
 		if err != nil {
@@ -496,7 +535,7 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		if !f.Active {
 			return opResult{err: fmt.Errorf("remote folder %s is in the trash: %w", r.ID, errSkip)}
 		}
-		curName, curParent = f.Name, f.ParentID
+		cur = remotePlace{f.ParentID, f.Name}
 	} else {
 		f, err := x.p.remote.FileInfo(ctx, r.ID)
 		if err != nil {
@@ -505,67 +544,129 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		if !f.Active {
 			return opResult{err: fmt.Errorf("remote file %s is in the trash: %w", r.ID, errSkip)}
 		}
-		curName, curParent = f.Name, f.FolderID
+		cur = remotePlace{f.FolderID, f.Name}
 	}
-	if curName != r.Name || (r.ParentID != "" && curParent != r.ParentID && curParent != t.parentID) {
+	if cur.name != r.Name || (r.ParentID != "" && cur.parent != r.ParentID && cur.parent != t.parentID) {
 		return opResult{err: fmt.Errorf("remote %s moved or renamed meanwhile: %w", r.ID, errSkip)}
 	}
-	// The API neither refuses nor de-duplicates a rename or move onto a
-	// taken name: look first, so that one path never holds two live
-	// entries; the next pass sees the newcomer whole.
-	if curName != name || curParent != t.parentID {
-		free, err := x.nameFree(ctx, t.parentID, name, r.Kind, r.ID)
+	to := remotePlace{t.parentID, name}
+	if cur != to {
+		hops, err := x.route(ctx, r, cur, to)
 		if err != nil {
 			return opResult{err: err}
 		}
-		if !free {
-			return opResult{err: fmt.Errorf("name %q taken on the remote meanwhile: %w", name, errSkip)}
-		}
-	}
-	if curParent != t.parentID {
-		var err error
-		if r.Kind == plan.Dir {
-			err = x.p.remote.MoveFolder(ctx, r.ID, t.parentID)
-		} else {
-			err = x.p.remote.MoveFile(ctx, r.ID, t.parentID)
-		}
-		if err != nil {
-			return opResult{err: err}
-		}
-	}
-	if err := x.p.fail("move-remote.moved"); err != nil {
-		return opResult{err: err}
-	}
-	if curName != name {
-		rename := x.p.remote.RenameFile
-		if r.Kind == plan.Dir {
-			rename = x.p.remote.RenameFolder
-		}
-		if err := rename(ctx, r.ID, name); err != nil {
-			return opResult{err: err}
-		}
-		// Another client may have taken the name while our rename was in
-		// flight: look again, and if so step back to the old name so that
-		// one path never holds two live entries; the next pass sees both.
-		free, err := x.nameFree(ctx, t.parentID, name, r.Kind, r.ID)
-		if err != nil {
-			return opResult{err: err}
-		}
-		if !free {
-			berr := rename(ctx, r.ID, curName)
-			return opResult{err: errors.Join(fmt.Errorf("name %q taken on the remote during the rename: %w", name, errSkip), berr)}
+		for i, h := range hops {
+			if err := x.hop(ctx, r, cur, h); err != nil {
+				return opResult{err: err}
+			}
+			cur = h
+			if i == 0 {
+				if err := x.p.fail("move-remote.moved"); err != nil {
+					return opResult{err: err}
+				}
+			}
 		}
 	}
 	parent := t.parentID
 	return opResult{fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
-		b := x.work[op.Path]
-		b.LocalName, b.RemoteName, b.RemoteParentID = name, name, parent
-		if b.Kind == 0 {
-			b.Kind, b.RemoteID = r.Kind, r.ID
+		b, ok := x.work[op.Path]
+		if !ok {
+			l, here := x.in.Local[op.Path]
+			if !invent(r.Kind, here && l.Kind == r.Kind) {
+				return
+			}
+			b = plan.Base{Kind: r.Kind, RemoteID: r.ID}
 		}
+		b.LocalName, b.RemoteName, b.RemoteParentID = name, name, parent
 		x.put(op.Path, b)
 	}}
+}
+
+// invent reports whether a move of an entry that had no base entry (it
+// moved as part of resolving a collision, before the op that pairs it with
+// the other side) may write one at its destination: only for a folder the
+// other side already has there. A file's base entry claims that both sides
+// hold the same content, which only the transfer or record that follows can
+// tell; written here, a failure of that op would leave a base entry the
+// next pass reads as "deleted on the other side" and propagate as a delete.
+func invent(kind plan.Kind, otherSideHasIt bool) bool {
+	return kind == plan.Dir && otherSideHasIt
+}
+
+// remotePlace is where a remote entry is: its folder and its name.
+type remotePlace struct{ parent, name string }
+
+// route plans the calls that take the remote entry r from one place to
+// another, one attribute per call, through places where no other live entry
+// has the name. The API neither refuses nor de-duplicates a rename or move
+// onto a taken name, and a crash between two calls leaves the entry where
+// the first one put it: so the stop between a move and a rename must be
+// free too, or a crash there leaves two live entries of one path that no
+// later pass can tell apart. When both orders pass through a taken name,
+// the entry stops under a name of its own in between (three calls).
+func (x *execution) route(ctx context.Context, r plan.Remote, from, to remotePlace) ([]remotePlace, error) {
+	dst, err := x.listFolder(ctx, to.parent)
+	if err != nil {
+		return nil, err
+	}
+	if dst.taken(to.name, r.Kind, r.ID) {
+		return nil, fmt.Errorf("name %q taken on the remote meanwhile: %w", to.name, errSkip)
+	}
+	if from.parent == to.parent || from.name == to.name {
+		return []remotePlace{to}, nil
+	}
+	if !dst.taken(from.name, r.Kind, r.ID) {
+		return []remotePlace{{to.parent, from.name}, to}, nil
+	}
+	src, err := x.listFolder(ctx, from.parent)
+	if err != nil {
+		return nil, err
+	}
+	if !src.taken(to.name, r.Kind, r.ID) {
+		return []remotePlace{{from.parent, to.name}, to}, nil
+	}
+	aside := fmt.Sprintf("%s.syncd-move-%s", to.name, r.ID)
+	if src.taken(aside, r.Kind, r.ID) || dst.taken(aside, r.Kind, r.ID) {
+		return nil, fmt.Errorf("no free name to move %q through: %w", from.name, errSkip)
+	}
+	return []remotePlace{{from.parent, aside}, {to.parent, aside}, to}, nil
+}
+
+// hop makes one call that moves or renames the remote entry r from one
+// place to the next (they differ in one attribute), then looks again: if
+// another client took the name, or moved the entry, while the call was in
+// flight, the call is undone so that one path never holds two live
+// entries; the next pass sees both whole.
+func (x *execution) hop(ctx context.Context, r plan.Remote, from, to remotePlace) error {
+	move, rename := x.p.remote.MoveFile, x.p.remote.RenameFile
+	if r.Kind == plan.Dir {
+		move, rename = x.p.remote.MoveFolder, x.p.remote.RenameFolder
+	}
+	do, undo := func() error { return rename(ctx, r.ID, to.name) }, func() error { return rename(ctx, r.ID, from.name) }
+	if from.parent != to.parent {
+		do, undo = func() error { return move(ctx, r.ID, to.parent) }, func() error { return move(ctx, r.ID, from.parent) }
+	}
+	if err := do(); err != nil {
+		return err
+	}
+	there, err := x.listFolder(ctx, to.parent)
+	if err != nil {
+		return err
+	}
+	now, found := there.nameOf(r.Kind, r.ID)
+	switch {
+	case found && now == to.name && !there.taken(to.name, r.Kind, r.ID):
+		return nil
+	case found && now != to.name, !found && from.parent != to.parent:
+		// Another client renamed or moved it after the call: its change
+		// stands, for the next pass to see.
+		return fmt.Errorf("remote %s moved or renamed during the call: %w", r.ID, errSkip)
+	}
+	// The name was taken meanwhile, or another client moved the entry
+	// elsewhere while our rename was in flight (the rename applied there,
+	// maybe onto a taken name): step back.
+	return errors.Join(fmt.Errorf("remote %s: %q taken, or the entry moved, during the call: %w", r.ID, to.name, errSkip), undo())
 }
 
 // moveLocal moves and/or renames a local file or directory to where the
@@ -578,22 +679,30 @@ func (x *execution) moveLocal(t opTask) opResult {
 	}
 	r, ok := x.remoteOf(plan.Op{}, op.Path)
 	name := baseName(op.Path)
-	if ok {
+	switch {
+	case ok:
 		name = r.Name
+	case op.Remote != nil:
+		// The remote entry is not at the path in the snapshot (its folder
+		// moves in this pass): it keeps its own spelling of the name.
+		name = sameSpelling(op.Remote.Name, name)
 	}
-	to := joinKey(x.localPath(parentKey(op.Path)), name)
+	to := joinKey(t.rawDir, name)
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
 		return opResult{err: err}
 	}
 	return opResult{fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
-		b := x.work[op.Path]
+		b, had := x.work[op.Path]
+		if !had {
+			if !invent(l.Kind, ok && r.Kind == l.Kind) {
+				return
+			}
+			b = plan.Base{Kind: l.Kind, RemoteID: r.ID}
+		}
 		b.LocalName, b.RemoteName = name, name
 		if ok {
 			b.RemoteParentID = r.ParentID
-		}
-		if b.Kind == 0 {
-			b.Kind = l.Kind
 		}
 		x.put(op.Path, b)
 	}}
@@ -685,7 +794,7 @@ func (x *execution) conflictLocal(t opTask) opResult {
 	if !ok {
 		return opResult{err: fmt.Errorf("no local entry at %s: %w", op.From, errSkip)}
 	}
-	to := joinKey(x.localPath(parentKey(op.Path)), baseName(op.Path))
+	to := joinKey(t.rawDir, baseName(op.Path))
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
 		return opResult{err: err}
 	}
@@ -732,9 +841,25 @@ func (x *execution) record(t opTask) opResult {
 		b.LocalName = baseName(op.Path)
 	}
 	return opResult{fold: func(x *execution) {
+		// After a move of this pass the premises carry the name the
+		// planner expects, in the key's (NFC) spelling; the move recorded
+		// the bytes it really gave each side.
+		if w, ok := x.work[op.Path]; ok && x.folded[op.Path] {
+			b.LocalName = sameSpelling(w.LocalName, b.LocalName)
+			b.RemoteName = sameSpelling(w.RemoteName, b.RemoteName)
+		}
 		x.put(op.Path, b)
 		if r.Kind == plan.File && md5 != "" {
 			x.learnt[r.ID] = md5
 		}
 	}}
+}
+
+// sameSpelling returns done when it is the same name as planned up to
+// Unicode normalisation: the spelling an executed step really used.
+func sameSpelling(done, planned string) string {
+	if done != "" && norm.NFC.String(done) == norm.NFC.String(planned) {
+		return done
+	}
+	return planned
 }

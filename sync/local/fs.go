@@ -190,6 +190,9 @@ func (f *FS) Mkdir(p string) (plan.Local, error) {
 	if err := checkPath(p); err != nil {
 		return plan.Local{}, fmt.Errorf("mkdir %s: %w", p, err)
 	}
+	if err := f.spellingFree(p, ""); err != nil {
+		return plan.Local{}, fmt.Errorf("mkdir %s: %w", p, err)
+	}
 	if err := f.root.Mkdir(osPath(p), 0o777); err != nil {
 		return plan.Local{}, fmt.Errorf("mkdir %s: %w", p, classify(err))
 	}
@@ -348,7 +351,11 @@ func (f *FS) Commit(t *TempFile, p string, expect *plan.Local) (plan.Local, erro
 			return fail(err)
 		}
 	}
-	if err := f.linkNoReplace(t.name, p); err != nil {
+	err := f.spellingFree(p, "")
+	if err == nil {
+		err = f.linkNoReplace(t.name, p)
+	}
+	if err != nil {
 		// Put the replaced file back: an empty path would read as a local
 		// deletion on the next pass. If something new took the path, the
 		// old version stays in the trash.
@@ -421,6 +428,9 @@ func (f *FS) Rename(from, to string, expect plan.Local) (plan.Local, error) {
 			return fail(err)
 		}
 	}
+	if err := f.spellingFree(to, from); err != nil {
+		return fail(err)
+	}
 	if err := f.renameNoReplace(from, to); err != nil {
 		return fail(err)
 	}
@@ -457,6 +467,33 @@ func describe(l plan.Local) string {
 		return fmt.Sprintf("a file of %d bytes, mtime %s, inode %d", l.Size, time.Unix(0, l.MtimeNs).UTC().Format(time.RFC3339Nano), l.Ino)
 	}
 	return fmt.Sprintf("a %s, inode %d", l.Kind, l.Ino)
+}
+
+// spellingFree fails with ErrExists when p's directory holds another name
+// that is p's after Unicode normalisation (an NFD "café" beside an NFC
+// one): the trees key paths by NFC, so two such names are one path that
+// the scanner can only report as a problem. Only names with non-ASCII
+// bytes are checked (one directory read each). self, when set, is the
+// path being renamed to p: itself under another spelling is no clash.
+func (f *FS) spellingFree(p, self string) error {
+	name := path.Base(p)
+	if isASCII(name) {
+		return nil
+	}
+	names, err := readNames(f.root, path.Dir(p))
+	if err != nil {
+		return classify(err)
+	}
+	key := Key(name)
+	for _, n := range names {
+		if self != "" && path.Dir(self) == path.Dir(p) && n == path.Base(self) {
+			continue
+		}
+		if n != name && Key(n) == key {
+			return fmt.Errorf("%s: %w (as %q)", p, ErrExists, n)
+		}
+	}
+	return nil
 }
 
 // renameNoReplace renames from to to, failing with ErrExists when to exists

@@ -453,3 +453,33 @@ func TestRenameCheckFallback(t *testing.T) {
 		t.Fatal("fallback rename did the wrong thing")
 	}
 }
+
+// TestNoSecondSpelling: a name whose NFC form another entry of the
+// directory already has (an NFD "café.txt" beside an NFC one) is one path
+// to the trees: Commit, Rename and Mkdir refuse to make it, while renaming
+// an entry to another spelling of its own name is allowed.
+func TestNoSecondSpelling(t *testing.T) {
+	const nfd, nfc = "cafe\u0301.txt", "caf\u00e9.txt"
+	f, dir := openFS(t)
+	write(t, dir, "d/"+nfd, "user's")
+	write(t, dir, "d/other.txt", "other")
+	tmp := download(t, f, "download")
+	if _, err := f.Commit(tmp, "d/"+nfc, nil); !errors.Is(err, ErrExists) {
+		t.Fatalf("Commit of the other spelling: %v, want ErrExists", err)
+	}
+	must(t, f.Discard(tmp))
+	other, _ := f.Stat("d/other.txt")
+	if _, err := f.Rename("d/other.txt", "d/"+nfc, other); !errors.Is(err, ErrExists) {
+		t.Fatalf("Rename onto the other spelling: %v, want ErrExists", err)
+	}
+	if _, err := f.Mkdir("d/" + nfc); !errors.Is(err, ErrExists) {
+		t.Fatalf("Mkdir of the other spelling: %v, want ErrExists", err)
+	}
+	self, _ := f.Stat("d/" + nfd)
+	if _, err := f.Rename("d/"+nfd, "d/"+nfc, self); err != nil {
+		t.Fatalf("respelling a name in place: %v", err)
+	}
+	if read(t, dir, "d/"+nfc) != "user's" || exists(dir, "d/"+nfd) {
+		t.Fatal("respelling did not move the file")
+	}
+}

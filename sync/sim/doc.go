@@ -15,7 +15,9 @@
 //     TestSimDeterministic; shrinking of failing schedules.
 //   - faults_test.go, perm_test.go: one test per named fault.
 //   - bugs_test.go: minimal reproductions of bugs found in other packages
-//     (TestBug... fail until fixed, then become TestRegression...).
+//     (TestBug... fail until fixed, then become TestRegression...), and
+//     TestRegressionSimSeeds, which replays the TestSim failures fixed so
+//     far from their seeds and shrunk step lists.
 //   - checks_test.go: each quiescence check reports a planted violation.
 //
 // Replay a seed, or the shrunk steps of one, with

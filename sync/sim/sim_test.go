@@ -193,9 +193,10 @@ type run struct {
 	w        *world
 	u        *user
 	lines    []string
-	q        tree // the tree at the last quiescence
-	lostDB   bool // the state was lost or corrupted in this round
-	roundEvs int  // index of the round's first event
+	q        tree       // the tree at the last quiescence
+	qIDs     identities // which object held each path then, on each side
+	lostDB   bool       // the state was lost or corrupted in this round
+	roundEvs int        // index of the round's first event
 	written  map[string]side
 	paths    map[string]map[string]bool // content -> paths it occupied this round
 	final    string                     // final local tree and emulator dump
@@ -516,6 +517,10 @@ func (r *run) quiesce(ctx context.Context) error {
 		}
 	}
 
+	finalIDs, err := w.identities()
+	if err != nil {
+		return err
+	}
 	// No resurrection: a file or folder deleted on one side, with nothing
 	// else related to it happening on either side, stays gone (unless the
 	// state was lost: then it legitimately comes back).
@@ -539,7 +544,11 @@ func (r *run) quiesce(ctx context.Context) error {
 						}
 					}
 				}
-				if _, back := final[p]; clean && back {
+				// Back means the other side's copy of what was deleted is
+				// still there (the same local file, the same remote id):
+				// syncd kept it, or sent it again. Another entry that a
+				// merge of renames placed at the freed path is not it.
+				if _, back := final[p]; clean && back && r.qIDs.same(finalIDs, ev.side.other(), p) {
 					return fmt.Errorf("resurrection: %s deleted on the %s side only is back at quiescence", p, ev.side)
 				}
 			}
@@ -559,7 +568,7 @@ func (r *run) quiesce(ctx context.Context) error {
 		return fmt.Errorf("second pass at quiescence not idle: ops %v, requests %v\nremote before:\n%sremote after:\n%s", res.Plan.Ops, c, before, w.dumpString())
 	}
 
-	r.q = final
+	r.q, r.qIDs = final, finalIDs
 	r.lostDB = false
 	r.roundEvs = len(r.u.events)
 	r.paths = map[string]map[string]bool{}

@@ -307,18 +307,7 @@ func short(m string) string {
 // walk reads every entry below dir (skipping the root's .syncd when skipMeta).
 func walk(dir string, skipMeta bool) (tree, error) {
 	out := tree{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			return nil
-		}
-		if skipMeta && rel == local.MetaDir {
-			return filepath.SkipDir
-		}
+	err := eachEntry(dir, skipMeta, func(rel, p string, d fs.DirEntry) error {
 		if d.IsDir() {
 			out[rel] = "/"
 			return nil
@@ -331,6 +320,26 @@ func walk(dir string, skipMeta bool) (tree, error) {
 		return nil
 	})
 	return out, err
+}
+
+// eachEntry calls fn with the slash path relative to dir, the full path and
+// the entry of everything below dir (the root's .syncd skipped when
+// skipMeta).
+func eachEntry(dir string, skipMeta bool, fn func(rel, p string, d fs.DirEntry) error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if skipMeta && rel == local.MetaDir {
+			return filepath.SkipDir
+		}
+		return fn(rel, p, d)
+	})
 }
 
 func (w *world) localTree() (tree, error) { return walk(w.dir, true) }
@@ -357,6 +366,46 @@ func (w *world) remoteTree() (t tree, dups []string) {
 		}
 	}
 	return t, dups
+}
+
+// identities says which object holds each path on each side, keyed by NFC
+// path: the local file or directory (compared with os.SameFile) and the
+// remote id.
+type identities struct {
+	local  map[string]fs.FileInfo
+	remote map[string]int64
+}
+
+func (w *world) identities() (identities, error) {
+	ids := identities{local: map[string]fs.FileInfo{}, remote: map[string]int64{}}
+	err := eachEntry(w.dir, true, func(rel, p string, _ fs.DirEntry) error {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		ids.local[norm.NFC.String(rel)] = fi
+		return nil
+	})
+	prefix := remotePath + "/"
+	for _, en := range w.emu().Dump(w.acct.ID) {
+		if en.Status == "active" && strings.HasPrefix(en.Path, prefix) {
+			ids.remote[norm.NFC.String(strings.TrimPrefix(en.Path, prefix))] = en.ID
+		}
+	}
+	return ids, err
+}
+
+// same reports whether side s holds the same object at p in a and b.
+func (a identities) same(b identities, s side, p string) bool {
+	p = norm.NFC.String(p)
+	if s == onLocal {
+		x, okA := a.local[p]
+		y, okB := b.local[p]
+		return okA && okB && os.SameFile(x, y)
+	}
+	x, okA := a.remote[p]
+	y, okB := b.remote[p]
+	return okA && okB && x == y
 }
 
 // everywhere is every MD5 that still exists anywhere: local tree and
