@@ -76,11 +76,15 @@ func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, rel
 				continue // a folder cannot be its own ancestor; a confused listing can claim so
 			}
 			seen[id] = true
+			// Listings of this level are being stored meanwhile.
+			mu.Lock()
 			old, cached := c.byID[id]
 			if cached && !relist(id) {
 				next = appendSubfolders(next, id, old.folders)
+				mu.Unlock()
 				continue
 			}
+			mu.Unlock()
 			g.Go(func() error {
 				folders, files, err := r.List(gctx, id)
 				mu.Lock()
