@@ -63,7 +63,15 @@ for _ in $(seq 600); do
   "$work/syncd" status -config "$work/config.yaml" 2>/dev/null | grep -q "SYNCD OK" && break
   sleep 0.5
 done
-sleep 5
+# Wait for the start-up passes (the first, then the watcher's first full
+# batch) to end: no pass for 10 s.
+last=-1
+for _ in $(seq 120); do
+  now=$(metric '^syncd_passes_total')
+  [ "$now" = "$last" ] && break
+  last=$now
+  sleep 10
+done
 hz=$(getconf CLK_TCK)
 r0=$(metric '^syncd_api_responses_total')
 t0=$(awk '{print $14 + $15}' /proc/$daemon/stat)

@@ -153,13 +153,17 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 }
 
 // settle is how recently a file may have been modified and still be taken
-// as finished: the debounce already waits for writes to go quiet, so the two
-// are the same window (an upload also re-checks the file after reading it).
+// as finished. The watcher already waits for a directory's writes to go quiet
+// for the debounce before it names it, so a file it names is at least that
+// old: half the debounce lets it through on the first pass (the full debounce
+// let a file written just before the batch through only by a hair, and a
+// miss cost another second), and still holds back a file written during the
+// pass. An upload also re-checks the file after reading it.
 func settle(cfg *config.Config) time.Duration {
 	if cfg.Debounce > 0 {
-		return cfg.Debounce
+		return max(cfg.Debounce/2, 100*time.Millisecond)
 	}
-	return time.Second
+	return 500 * time.Millisecond
 }
 
 func orMissing(err error) error {
