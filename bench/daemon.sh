@@ -36,7 +36,7 @@ start_emulator "$work/syncd" "$work"
 [ -z "$reuse" ] && make_tree "$work/local" "$N"
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 metric() { # sum of the samples of a metric whose line matches $1
-  curl -s "http://127.0.0.1:$mport/metrics" | awk -v re="$1" '$0 ~ re && !/^#/ {s += $NF} END {printf "%d\n", s}'
+  { curl -s "http://127.0.0.1:$mport/metrics" || true; } | awk -v re="$1" '$0 ~ re && !/^#/ {s += $NF} END {printf "%d\n", s}'
 }
 write_config "$work" "poll_interval: 30s
 debounce: 1s
@@ -60,7 +60,9 @@ done
 daemon=$!
 # Wait for the first pass.
 for _ in $(seq 600); do
-  "$work/syncd" status -config "$work/config.yaml" 2>/dev/null | grep -q "SYNCD OK" && break
+  # The daemon's own answer (a kept tree also has a saved status).
+  "$work/syncd" status -json -config "$work/config.yaml" 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d.get("source")=="daemon" and d["pairs"][0].get("last_sync") else 1)' && break
   sleep 0.5
 done
 # Wait for the start-up passes (the first, then the watcher's first full
