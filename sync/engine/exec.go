@@ -31,6 +31,12 @@ type execution struct {
 	known   map[string]bool      // every remote file id observed before the pass; read-only once built
 	seqs    []uint64             // journal records to close after the next commit
 	refused map[string]string    // path -> message: uploads the service refused
+	// copies maps a conflict copy's path to its conflict; conflicts holds
+	// those whose copy was made since the last commit: they are logged in
+	// the same transaction as the rename, so a crash cannot make a copy
+	// the user is never told about.
+	copies    map[string]plan.Conflict
+	conflicts []plan.Conflict
 
 	pending   int // results folded since the last commit
 	done      int
@@ -213,6 +219,9 @@ func (x *execution) run(ctx context.Context) {
 		if r.status == OpDone && r.fold != nil {
 			r.fold(x)
 		}
+		if c, ok := x.copies[x.ops[r.idx].Path]; ok && r.status == OpDone {
+			x.conflicts = append(x.conflicts, c)
+		}
 		if r.seq != 0 {
 			x.seqs = append(x.seqs, r.seq)
 		}
@@ -313,14 +322,14 @@ func errString(err error) string {
 // commit writes what was folded since the last commit, and closes the
 // journal records whose results it makes durable, in one transaction.
 func (x *execution) commit() {
-	if x.crashed != nil || x.commitErr != nil || (len(x.dirty) == 0 && len(x.learnt) == 0 && len(x.seqs) == 0) {
+	if x.crashed != nil || x.commitErr != nil || (len(x.dirty) == 0 && len(x.learnt) == 0 && len(x.seqs) == 0 && len(x.conflicts) == 0) {
 		return
 	}
 	if err := x.p.fail("commit.before"); err != nil {
 		x.crashed = err
 		return
 	}
-	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt, JournalDone: x.seqs}
+	c := Commit{Put: make(map[string]plan.Base), MD5s: x.learnt, JournalDone: x.seqs, Conflicts: x.conflicts}
 	for id := range x.gone {
 		if _, still := x.byID[idKey{plan.File, id}]; !still {
 			if _, learnt := x.learnt[id]; !learnt {
@@ -349,6 +358,7 @@ func (x *execution) commit() {
 	x.learnt = make(map[string]string)
 	x.gone = nil
 	x.seqs = nil
+	x.conflicts = nil
 	x.pending = 0
 }
 

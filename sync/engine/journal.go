@@ -35,6 +35,17 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 				}
 			}
 		}
+		if j.Op == opConflict {
+			// The copy may or may not have been made: report the conflict
+			// either way (a second report beats none).
+			var c plan.Conflict
+			if err := json.Unmarshal(j.Data, &c); err == nil {
+				if err := p.store.Commit(p.cfg.Key, Commit{Conflicts: []plan.Conflict{c}, JournalDone: []uint64{j.Seq}}); err != nil {
+					return true, fmt.Errorf("log interrupted conflict %s: %w", c.Path, err)
+				}
+				continue
+			}
+		}
 		var rec transferRecord
 		if err := json.Unmarshal(j.Data, &rec); err != nil {
 			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(err))

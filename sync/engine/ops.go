@@ -14,8 +14,12 @@ import (
 
 // Journal steps of the transfer protocols.
 const (
-	opUpload       = "upload"
-	opReplace      = "replace"
+	opUpload  = "upload"
+	opReplace = "replace"
+	// opConflict is a conflict whose copy is being made: the record holds
+	// the plan.Conflict, so that a crash between the copy's rename and the
+	// commit that logs it still gets the conflict reported.
+	opConflict     = "conflict"
 	stepBegun      = "begun"
 	stepUploaded   = "uploaded"
 	stepOldTrashed = "old-trashed"
@@ -37,7 +41,21 @@ type transferRecord struct {
 // exec runs one op. It never touches execution state except through the
 // returned fold, which run applies.
 func (x *execution) exec(ctx context.Context, t opTask) opResult {
+	// An op that makes a conflict copy (a conflict rename, or a move aside
+	// of one of two entries bound for one path) is journaled with its
+	// conflict first; copy ops journal nothing else.
+	cseq, err := x.journalConflict(t.op.Path)
+	if err != nil {
+		return opResult{idx: t.idx, status: OpFailed, err: fmt.Errorf("%s %s: journal its conflict: %w", t.op.Kind, t.op.Path, err)}
+	}
 	r := x.execOp(ctx, t)
+	if cseq != 0 {
+		if r.seq != 0 { // not expected: keep the op's own record, report the conflict now
+			x.p.store.JournalDone(cseq)
+		} else {
+			r.seq = cseq
+		}
+	}
 	r.idx = t.idx
 	if r.status == 0 {
 		switch {
@@ -136,6 +154,20 @@ func (x *execution) journal(op string, rec transferRecord) (uint64, error) {
 		return 0, err
 	}
 	return x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: op, Step: stepBegun, Data: data})
+}
+
+// journalConflict records, before the rename that makes it, the conflict a
+// copy at path resolves (0: the plan names no conflict for it).
+func (x *execution) journalConflict(path string) (uint64, error) {
+	c, ok := x.copies[path]
+	if !ok {
+		return 0, nil
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	return x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opConflict, Step: stepBegun, Data: data})
 }
 
 func (x *execution) advance(seq uint64, step string, rec transferRecord) error {

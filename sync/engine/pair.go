@@ -452,6 +452,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	x := &execution{p: p}
 	if len(pl.Ops) > 0 {
 		x = newExecution(p, in, pl.Ops, rootID)
+		x.copies = copyOps(pl)
 		x.run(ctx)
 		if po.Incremental {
 			p.markTouched(pl.Ops, x, snap.Tree, rootID)
@@ -491,7 +492,16 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 			problems = append(problems, plan.Problem{Path: path, Side: plan.RemoteSide, Message: msg})
 		}
 	}
-	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Refused: refused, Conflicts: pl.Conflicts}); err != nil {
+	// Conflicts resolved by a copy were logged with the copy's rename; the
+	// others (no copy made, or its op did not run) are logged here.
+	var unlogged []plan.Conflict
+	copies := copyOps(pl)
+	for _, c := range pl.Conflicts {
+		if _, byOp := copies[c.Copy]; !byOp {
+			unlogged = append(unlogged, c)
+		}
+	}
+	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Refused: refused, Conflicts: unlogged}); err != nil {
 		return res, fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
 	}
 	if po.Incremental {
@@ -506,6 +516,27 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// copyOps maps each conflict copy a plan makes by a rename (a conflict op,
+// or a move aside of one of two entries bound for one path) to its conflict.
+func copyOps(pl plan.Plan) map[string]plan.Conflict {
+	byCopy := make(map[string]plan.Conflict)
+	for _, c := range pl.Conflicts {
+		if c.Copy != "" {
+			byCopy[c.Copy] = c
+		}
+	}
+	out := make(map[string]plan.Conflict)
+	for _, op := range pl.Ops {
+		switch op.Kind {
+		case plan.ConflictLocal, plan.ConflictRemote, plan.MoveLocal, plan.MoveRemote:
+			if c, ok := byCopy[op.Path]; ok {
+				out[op.Path] = c
+			}
+		}
+	}
+	return out
 }
 
 // refusalTTL is how long a refused upload is left alone while the file does
