@@ -5,9 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -196,6 +199,7 @@ type run struct {
 	q        tree       // the tree at the last quiescence
 	qIDs     identities // which object held each path then, on each side
 	lostDB   bool       // the state was lost or corrupted in this round
+	logLost  bool       // ... in any round: the conflict log may lack old copies
 	roundEvs int        // index of the round's first event
 	written  map[string]side
 	paths    map[string]map[string]bool // content -> paths it occupied this round
@@ -347,14 +351,14 @@ func (r *run) step(ctx context.Context, s step) error {
 	case kRenames:
 		return r.renameRound(ctx, s)
 	case kLoseState:
-		r.lostDB = true
+		r.lostDB, r.logLost = true, true
 		w.closeAll()
 		if err := os.Remove(w.stPath); err != nil {
 			return err
 		}
 		return w.open()
 	case kCorrupt:
-		r.lostDB = true
+		r.lostDB, r.logLost = true, true
 		w.closeAll()
 		if err := corrupt(w.stPath, s.A); err != nil {
 			return err
@@ -559,7 +563,8 @@ func (r *run) quiesce(ctx context.Context) error {
 	before := w.dumpString()
 	w.front.take()
 	w.clk.Advance(time.Second)
-	res, err := w.pair(engine.Options{}).Pass(ctx, engine.PassOptions{})
+	p := w.pair(engine.Options{})
+	res, err := p.Pass(ctx, engine.PassOptions{})
 	if err != nil {
 		return fmt.Errorf("idempotence pass: %w", err)
 	}
@@ -567,12 +572,67 @@ func (r *run) quiesce(ctx context.Context) error {
 	if !res.Converged || countOf(c, mutating...) > 0 {
 		return fmt.Errorf("second pass at quiescence not idle: ops %v, requests %v\nremote before:\n%sremote after:\n%s", res.Plan.Ops, c, before, w.dumpString())
 	}
+	if err := r.checkStatus(p, res, final); err != nil {
+		return err
+	}
 
 	r.q, r.qIDs = final, finalIDs
 	r.lostDB = false
 	r.roundEvs = len(r.u.events)
 	r.paths = map[string]map[string]bool{}
 	r.trackPaths()
+	return nil
+}
+
+// checkStatus: what status reports at quiescence is what the model knows.
+// Nothing is pending or in flight, the pair is idle without error; the
+// problems it shows are the plan's, and so are those saved for `syncd
+// status` to read while the daemon is down; every conflict copy on disk
+// was logged as a conflict (the user never makes such names).
+func (r *run) checkStatus(p *engine.Pair, res engine.PassResult, final tree) error {
+	w := r.w
+	st := p.Status()
+	if st.State != engine.StateIdle || st.Pending != 0 || len(st.Transfers) != 0 || st.LastError != "" {
+		return fmt.Errorf("status at quiescence: state %s, %d pending, %d in flight, last error %q", st.State, st.Pending, len(st.Transfers), st.LastError)
+	}
+	planned := map[string]bool{}
+	for _, pr := range res.Plan.Problems {
+		planned[pr.Path] = true
+	}
+	shown := map[string]bool{}
+	for _, pr := range st.Problems {
+		shown[pr.Path] = true
+	}
+	saved, err := w.store.Problems(w.cfg.Key)
+	if err != nil {
+		return err
+	}
+	savedPaths := map[string]bool{}
+	for path := range saved {
+		savedPaths[path] = true
+	}
+	if !maps.Equal(planned, shown) || !maps.Equal(planned, savedPaths) {
+		return fmt.Errorf("problems at quiescence: plan %v, status %v, saved %v", slices.Sorted(maps.Keys(planned)), slices.Sorted(maps.Keys(shown)), slices.Sorted(maps.Keys(savedPaths)))
+	}
+	if meta, _, err := w.store.Meta(w.cfg.Key); err != nil || meta.Pending != 0 {
+		return fmt.Errorf("saved state at quiescence: %d pending (%v)", meta.Pending, err)
+	}
+	if r.logLost {
+		return nil
+	}
+	logged, err := w.store.Conflicts(w.cfg.Key)
+	if err != nil {
+		return err
+	}
+	copies := map[string]bool{}
+	for _, c := range logged {
+		copies[path.Base(c.Copy)] = true
+	}
+	for p := range final {
+		if name := path.Base(p); strings.Contains(name, "(conflict ") && !copies[name] {
+			return fmt.Errorf("conflict copy %s at quiescence was never reported as a conflict (logged copies %v)", p, slices.Sorted(maps.Keys(copies)))
+		}
+	}
 	return nil
 }
 
