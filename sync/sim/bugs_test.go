@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -623,6 +624,43 @@ func TestRegressionSimSeeds(t *testing.T) {
 			if c.keep != nil {
 				sched = pick(sched, c.keep)
 			}
+			if _, err := simulate(t, t.TempDir(), c.seed, sched, 1); err != nil {
+				t.Fatalf("%s: %v\nreplay: %s -keep %s", c.found, err, replayHint(c.seed, c.steps, 1), joinInts(c.keep))
+			}
+		})
+	}
+}
+
+var flagBugs = flag.Bool("bugs", false, "also replay the simulation seeds known to fail (TestBugSimSeeds)")
+
+// openSimSeeds are TestSim failures not fixed yet, pinned so that the next
+// session starts from a replay rather than from a sweep. They run with
+// -bugs; once one passes, move it to simSeeds.
+var openSimSeeds = []struct {
+	seed  uint64
+	steps int
+	keep  []int
+	found string
+}{
+	// Sweep 400000-409999 on 04ee264, the only failure of 10,000. Local:
+	// y/z/a.txt and y/z/b.txt created; remote: folder y deleted; a pass
+	// recreating y/z remotely crashes at upload.begun while the user moves
+	// local y to x. The next pass moves remote y to x, moves local x/z
+	// aside to "x/z (conflict ...)" (the recreated remote x/z differs),
+	// makes that folder remotely and uploads both files into it; the pass
+	// after reads the remote conflict folder as deleted and trashes the
+	// local one: both versions end in the trash instead of live.
+	{406264, 30, []int{0, 2, 3, 4, 13, 19, 20, 21, 22, 26, 27, 30}, "a local version not live at quiescence: conflict folder read as deleted on the remote"},
+}
+
+// TestBugSimSeeds replays the open simulation failures (with -bugs).
+func TestBugSimSeeds(t *testing.T) {
+	if !*flagBugs {
+		t.Skip("known open failures; run with -bugs")
+	}
+	for _, c := range openSimSeeds {
+		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
+			sched := pick(schedule(c.seed, c.steps, 1), c.keep)
 			if _, err := simulate(t, t.TempDir(), c.seed, sched, 1); err != nil {
 				t.Fatalf("%s: %v\nreplay: %s -keep %s", c.found, err, replayHint(c.seed, c.steps, 1), joinInts(c.keep))
 			}
