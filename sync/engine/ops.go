@@ -611,6 +611,14 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 			b = plan.Base{Kind: r.Kind, RemoteID: r.ID}
 		}
 		b.LocalName, b.RemoteName, b.RemoteParentID = name, name, parent
+		if r.Kind == plan.Dir && b.Kind == plan.Dir {
+			// The folder this op moved is the one at the destination now,
+			// even when base still named an older one at the source (a
+			// folder deleted and made again remotely by a pass that died
+			// before its commit): new entries must go into this one, not
+			// into the trashed one (seed 406264).
+			b.RemoteID = r.ID
+		}
 		x.put(op.Path, b)
 	}}
 }

@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -567,6 +566,15 @@ var simSeeds = []struct {
 	// took the local parent and the remote name, so it landed at z/x, freed
 	// by the remote's delete of an empty folder z/x in the same round.
 	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false resurrection of z/x (another folder merged into the freed path)"},
+	// Found by the sweep 400000-409999 on 04ee264. Remote folder y deleted;
+	// a pass making it again remotely dies before its commit, so base still
+	// names the trashed y; the user moves local y to x. The next pass
+	// moves the new remote y to x, but the fold kept base's old id for x,
+	// so a conflict folder made inside x went into the trashed folder and
+	// read as deleted a pass later: the local versions in it went to the
+	// trash instead of being live. Fixed: a moved folder's base takes the
+	// id of the folder moved.
+	{406264, 30, []int{0, 2, 3, 4, 13, 19, 20, 21, 22, 26, 27, 30}, "a local version not live at quiescence: conflict folder made inside a trashed one"},
 	// A move-remote whose local side moved only because its folder was
 	// moved by an earlier op of the pass took its name from the NFC key
 	// (sync/engine/exec.go task): the remote got the NFC spelling and the
@@ -631,39 +639,3 @@ func TestRegressionSimSeeds(t *testing.T) {
 	}
 }
 
-var flagBugs = flag.Bool("bugs", false, "also replay the simulation seeds known to fail (TestBugSimSeeds)")
-
-// openSimSeeds are TestSim failures not fixed yet, pinned so that the next
-// session starts from a replay rather than from a sweep. They run with
-// -bugs; once one passes, move it to simSeeds.
-var openSimSeeds = []struct {
-	seed  uint64
-	steps int
-	keep  []int
-	found string
-}{
-	// Sweep 400000-409999 on 04ee264, the only failure of 10,000. Local:
-	// y/z/a.txt and y/z/b.txt created; remote: folder y deleted; a pass
-	// recreating y/z remotely crashes at upload.begun while the user moves
-	// local y to x. The next pass moves remote y to x, moves local x/z
-	// aside to "x/z (conflict ...)" (the recreated remote x/z differs),
-	// makes that folder remotely and uploads both files into it; the pass
-	// after reads the remote conflict folder as deleted and trashes the
-	// local one: both versions end in the trash instead of live.
-	{406264, 30, []int{0, 2, 3, 4, 13, 19, 20, 21, 22, 26, 27, 30}, "a local version not live at quiescence: conflict folder read as deleted on the remote"},
-}
-
-// TestBugSimSeeds replays the open simulation failures (with -bugs).
-func TestBugSimSeeds(t *testing.T) {
-	if !*flagBugs {
-		t.Skip("known open failures; run with -bugs")
-	}
-	for _, c := range openSimSeeds {
-		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
-			sched := pick(schedule(c.seed, c.steps, 1), c.keep)
-			if _, err := simulate(t, t.TempDir(), c.seed, sched, 1); err != nil {
-				t.Fatalf("%s: %v\nreplay: %s -keep %s", c.found, err, replayHint(c.seed, c.steps, 1), joinInts(c.keep))
-			}
-		})
-	}
-}
