@@ -638,4 +638,3 @@ func TestRegressionSimSeeds(t *testing.T) {
 		})
 	}
 }
-
