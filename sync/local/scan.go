@@ -152,37 +152,16 @@ func scan(ctx context.Context, opts ScanOptions, dir string, statOnly bool) (Sca
 // directory's mtime is informational: premises never compare it).
 func (r *ScanResult) Merge(dir string, sub ScanResult) {
 	key := Key(dir)
-	if r.Tree == nil {
-		r.Tree = make(map[string]plan.Local, len(sub.Tree))
-	}
 	if key == "" {
 		*r = sub
 		return
 	}
-	for k := range r.Tree {
-		if under(k, key) {
-			delete(r.Tree, k)
-		}
+	if r.Tree == nil {
+		r.Tree = make(map[string]plan.Local, len(sub.Tree))
 	}
-	for k, l := range sub.Tree {
-		r.Tree[k] = l
-	}
-	r.Unknown = slices.DeleteFunc(r.Unknown, func(k string) bool { return under(k, key) })
-	r.Unknown = append(r.Unknown, sub.Unknown...)
-	slices.Sort(r.Unknown)
-	r.Unknown = slices.Compact(r.Unknown)
-	r.Problems = slices.DeleteFunc(r.Problems, func(p plan.Problem) bool { return under(p.Path, key) })
-	r.Problems = append(r.Problems, sub.Problems...)
-	slices.SortStableFunc(r.Problems, func(a, b plan.Problem) int { return strings.Compare(a.Path, b.Path) })
-	if len(r.Unknown) == 0 {
-		r.Unknown = nil
-	}
-	if len(r.Problems) == 0 {
-		r.Problems = nil
-	}
-	r.Stats.Files, r.Stats.Dirs = countKinds(r.Tree)
-	r.Stats.Hashed += sub.Stats.Hashed
-	r.Stats.HashedBytes += sub.Stats.HashedBytes
+	unsettled := r.Stats.Unsettled
+	applyScopes(r, []scope{{key: key, res: sub}})
+	r.Stats.Unsettled = unsettled
 }
 
 func countKinds(tree map[string]plan.Local) (files, dirs int) {
