@@ -2,11 +2,14 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
 	"github.com/syncd/syncd/sync/plan"
@@ -229,5 +232,52 @@ func TestRemoteDuplicatesAreReportedNotMerged(t *testing.T) {
 	}
 	if got, _ := e.read("x.txt"); got != "mine" {
 		t.Fatal("local file changed")
+	}
+}
+
+// File and folder ids are separate spaces on the remote: learning a file's
+// MD5 by id must not give it to a folder that has the same id (found by
+// simulation seed 414230, where base held a folder with a file's MD5).
+func TestHashedFileIDNotGivenToFolder(t *testing.T) {
+	e := newEnv(t)
+	c := e.otherWithRoot()
+	ctx := context.Background()
+	var folders []remote.ID
+	for i := range 6 {
+		f, err := c.CreateFolder(ctx, e.folderID(""), fmt.Sprintf("d%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		folders = append(folders, f.ID)
+		if err := os.Mkdir(filepath.Join(e.dir, fmt.Sprintf("d%d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var files []remote.ID
+	for i := range 6 {
+		content := fmt.Sprintf("content %d", i)
+		files = append(files, e.upload(c, "", fmt.Sprintf("f%d.txt", i), content).ID)
+		e.write(fmt.Sprintf("f%d.txt", i), content) // present on both sides: hashed on the first pass
+	}
+	shared := false
+	for _, f := range files {
+		shared = shared || slices.Contains(folders, f)
+	}
+	if !shared {
+		t.Fatalf("the emulator gave files %v and folders %v no common id: the test proves nothing", files, folders)
+	}
+	res := e.pass()
+	e.sync()
+	if res.Hashed == 0 {
+		t.Fatalf("no remote file was hashed: %+v", res)
+	}
+	base, err := e.store.Base(e.cfg.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range base {
+		if b.Kind == state.KindDir && b.MD5 != "" {
+			t.Errorf("folder %s (id %s) got MD5 %s", p, b.RemoteID, b.MD5)
+		}
 	}
 }

@@ -96,7 +96,9 @@ func (p *Pair) hashRemote(ctx context.Context, keys []string, tree map[string]pl
 		return 0, fmt.Errorf("hash remote files: %w", err)
 	}
 	for k, r := range tree {
-		if m, ok := learnt[r.ID]; ok {
+		// Folder and file ids are separate spaces: a folder may share
+		// a hashed file's id.
+		if m, ok := learnt[r.ID]; ok && r.Kind == plan.File {
 			r.MD5 = m
 			tree[k] = r
 		}

@@ -1002,6 +1002,22 @@ func order(pops []*pop) []*pop {
 	return out
 }
 
+// reportCycles names, as problems, the ops order left out because they wait
+// on each other: a planner limitation that would otherwise leave the two
+// sides different with nothing planned and nothing shown.
+func (r *reconciler) reportCycles() {
+	for _, p := range r.pops {
+		if p.indeg > 0 && !p.drop {
+			side := LocalSide
+			if p.side == sideR {
+				side = RemoteSide
+			}
+			r.problems = append(r.problems, Problem{Path: p.op.Path, Side: side,
+				Message: fmt.Sprintf("%s not planned: its operations wait on each other (a planner limitation, please report it)", p.op.Kind)})
+		}
+	}
+}
+
 func uniq(deps []*pop, self *pop) []*pop {
 	out := deps[:0]
 	for _, d := range deps {
@@ -1021,6 +1037,7 @@ func (r *reconciler) finish() Plan {
 		}
 	}
 	ops := order(r.pops)
+	r.reportCycles()
 	kept := make(map[*pop]bool, len(ops))
 	for _, p := range ops {
 		kept[p] = true

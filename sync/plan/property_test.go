@@ -287,6 +287,7 @@ func convergeWith(t *rapid.T, w *world, maxPasses int, fail func(pass, i int) bo
 		if pl.Halt != "" {
 			t.Fatalf("pass %d: unexpected halt %q", pass, pl.Halt)
 		}
+		checkCopiesPlanned(t, pl)
 		if len(pl.Ops) == 0 {
 			t.Logf("pass %d quiescent:\n%s\n%s", pass, w.dump(), dumpPlan(pl))
 			return pass, pl

@@ -638,7 +638,8 @@ func (r *reconciler) assignViews(candL, candR []string) {
 				var rm Remote
 				rm, ok = in.Remote[n.bpath]
 				ok = ok && rm.Kind == n.kind && (rm.ID == n.base.RemoteID ||
-					rm.ParentID == "" || n.base.RemoteParentID == "" || rm.ParentID == n.base.RemoteParentID)
+					rm.ParentID == "" || n.base.RemoteParentID == "" || rm.ParentID == n.base.RemoteParentID ||
+					r.sameRemoteParent(n.bpath))
 			}
 			if ok && r.at[s][n.bpath] == nil {
 				r.setView(n, s, n.bpath, false)
@@ -686,6 +687,25 @@ func (r *reconciler) assignViews(candL, candR []string) {
 			r.linkParent(n, s)
 		}
 	}
+}
+
+// sameRemoteParent reports whether the remote folder holding path is the
+// base folder above it, though the base entry at path names another parent
+// id: that base folder took a new id (re-created after a crash, say) and
+// its children's entries still name the old one. It relies on parents
+// getting their views before their children.
+func (r *reconciler) sameRemoteParent(p string) bool {
+	d := dirOf(p)
+	if d == "" {
+		return false
+	}
+	if pn := r.byBase[d]; pn != nil {
+		return pn.v[sideR].present && !pn.v[sideR].phantom && pn.v[sideR].path == d
+	}
+	// The base folder is unchanged everywhere, so it is the remote folder
+	// at d.
+	_, ok := r.in.Base[d]
+	return ok
 }
 
 // linkParent sets the parent node of n's view on side s.

@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +46,80 @@ func TestRegressSameMoveBothSidesIsDeterministic(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		if got := Reconcile(in); !reflect.DeepEqual(got, first) {
 			t.Fatalf("run %d planned differently:\n%+v\nvs\n%+v", i, got.Ops, first.Ops)
+		}
+	}
+}
+
+// Found by simulation seed 414230: a crash lost the commit of a pass that
+// re-created folders z (now id 5) and z/z (now id 6) on the remote. The next
+// pass re-recorded z under its new id, but the base entry of z/z still named
+// its old id and the old parent id. The remote z/z must be taken as the base
+// folder z/z (its folder is the base folder z), not as a new folder beside a
+// deleted one: that made delete, mkdir and a conflict copy wait on each
+// other, and the plan dropped them all, leaving a new file differing on the
+// two sides with nothing planned.
+func TestRegressFolderRecreatedUnderRerecordedParent(t *testing.T) {
+	in := Input{
+		Base: map[string]Base{
+			"b.txt": {Kind: File, LocalName: "b.txt", RemoteName: "b.txt", Size: 5, MtimeNs: 1, Dev: 1, Ino: 32, MD5: "mb", RemoteID: "6", RemoteParentID: "2"},
+			"z":     {Kind: Dir, LocalName: "z", RemoteName: "z", Dev: 1, Ino: 98, RemoteID: "5", RemoteParentID: "2"},
+			"z/z":   {Kind: Dir, LocalName: "z", RemoteName: "z", Dev: 1, Ino: 31, RemoteID: "3", RemoteParentID: "4"},
+		},
+		Local: map[string]Local{
+			"b.txt":     {Kind: File, Name: "b.txt", Size: 5, MtimeNs: 1, Dev: 1, Ino: 32, MD5: "mb"},
+			"z":         {Kind: Dir, Name: "z", Dev: 1, Ino: 98},
+			"z/z":       {Kind: Dir, Name: "z", Dev: 1, Ino: 31},
+			"z/z/a.txt": {Kind: File, Name: "a.txt", Size: 7, MtimeNs: 2, Dev: 1, Ino: 33, MD5: "mlocal"},
+		},
+		Remote: map[string]Remote{
+			"b.txt":     {Kind: File, Name: "b.txt", ID: "6", ParentID: "2", Size: 5, MD5: "mb"},
+			"z":         {Kind: Dir, Name: "z", ID: "5", ParentID: "2"},
+			"z/z":       {Kind: Dir, Name: "z", ID: "6", ParentID: "5"},
+			"z/z/a.txt": {Kind: File, Name: "a.txt", ID: "5", ParentID: "6", Size: 9, MD5: "mremote"},
+		},
+		Host: "h",
+	}
+	pl := Reconcile(in)
+	if len(pl.Problems) != 0 {
+		t.Fatalf("problems: %+v\n%s", pl.Problems, dumpPlanT(pl))
+	}
+	kinds := map[OpKind]string{}
+	for _, op := range pl.Ops {
+		kinds[op.Kind] = op.Path
+		if op.Kind == DeleteLocal || op.Kind == DeleteRemote || op.Kind == MkdirLocal || op.Kind == MkdirRemote {
+			t.Errorf("the folder z/z is one folder on both sides, yet: %s %s", op.Kind, op.Path)
+		}
+	}
+	want := "z/z/a (conflict 0001-01-01 h).txt"
+	if kinds[ConflictLocal] != want || kinds[Upload] != want || kinds[Download] != "z/z/a.txt" {
+		t.Fatalf("want the local version kept as %q and the remote one downloaded:\n%s", want, dumpPlanT(pl))
+	}
+	checkCopiesPlanned(t, pl)
+}
+
+func dumpPlanT(pl Plan) string {
+	var b strings.Builder
+	for _, op := range pl.Ops {
+		fmt.Fprintf(&b, "%s %s <- %s (%s)\n", op.Kind, op.Path, op.From, op.Reason)
+	}
+	for _, c := range pl.Conflicts {
+		fmt.Fprintf(&b, "conflict %q copy %q: %s\n", c.Path, c.Copy, c.Reason)
+	}
+	return b.String()
+}
+
+// checkCopiesPlanned fails when a conflict names a copy no op makes.
+func checkCopiesPlanned(t interface{ Fatalf(string, ...any) }, pl Plan) {
+	if pl.Halt != "" {
+		return
+	}
+	made := map[string]bool{}
+	for _, op := range pl.Ops {
+		made[op.Path] = true
+	}
+	for _, c := range pl.Conflicts {
+		if c.Copy != "" && !made[c.Copy] {
+			t.Fatalf("conflict %q names copy %q, but no op makes it:\n%s", c.Path, c.Copy, dumpPlanT(pl))
 		}
 	}
 }

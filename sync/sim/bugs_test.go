@@ -575,6 +575,15 @@ var simSeeds = []struct {
 	// trash instead of being live. Fixed: a moved folder's base takes the
 	// id of the folder moved.
 	{406264, 30, []int{0, 2, 3, 4, 13, 19, 20, 21, 22, 26, 27, 30}, "a local version not live at quiescence: conflict folder made inside a trashed one"},
+	// A crash lost the commit of a pass that had made folders z and z/z
+	// anew on the remote. The next pass re-recorded z under its new id;
+	// z/z's base entry still named the old parent id, so the planner took
+	// the remote z/z for a new folder beside a deleted one. Deleting and
+	// re-making the local z/z and the conflict copy of the file in it
+	// waited on each other, every op was dropped, and the two sides kept
+	// different contents of z/z/a.txt with nothing planned
+	// (sync/plan/reconcile.go sameRemoteParent).
+	{414230, 30, []int{3, 4, 5, 6, 8, 9, 10, 13, 14, 19, 20, 21, 22, 25}, "sides differ at quiescence: ops of a re-made folder wait on each other"},
 	// A move-remote whose local side moved only because its folder was
 	// moved by an earlier op of the pass took its name from the NFC key
 	// (sync/engine/exec.go task): the remote got the NFC spelling and the

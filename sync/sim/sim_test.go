@@ -25,13 +25,14 @@ import (
 // Test flags: package-level because the testing package parses them
 // before any test runs.
 var (
-	flagSeed   = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
-	flagSeeds  = flag.Int("seeds", 30, "number of simulation seeds to run")
-	flagSeeds2 = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
-	flagFirst  = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
-	flagSteps  = flag.Int("steps", 30, "user actions per simulation run")
-	flagShrink = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
-	flagKeep   = flag.String("keep", "", "run only these steps (comma-separated indices) of the seed's schedule, as a shrink prints")
+	flagSeed      = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
+	flagSeeds     = flag.Int("seeds", 30, "number of simulation seeds to run")
+	flagSeeds2    = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
+	flagFirst     = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
+	flagSteps     = flag.Int("steps", 30, "user actions per simulation run")
+	flagShrink    = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
+	flagEngineLog = flag.Bool("engine-log", false, "print the engine's log to stdout (with -seed)")
+	flagKeep      = flag.String("keep", "", "run only these steps (comma-separated indices) of the seed's schedule, as a shrink prints")
 )
 
 type stepKind uint8

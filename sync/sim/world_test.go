@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -272,6 +273,9 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 	opt.Now = w.clk.Now
 	opt.Workers = 1
 	opt.ValidLocalName = func(n string) error { _, err := local.LocalName(n); return err }
+	if *flagEngineLog && opt.Logger == nil {
+		opt.Logger = zap.NewExample()
+	}
 	return engine.NewPair(w.cfg, bind.Remote{C: w.engineClient},
 		&bind.Local{FS: w.fs, Matcher: w.matcher}, bind.Store{S: w.store, Now: w.clk.Now}, opt)
 }
