@@ -603,7 +603,12 @@ func (r *reconciler) setView(n *node, s int, path string, phantom bool) {
 		if v.md5 == "" && b != nil && rm.ID == b.RemoteID {
 			v.md5 = b.MD5
 		}
-		v.mod = b == nil || (n.kind == File && rm.ID != b.RemoteID && v.md5 != b.MD5)
+		// A folder under another id is another folder: one made anew (by
+		// the remote user, or by an earlier pass whose commit was lost)
+		// where the base one was trashed. It is a change, so a delete on
+		// the other side does not take it.
+		v.mod = b == nil || (n.kind == File && rm.ID != b.RemoteID && v.md5 != b.MD5) ||
+			(n.kind == Dir && rm.ID != b.RemoteID)
 	}
 	r.at[s][path] = n
 }

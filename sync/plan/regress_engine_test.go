@@ -123,3 +123,36 @@ func checkCopiesPlanned(t interface{ Fatalf(string, ...any) }, pl Plan) {
 		}
 	}
 }
+
+// Found by simulation seed 410036: the local side deleted folder z, while
+// the remote trashed z/z and made a new z/z. The new folder is a change on
+// the remote side (modify beats delete), not base z/z unchanged: planning
+// to trash z made the executor's premise check (which knows folders by id)
+// refuse at every pass, so the pair never came to rest.
+func TestRegressRemoteFolderMadeAnewSurvivesLocalDelete(t *testing.T) {
+	in := Input{
+		Base: map[string]Base{
+			"z":         {Kind: Dir, LocalName: "z", RemoteName: "z", Dev: 1, Ino: 10, RemoteID: "F1", RemoteParentID: "ROOT"},
+			"z/z":       {Kind: Dir, LocalName: "z", RemoteName: "z", Dev: 1, Ino: 11, RemoteID: "F2", RemoteParentID: "F1"},
+			"z/z/a.txt": {Kind: File, LocalName: "a.txt", RemoteName: "a.txt", Size: 3, MtimeNs: 1, Dev: 1, Ino: 12, MD5: "m1", RemoteID: "7", RemoteParentID: "F2"},
+		},
+		Local: map[string]Local{},
+		Remote: map[string]Remote{
+			"z":   {Kind: Dir, Name: "z", ID: "F1", ParentID: "ROOT"},
+			"z/z": {Kind: Dir, Name: "z", ID: "F3", ParentID: "F1"},
+		},
+		Force: true,
+		Host:  "h",
+	}
+	pl := Reconcile(in)
+	got := map[string]OpKind{}
+	for _, op := range pl.Ops {
+		got[op.Path] = op.Kind
+		if op.Kind == DeleteRemote {
+			t.Errorf("the remote folder made anew is trashed: %s %s", op.Kind, op.Path)
+		}
+	}
+	if got["z"] != MkdirLocal || got["z/z"] != MkdirLocal {
+		t.Fatalf("want z and z/z made again locally:\n%s", dumpPlanT(pl))
+	}
+}

@@ -583,6 +583,13 @@ var simSeeds = []struct {
 	// waited on each other, every op was dropped, and the two sides kept
 	// different contents of z/z/a.txt with nothing planned
 	// (sync/plan/reconcile.go sameRemoteParent).
+	// The local side deleted folder z; the remote trashed z/z and made a
+	// new z/z. The planner took the new folder for base z/z unchanged and
+	// planned to trash z; the executor, which knows folders by id, saw z
+	// gain a folder and skipped it at every pass: a livelock. A folder
+	// under another id is now a remote change (sync/plan/reconcile.go
+	// setView), which survives the delete.
+	{410036, 30, []int{13, 16, 18, 19, 21, 23}, "livelock: delete-remote of a folder whose child was made anew skipped every pass"},
 	{414230, 30, []int{3, 4, 5, 6, 8, 9, 10, 13, 14, 19, 20, 21, 22, 25}, "sides differ at quiescence: ops of a re-made folder wait on each other"},
 	// A move-remote whose local side moved only because its folder was
 	// moved by an earlier op of the pass took its name from the NFC key
