@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/syncd/syncd/sync/engine"
@@ -22,6 +23,12 @@ func TestCrashAtEveryFailpointResumes(t *testing.T) {
 			e.write("mod.txt", "version one")
 			e.write("d/inner.txt", "inner")
 			e.write("stay.txt", "stay")
+			// A file moved where both orders of move and rename pass
+			// through a taken name: the remote move goes through a
+			// temporary name (three calls).
+			e.write("p/one.txt", "p one")
+			e.write("p/two.txt", "p two")
+			e.write("q/one.txt", "q one")
 			e.sync()
 
 			// One change of each kind: an upload, a replace, a download, a
@@ -33,6 +40,9 @@ func TestCrashAtEveryFailpointResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := os.Rename(filepath.Join(e.dir, "d"), filepath.Join(e.dir, "e", "d2")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(e.dir, "p", "one.txt"), filepath.Join(e.dir, "q", "two.txt")); err != nil {
 				t.Fatal(err)
 			}
 			want := e.localFilesAfter(map[string]string{"down.txt": sum("from the remote")})
@@ -64,11 +74,14 @@ func TestCrashAtEveryFailpointResumes(t *testing.T) {
 			if res := e.once(); len(res.Plan.Ops) != 0 {
 				t.Fatalf("not quiescent after resume: %v", res.Plan.Ops)
 			}
-			// Exactly one live remote file per path.
+			// Exactly one live remote file per path, under its own name.
 			live := 0
 			for _, en := range e.emu.Dump(e.account.ID) {
 				if en.Status == "active" && !en.Folder {
 					live++
+				}
+				if strings.Contains(en.Path, ".syncd-move-") {
+					t.Errorf("remote entry left under a temporary name: %s", en.Path)
 				}
 			}
 			files := 0
@@ -91,4 +104,48 @@ func (e *env) localFilesAfter(extra map[string]string) map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+// A move through a temporary name that dies there, while another client
+// takes the name it was going to: recovery takes the entry back to where it
+// came from, never leaving it under the temporary name, and both versions
+// stay live.
+func TestCrashedThreeStepMoveGoesBackWhenItsNameIsTaken(t *testing.T) {
+	e := newEnv(t)
+	e.write("p/one.txt", "p one")
+	e.write("p/two.txt", "p two")
+	e.write("q/one.txt", "q one")
+	e.sync()
+	if err := os.Rename(filepath.Join(e.dir, "p", "one.txt"), filepath.Join(e.dir, "q", "two.txt")); err != nil {
+		t.Fatal(err)
+	}
+	hit := false
+	p := e.pair(func(o *engine.Options) {
+		o.MaxPasses = 1
+		o.Failpoint = func(name string) error {
+			if name == "move-remote.aside" && !hit {
+				hit = true
+				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+			}
+			return nil
+		}
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
+		t.Fatalf("no crash at move-remote.aside: %v", err)
+	}
+	e.upload(e.other(), "q", "two.txt", "taken meanwhile")
+	e.restart()
+	e.sync()
+	contents := map[string]bool{}
+	for p, m := range e.localFiles() {
+		contents[m] = true
+		if strings.Contains(p, ".syncd-move-") {
+			t.Errorf("local entry under a temporary name: %s", p)
+		}
+	}
+	for _, c := range []string{"p one", "p two", "q one", "taken meanwhile"} {
+		if !contents[sum(c)] {
+			t.Errorf("version %q not live: %v", c, sorted(e.localFiles()))
+		}
+	}
 }

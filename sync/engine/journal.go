@@ -46,6 +46,23 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 				continue
 			}
 		}
+		if j.Op == opMove {
+			var m moveRecord
+			if err := json.Unmarshal(j.Data, &m); err == nil {
+				if err := p.recoverMove(ctx, m); err != nil {
+					if errors.Is(err, ErrAuth) || ctx.Err() != nil {
+						return true, err
+					}
+					p.log.Warn("could not finish interrupted remote move; will retry next pass",
+						zap.String("path", m.Path), zap.Error(err))
+					continue
+				}
+				if err := p.store.JournalDone(j.Seq); err != nil {
+					return true, fmt.Errorf("close journal record %d: %w", j.Seq, err)
+				}
+				continue
+			}
+		}
 		var rec transferRecord
 		if err := json.Unmarshal(j.Data, &rec); err != nil {
 			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(err))
@@ -132,6 +149,54 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 		return p.store.Commit(p.cfg.Key, Commit{Put: map[string]plan.Base{rec.Path: b}, MD5s: map[string]string{rec.New: rec.MD5}})
 	}
 	return fmt.Errorf("unknown journal operation %q", j.Op)
+}
+
+// recoverMove takes an entry an interrupted move left under its temporary
+// name to where the move was going, or back where it came from when that
+// name is taken now. An entry anywhere else was moved on (by the move
+// itself, or by another client): its place stands.
+func (p *Pair) recoverMove(ctx context.Context, m moveRecord) error {
+	x := &execution{p: p}
+	r := plan.Remote{Kind: plan.File, ID: m.ID}
+	if m.Dir {
+		r.Kind = plan.Dir
+	}
+	cur, active, err := p.placeOf(ctx, r.Kind, m.ID)
+	if errors.Is(err, ErrNotFound) || err == nil && !active {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.name != m.Aside {
+		return nil
+	}
+	for _, goal := range []remotePlace{{m.ToParent, m.ToName}, {m.FromParent, m.FromName}} {
+		free, err := x.nameFree(ctx, goal.parent, goal.name, r.Kind, r.ID)
+		if err != nil {
+			return err
+		}
+		if !free {
+			continue
+		}
+		hops := []remotePlace{goal}
+		if cur.parent != goal.parent {
+			hops = []remotePlace{{goal.parent, cur.name}, goal}
+		}
+		for _, h := range hops {
+			if err := x.hop(ctx, r, cur, h); err != nil {
+				return err
+			}
+			cur = h
+		}
+		p.log.Info("finished interrupted remote move", zap.String("path", m.Path), zap.String("name", goal.name))
+		return nil
+	}
+	// Nothing is lost under the temporary name, and the next pass syncs it
+	// as it stands; retrying would only repeat this.
+	p.log.Warn("interrupted remote move left the entry under its temporary name: its old and new names are both taken now",
+		zap.String("path", m.Path), zap.String("name", m.Aside))
+	return nil
 }
 
 // findOrphan looks in the record's folder for a file the interrupted upload

@@ -19,7 +19,11 @@ const (
 	// opConflict is a conflict whose copy is being made: the record holds
 	// the plan.Conflict, so that a crash between the copy's rename and the
 	// commit that logs it still gets the conflict reported.
-	opConflict     = "conflict"
+	opConflict = "conflict"
+	// opMove is a remote move routed through a temporary name (see
+	// route): a crash there must not leave the user's file or folder
+	// under that name.
+	opMove         = "move"
 	stepBegun      = "begun"
 	stepUploaded   = "uploaded"
 	stepOldTrashed = "old-trashed"
@@ -36,6 +40,19 @@ type transferRecord struct {
 	MD5    string `json:"md5"`
 	Old    string `json:"old,omitempty"` // replace: the id being replaced
 	New    string `json:"new,omitempty"` // the uploaded id, once known
+}
+
+// moveRecord is the journal data of a remote move through a temporary
+// name: the entry, where it came from, where it goes and the name between.
+type moveRecord struct {
+	Path       string `json:"path"`
+	ID         string `json:"id"`
+	Dir        bool   `json:"dir,omitempty"`
+	FromParent string `json:"from_parent"`
+	FromName   string `json:"from_name"`
+	ToParent   string `json:"to_parent"`
+	ToName     string `json:"to_name"`
+	Aside      string `json:"aside"`
 }
 
 // exec runs one op. It never touches execution state except through the
@@ -558,37 +575,39 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		return opResult{err: fmt.Errorf("refusing to move folder %s into its own subtree", op.From)}
 	}
 	name := baseName(t.rawPath)
-	var cur remotePlace
-	if r.Kind == plan.Dir {
-		f, err := x.p.remote.FolderInfo(ctx, r.ID)
-		if err != nil {
-			return opResult{err: err}
-		}
-		if !f.Active {
-			return opResult{err: fmt.Errorf("remote folder %s is in the trash: %w", r.ID, errSkip)}
-		}
-		cur = remotePlace{f.ParentID, f.Name}
-	} else {
-		f, err := x.p.remote.FileInfo(ctx, r.ID)
-		if err != nil {
-			return opResult{err: err}
-		}
-		if !f.Active {
-			return opResult{err: fmt.Errorf("remote file %s is in the trash: %w", r.ID, errSkip)}
-		}
-		cur = remotePlace{f.FolderID, f.Name}
+	cur, active, err := x.p.placeOf(ctx, r.Kind, r.ID)
+	if err != nil {
+		return opResult{err: err}
+	}
+	if !active {
+		return opResult{err: fmt.Errorf("remote %s %s is in the trash: %w", r.Kind, r.ID, errSkip)}
 	}
 	if cur.name != r.Name || (r.ParentID != "" && cur.parent != r.ParentID && cur.parent != t.parentID) {
 		return opResult{err: fmt.Errorf("remote %s moved or renamed meanwhile: %w", r.ID, errSkip)}
 	}
 	to := remotePlace{t.parentID, name}
+	var seq uint64
 	if cur != to {
 		hops, err := x.route(ctx, r, cur, to)
 		if err != nil {
 			return opResult{err: err}
 		}
+		if len(hops) == 3 {
+			// Through a temporary name: journaled, so that a crash or an
+			// error on the way never leaves the entry under that name.
+			data, err := json.Marshal(moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
+				FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, Aside: hops[0].name})
+			if err != nil {
+				return opResult{err: err}
+			}
+			if seq, err = x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opMove, Step: stepBegun, Data: data}); err != nil {
+				return opResult{err: fmt.Errorf("journal: %w", err)}
+			}
+		}
 		for i, h := range hops {
 			if err := x.hop(ctx, r, cur, h); err != nil {
+				// The record stays open: recovery finds out where the
+				// entry is and takes it on from a temporary name.
 				return opResult{err: err}
 			}
 			cur = h
@@ -597,10 +616,15 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 					return opResult{err: err}
 				}
 			}
+			if i == 1 && len(hops) == 3 {
+				if err := x.p.fail("move-remote.aside"); err != nil {
+					return opResult{err: err}
+				}
+			}
 		}
 	}
 	parent := t.parentID
-	return opResult{fold: func(x *execution) {
+	return opResult{seq: seq, fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
 		b, ok := x.work[op.Path]
 		if !ok {
@@ -636,6 +660,23 @@ func invent(kind plan.Kind, otherSideHasIt bool) bool {
 
 // remotePlace is where a remote entry is: its folder and its name.
 type remotePlace struct{ parent, name string }
+
+// placeOf reads where the remote file or folder id is now, and whether it
+// is live (not in the trash).
+func (p *Pair) placeOf(ctx context.Context, kind plan.Kind, id string) (remotePlace, bool, error) {
+	if kind == plan.Dir {
+		f, err := p.remote.FolderInfo(ctx, id)
+		if err != nil {
+			return remotePlace{}, false, err
+		}
+		return remotePlace{f.ParentID, f.Name}, f.Active, nil
+	}
+	f, err := p.remote.FileInfo(ctx, id)
+	if err != nil {
+		return remotePlace{}, false, err
+	}
+	return remotePlace{f.FolderID, f.Name}, f.Active, nil
+}
 
 // route plans the calls that take the remote entry r from one place to
 // another, one attribute per call, through places where no other live entry

@@ -67,7 +67,7 @@ var Failpoints = []string{
 	"upload.begun", "upload.uploaded", "upload.renamed",
 	"replace.begun", "replace.uploaded", "replace.old-trashed", "replace.renamed",
 	"download.fetched", "download.committed",
-	"move-remote.moved",
+	"move-remote.moved", "move-remote.aside",
 	"commit.before", "commit.after",
 }
 
