@@ -235,6 +235,40 @@ func TestRemoteDuplicatesAreReportedNotMerged(t *testing.T) {
 	}
 }
 
+// A folder deleted locally while its remote twin holds two files of one
+// name: deleting it would trash the duplicate syncd never synced, and the
+// executor refuses that. The pair must come to rest with the folder left
+// alone and the duplicates reported, not plan the delete at every pass
+// (found by the incremental simulation, seed 19).
+func TestFolderWithRemoteDuplicatesIsNotDeleted(t *testing.T) {
+	e := newEnv(t)
+	e.write("y/x.txt", "mine")
+	e.write("stay.txt", "stay")
+	e.sync()
+	o := e.other()
+	nf := e.upload(o, "y", "z.txt", "theirs")
+	if _, err := o.RenameFile(context.Background(), nf.ID, "x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(e.dir, "y")); err != nil {
+		t.Fatal(err)
+	}
+	res := e.once()
+	if !res.Converged || len(res.Plan.Ops) != 0 {
+		t.Fatalf("not at rest: %+v", res.Plan.Ops)
+	}
+	if n := len(e.trashedRemote()); n != 0 {
+		t.Fatalf("%d remote entries trashed: %+v", n, e.trashedRemote())
+	}
+	reported := false
+	for _, p := range res.Plan.Problems {
+		reported = reported || p.Path == "y/x.txt"
+	}
+	if !reported {
+		t.Fatalf("duplicates not reported: %+v", res.Plan.Problems)
+	}
+}
+
 // File and folder ids are separate spaces on the remote: learning a file's
 // MD5 by id must not give it to a folder that has the same id (found by
 // simulation seed 414230, where base held a folder with a file's MD5).

@@ -22,15 +22,17 @@ type execution struct {
 	ops    []plan.Op
 	rootID string
 
-	work    map[string]plan.Base // the base as results are folded in: in.Base itself
-	byID    map[idKey]string     // work's paths by remote id
-	gone    map[string]bool      // file ids that left work since the last commit
-	dirty   map[string]bool      // keys of work changed since the last commit
-	folded  map[string]bool      // keys of work changed by this pass's results
-	learnt  map[string]string    // remote id -> MD5 learnt since the last commit
-	known   map[string]bool      // every remote file id observed before the pass; read-only once built
-	seqs    []uint64             // journal records to close after the next commit
-	refused map[string]string    // path -> message: uploads the service refused
+	work   map[string]plan.Base // the base as results are folded in: in.Base itself
+	byID   map[idKey]string     // work's paths by remote id
+	gone   map[string]bool      // file ids that left work since the last commit
+	dirty  map[string]bool      // keys of work changed since the last commit
+	folded map[string]bool      // keys of work changed by this pass's results
+	learnt map[string]string    // remote id -> MD5 learnt since the last commit
+	known  map[string]bool      // every remote file id observed before the pass; read-only once built
+	// knownDirs: the same for folder ids.
+	knownDirs map[string]bool
+	seqs      []uint64          // journal records to close after the next commit
+	refused   map[string]string // path -> message: uploads the service refused
 	// copies maps a conflict copy's path to its conflict; conflicts holds
 	// those whose copy was made since the last commit: they are logged in
 	// the same transaction as the rename, so a crash cannot make a copy
@@ -75,11 +77,12 @@ type opTask struct {
 func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *execution {
 	x := &execution{
 		p: p, in: in, ops: ops, rootID: rootID,
-		work:   in.Base,
-		dirty:  make(map[string]bool),
-		folded: make(map[string]bool),
-		learnt: make(map[string]string),
-		known:  make(map[string]bool),
+		work:      in.Base,
+		dirty:     make(map[string]bool),
+		folded:    make(map[string]bool),
+		learnt:    make(map[string]string),
+		known:     make(map[string]bool),
+		knownDirs: make(map[string]bool),
 	}
 	if x.work == nil {
 		x.work = make(map[string]plan.Base)
@@ -95,10 +98,15 @@ func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *executi
 		if b.Kind == plan.File && b.RemoteID != "" {
 			x.known[b.RemoteID] = true
 		}
+		if b.Kind == plan.Dir && b.RemoteID != "" {
+			x.knownDirs[b.RemoteID] = true
+		}
 	}
 	for _, r := range in.Remote {
 		if r.Kind == plan.File {
 			x.known[r.ID] = true
+		} else {
+			x.knownDirs[r.ID] = true
 		}
 	}
 	return x

@@ -100,26 +100,15 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 	}
 	switch j.Op {
 	case opUpload:
-		f, err := p.remote.FileInfo(ctx, rec.New)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return nil
-			}
-			return err
-		}
-		if !f.Active || f.Name == rec.Name {
-			// Under its exact name the next pass matches it with the local
-			// file by content; nothing to do here.
+		// Under its exact name the next pass matches it with the local file
+		// by content. Trashed, taken elsewhere by another client, or trashed
+		// by nameNew because its name is taken: the next pass sees it (or
+		// not) as it is.
+		err := (&execution{p: p}).nameNew(ctx, rec.New, rec.Folder, rec.Name)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, errSkip) {
 			return nil
 		}
-		free, err := p.nameFree(ctx, rec.Folder, rec.Name, rec.New)
-		if err != nil {
-			return err
-		}
-		if !free {
-			return p.remote.DeleteFile(ctx, rec.New)
-		}
-		return p.remote.RenameFile(ctx, rec.New, rec.Name)
+		return err
 	case opReplace:
 		x := &execution{p: p}
 		old := plan.Remote{Kind: plan.File, ID: rec.Old, Name: rec.Name, ParentID: rec.Folder}
@@ -128,6 +117,9 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 			err = x.renameInto(ctx, rec) // only the rename may be missing
 		} else {
 			_, err = x.finishReplace(ctx, j.Seq, rec, old)
+		}
+		if errors.Is(err, errMovedAway) {
+			return nil // another client's move of our upload stands
 		}
 		if errors.Is(err, errSkip) {
 			// The remote changed under the interrupted replace and our upload
@@ -220,10 +212,6 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		}
 	}
 	return "", nil
-}
-
-func (p *Pair) nameFree(ctx context.Context, folder, name, self string) (bool, error) {
-	return (&execution{p: p}).nameFree(ctx, folder, name, plan.File, self)
 }
 
 // uploadName is the name the upload endpoint stores a file uploaded as

@@ -237,17 +237,10 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	if f.Name != name {
-		ok, err := x.nameFree(ctx, t.parentID, name, plan.File, f.ID)
-		if err != nil {
-			return opResult{err: err, seq: seq}
-		}
-		if !ok {
-			// Another file took the name since the snapshot: a conflict for
-			// the next pass to see whole. Our copy goes to the trash.
-			derr := x.p.remote.DeleteFile(ctx, f.ID)
-			return opResult{err: errors.Join(fmt.Errorf("name %q taken on the remote meanwhile: %w", name, errSkip), derr), seq: seq}
-		}
-		if err := x.p.remote.RenameFile(ctx, f.ID, name); err != nil {
+		if err := x.nameNew(ctx, f.ID, t.parentID, name); err != nil {
+			if !errors.Is(err, errSkip) {
+				seq = 0 // unresolved: recovery finishes it
+			}
 			return opResult{err: fmt.Errorf("rename uploaded %q back to %q: %w", f.Name, name, err), seq: seq}
 		}
 	}
@@ -447,30 +440,46 @@ func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferR
 		RemoteID: rec.New, RemoteParentID: rec.Folder}, nil
 }
 
-// renameInto gives an uploaded file its exact name, unless another file
-// took that name meanwhile: then the upload is trashed (the local content is
-// still on disk) and the next pass sees the newcomer whole, as a conflict if
-// it differs. Never two live files under one name.
+// renameInto gives the upload of a replace its exact name (see nameNew).
 func (x *execution) renameInto(ctx context.Context, rec transferRecord) error {
-	f, err := x.p.remote.FileInfo(ctx, rec.New)
+	return x.nameNew(ctx, rec.New, rec.Folder, rec.Name)
+}
+
+// errMovedAway: another client moved, renamed or trashed a file this
+// execution uploaded before it had its exact name. The other client's
+// change stands; the next pass sees the file where it is now.
+var errMovedAway = fmt.Errorf("uploaded file moved or trashed by another client meanwhile: %w", errSkip)
+
+// nameNew gives a file this execution uploaded into folder (stored under a
+// name the server chose) its exact name want, unless another file took that
+// name meanwhile: then the upload is trashed (the local content is still on
+// disk) and the next pass sees the newcomer whole, as a conflict if it
+// differs. A file another client moved elsewhere is left there (a rename
+// would apply in its new folder, maybe onto a taken name), and the rename
+// is checked after the call as every move is: never two live files under
+// one name.
+func (x *execution) nameNew(ctx context.Context, id, folder, want string) error {
+	f, err := x.p.remote.FileInfo(ctx, id)
 	if err != nil {
 		return err
 	}
-	if f.Name == rec.Name {
+	if !f.Active || f.FolderID != "" && f.FolderID != folder {
+		return fmt.Errorf("remote file %s: %w", id, errMovedAway)
+	}
+	if f.Name == want {
 		return nil
 	}
-	free, err := x.nameFree(ctx, rec.Folder, rec.Name, plan.File, rec.New)
+	free, err := x.nameFree(ctx, folder, want, plan.File, id)
 	if err != nil {
 		return err
 	}
 	if !free {
-		derr := x.p.remote.DeleteFile(ctx, rec.New)
-		return errors.Join(fmt.Errorf("name %q taken on the remote meanwhile: %w", rec.Name, errSkip), derr)
+		if err := x.p.remote.DeleteFile(ctx, id); err != nil {
+			return fmt.Errorf("trash upload %s, whose name %q was taken meanwhile: %w", id, want, err)
+		}
+		return fmt.Errorf("name %q taken on the remote meanwhile: %w", want, errSkip)
 	}
-	if err := x.p.remote.RenameFile(ctx, rec.New, rec.Name); err != nil {
-		return fmt.Errorf("rename %q to %q: %w", f.Name, rec.Name, err)
-	}
-	return nil
+	return x.hop(ctx, plan.Remote{Kind: plan.File, ID: id}, remotePlace{folder, f.Name}, remotePlace{folder, want})
 }
 
 // download brings a remote file into place through .syncd/tmp, verified and
@@ -546,12 +555,31 @@ func (x *execution) mkdirRemote(ctx context.Context, t opTask) opResult {
 	l, _ := x.localOf(op, op.Path)
 	name := baseName(t.rawPath)
 	f, err := x.p.remote.CreateFolder(ctx, t.parentID, name)
+	mine := f.ID
 	if err != nil {
-		return opResult{err: err}
+		if errors.Is(err, ErrAuth) || errors.Is(err, ErrRefused) || ctx.Err() != nil {
+			return opResult{err: err}
+		}
+		// The reply may have been lost after the service made the folder,
+		// beside a folder of the same name (the client could not tell
+		// which is new): ours is the one this pass knows nothing of.
+		folders, _, lerr := x.p.remote.List(ctx, t.parentID)
+		if lerr != nil {
+			return opResult{err: err}
+		}
+		for _, o := range folders {
+			if o.Active && o.Name == name && !x.knownDirs[o.ID] && (mine == "" || idLess(o.ID, mine)) {
+				mine = o.ID
+			}
+		}
+		if mine == "" {
+			return opResult{err: err}
+		}
 	}
 	// Another client may have created the same folder meanwhile (the API
 	// has no create-if-absent): keep the first one, trash our empty twin.
-	id, err := x.p.settleTwin(ctx, t.parentID, name, f.ID)
+	// Or moved a folder here under that name: ours goes.
+	id, err := x.p.settleTwin(ctx, t.parentID, name, mine, x.knownDirs)
 	if err != nil {
 		return opResult{err: err}
 	}

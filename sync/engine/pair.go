@@ -609,15 +609,27 @@ const noRemoteRoot = "\x00none"
 // settleTwin handles two hosts creating the same folder at once (the API
 // allows duplicate folder names): after creating, look again; if the folder
 // has a twin, every host keeps the one with the lowest id and the creator of
-// any other trashes its own, still empty, copy.
-func (p *Pair) settleTwin(ctx context.Context, parent, name, mine string) (string, error) {
+// any other trashes its own, still empty, copy. A folder of that name that
+// was there before (known: ids the caller observed before creating; nil:
+// none), moved or renamed there by another client, is no twin but another
+// entry: our copy is trashed and the clash left to the next pass.
+func (p *Pair) settleTwin(ctx context.Context, parent, name, mine string, known map[string]bool) (string, error) {
 	folders, _, err := p.remote.List(ctx, parent)
 	if err != nil {
 		return "", fmt.Errorf("resolve remote folder %s: %w", p.cfg.RemotePath, err)
 	}
 	keep := mine
 	for _, f := range folders {
-		if f.Active && f.Name == name && (f.ParentID == parent || f.ParentID == "") && idLess(f.ID, keep) {
+		if !f.Active || f.Name != name || (f.ParentID != parent && f.ParentID != "") || f.ID == mine {
+			continue
+		}
+		if known[f.ID] {
+			if err := p.remote.DeleteFolder(ctx, mine); err != nil && !errors.Is(err, ErrNotFound) {
+				return "", fmt.Errorf("trash new remote folder %q, whose name another folder took meanwhile: %w", name, err)
+			}
+			return "", fmt.Errorf("remote folder %q: another folder took the name meanwhile: %w", name, errSkip)
+		}
+		if idLess(f.ID, keep) {
 			keep = f.ID
 		}
 	}
@@ -700,7 +712,7 @@ func (p *Pair) remoteRoot(ctx context.Context, meta *Meta, dryRun bool) (string,
 			if err != nil {
 				return "", fmt.Errorf("create remote folder %q of %s: %w", name, p.cfg.RemotePath, err)
 			}
-			if id, err = p.settleTwin(ctx, id, name, f.ID); err != nil {
+			if id, err = p.settleTwin(ctx, id, name, f.ID, nil); err != nil {
 				return "", err
 			}
 		}

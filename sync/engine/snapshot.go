@@ -299,8 +299,12 @@ func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder,
 				Path: key, Side: plan.RemoteSide,
 				Message: fmt.Sprintf("%d remote entries share this name (ids %s); left alone", len(g), strings.Join(ids, ", ")),
 			})
+			// No op at or above the name while the duplicates last: a
+			// delete or move of a folder above would take the ones base
+			// does not know along, and the executor refuses that at
+			// every pass.
+			snap.Unknown = append(snap.Unknown, key)
 			if !ok {
-				snap.Unknown = append(snap.Unknown, key)
 				continue
 			}
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
 )
 
 // Test flags: package-level because the testing package parses them
@@ -28,6 +29,7 @@ var (
 	flagSeed      = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
 	flagSeeds     = flag.Int("seeds", 30, "number of simulation seeds to run")
 	flagSeeds2    = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
+	flagIncSeeds  = flag.Int("inc-seeds", 30, "number of incremental (daemon-mode) simulation seeds to run")
 	flagFirst     = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
 	flagSteps     = flag.Int("steps", 30, "user actions per simulation run")
 	flagShrink    = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
@@ -190,6 +192,17 @@ func schedule(seed uint64, steps, hosts int) []step {
 	return out
 }
 
+// variant is how a run drives the engine besides its schedule.
+type variant struct {
+	hosts int // 2: two hosts share the account and remote folder
+	// incremental runs one long-lived pair as the daemon does: incremental
+	// passes fed with the watcher's hints for every local action, some
+	// triggered by a local change (local-only), some polls, some sweeps.
+	// A crash or a lost state restarts it. At quiescence a fresh pair
+	// observing both sides whole must find nothing to do.
+	incremental bool
+}
+
 // run is one simulation: a world, a user and the schedule's bookkeeping.
 type run struct {
 	t        testing.TB
@@ -222,14 +235,17 @@ func (r *run) logf(format string, args ...any) {
 
 // simulate runs sched in a fresh world below dir and returns the first
 // invariant violation (nil: none) and the run (for comparisons).
-func simulate(t testing.TB, dir string, seed uint64, sched []step, hosts int) (*run, error) {
+func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*run, error) {
 	w, err := newWorld(t, dir, seed, "simhost")
 	if err != nil {
 		return nil, err
 	}
 	defer w.shutdown(true)
+	if v.incremental && v.hosts <= 1 {
+		w.inc = &incState{rand: rand.New(rand.NewPCG(seed, 0x1c))}
+	}
 	r := &run{t: t, seed: seed, w: w, written: map[string]side{}, paths: map[string]map[string]bool{}}
-	if hosts > 1 {
+	if v.hosts > 1 {
 		if r.w2, err = joinWorld(w, filepath.Join(dir, "host2"), "simhost2"); err != nil {
 			return nil, err
 		}
@@ -272,7 +288,7 @@ func (r *run) act(ctx context.Context, s step) {
 		if s.Side == onLocal {
 			r.u.w = r.host(s.Host)
 		}
-		r.u.act(ctx, s.Side, s.A, s.B, s.C)
+		r.userAct(ctx, s.Side, s.A, s.B, s.C)
 		r.u.w = r.w
 		r.trackPaths()
 	case kInvalidate:
@@ -282,6 +298,32 @@ func (r *run) act(ctx context.Context, s step) {
 			r.w.emu().InjectFault(f)
 		}
 	}
+}
+
+// userAct runs one user action and, on the local side of an incremental
+// run, tells the live pair what the watcher would: the folders whose entries
+// changed, and the folders that appeared whole (a folder moved in).
+func (r *run) userAct(ctx context.Context, sd side, a, b, c uint64) {
+	from := len(r.u.events)
+	r.u.act(ctx, sd, a, b, c)
+	w := r.u.w
+	if sd != onLocal || w.inc == nil || w.inc.live == nil {
+		return
+	}
+	var dirs, trees []string
+	for _, ev := range r.u.events[from:] {
+		for _, p := range ev.paths {
+			d := path.Dir(p)
+			if d == "." {
+				d = ""
+			}
+			dirs = append(dirs, local.Key(d))
+			if fi, err := os.Lstat(filepath.Join(w.dir, filepath.FromSlash(p))); err == nil && fi.IsDir() {
+				trees = append(trees, local.Key(p))
+			}
+		}
+	}
+	w.inc.live.LocalChanged(dirs, trees, false)
 }
 
 // trackPaths notes where each content written this round now lives.
@@ -333,7 +375,8 @@ func (r *run) step(ctx context.Context, s step) error {
 			},
 		}
 		w.clk.Advance(time.Second)
-		res, err := w.pair(opt).Pass(ctx, engine.PassOptions{})
+		pair, po := w.passPair(opt)
+		res, err := pair.Pass(ctx, po)
 		w.emu().ClearFaults()
 		r.logf("  pass: %d ops, done %d skipped %d failed %d, err %v", len(res.Plan.Ops), res.Done, res.Skipped, res.Failed, err)
 		if calls < s.MidAt {
@@ -417,7 +460,7 @@ func (r *run) renameRound(ctx context.Context, s step) error {
 		}
 		k := kinds[rr.IntN(len(kinds))]
 		a = a - a%mod + k
-		r.u.act(ctx, s.Side, a, rr.Uint64(), rr.Uint64())
+		r.userAct(ctx, s.Side, a, rr.Uint64(), rr.Uint64())
 		r.trackPaths()
 	}
 	r.w.front.take()
@@ -705,10 +748,13 @@ func keys(m map[string]bool) []string {
 }
 
 // replayHint is the command that reruns a seed.
-func replayHint(seed uint64, steps, hosts int) string {
+func replayHint(seed uint64, steps int, v variant) string {
 	name := "TestSim$"
-	if hosts > 1 {
+	switch {
+	case v.hosts > 1:
 		name = "TestSimTwoHosts$"
+	case v.incremental:
+		name = "TestSimIncremental$"
 	}
 	return fmt.Sprintf("go test ./sync/sim -run '%s' -seed %d -steps %d -v", name, seed, steps)
 }
@@ -716,7 +762,7 @@ func replayHint(seed uint64, steps, hosts int) string {
 // shrink drops steps one at a time while the run still fails, within a
 // budget, and returns the indices (into sched) of the smallest failing
 // schedule found, with its failure.
-func shrink(t *testing.T, seed uint64, sched []step, hosts int, budget time.Duration) ([]int, error) {
+func shrink(t *testing.T, seed uint64, sched []step, v variant, budget time.Duration) ([]int, error) {
 	deadline := time.Now().Add(budget)
 	keep := make([]int, len(sched))
 	for i := range keep {
@@ -729,7 +775,7 @@ func shrink(t *testing.T, seed uint64, sched []step, hosts int, budget time.Dura
 		if err != nil {
 			return keep, last
 		}
-		if _, err := simulate(t, dir, seed, pick(sched, cand), hosts); err != nil {
+		if _, err := simulate(t, dir, seed, pick(sched, cand), v); err != nil {
 			keep, last = cand, err
 			continue
 		}
@@ -769,8 +815,8 @@ func joinInts(idx []int) string {
 	return b.String()
 }
 
-func runSeed(t *testing.T, seed uint64, steps, hosts int) {
-	sched := schedule(seed, steps, hosts)
+func runSeed(t *testing.T, seed uint64, steps int, v variant) {
+	sched := schedule(seed, steps, v.hosts)
 	if *flagKeep != "" {
 		idx, err := parseKeep(*flagKeep)
 		if err != nil {
@@ -778,7 +824,7 @@ func runSeed(t *testing.T, seed uint64, steps, hosts int) {
 		}
 		sched = pick(sched, idx)
 	}
-	r, err := simulate(t, t.TempDir(), seed, sched, hosts)
+	r, err := simulate(t, t.TempDir(), seed, sched, v)
 	if err == nil {
 		if *flagSeed != 0 && testing.Verbose() {
 			t.Logf("log of seed %d:\n%s", seed, strings.Join(r.lines, "\n"))
@@ -792,30 +838,36 @@ func runSeed(t *testing.T, seed uint64, steps, hosts int) {
 		}
 		t.Logf("log of seed %d (last lines):\n%s", seed, strings.Join(r.lines[start:], "\n"))
 	}
-	msg := fmt.Sprintf("seed %d: %v\nreplay: %s", seed, err, replayHint(seed, steps, hosts))
+	msg := fmt.Sprintf("seed %d: %v\nreplay: %s", seed, err, replayHint(seed, steps, v))
 	if *flagShrink && *flagKeep == "" {
-		keep, serr := shrink(t, seed, sched, hosts, 2*time.Minute)
+		keep, serr := shrink(t, seed, sched, v, 2*time.Minute)
 		if serr != nil {
 			var b strings.Builder
 			for _, i := range keep {
 				fmt.Fprintf(&b, "  %d: %s\n", i, sched[i])
 			}
 			msg += fmt.Sprintf("\nshrunk to %d of %d steps, failing with: %v\nreplay shrunk: %s -keep %s\n%s",
-				len(keep), len(sched), serr, replayHint(seed, steps, hosts), joinInts(keep), b.String())
+				len(keep), len(sched), serr, replayHint(seed, steps, v), joinInts(keep), b.String())
 		}
 	}
 	t.Fatal(msg)
 }
 
 // TestSim runs the whole-engine simulation for -seeds seeds (or -seed N).
-func TestSim(t *testing.T) { runSeeds(t, *flagSeeds, 1) }
+func TestSim(t *testing.T) { runSeeds(t, *flagSeeds, variant{hosts: 1}) }
+
+// TestSimIncremental runs the simulation as the daemon runs the engine
+// (see variant.incremental) for -inc-seeds seeds (or -seed N).
+func TestSimIncremental(t *testing.T) {
+	runSeeds(t, *flagIncSeeds, variant{hosts: 1, incremental: true})
+}
 
 // TestSimTwoHosts runs the simulation with two hosts (two local roots and
 // state files, one account and remote folder) for -seeds2 seeds (or -seed
 // N): user actions and passes pick a host; both must agree at quiescence.
-func TestSimTwoHosts(t *testing.T) { runSeeds(t, *flagSeeds2, 2) }
+func TestSimTwoHosts(t *testing.T) { runSeeds(t, *flagSeeds2, variant{hosts: 2}) }
 
-func runSeeds(t *testing.T, n, hosts int) {
+func runSeeds(t *testing.T, n int, v variant) {
 	if testing.Short() && *flagSeed == 0 {
 		t.Skip("simulation skipped in -short mode")
 	}
@@ -835,7 +887,7 @@ func runSeeds(t *testing.T, n, hosts int) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			runSeed(t, seed, *flagSteps, hosts)
+			runSeed(t, seed, *flagSteps, v)
 			mu.Lock()
 			passed++
 			mu.Unlock()
@@ -859,7 +911,7 @@ func TestSimDeterministic(t *testing.T) {
 		var outs [2]string
 		for i := range outs {
 			dir := filepath.Join(t.TempDir(), "run")
-			r, err := simulate(t, dir, seed, sched, 1)
+			r, err := simulate(t, dir, seed, sched, variant{hosts: 1})
 			if err != nil {
 				t.Skipf("seed %d fails (TestSim reports it): %v", seed, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"go.uber.org/zap"
 	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,6 +130,55 @@ type world struct {
 	host    string
 
 	recycled int // files put in the recycle bin by the fault tests
+
+	inc *incState // incremental runs only (see variant.incremental)
+}
+
+// incState is the daemon of an incremental run: its long-lived pair (nil
+// until the first pass, and after a restart) and the hooks of the pass in
+// progress.
+type incState struct {
+	live      *engine.Pair
+	rand      *rand.Rand // how each pass is triggered
+	observer  func(engine.OpEvent)
+	failpoint func(string) error
+}
+
+// passPair returns the pair and options of one scheduled pass: a fresh pair
+// and a full pass, or in an incremental run the daemon's pair and a pass
+// triggered by a local change, a poll or a sweep.
+func (w *world) passPair(opt engine.Options) (*engine.Pair, engine.PassOptions) {
+	if w.inc == nil {
+		return w.pair(opt), engine.PassOptions{}
+	}
+	w.inc.observer, w.inc.failpoint = opt.Observer, opt.Failpoint
+	switch w.inc.rand.IntN(4) {
+	case 0, 1:
+		return w.livePair(), engine.PassOptions{Incremental: true, LocalOnly: true}
+	case 2:
+		return w.livePair(), engine.PassOptions{Incremental: true}
+	}
+	return w.livePair(), engine.PassOptions{Incremental: true, Sweep: true}
+}
+
+// livePair is the daemon's pair, made at its first pass after a start.
+func (w *world) livePair() *engine.Pair {
+	if w.inc.live == nil {
+		w.inc.live = w.pair(engine.Options{
+			Observer: func(ev engine.OpEvent) {
+				if f := w.inc.observer; f != nil {
+					f(ev)
+				}
+			},
+			Failpoint: func(point string) error {
+				if f := w.inc.failpoint; f != nil {
+					return f(point)
+				}
+				return nil
+			},
+		})
+	}
+	return w.inc.live
 }
 
 const remotePath = "/sim/root"
@@ -238,6 +288,9 @@ func (w *world) closeAll() {
 		w.fs = nil
 	}
 	w.engineClient = nil
+	if w.inc != nil {
+		w.inc.live = nil // the daemon restarts with nothing in memory
+	}
 }
 
 func (w *world) restart() error {
@@ -476,9 +529,17 @@ func (w *world) settlePass() (engine.PassResult, error) {
 			}
 		}
 	}
-	res, err := w.pair(obs).Pass(context.Background(), engine.PassOptions{})
+	pair, po := w.pair(obs), engine.PassOptions{}
+	if w.inc != nil {
+		// The daemon's polls list every folder within sweep_interval: a
+		// sweep stands for "long enough".
+		w.inc.observer, w.inc.failpoint = obs.Observer, nil
+		pair, po = w.livePair(), engine.PassOptions{Incremental: true, Sweep: true}
+	}
+	res, err := pair.Pass(context.Background(), po)
 	if errors.Is(err, engine.ErrHalted) && empty {
-		res, err = w.pair(obs).Pass(context.Background(), engine.PassOptions{Force: true})
+		po.Force = true
+		res, err = pair.Pass(context.Background(), po)
 	}
 	return res, err
 }
