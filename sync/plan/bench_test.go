@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,6 +170,40 @@ func TestLargeTreeMixedChanges(t *testing.T) {
 	}
 	if len(pl.Conflicts)+len(pl.Problems) != 0 || pl.Halt != "" {
 		t.Errorf("%d conflicts, %d problems, halt %q", len(pl.Conflicts), len(pl.Problems), pl.Halt)
+	}
+}
+
+// TestParallelJoinPlansAsSerial: joining base with the trees on several
+// goroutines plans exactly what one goroutine does, ignore rules included.
+func TestParallelJoinPlansAsSerial(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large tree")
+	}
+	in := bigTree(400, 99) // 40,000 entries: above parallelThreshold
+	perturb(in, 400, 99, 40)
+	perturbBothSides(in, 400, 40)
+	in.Ignored = func(p string, k Kind) bool {
+		return strings.HasPrefix(p, "dir00007") || strings.HasSuffix(p, "/file050.dat")
+	}
+	in.workers = 1
+	serial := Reconcile(in)
+	if len(serial.Ops) < 400 {
+		t.Fatalf("only %d ops: the test proves little", len(serial.Ops))
+	}
+	forgets := 0
+	for _, op := range serial.Ops {
+		if op.Kind == Forget {
+			forgets++
+		}
+	}
+	if forgets == 0 {
+		t.Fatal("no newly ignored entry forgotten: the test proves little")
+	}
+	for _, w := range []int{2, 3, 4} {
+		in.workers = w
+		if got := Reconcile(in); !reflect.DeepEqual(got, serial) {
+			t.Fatalf("%d workers planned otherwise than one: %d ops vs %d", w, len(got.Ops), len(serial.Ops))
+		}
 	}
 }
 

@@ -2,8 +2,11 @@ package plan
 
 import (
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // The reconciler works on identities, not paths. A node is one thing the
@@ -115,7 +118,7 @@ type reconciler struct {
 
 	unknown   [2]map[string]bool
 	frozen    map[string]bool // unknown subtrees and problem paths: no op at or below
-	ignoreDir map[string]bool
+	ign       *ignoreMemo
 	forgetIgn []string
 
 	problems  []Problem
@@ -138,12 +141,12 @@ type reconciler struct {
 // deterministic; see the package documentation and types.go for the model.
 func Reconcile(in Input) Plan {
 	r := &reconciler{
-		in:        &in,
-		byBase:    make(map[string]*node),
-		frozen:    make(map[string]bool),
-		ignoreDir: make(map[string]bool),
-		copies:    make(map[string]bool),
-		winner:    sideR,
+		in:     &in,
+		byBase: make(map[string]*node),
+		frozen: make(map[string]bool),
+		ign:    newIgnoreMemo(in.Ignored),
+		copies: make(map[string]bool),
+		winner: sideR,
 	}
 	switch in.Direction {
 	case UploadOnly:
@@ -178,27 +181,42 @@ func Reconcile(in Input) Plan {
 }
 
 // ignored reports whether p (or a folder above it) is excluded.
-func (r *reconciler) ignored(p string, k Kind) bool {
-	if r.in.Ignored == nil {
-		return false
-	}
-	if d := dirOf(p); d != "" && r.dirIgnored(d) {
-		return true
-	}
-	return r.in.Ignored(p, k)
+func (r *reconciler) ignored(p string, k Kind) bool { return r.ign.ignored(p, k) }
+
+func (r *reconciler) dirIgnored(d string) bool { return r.ign.dirIgnored(d) }
+
+// ignoreMemo answers Input.Ignored, remembering the verdict on each folder:
+// one per goroutine that asks.
+type ignoreMemo struct {
+	f    func(path string, kind Kind) bool
+	dirs map[string]bool
 }
 
-func (r *reconciler) dirIgnored(d string) bool {
-	if v, ok := r.ignoreDir[d]; ok {
+func newIgnoreMemo(f func(string, Kind) bool) *ignoreMemo {
+	return &ignoreMemo{f: f, dirs: make(map[string]bool)}
+}
+
+func (m *ignoreMemo) ignored(p string, k Kind) bool {
+	if m.f == nil {
+		return false
+	}
+	if d := dirOf(p); d != "" && m.dirIgnored(d) {
+		return true
+	}
+	return m.f(p, k)
+}
+
+func (m *ignoreMemo) dirIgnored(d string) bool {
+	if v, ok := m.dirs[d]; ok {
 		return v
 	}
 	v := false
-	if p := dirOf(d); p != "" && r.dirIgnored(p) {
+	if p := dirOf(d); p != "" && m.dirIgnored(p) {
 		v = true
 	} else {
-		v = r.in.Ignored(d, Dir)
+		v = m.f(d, Dir)
 	}
-	r.ignoreDir[d] = v
+	m.dirs[d] = v
 	return v
 }
 
@@ -262,27 +280,70 @@ func ownsR(rm *Remote, b *Base) bool { return rm.Kind == b.Kind && rm.ID == b.Re
 func (r *reconciler) classify() (candL, candR []string) {
 	in := r.in
 	left := newBuckets(max(len(in.Local), len(in.Remote)))
-	// Entries of Local and Remote that are simply their base entry are
-	// counted here; when all are, the walks for candidates are skipped.
-	var own [2]int
-	var batch [joinBatch]joined
-	n := 0
-	for p, b := range in.Base {
-		batch[n].path, batch[n].b = p, b
-		if n++; n == len(batch) {
-			r.classifyBatch(batch[:], left, &own)
-			n = 0
+	workers := classifyWorkers(len(in.Base))
+	if in.workers > 0 {
+		workers = in.workers
+	}
+	var sum joinResult
+	if workers == 1 {
+		var batch [joinBatch]joined
+		n := 0
+		for p, b := range in.Base {
+			batch[n].path, batch[n].b = p, b
+			if n++; n == len(batch) {
+				joinBase(in, batch[:], left, r.ign, &sum)
+				n = 0
+			}
 		}
+		joinBase(in, batch[:n], left, r.ign, &sum)
+	} else {
+		sum = r.joinParallel(left, workers)
 	}
-	r.classifyBatch(batch[:n], left, &own)
-	if own[sideL] < len(in.Local) {
-		candL = candidates(r, in.Local, left, sideL, ownsL, func(l *Local) Kind { return l.Kind })
+	r.baseFiles = sum.files
+	r.forgetIgn = sum.forgets
+	slices.Sort(r.forgetIgn)
+	for _, p := range sum.changed {
+		r.baseNode(p)
 	}
-	if own[sideR] < len(in.Remote) {
-		candR = candidates(r, in.Remote, left, sideR, ownsR, func(rm *Remote) Kind { return rm.Kind })
+	// Entries of Local and Remote that are simply their base entry were
+	// counted; when all are, the walks for candidates are skipped.
+	needL, needR := sum.own[sideL] < len(in.Local), sum.own[sideR] < len(in.Remote)
+	walkL := func(ign *ignoreMemo) {
+		candL = candidates(in, in.Local, left, sideL, ign, ownsL, func(l *Local) Kind { return l.Kind })
+	}
+	walkR := func(ign *ignoreMemo) {
+		candR = candidates(in, in.Remote, left, sideR, ign, ownsR, func(rm *Remote) Kind { return rm.Kind })
+	}
+	if needL && needR && workers > 1 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			walkR(newIgnoreMemo(in.Ignored))
+		}()
+		walkL(r.ign)
+		<-done
+		return candL, candR
+	}
+	if needL {
+		walkL(r.ign)
+	}
+	if needR {
+		walkR(r.ign)
 	}
 	return candL, candR
 }
+
+// classifyWorkers is how many goroutines join base with the two trees: one
+// below parallelThreshold entries, where starting them costs more than it
+// saves; else up to the processors there are, at most 4.
+func classifyWorkers(entries int) int {
+	if entries < parallelThreshold {
+		return 1
+	}
+	return min(runtime.GOMAXPROCS(0), 4)
+}
+
+const parallelThreshold = 1 << 15
 
 // joinBatch base entries are looked up in Local, then in Remote, one after
 // the other: lookups that do not wait for each other let the CPU overlap
@@ -298,8 +359,83 @@ type joined struct {
 	lok, rok bool
 }
 
-func (r *reconciler) classifyBatch(batch []joined, left *buckets, own *[2]int) {
+// joinResult is what joining (part of) base with the two trees found.
+type joinResult struct {
+	own     [2]int   // entries of Local / Remote that are simply their base entry
+	files   int      // base files
+	changed []string // base paths that differ somewhere: they get nodes
+	forgets []string // base paths newly ignored: forgotten
+}
+
+func (a *joinResult) add(b joinResult) {
+	a.own[sideL] += b.own[sideL]
+	a.own[sideR] += b.own[sideR]
+	a.files += b.files
+	a.changed = append(a.changed, b.changed...)
+	a.forgets = append(a.forgets, b.forgets...)
+}
+
+// joinChunk is how many base entries a worker of joinParallel takes at once.
+const joinChunk = 256
+
+// joinParallel joins base with the two trees on workers goroutines (maps
+// are safe to read concurrently): this goroutine walks base and hands out
+// chunks of entries, the workers look them up. What they find is summed;
+// the order it comes in does not matter (nodes are sorted later).
+func (r *reconciler) joinParallel(left *buckets, workers int) joinResult {
 	in := r.in
+	type chunk struct {
+		e [joinChunk]joined
+		n int
+	}
+	free := make(chan *chunk, 2*workers)
+	for range 2 * workers {
+		free <- new(chunk)
+	}
+	jobs := make(chan *chunk, 2*workers)
+	parts := make([]joinResult, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func(res *joinResult) {
+			defer wg.Done()
+			ign := newIgnoreMemo(in.Ignored)
+			for c := range jobs {
+				for i := 0; i < c.n; i += joinBatch {
+					joinBase(in, c.e[i:min(i+joinBatch, c.n)], left, ign, res)
+				}
+				free <- c
+			}
+		}(&parts[w])
+	}
+	c := <-free
+	c.n = 0
+	for p, b := range in.Base {
+		c.e[c.n].path, c.e[c.n].b = p, b
+		if c.n++; c.n == joinChunk {
+			jobs <- c
+			c = <-free
+			c.n = 0
+		}
+	}
+	if c.n > 0 {
+		jobs <- c
+	}
+	close(jobs)
+	wg.Wait()
+	var sum joinResult
+	for _, pt := range parts {
+		sum.add(pt)
+	}
+	return sum
+}
+
+// joinBase looks a batch of base entries up in Local and Remote: it counts
+// the entries each side holds as they are in base, takes them off their
+// buckets, and notes the base entries that need a node (they differ
+// somewhere) or are newly ignored. Safe to run on several goroutines at
+// once, each with its own ign and res.
+func joinBase(in *Input, batch []joined, left *buckets, ign *ignoreMemo, res *joinResult) {
 	for i := range batch {
 		j := &batch[i]
 		j.l, j.lok = in.Local[j.path]
@@ -312,30 +448,30 @@ func (r *reconciler) classifyBatch(batch []joined, left *buckets, own *[2]int) {
 		j := &batch[i]
 		b := &j.b
 		if b.Kind == File {
-			r.baseFiles++
+			res.files++
 		}
 		lok, rok := j.lok && ownsL(&j.l, b), j.rok && ownsR(&j.rm, b)
 		if lok || rok {
 			c := left.of(j.path)
 			if lok {
-				own[sideL]++
-				c[sideL]--
+				res.own[sideL]++
+				atomic.AddInt32(&c[sideL], -1)
 			}
 			if rok {
-				own[sideR]++
-				c[sideR]--
+				res.own[sideR]++
+				atomic.AddInt32(&c[sideR], -1)
 			}
 		}
-		if r.ignored(j.path, b.Kind) {
-			if d := dirOf(j.path); d == "" || !r.dirIgnored(d) {
-				r.forgetIgn = append(r.forgetIgn, j.path)
+		if ign.ignored(j.path, b.Kind) {
+			if d := dirOf(j.path); d == "" || !ign.dirIgnored(d) {
+				res.forgets = append(res.forgets, j.path)
 			}
 			continue
 		}
 		if lok && rok && unchanged(b, &j.l, &j.rm) {
 			continue
 		}
-		r.baseNode(j.path)
+		res.changed = append(res.changed, j.path)
 	}
 }
 
@@ -345,10 +481,6 @@ type buckets struct {
 	seed maphash.Seed // only decides which keys are looked at again, never the result
 	mask uint64
 	n    [][2]int32
-	// keys and at: a tree's keys in one walk's order and their buckets,
-	// so the second look needs neither a map walk nor hashing.
-	keys []string
-	at   []uint32
 }
 
 func newBuckets(keys int) *buckets {
@@ -363,29 +495,28 @@ func (bk *buckets) index(p string) uint32 { return uint32(maphash.String(bk.seed
 func (bk *buckets) of(p string) *[2]int32 { return &bk.n[bk.index(p)] }
 
 // candidates returns, sorted, the paths of tree (side s) that are not
-// simply their base entry and not ignored.
-func candidates[E any](r *reconciler, tree map[string]E, left *buckets, s int,
+// simply their base entry and not ignored. It touches only side s of the
+// buckets: the two sides may be walked at once.
+func candidates[E any](in *Input, tree map[string]E, left *buckets, s int, ign *ignoreMemo,
 	owns func(*E, *Base) bool, kind func(*E) Kind) []string {
-	if cap(left.keys) < len(tree) {
-		left.keys, left.at = make([]string, 0, len(tree)), make([]uint32, 0, len(tree))
-	}
-	keys, at := left.keys[:0], left.at[:0]
+	// The keys in one walk's order and their buckets, so that the second
+	// look needs neither a map walk nor hashing.
+	keys, at := make([]string, 0, len(tree)), make([]uint32, 0, len(tree))
 	for p := range tree {
 		i := left.index(p)
 		left.n[i][s]++
 		keys, at = append(keys, p), append(at, i)
 	}
-	left.keys, left.at = keys, at
 	var out []string
 	for j, p := range keys {
 		if left.n[at[j]][s] == 0 {
 			continue
 		}
 		e := tree[p]
-		if b, ok := r.in.Base[p]; ok && owns(&e, &b) {
+		if b, ok := in.Base[p]; ok && owns(&e, &b) {
 			continue
 		}
-		if r.ignored(p, kind(&e)) {
+		if ign.ignored(p, kind(&e)) {
 			continue
 		}
 		out = append(out, p)

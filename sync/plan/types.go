@@ -100,7 +100,9 @@ type Input struct {
 
 	// Ignored reports whether a path is excluded by the ignore rules. Ignored
 	// paths are never synced; a base entry that became ignored is forgotten
-	// (Forget), never deleted. nil ignores nothing.
+	// (Forget), never deleted. nil ignores nothing. On a large tree the
+	// planner asks from several goroutines at once: it must be safe for
+	// concurrent use.
 	Ignored func(path string, kind Kind) bool
 
 	Direction Direction
@@ -119,6 +121,8 @@ type Input struct {
 	// Now and Host name conflict copies: "name (conflict 2026-11-28 host).ext".
 	Now  time.Time
 	Host string
+
+	workers int // tests: goroutines joining base with the trees (0: by size)
 }
 
 // OpKind is what an operation does.
