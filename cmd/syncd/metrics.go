@@ -100,7 +100,7 @@ func (m *metrics) observePass(pair string, res engine.PassResult, err error) {
 	}
 	m.passes.WithLabelValues(pair, result).Inc()
 	m.pending.WithLabelValues(pair).Set(float64(res.Skipped + res.Failed))
-	m.conflicts.WithLabelValues(pair).Add(float64(len(res.Plan.Conflicts)))
+	m.conflicts.WithLabelValues(pair).Add(float64(res.ConflictsLogged))
 	m.problems.WithLabelValues(pair).Set(float64(len(res.Plan.Problems)))
 }
 

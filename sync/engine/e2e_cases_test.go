@@ -12,6 +12,7 @@ import (
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 func TestFirstPassUploadsAwkwardNames(t *testing.T) {
@@ -465,5 +466,63 @@ func TestRefusedUploadIsNotRetriedEveryPass(t *testing.T) {
 	p.Pass(ctx, engine.PassOptions{})
 	if cr.calls["upload"] == uploads {
 		t.Fatal("a changed file was not tried again")
+	}
+}
+
+// The live status counts each conflict once, when it is logged: a conflict
+// whose copy is skipped (its file changed after planning) and planned again
+// by the next pass is not counted twice, nor by a quiet pass after.
+func TestStatusCountsEachConflictOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o := e.other()
+	for _, n := range []string{"a.txt", "c.txt"} {
+		e.write(n, "base "+n)
+	}
+	e.sync()
+	for _, n := range []string{"a.txt", "c.txt"} {
+		e.write(n, "local edit of "+n)
+		old, _ := e.remoteEntry(n)
+		nf := e.upload(o, "", "new-"+n, "remote edit of "+n)
+		o.DeleteFile(ctx, idOf(old))
+		o.RenameFile(ctx, nf.ID, n)
+	}
+	touched := false
+	p := e.pair(func(opt *engine.Options) {
+		opt.Workers = 1
+		opt.Observer = func(ev engine.OpEvent) {
+			if !touched && ev.Op.Kind == plan.ConflictLocal {
+				touched = true // c.txt changes again before its copy is made
+				e.write("c.txt", "second local edit of c.txt, longer")
+			}
+		}
+	})
+	res, err := p.Pass(ctx, engine.PassOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped == 0 {
+		t.Fatalf("no op skipped: %+v", res)
+	}
+	t.Logf("pass 1: logged %d, conflicts %+v", res.ConflictsLogged, res.Plan.Conflicts)
+	for range 2 {
+		r, err := p.Pass(ctx, engine.PassOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pass: logged %d, conflicts %+v", r.ConflictsLogged, r.Plan.Conflicts)
+	}
+	if n := countConflicts(e.localFiles()); n != 2 {
+		t.Fatalf("%d conflict copies, want 2: %v", n, sorted(e.localFiles()))
+	}
+	if got := p.Status().Conflicts; got != 2 {
+		t.Fatalf("status counts %d conflicts, want 2", got)
+	}
+	log, err := e.store.Conflicts(e.cfg.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 2 {
+		t.Fatalf("conflict log holds %d entries, want 2: %+v", len(log), log)
 	}
 }

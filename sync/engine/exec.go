@@ -28,6 +28,7 @@ type execution struct {
 	dirty  map[string]bool      // keys of work changed since the last commit
 	folded map[string]bool      // keys of work changed by this pass's results
 	learnt map[string]string    // remote id -> MD5 learnt since the last commit
+	logged int                  // conflicts committed to the log by this execution
 	known  map[string]bool      // every remote file id observed before the pass; read-only once built
 	// knownDirs: the same for folder ids.
 	knownDirs map[string]bool
@@ -227,7 +228,7 @@ func (x *execution) run(ctx context.Context) {
 		if r.status == OpDone && r.fold != nil {
 			r.fold(x)
 		}
-		if c, ok := x.copies[x.ops[r.idx].Path]; ok && r.status == OpDone {
+		if c, ok := x.copyOf(x.ops[r.idx]); ok && r.status == OpDone {
 			x.conflicts = append(x.conflicts, c)
 		}
 		if r.seq != 0 {
@@ -366,6 +367,7 @@ func (x *execution) commit() {
 	x.learnt = make(map[string]string)
 	x.gone = nil
 	x.seqs = nil
+	x.logged += len(x.conflicts)
 	x.conflicts = nil
 	x.pending = 0
 }

@@ -61,7 +61,7 @@ func (x *execution) exec(ctx context.Context, t opTask) opResult {
 	// An op that makes a conflict copy (a conflict rename, or a move aside
 	// of one of two entries bound for one path) is journaled with its
 	// conflict first; copy ops journal nothing else.
-	cseq, err := x.journalConflict(t.op.Path)
+	cseq, err := x.journalConflict(t.op)
 	if err != nil {
 		return opResult{idx: t.idx, status: OpFailed, err: fmt.Errorf("%s %s: journal its conflict: %w", t.op.Kind, t.op.Path, err)}
 	}
@@ -173,10 +173,10 @@ func (x *execution) journal(op string, rec transferRecord) (uint64, error) {
 	return x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: op, Step: stepBegun, Data: data})
 }
 
-// journalConflict records, before the rename that makes it, the conflict a
-// copy at path resolves (0: the plan names no conflict for it).
-func (x *execution) journalConflict(path string) (uint64, error) {
-	c, ok := x.copies[path]
+// journalConflict records, before the rename that makes it, the conflict
+// the copy op resolves (0: op makes no conflict copy).
+func (x *execution) journalConflict(op plan.Op) (uint64, error) {
+	c, ok := x.copyOf(op)
 	if !ok {
 		return 0, nil
 	}
@@ -185,6 +185,18 @@ func (x *execution) journalConflict(path string) (uint64, error) {
 		return 0, err
 	}
 	return x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opConflict, Step: stepBegun, Data: data})
+}
+
+// copyOf returns the conflict op resolves when it is the rename that makes
+// a conflict copy; the transfer of that copy to the other side, which has
+// the same path, is not.
+func (x *execution) copyOf(op plan.Op) (plan.Conflict, bool) {
+	switch op.Kind {
+	case plan.ConflictLocal, plan.ConflictRemote, plan.MoveLocal, plan.MoveRemote:
+		c, ok := x.copies[op.Path]
+		return c, ok
+	}
+	return plan.Conflict{}, false
 }
 
 func (x *execution) advance(seq uint64, step string, rec transferRecord) error {

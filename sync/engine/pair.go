@@ -187,6 +187,10 @@ type PassResult struct {
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
 	Unsettled int  // local files left for later: still being written
+	// ConflictsLogged is how many conflicts this pass wrote to the conflict
+	// log: the copies it made, and those resolved without a copy. A copy
+	// skipped and planned again is counted once, when it is made.
+	ConflictsLogged int
 	// Unchanged: an incremental pass that stopped before planning because
 	// the last pass found both sides agreeing and neither changed since.
 	Unchanged bool
@@ -248,7 +252,7 @@ func (p *Pair) recordPass(res PassResult, err error) {
 	p.live.update(func(s *Status) {
 		s.LastAttempt = now
 		s.Pending = res.Skipped + res.Failed
-		s.Conflicts += len(res.Plan.Conflicts)
+		s.Conflicts += res.ConflictsLogged
 		s.Errors = res.Errors
 		s.Problems = s.Problems[:0]
 		for _, pr := range res.Plan.Problems {
@@ -504,6 +508,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Refused: refused, Conflicts: unlogged}); err != nil {
 		return res, fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
 	}
+	res.ConflictsLogged = x.logged + len(unlogged)
 	if po.Incremental {
 		p.clean = res.Converged && res.Failed == 0 && pl.Halt == "" && ctx.Err() == nil
 		p.lastProblems = problems
