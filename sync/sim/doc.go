@@ -12,6 +12,12 @@
 //     and the invariants of TESTING.md checked at each quiescence
 //     (convergence, no lost version, no duplicate, no resurrection, modify
 //     beats delete, an idle second pass, renames without transfers);
+//     TestSimIncremental, the same schedules run as the daemon runs the
+//     engine: one long-lived pair, incremental passes told of each local
+//     action as the watcher would tell them, some triggered by a local
+//     change, some polls, some sweeps; a crash restarts it, and at each
+//     quiescence a fresh pair observing both sides whole must find
+//     nothing to do. TestSimTwoHosts: two local roots on one account.
 //     TestSimDeterministic; shrinking of failing schedules.
 //   - faults_test.go, perm_test.go: one test per named fault.
 //   - bugs_test.go: minimal reproductions of bugs found in other packages
@@ -24,6 +30,8 @@
 //
 //	go test ./sync/sim -run 'TestSim$' -seed N -v [-keep i,j,k]
 //
-// and run many with -seeds N -first-seed S (-steps sets the actions per
-// run; SIM_DEBUG=1 traces quiescence passes and skipped operations).
+// (TestSimIncremental for a daemon-mode seed) and run many with -seeds N
+// (-inc-seeds N) -first-seed S. -steps sets the actions per run,
+// -engine-log prints the engine's log, SIM_DEBUG=1 traces quiescence
+// passes and skipped operations.
 package sim
