@@ -142,14 +142,15 @@ func (l *Local) Rename(from, to string, expect plan.Local) error {
 }
 
 // Trash moves p to the local trash; for a directory, every entry below it
-// must be one base recorded, unchanged (anything new or modified inside
-// aborts the trash: modify beats delete).
-func (l *Local) Trash(p string, expect plan.Local, base map[string]plan.Base) error {
+// must be one of planned (the engine's view of the subtree when it
+// planned the delete), unchanged: anything new or modified inside aborts
+// the trash (modify beats delete).
+func (l *Local) Trash(p string, expect plan.Local, planned map[string]plan.Base) error {
 	verify := func(key string, got plan.Local) bool {
 		if got.Kind == 0 {
 			return l.Matcher != nil && l.Matcher.Match(key, plan.File)
 		}
-		b, ok := base[key]
+		b, ok := planned[key]
 		if !ok || b.Kind != got.Kind {
 			return l.Matcher != nil && l.Matcher.Match(key, got.Kind)
 		}

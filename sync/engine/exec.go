@@ -457,39 +457,31 @@ func (x *execution) moveTree(from, to string) {
 	}
 }
 
-func (x *execution) subtree(k string) map[string]plan.Base {
+// plannedSubtree is every local entry at and below k as the plan saw it,
+// keyed by where the scan saw it: a folder delete trashes the folder only
+// if everything in it is still so (anything new or changed since aborts
+// it: modify beats delete). The planner deletes a folder only when what
+// it holds is unchanged since base, or, in a mirror, an extra of the
+// receiving side that base never knew: comparing with the scan covers
+// both.
+func (x *execution) plannedSubtree(k string) map[string]plan.Base {
 	out := make(map[string]plan.Base)
-	for key, b := range x.work {
+	for key, l := range x.in.Local {
 		if under(key, k) {
-			out[key] = b
+			out[key] = plan.Base{Kind: l.Kind, LocalName: l.Name, Size: l.Size, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, MD5: l.MD5}
 		}
 	}
 	return out
 }
 
-// localSubtree is the base of every local entry at and below k, keyed by
-// where the scan saw it. An entry moved locally since base (a folder
-// renamed, then deleted on the other side) still has its base entry under
-// the old path: it is found by its local identity, as the planner's rename
-// detection found it, so that the trash premise compares it with its base
-// and not with nothing.
-func (x *execution) localSubtree(k string) map[string]plan.Base {
-	out := x.subtree(k)
-	var byIno map[[2]uint64]plan.Base
-	for key, l := range x.in.Local {
-		if _, ok := out[key]; ok || !under(key, k) || l.Ino == 0 {
-			continue
-		}
-		if byIno == nil {
-			byIno = make(map[[2]uint64]plan.Base)
-			for _, b := range x.work {
-				if b.Ino != 0 {
-					byIno[[2]uint64{b.Dev, b.Ino}] = b
-				}
-			}
-		}
-		if b, ok := byIno[[2]uint64{l.Dev, l.Ino}]; ok && b.Kind == l.Kind {
-			out[key] = b
+// plannedRemote is every remote entry at and below k as the plan saw it
+// (the ids are what matter): a remote folder delete goes ahead only if its
+// re-listed subtree holds nothing else (see plannedSubtree).
+func (x *execution) plannedRemote(k string) map[string]plan.Base {
+	out := make(map[string]plan.Base)
+	for key, r := range x.in.Remote {
+		if under(key, k) {
+			out[key] = plan.Base{Kind: r.Kind, RemoteName: r.Name, Size: r.Size, MD5: r.MD5, RemoteID: r.ID, RemoteParentID: r.ParentID}
 		}
 	}
 	return out
@@ -554,9 +546,9 @@ func (x *execution) task(i int) opTask {
 	}
 	switch op.Kind {
 	case plan.DeleteRemote:
-		t.subtree = x.subtree(op.Path)
+		t.subtree = x.plannedRemote(op.Path)
 	case plan.DeleteLocal:
-		t.subtree = x.localSubtree(op.Path)
+		t.subtree = x.plannedSubtree(op.Path)
 	}
 	return t
 }

@@ -110,9 +110,10 @@ type LocalFS interface {
 	DiscardTemp(t Temp) error
 	Rename(from, to string, expect plan.Local) error
 	// Trash moves path (a file, or a directory with its subtree) to the
-	// local trash after checking that it, and for a directory every entry
-	// below it, still matches what base recorded.
-	Trash(path string, expect plan.Local, base map[string]plan.Base) error
+	// local trash after checking that it still matches expect, and for a
+	// directory that every entry below it is one of planned (keyed like
+	// the scan), unchanged.
+	Trash(path string, expect plan.Local, planned map[string]plan.Base) error
 }
 
 // ErrRefused is what a Remote returns (wrapped) when the service refused an

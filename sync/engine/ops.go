@@ -856,8 +856,9 @@ func (x *execution) deleteRemote(ctx context.Context, t opTask) opResult {
 }
 
 // checkRemoteTree re-lists a remote folder's subtree and fails unless every
-// live entry below it is one base knows (nothing new, nothing replaced).
-func (x *execution) checkRemoteTree(ctx context.Context, r plan.Remote, base map[string]plan.Base) error {
+// live entry below it is one of planned, the subtree as the plan saw it
+// (nothing new, nothing replaced).
+func (x *execution) checkRemoteTree(ctx context.Context, r plan.Remote, planned map[string]plan.Base) error {
 	f, err := x.p.remote.FolderInfo(ctx, r.ID)
 	if err != nil {
 		return err
@@ -867,7 +868,7 @@ func (x *execution) checkRemoteTree(ctx context.Context, r plan.Remote, base map
 	}
 	ids := make(map[plan.Kind]map[string]bool)
 	ids[plan.File], ids[plan.Dir] = map[string]bool{}, map[string]bool{}
-	for _, b := range base {
+	for _, b := range planned {
 		ids[b.Kind][b.RemoteID] = true
 	}
 	queue := []string{r.ID}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 // Bugs found in other packages, each demonstrated by a minimal test
@@ -663,8 +664,28 @@ var incSeeds = []struct {
 	{19, 30, []int{1, 4, 6, 8, 9, 10, 11, 12, 15, 16, 17}, "livelock: delete-remote of a folder holding a duplicate made by a replace's rename"},
 }
 
-// TestRegressionSimSeeds replays every pinned TestSim and
-// TestSimIncremental failure.
+// oneWaySeeds are TestSimOneWay failures (the seed picks the direction,
+// see oneWayOf), pinned the same way.
+var oneWaySeeds = []struct {
+	seed  uint64
+	steps int
+	keep  []int
+	found string
+}{
+	// Download-only mirror: the local root's own files, never synced, go
+	// to the trash; the folder z holding one did not. Its trash premise
+	// wanted every entry inside to be one base knew, so it was skipped at
+	// every pass. A folder delete now checks its subtree against what the
+	// plan saw (sync/engine/exec.go plannedSubtree).
+	{7, 30, []int{}, "livelock: mirror delete of a local folder base never knew"},
+	// The same on the remote side (upload-only mirror): the re-listing
+	// premise of a remote folder delete wanted base's ids
+	// (plannedRemote).
+	{38, 30, []int{29, 32}, "livelock: mirror delete of a remote folder base never knew"},
+}
+
+// TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental
+// and TestSimOneWay failure.
 func TestRegressionSimSeeds(t *testing.T) {
 	type pinned struct {
 		seed  uint64
@@ -680,10 +701,17 @@ func TestRegressionSimSeeds(t *testing.T) {
 	for _, c := range incSeeds {
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, incremental: true}})
 	}
+	for _, c := range oneWaySeeds {
+		d, mirror := oneWayOf(c.seed)
+		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, direction: d, mirror: mirror}})
+	}
 	for _, c := range all {
 		name := fmt.Sprint(c.seed)
-		if c.v.incremental {
+		switch {
+		case c.v.incremental:
 			name = "inc-" + name
+		case c.v.direction != plan.Both:
+			name = "oneway-" + name
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -18,23 +18,27 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 // Test flags: package-level because the testing package parses them
 // before any test runs.
 var (
-	flagSeed      = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
-	flagSeeds     = flag.Int("seeds", 30, "number of simulation seeds to run")
-	flagSeeds2    = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
-	flagIncSeeds  = flag.Int("inc-seeds", 30, "number of incremental (daemon-mode) simulation seeds to run")
-	flagFirst     = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
-	flagSteps     = flag.Int("steps", 30, "user actions per simulation run")
-	flagShrink    = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
-	flagEngineLog = flag.Bool("engine-log", false, "print the engine's log to stdout (with -seed)")
-	flagKeep      = flag.String("keep", "", "run only these steps (comma-separated indices) of the seed's schedule, as a shrink prints")
+	flagSeed        = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
+	flagSeeds       = flag.Int("seeds", 30, "number of simulation seeds to run")
+	flagSeeds2      = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
+	flagOneWaySeeds = flag.Int("oneway-seeds", 20, "number of one-way (upload-only, download-only, mirror) simulation seeds to run")
+	flagIncSeeds    = flag.Int("inc-seeds", 30, "number of incremental (daemon-mode) simulation seeds to run")
+	flagFirst       = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
+	flagSteps       = flag.Int("steps", 30, "user actions per simulation run")
+	flagShrink      = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
+	flagEngineLog   = flag.Bool("engine-log", false, "print the engine's log to stdout (with -seed)")
+	flagKeep        = flag.String("keep", "", "run only these steps (comma-separated indices) of the seed's schedule, as a shrink prints")
 )
 
 type stepKind uint8
@@ -201,6 +205,9 @@ type variant struct {
 	// A crash or a lost state restarts it. At quiescence a fresh pair
 	// observing both sides whole must find nothing to do.
 	incremental bool
+	// direction and mirror make the pair one-way (see quiesceOneWay).
+	direction plan.Direction
+	mirror    bool
 }
 
 // run is one simulation: a world, a user and the schedule's bookkeeping.
@@ -244,6 +251,7 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 	if v.incremental && v.hosts <= 1 {
 		w.inc = &incState{rand: rand.New(rand.NewPCG(seed, 0x1c))}
 	}
+	w.cfg.Direction, w.cfg.Mirror = v.direction, v.mirror
 	r := &run{t: t, seed: seed, w: w, written: map[string]side{}, paths: map[string]map[string]bool{}}
 	if v.hosts > 1 {
 		if r.w2, err = joinWorld(w, filepath.Join(dir, "host2"), "simhost2"); err != nil {
@@ -480,6 +488,9 @@ func (r *run) quiesce(ctx context.Context) error {
 	if r.w2 != nil {
 		return r.quiesceHosts(ctx)
 	}
+	if r.w.cfg.Direction != plan.Both {
+		return r.quiesceOneWay(ctx)
+	}
 	w := r.w
 	w.emu().ClearFaults()
 	// What the user left on each side at the end of the round.
@@ -603,7 +614,18 @@ func (r *run) quiesce(ctx context.Context) error {
 		}
 	}
 
-	// Idempotence: one more pass plans nothing and only lists.
+	if err := r.idle(ctx, final); err != nil {
+		return err
+	}
+	r.q, r.qIDs = final, finalIDs
+	r.endRound()
+	return nil
+}
+
+// idle checks that one more pass at quiescence plans nothing and only
+// lists, and that status then reports what the model knows.
+func (r *run) idle(ctx context.Context, final tree) error {
+	w := r.w
 	before := w.dumpString()
 	w.front.take()
 	w.clk.Advance(time.Second)
@@ -616,15 +638,111 @@ func (r *run) quiesce(ctx context.Context) error {
 	if !res.Converged || countOf(c, mutating...) > 0 {
 		return fmt.Errorf("second pass at quiescence not idle: ops %v, requests %v\nremote before:\n%sremote after:\n%s", res.Plan.Ops, c, before, w.dumpString())
 	}
-	if err := r.checkStatus(p, res, final); err != nil {
-		return err
-	}
+	return r.checkStatus(p, res, final)
+}
 
-	r.q, r.qIDs = final, finalIDs
+// endRound starts the bookkeeping of the next round of user actions.
+func (r *run) endRound() {
 	r.lostDB = false
 	r.roundEvs = len(r.u.events)
 	r.paths = map[string]map[string]bool{}
 	r.trackPaths()
+}
+
+// quiesceOneWay runs an upload-only or download-only pair to quiescence and
+// checks what one-way sync promises: syncd never writes to the sending
+// side; the receiving side holds every entry of the sending side as it is;
+// with mirror, nothing else; without, every version the receiving side's
+// user wrote and kept stays there; no version is lost anywhere; and one
+// more pass is idle.
+func (r *run) quiesceOneWay(ctx context.Context) error {
+	w := r.w
+	w.emu().ClearFaults()
+	endL, err := w.localTree()
+	if err != nil {
+		return err
+	}
+	endR, _ := w.remoteTree()
+	if _, err := w.quiesce(12); err != nil {
+		return err
+	}
+	l, err := w.localTree()
+	if err != nil {
+		return err
+	}
+	rt, dups := w.remoteTree()
+	if len(dups) > 0 {
+		return fmt.Errorf("duplicate live remote entries for %v", dups)
+	}
+	snd, rcv, sndEnd, rcvEnd, rside := nfc(l), nfc(rt), nfc(endL), nfc(endR), onRemote
+	if w.cfg.Direction == plan.DownloadOnly {
+		snd, rcv, sndEnd, rcvEnd, rside = rcv, snd, rcvEnd, sndEnd, onLocal
+	}
+	if snd.String() != sndEnd.String() {
+		return fmt.Errorf("syncd changed the sending side:\nbefore:\n%safter:\n%s", sndEnd, snd)
+	}
+	if w.cfg.Mirror {
+		if snd.String() != rcv.String() {
+			return fmt.Errorf("mirror: the receiver is no replica of the sender\nsender:\n%sreceiver:\n%s", snd, rcv)
+		}
+	} else {
+		// What the sender's user wrote this round, and still has where it
+		// was written, is there on the receiver: a receiver's own version
+		// there was renamed out of the way. (Entries the sender left alone
+		// may differ: the receiver's own changes to them stay. So may
+		// those the receiver's user touched this round: whether that came
+		// before or after the sender's version arrived is not modelled.)
+		evs := r.u.events[r.roundEvs:]
+		touched := func(p string) bool {
+			for _, o := range evs {
+				for _, op := range o.paths {
+					if o.side == rside && related(op, p) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		for _, ev := range evs {
+			if ev.kind != "write" || ev.side == rside {
+				continue
+			}
+			p, m := norm.NFC.String(ev.paths[0]), ev.md5s[0]
+			if snd[p] == m && rcv[p] != m && !touched(p) {
+				return fmt.Errorf("the sender's version %s of %s is not on the receiving side (%q there)\nsender:\n%sreceiver:\n%s", short(m), p, rcv[p], snd, rcv)
+			}
+		}
+	}
+	all, err := w.everywhere()
+	if err != nil {
+		return err
+	}
+	for m, who := range r.u.written {
+		if !all[m] {
+			return fmt.Errorf("lost version %s (%s)", short(m), who)
+		}
+	}
+	if !w.cfg.Mirror {
+		// The receiver's own versions that survived the round there are
+		// still there (maybe renamed as conflict copies).
+		have := map[string]bool{}
+		for _, m := range rcv {
+			have[m] = true
+		}
+		ended := map[string]bool{}
+		for _, m := range rcvEnd {
+			ended[m] = true
+		}
+		for _, ev := range r.u.events[r.roundEvs:] {
+			if ev.kind == "write" && ev.side == rside && ended[ev.md5s[0]] && !have[ev.md5s[0]] {
+				return fmt.Errorf("version %s written on the receiving side is gone from it", short(ev.md5s[0]))
+			}
+		}
+	}
+	if err := r.idle(ctx, l); err != nil {
+		return err
+	}
+	r.endRound()
 	return nil
 }
 
@@ -755,6 +873,8 @@ func replayHint(seed uint64, steps int, v variant) string {
 		name = "TestSimTwoHosts$"
 	case v.incremental:
 		name = "TestSimIncremental$"
+	case v.direction != plan.Both:
+		name = "TestSimOneWay$"
 	}
 	return fmt.Sprintf("go test ./sync/sim -run '%s' -seed %d -steps %d -v", name, seed, steps)
 }
@@ -856,6 +976,22 @@ func runSeed(t *testing.T, seed uint64, steps int, v variant) {
 // TestSim runs the whole-engine simulation for -seeds seeds (or -seed N).
 func TestSim(t *testing.T) { runSeeds(t, *flagSeeds, variant{hosts: 1}) }
 
+// TestSimOneWay runs the simulation with one-way pairs for -oneway-seeds
+// seeds (or -seed N): the seed picks upload-only or download-only, with or
+// without mirror.
+func TestSimOneWay(t *testing.T) {
+	runSeeds(t, *flagOneWaySeeds, variant{hosts: 1, direction: plan.UploadOnly})
+}
+
+// oneWayOf is the direction and mirror setting a TestSimOneWay seed runs.
+func oneWayOf(seed uint64) (plan.Direction, bool) {
+	d := plan.UploadOnly
+	if seed%2 == 1 {
+		d = plan.DownloadOnly
+	}
+	return d, seed%4 >= 2
+}
+
 // TestSimIncremental runs the simulation as the daemon runs the engine
 // (see variant.incremental) for -inc-seeds seeds (or -seed N).
 func TestSimIncremental(t *testing.T) {
@@ -887,6 +1023,10 @@ func runSeeds(t *testing.T, n int, v variant) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
+			v := v
+			if v.direction != plan.Both {
+				v.direction, v.mirror = oneWayOf(seed)
+			}
 			runSeed(t, seed, *flagSteps, v)
 			mu.Lock()
 			passed++
