@@ -18,6 +18,7 @@ import (
 
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 // side is where a user acts.
@@ -52,6 +53,9 @@ type event struct {
 	kind  string // "write", "delete", "rename", "mkdir"
 	paths []string
 	md5s  []string // contents written, or removed by a delete
+	// ignored: one of paths was excluded by the pair's rules then, so
+	// syncd was right not to propagate it.
+	ignored bool
 }
 
 // related reports whether one path is the other or an ancestor of it.
@@ -91,7 +95,13 @@ func (u *user) content(a uint64) []byte {
 }
 
 func (u *user) record(s side, kind string, paths []string, md5s ...string) {
-	u.events = append(u.events, event{side: s, kind: kind, paths: paths, md5s: md5s})
+	ev := event{side: s, kind: kind, paths: paths, md5s: md5s}
+	if u.w.ignoring {
+		for _, p := range paths {
+			ev.ignored = ev.ignored || u.w.ignoredPath(p, plan.File) || u.w.ignoredPath(p, plan.Dir)
+		}
+	}
+	u.events = append(u.events, ev)
 }
 
 // act performs one action of the given side; a, b, c choose what and where

@@ -33,6 +33,7 @@ var (
 	flagSeeds       = flag.Int("seeds", 30, "number of simulation seeds to run")
 	flagSeeds2      = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
 	flagOneWaySeeds = flag.Int("oneway-seeds", 20, "number of one-way (upload-only, download-only, mirror) simulation seeds to run")
+	flagIgnoreSeeds = flag.Int("ignore-seeds", 20, "number of simulation seeds with changing ignore rules to run")
 	flagIncSeeds    = flag.Int("inc-seeds", 30, "number of incremental (daemon-mode) simulation seeds to run")
 	flagFirst       = flag.Uint64("first-seed", 1, "first seed of a -seeds run")
 	flagSteps       = flag.Int("steps", 30, "user actions per simulation run")
@@ -208,7 +209,15 @@ type variant struct {
 	// direction and mirror make the pair one-way (see quiesceOneWay).
 	direction plan.Direction
 	mirror    bool
+	// ignore gives the pair ignore rules, and changes them now and then
+	// before a quiescence, as an operator editing the configuration would:
+	// what they exclude is never synced and never lost, and the rest
+	// converges.
+	ignore bool
 }
+
+// ignoreSets are the rules an ignore run switches between.
+var ignoreSets = [][]string{{"*.bin"}, {"*.bin", "y/"}, {"x/"}, nil}
 
 // run is one simulation: a world, a user and the schedule's bookkeeping.
 type run struct {
@@ -226,6 +235,7 @@ type run struct {
 	paths    map[string]map[string]bool // content -> paths it occupied this round
 	final    string                     // final local tree and emulator dump
 	w2       *world                     // the second host of a two-host run
+	rules    *rand.Rand                 // ignore runs: when and how the rules change
 }
 
 // host is the world of host h (0: the first).
@@ -253,6 +263,12 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 	}
 	w.cfg.Direction, w.cfg.Mirror = v.direction, v.mirror
 	r := &run{t: t, seed: seed, w: w, written: map[string]side{}, paths: map[string]map[string]bool{}}
+	if v.ignore {
+		r.rules = rand.New(rand.NewPCG(seed, 0x16))
+		if err := w.setIgnore(ignoreSets[0]); err != nil {
+			return nil, err
+		}
+	}
 	if v.hosts > 1 {
 		if r.w2, err = joinWorld(w, filepath.Join(dir, "host2"), "simhost2"); err != nil {
 			return nil, err
@@ -488,6 +504,13 @@ func (r *run) quiesce(ctx context.Context) error {
 	if r.w2 != nil {
 		return r.quiesceHosts(ctx)
 	}
+	if r.rules != nil && r.rules.IntN(3) == 0 {
+		set := ignoreSets[r.rules.IntN(len(ignoreSets))]
+		r.logf("  ignore rules now %q", set)
+		if err := r.w.setIgnore(set); err != nil {
+			return err
+		}
+	}
 	if r.w.cfg.Direction != plan.Both {
 		return r.quiesceOneWay(ctx)
 	}
@@ -509,6 +532,14 @@ func (r *run) quiesce(ctx context.Context) error {
 	live := map[string]bool{}
 	for _, m := range final {
 		live[m] = true
+	}
+	if w.ignoring {
+		// A version moved to a name the rules exclude is live where it
+		// is, on its side only.
+		rt, _ := w.remoteTree()
+		for _, m := range rt {
+			live[m] = true
+		}
 	}
 
 	// No lost version: everything the user ever wrote exists somewhere.
@@ -533,7 +564,7 @@ func (r *run) quiesce(ctx context.Context) error {
 	// side renamed, wrote or created something related to one of its paths,
 	// or deleted that very content (after syncd had propagated it).
 	for _, ev := range evs {
-		if ev.kind != "write" {
+		if ev.kind != "write" || ev.ignored || w.ignoredPath(ev.paths[0], plan.File) {
 			continue
 		}
 		m := ev.md5s[0]
@@ -585,11 +616,11 @@ func (r *run) quiesce(ctx context.Context) error {
 	// state was lost: then it legitimately comes back).
 	if !r.lostDB {
 		for _, ev := range evs {
-			if ev.kind != "delete" {
+			if ev.kind != "delete" || ev.ignored {
 				continue
 			}
 			for _, p := range ev.paths {
-				if _, was := r.q[p]; !was {
+				if _, was := r.q[p]; !was || w.ignoredPath(p, plan.File) || w.ignoredPath(p, plan.Dir) {
 					continue
 				}
 				clean := true
@@ -875,6 +906,8 @@ func replayHint(seed uint64, steps int, v variant) string {
 		name = "TestSimIncremental$"
 	case v.direction != plan.Both:
 		name = "TestSimOneWay$"
+	case v.ignore:
+		name = "TestSimIgnore$"
 	}
 	return fmt.Sprintf("go test ./sync/sim -run '%s' -seed %d -steps %d -v", name, seed, steps)
 }
@@ -990,6 +1023,12 @@ func oneWayOf(seed uint64) (plan.Direction, bool) {
 		d = plan.DownloadOnly
 	}
 	return d, seed%4 >= 2
+}
+
+// TestSimIgnore runs the simulation with ignore rules that change now and
+// then (see variant.ignore) for -ignore-seeds seeds (or -seed N).
+func TestSimIgnore(t *testing.T) {
+	runSeeds(t, *flagIgnoreSeeds, variant{hosts: 1, ignore: true})
 }
 
 // TestSimIncremental runs the simulation as the daemon runs the engine

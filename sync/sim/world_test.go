@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 // epoch is where every fake clock starts: runs must not depend on the
@@ -132,6 +134,49 @@ type world struct {
 	recycled int // files put in the recycle bin by the fault tests
 
 	inc *incState // incremental runs only (see variant.incremental)
+
+	ignoring bool // the pair has ignore rules (see variant.ignore)
+}
+
+// setIgnore gives the pair these ignore patterns, as an operator editing
+// the configuration and restarting syncd would.
+func (w *world) setIgnore(patterns []string) error {
+	m, err := local.NewMatcher(nil, patterns)
+	if err != nil {
+		return err
+	}
+	w.matcher, w.cfg.Ignored, w.ignoring = m, m.Match, len(patterns) > 0
+	return nil
+}
+
+// ignoredPath reports whether the pair's rules exclude p or a folder
+// above it.
+func (w *world) ignoredPath(p string, kind plan.Kind) bool {
+	p = norm.NFC.String(p)
+	for d := path.Dir(p); d != "."; d = path.Dir(d) {
+		if w.matcher.Match(d, plan.Dir) {
+			return true
+		}
+	}
+	return w.matcher.Match(p, kind)
+}
+
+// visible is t without what the pair's rules exclude.
+func (w *world) visible(t tree) tree {
+	if !w.ignoring {
+		return t
+	}
+	out := make(tree, len(t))
+	for p, m := range t {
+		k := plan.File
+		if m == "/" {
+			k = plan.Dir
+		}
+		if !w.ignoredPath(p, k) {
+			out[p] = m
+		}
+	}
+	return out
 }
 
 // incState is the daemon of an incremental run: its long-lived pair (nil
@@ -557,7 +602,7 @@ func (w *world) sideEmpty() bool {
 	}
 	l, err := w.localTree()
 	r, _ := w.remoteTree()
-	return err == nil && (files(l) == 0 || files(r) == 0)
+	return err == nil && (files(w.visible(l)) == 0 || files(w.visible(r)) == 0)
 }
 
 // checkConverged compares both sides and looks for duplicate live remote
@@ -571,7 +616,7 @@ func (w *world) checkConverged() error {
 	if len(dups) > 0 {
 		return fmt.Errorf("duplicate live remote entries for %v", dups)
 	}
-	if nfc(l).String() != nfc(r).String() {
+	if nfc(w.visible(l)).String() != nfc(w.visible(r)).String() {
 		return fmt.Errorf("sides differ at quiescence:\nlocal:\n%sremote:\n%s", l, r)
 	}
 	return nil
