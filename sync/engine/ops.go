@@ -645,6 +645,18 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 			}
 		}
 		for i, h := range hops {
+			if i > 0 {
+				// Still where the last call left it? Another client may
+				// have renamed it since: the next call would carry that
+				// name elsewhere, maybe beside an entry of that name.
+				now, active, err := x.p.placeOf(ctx, r.Kind, r.ID)
+				if err != nil {
+					return opResult{err: err}
+				}
+				if !active || now != cur {
+					return opResult{err: fmt.Errorf("remote %s moved or renamed between two calls of its move: %w", r.ID, errSkip)}
+				}
+			}
 			if err := x.hop(ctx, r, cur, h); err != nil {
 				// The record stays open: recovery finds out where the
 				// entry is and takes it on from a temporary name.
@@ -779,6 +791,10 @@ func (x *execution) hop(ctx context.Context, r plan.Remote, from, to remotePlace
 	switch {
 	case found && now == to.name && !there.taken(to.name, r.Kind, r.ID):
 		return nil
+	case found && now != to.name && from.parent != to.parent && there.taken(now, r.Kind, r.ID):
+		// Another client renamed it around our move, which put it beside
+		// an entry of the name it has now: take it back.
+		return errors.Join(fmt.Errorf("remote %s renamed during its move, onto a taken name: %w", r.ID, errSkip), undo())
 	case found && now != to.name, !found && from.parent != to.parent:
 		// Another client renamed or moved it after the call: its change
 		// stands, for the next pass to see.

@@ -598,6 +598,14 @@ var simSeeds = []struct {
 	// it when a folder it knows holds the name (ops.go mkdirRemote,
 	// pair.go settleTwin).
 	{421953, 30, []int{3, 6, 11, 17, 18, 20, 21}, "duplicate live remote folders after a lost folder/create reply"},
+	// A local move of y/y to z went remotely as a rename to y/z, then a
+	// move to the root. Between the two calls another client renamed it
+	// back to y/y, and the move carried that name into the root, beside
+	// folder y: two live y. The move now checks the entry is still where
+	// its last call left it before the next call, and takes back a move
+	// that lands beside an entry of the name it has (ops.go moveRemote,
+	// hop).
+	{440877, 30, []int{3, 5, 8, 10, 12}, "duplicate live remote folders: a two-call move carried a name another client gave"},
 	{414230, 30, []int{3, 4, 5, 6, 8, 9, 10, 13, 14, 19, 20, 21, 22, 25}, "sides differ at quiescence: ops of a re-made folder wait on each other"},
 	// A move-remote whose local side moved only because its folder was
 	// moved by an earlier op of the pass took its name from the NFC key
@@ -723,5 +731,48 @@ func TestRegressionSimSeeds(t *testing.T) {
 				t.Fatalf("%s: %v\nreplay: %s -keep %s", c.found, err, replayHint(c.seed, c.steps, c.v), joinInts(c.keep))
 			}
 		})
+	}
+}
+
+// TestRegressionMoveOntoNameTakenDuringTheCall: another client renames a
+// folder while the engine's folder/move of it is in flight, to a name the
+// destination already holds. The move lands it beside that folder: two
+// live folders of one name. The move's check after the call must take it
+// back (sync/engine/ops.go hop), and the pair must converge with no
+// duplicate.
+func TestRegressionMoveOntoNameTakenDuringTheCall(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "a/d/f.txt", "f")
+	w.put(t, "x/g.txt", "g")
+	w.settle(t)
+	d := rid(w.folderID(t, "a/d"))
+	if err := os.Rename(filepath.Join(w.dir, "a", "d"), filepath.Join(w.dir, "d")); err != nil {
+		t.Fatal(err)
+	}
+	var fired atomic.Bool
+	hook := func(ep string) {
+		if ep != "folder/move" || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := w.userClient.RenameFolder(context.Background(), d, "x"); err != nil {
+			t.Errorf("other client's rename: %v", err)
+		}
+	}
+	w.front.hook.Store(&hook)
+	if _, err := w.pass(t, engine.Options{}); err != nil {
+		t.Logf("pass: %v", err)
+	}
+	w.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatal("the engine never moved a folder: the race was not staged")
+	}
+	if _, dups := w.remoteTree(); len(dups) > 0 {
+		t.Fatalf("the move left duplicate live remote entries: %v", dups)
+	}
+	if _, err := w.quiesce(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
 	}
 }
