@@ -124,23 +124,11 @@ func TestRegressionMkdirRemoteRaceLeavesTwinFolders(t *testing.T) {
 	w.settle(t)
 	w.put(t, "x/inside.txt", "inside x")
 	root := rid(w.folderID(t, ""))
-	var fired atomic.Bool
-	hook := func(ep string) {
-		if ep != "folder/create" || !fired.CompareAndSwap(false, true) {
-			return
-		}
+	w.passRacing(t, "folder/create", func() {
 		if _, err := w.userClient.CreateFolder(context.Background(), root, "x"); err != nil {
 			t.Errorf("other client's create: %v", err)
 		}
-	}
-	w.front.hook.Store(&hook)
-	if _, err := w.pass(t, engine.Options{}); err != nil {
-		t.Logf("pass: %v", err)
-	}
-	w.front.hook.Store(nil)
-	if !fired.Load() {
-		t.Fatal("the engine never created a folder: the race was not staged")
-	}
+	})
 	if _, err := w.quiesce(5); err != nil {
 		t.Fatal(err)
 	}
@@ -749,23 +737,11 @@ func TestRegressionMoveOntoNameTakenDuringTheCall(t *testing.T) {
 	if err := os.Rename(filepath.Join(w.dir, "a", "d"), filepath.Join(w.dir, "d")); err != nil {
 		t.Fatal(err)
 	}
-	var fired atomic.Bool
-	hook := func(ep string) {
-		if ep != "folder/move" || !fired.CompareAndSwap(false, true) {
-			return
-		}
+	w.passRacing(t, "folder/move", func() {
 		if _, err := w.userClient.RenameFolder(context.Background(), d, "x"); err != nil {
 			t.Errorf("other client's rename: %v", err)
 		}
-	}
-	w.front.hook.Store(&hook)
-	if _, err := w.pass(t, engine.Options{}); err != nil {
-		t.Logf("pass: %v", err)
-	}
-	w.front.hook.Store(nil)
-	if !fired.Load() {
-		t.Fatal("the engine never moved a folder: the race was not staged")
-	}
+	})
 	if _, dups := w.remoteTree(); len(dups) > 0 {
 		t.Fatalf("the move left duplicate live remote entries: %v", dups)
 	}
@@ -774,5 +750,27 @@ func TestRegressionMoveOntoNameTakenDuringTheCall(t *testing.T) {
 	}
 	if err := w.checkConverged(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// passRacing runs one pass during which another client's action fn runs
+// once, just as the engine's first request to endpoint reaches the service
+// (before it is served). It fails the test if the pass never made such a
+// request: the race was not staged.
+func (w *world) passRacing(t *testing.T, endpoint string, fn func()) {
+	t.Helper()
+	var fired atomic.Bool
+	hook := func(ep string) {
+		if ep == endpoint && fired.CompareAndSwap(false, true) {
+			fn()
+		}
+	}
+	w.front.hook.Store(&hook)
+	if _, err := w.pass(t, engine.Options{}); err != nil {
+		t.Logf("pass: %v", err)
+	}
+	w.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatalf("the pass made no %s request: the race was not staged", endpoint)
 	}
 }
