@@ -149,3 +149,52 @@ func TestCrashedThreeStepMoveGoesBackWhenItsNameIsTaken(t *testing.T) {
 		}
 	}
 }
+
+// A download over a synced file that dies after the rename into place,
+// before the commit: the next pass must not take the downloaded version for
+// a local edit. Here the remote goes back to the synced content meanwhile;
+// taking the download for an edit would send it back over the remote's
+// newest version (found by simulation seed 451778).
+func TestCrashAfterDownloadInPlaceIsNoLocalEdit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.write("doc.txt", "version one")
+	e.sync()
+	o := e.other()
+	replace := func(content string) {
+		old, _ := e.remoteEntry("doc.txt")
+		nf := e.upload(o, "", "new-doc.txt", content)
+		if err := o.DeleteFile(ctx, idOf(old)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.RenameFile(ctx, nf.ID, "doc.txt"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("version two, from the remote")
+	hit := false
+	p := e.pair(func(opt *engine.Options) {
+		opt.Failpoint = func(name string) error {
+			if name == "download.committed" && !hit {
+				hit = true
+				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+			}
+			return nil
+		}
+	})
+	if _, err := p.Once(ctx, engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
+		t.Fatalf("no crash at download.committed: %v", err)
+	}
+	if got, _ := e.read("doc.txt"); got != "version two, from the remote" {
+		t.Fatalf("the download was not in place before the crash: %q", got)
+	}
+	replace("version one") // the remote user goes back
+	e.restart()
+	e.sync()
+	if got, _ := e.read("doc.txt"); got != "version one" {
+		t.Fatalf("local doc.txt is %q, want the remote's newest version", got)
+	}
+	if f := e.remoteFiles()["doc.txt"]; f != sum("version one") {
+		t.Fatalf("the remote's newest version was replaced (remote holds %s)", f)
+	}
+}

@@ -70,6 +70,7 @@ type opTask struct {
 	rawDir   string // local path of op.Path's parent
 	rawFrom  string // local path of op.From
 	subtree  map[string]plan.Base
+	synced   bool // base holds an entry at op.Path (downloads journal then)
 }
 
 // newExecution takes over in.Base as its working base: results are folded
@@ -549,6 +550,8 @@ func (x *execution) task(i int) opTask {
 		t.subtree = x.plannedRemote(op.Path)
 	case plan.DeleteLocal:
 		t.subtree = x.plannedSubtree(op.Path)
+	case plan.Download:
+		_, t.synced = x.work[op.Path]
 	}
 	return t
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,6 +101,8 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 		return nil // the result was committed before the crash
 	}
 	switch j.Op {
+	case opDownload:
+		return p.recoverDownload(rec)
 	case opUpload:
 		// Under its exact name the next pass matches it with the local file
 		// by content. Trashed, taken elsewhere by another client, or trashed
@@ -189,6 +193,36 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord) error {
 	p.log.Warn("interrupted remote move left the entry under its temporary name: its old and new names are both taken now",
 		zap.String("path", m.Path), zap.String("name", m.Aside))
 	return nil
+}
+
+// recoverDownload records the base a download over a synced file would
+// have committed, when the file in place holds exactly the downloaded
+// content: then local and remote agree on it, whoever put it there. Any
+// other content (the download never landed, or the user wrote since) is
+// left for the next pass to see against the old base.
+func (p *Pair) recoverDownload(rec transferRecord) error {
+	rc, st, err := p.local.OpenRead(rec.Raw)
+	if err != nil {
+		if errors.Is(err, ErrPremise) || errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("read %s: %w", rec.Path, err)
+	}
+	h := md5.New()
+	_, err = io.Copy(h, rc)
+	rc.Close()
+	if err != nil {
+		if errors.Is(err, ErrPremise) {
+			return nil // changing as we read: not as downloaded
+		}
+		return fmt.Errorf("read %s: %w", rec.Path, err)
+	}
+	if st.Size != rec.Size || hex.EncodeToString(h.Sum(nil)) != rec.MD5 {
+		return nil
+	}
+	b := plan.Base{Kind: plan.File, LocalName: path.Base(rec.Raw), RemoteName: rec.Name, Size: st.Size,
+		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: rec.MD5, RemoteID: rec.New, RemoteParentID: rec.Folder}
+	return p.store.Commit(p.cfg.Key, Commit{Put: map[string]plan.Base{rec.Path: b}, MD5s: map[string]string{rec.New: rec.MD5}})
 }
 
 // findOrphan looks in the record's folder for a file the interrupted upload

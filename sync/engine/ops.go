@@ -16,6 +16,11 @@ import (
 const (
 	opUpload  = "upload"
 	opReplace = "replace"
+	// opDownload is a download over a synced file: a crash between its
+	// rename into place and the commit must not leave base naming the old
+	// version, or the next pass would take the download for a local edit
+	// and send it back over whatever the remote holds by then.
+	opDownload = "download"
 	// opConflict is a conflict whose copy is being made: the record holds
 	// the plan.Conflict, so that a crash between the copy's rename and the
 	// commit that logs it still gets the conflict reported.
@@ -29,11 +34,13 @@ const (
 	stepOldTrashed = "old-trashed"
 )
 
-// transferRecord is the journal data of an upload or a replace: enough to
-// find, after a crash at any instant, the remote file the interrupted
-// operation may have created and to finish or undo the protocol.
+// transferRecord is the journal data of an upload, a replace or a download:
+// enough to find, after a crash at any instant, the remote file the
+// interrupted operation may have created and to finish or undo the
+// protocol, or to recognise a download already in place.
 type transferRecord struct {
 	Path   string `json:"path"`
+	Raw    string `json:"raw,omitempty"` // download: the local path as on disk
 	Folder string `json:"folder"`
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
@@ -525,16 +532,23 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("download.fetched"); err != nil {
 		return opResult{err: err}
 	}
+	var seq uint64
+	if t.synced {
+		rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, New: r.ID}
+		if seq, err = x.journal(opDownload, rec); err != nil {
+			return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
+		}
+	}
 	st, err := x.p.local.CommitTemp(tmp, raw, expect)
 	if err != nil {
-		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp)), seq: seq}
 	}
 	if err := x.p.fail("download.committed"); err != nil {
 		return opResult{err: err}
 	}
 	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: r.Name, Size: st.Size,
 		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: sum, RemoteID: r.ID, RemoteParentID: r.ParentID}
-	return opResult{bytes: st.Size, fold: func(x *execution) {
+	return opResult{bytes: st.Size, seq: seq, fold: func(x *execution) {
 		x.put(op.Path, b)
 		x.learnt[r.ID] = sum
 	}}

@@ -594,6 +594,14 @@ var simSeeds = []struct {
 	// that lands beside an entry of the name it has (ops.go moveRemote,
 	// hop).
 	{440877, 30, []int{3, 5, 8, 10, 12}, "duplicate live remote folders: a two-call move carried a name another client gave"},
+	// A download of the remote's new version of a synced file died after
+	// its rename into place, before the commit; the remote user then went
+	// back to the synced content. The next pass took the download for a
+	// local edit (local changed, remote "unchanged": same content as base)
+	// and replaced the remote's newest version with it. Downloads over a
+	// synced file are now journaled; recovery records the base when the
+	// file in place holds the downloaded content (engine recoverDownload).
+	{451778, 30, []int{0, 1, 2, 3, 5, 7, 15, 17, 18, 19, 20, 24, 25, 28, 31, 32, 33, 34, 35}, "a remote version replaced by the download a crash left uncommitted"},
 	{414230, 30, []int{3, 4, 5, 6, 8, 9, 10, 13, 14, 19, 20, 21, 22, 25}, "sides differ at quiescence: ops of a re-made folder wait on each other"},
 	// A move-remote whose local side moved only because its folder was
 	// moved by an earlier op of the pass took its name from the NFC key
