@@ -70,7 +70,8 @@ type opTask struct {
 	rawDir   string // local path of op.Path's parent
 	rawFrom  string // local path of op.From
 	subtree  map[string]plan.Base
-	synced   bool // base holds an entry at op.Path (downloads journal then)
+	synced   bool   // base holds an entry at op.Path (downloads journal then)
+	baseID   string // its remote id
 }
 
 // newExecution takes over in.Base as its working base: results are folded
@@ -551,7 +552,9 @@ func (x *execution) task(i int) opTask {
 	case plan.DeleteLocal:
 		t.subtree = x.plannedSubtree(op.Path)
 	case plan.Download:
-		_, t.synced = x.work[op.Path]
+		var b plan.Base
+		b, t.synced = x.work[op.Path]
+		t.baseID = b.RemoteID
 	}
 	return t
 }

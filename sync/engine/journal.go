@@ -102,6 +102,9 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 	}
 	switch j.Op {
 	case opDownload:
+		if b, ok := base[rec.Path]; !ok || b.Kind != plan.File || b.RemoteID != rec.Old {
+			return nil // base moved on since (a later pass decided): the record is stale
+		}
 		return p.recoverDownload(rec)
 	case opUpload:
 		// Under its exact name the next pass matches it with the local file

@@ -45,7 +45,7 @@ type transferRecord struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	MD5    string `json:"md5"`
-	Old    string `json:"old,omitempty"` // replace: the id being replaced
+	Old    string `json:"old,omitempty"` // replace: the id being replaced; download: base's id
 	New    string `json:"new,omitempty"` // the uploaded id, once known
 }
 
@@ -534,7 +534,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	}
 	var seq uint64
 	if t.synced {
-		rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, New: r.ID}
+		rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
 		if seq, err = x.journal(opDownload, rec); err != nil {
 			return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
 		}
