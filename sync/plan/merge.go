@@ -81,15 +81,17 @@ func (r *reconciler) mergeOne(n *node) {
 	l, rm := &n.v[sideL], &n.v[sideR]
 	if n.base == nil {
 		switch {
+		case l.present && rm.present && l.parent != rm.parent:
+			// Same path, but in folders that are different entries (one
+			// of them moved there): two new entries, each staying in its
+			// own folder. Taken for one, the loser would have to leave a
+			// folder that may itself be leaving that path, and the two
+			// moves would wait on each other.
+			r.split(n)
 		case l.present && rm.present:
 			n.parent, n.name = l.parent, l.name
 			if r.winner == sideR {
 				n.parent, n.name = rm.parent, rm.name
-			}
-			if l.parent != rm.parent {
-				// Same path, but in folders that are different entries
-				// (one of them moved there): the winner's place is kept.
-				r.conflicts = append(r.conflicts, Conflict{Path: rm.path, Reason: "new on both sides in different folders: the " + sideName(r.winner) + " place wins"})
 			}
 		case l.present:
 			n.parent, n.name = l.parent, l.name
@@ -112,6 +114,22 @@ func (r *reconciler) mergeOne(n *node) {
 	if (c1 || c2) && l.present && rm.present {
 		r.conflicts = append(r.conflicts, Conflict{Path: n.bpath, Reason: "renamed or moved differently on both sides: the " + sideName(r.winner) + " place wins"})
 	}
+}
+
+// split gives the remote view of a new node its own node: the local entry
+// and the remote one at the same path are different entries.
+func (r *reconciler) split(n *node) {
+	m := &node{kind: n.kind, v: [2]view{sideR: n.v[sideR]}}
+	n.v[sideR] = view{}
+	r.at[sideR][m.v[sideR].path] = m
+	for _, c := range r.nodes {
+		if c.v[sideR].parent == n {
+			c.v[sideR].parent = m
+		}
+	}
+	r.nodes = append(r.nodes, m)
+	n.parent, n.name = n.v[sideL].parent, n.v[sideL].name
+	m.parent, m.name = m.v[sideR].parent, m.v[sideR].name
 }
 
 func sideName(s int) string {

@@ -156,3 +156,46 @@ func TestRegressRemoteFolderMadeAnewSurvivesLocalDelete(t *testing.T) {
 		t.Fatalf("want z and z/z made again locally:\n%s", dumpPlanT(pl))
 	}
 }
+
+// Found by simulation seed 464729: the remote renamed folder z to x and
+// trashed x, while a new local file x/c.md appeared in the local x and a
+// new remote one in the renamed z. Taken for one entry placed in z's folder,
+// the local c.md had to leave the local x before x could go, while z could
+// take x's path only once x was gone: every op waited on another, none was
+// planned, and each pass stepped z aside once more. Two new entries at one
+// path in different folders are now two entries, each in its own folder.
+func TestRegressNewEntriesInFoldersCrossingOnOnePath(t *testing.T) {
+	in := Input{
+		Base: map[string]Base{
+			"x": {Kind: Dir, LocalName: "x", RemoteName: "x", Dev: 1, Ino: 147, RemoteID: "5", RemoteParentID: "2"},
+			"z": {Kind: Dir, LocalName: "z", RemoteName: "z", Dev: 1, Ino: 146, RemoteID: "4", RemoteParentID: "2"},
+		},
+		Local: map[string]Local{
+			"x":      {Kind: Dir, Name: "x", Dev: 1, Ino: 147},
+			"x/c.md": {Kind: File, Name: "c.md", Size: 7, MtimeNs: 2, Dev: 1, Ino: 173, MD5: "local"},
+			"z":      {Kind: Dir, Name: "z", Dev: 1, Ino: 146},
+		},
+		Remote: map[string]Remote{
+			"x":      {Kind: Dir, Name: "x", ID: "4", ParentID: "2"},
+			"x/c.md": {Kind: File, Name: "c.md", ID: "6", ParentID: "4", Size: 9, MD5: "remote"},
+		},
+		Host: "h",
+	}
+	pl := Reconcile(in)
+	if len(pl.Problems) != 0 {
+		t.Fatalf("problems: %+v\n%s", pl.Problems, dumpPlanT(pl))
+	}
+	var up, down string
+	for _, op := range pl.Ops {
+		switch op.Kind {
+		case Upload:
+			up = op.Path
+		case Download:
+			down = op.Path
+		}
+	}
+	if up == "" || down == "" || up == down {
+		t.Fatalf("want the local c.md uploaded and the remote one downloaded, in different folders:\n%s", dumpPlanT(pl))
+	}
+	checkCopiesPlanned(t, pl)
+}

@@ -602,6 +602,12 @@ var simSeeds = []struct {
 	// synced file are now journaled; recovery records the base when the
 	// file in place holds the downloaded content (engine recoverDownload).
 	{451778, 30, []int{0, 1, 2, 3, 5, 7, 15, 17, 18, 19, 20, 24, 25, 28, 31, 32, 33, 34, 35}, "a remote version replaced by the download a crash left uncommitted"},
+	// The remote renamed folder z to x and trashed x, while both sides
+	// made a new x/c.md, each in its own x. Taken for one entry, the local
+	// c.md had to leave the local x for z's folder, which could take x's
+	// path only once x was gone: the ops waited on each other, none ran,
+	// and each pass stepped z aside again (sync/plan/merge.go split).
+	{464729, 30, []int{10, 21, 23, 25, 33, 34, 38, 39, 41, 42, 44, 45, 48, 49, 50, 51}, "livelock: new entries at one path in folders crossing on it wait on each other"},
 	{414230, 30, []int{3, 4, 5, 6, 8, 9, 10, 13, 14, 19, 20, 21, 22, 25}, "sides differ at quiescence: ops of a re-made folder wait on each other"},
 	// A move-remote whose local side moved only because its folder was
 	// moved by an earlier op of the pass took its name from the NFC key
