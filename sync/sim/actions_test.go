@@ -56,6 +56,8 @@ type event struct {
 	// ignored: one of paths was excluded by the pair's rules then, so
 	// syncd was right not to propagate it.
 	ignored bool
+	// same: a write of the content the path already held (no change).
+	same bool
 }
 
 // related reports whether one path is the other or an ancestor of it.
@@ -246,6 +248,7 @@ func (u *user) actLocal(a, b, c uint64) {
 		m := u.remember(data, "local modify "+p)
 		u.log("local: modify %s in place (%s)", p, short(m))
 		u.record(onLocal, "write", []string{p}, m)
+		u.events[len(u.events)-1].same = m == sum(old)
 		err = u.writeLocal(p, data)
 	case kind == 3: // modify by replacing the file (as editors save)
 		p := pick(files, b)
@@ -253,6 +256,7 @@ func (u *user) actLocal(a, b, c uint64) {
 		m := u.remember(data, "local replace "+p)
 		u.log("local: replace %s (%s)", p, short(m))
 		u.record(onLocal, "write", []string{p}, m)
+		u.events[len(u.events)-1].same = m == t[p]
 		tmp := filepath.Join(u.w.recycle, "incoming")
 		if err = os.WriteFile(tmp, data, 0o644); err != nil {
 			break
@@ -437,6 +441,7 @@ func (u *user) actRemote(ctx context.Context, a, b, c uint64) {
 		m := sum(data)
 		u.log("remote: modify %s (%s)", p, short(m))
 		u.record(onRemote, "write", []string{p}, m)
+		u.events[len(u.events)-1].same = m == st.t[p]
 		var nf remote.File
 		if nf, err = u.upload(ctx, st.ids[dir], path.Base(p)+".new", data, true); err != nil {
 			break

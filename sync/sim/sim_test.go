@@ -735,8 +735,8 @@ func (r *run) quiesceOneWay(ctx context.Context) error {
 			return false
 		}
 		for _, ev := range evs {
-			if ev.kind != "write" || ev.side == rside {
-				continue
+			if ev.kind != "write" || ev.side == rside || ev.same {
+				continue // a write of the same content is no change (invariant 10)
 			}
 			p, m := norm.NFC.String(ev.paths[0]), ev.md5s[0]
 			if snd[p] == m && rcv[p] != m && !touched(p) {
@@ -765,7 +765,7 @@ func (r *run) quiesceOneWay(ctx context.Context) error {
 			ended[m] = true
 		}
 		for _, ev := range r.u.events[r.roundEvs:] {
-			if ev.kind == "write" && ev.side == rside && ended[ev.md5s[0]] && !have[ev.md5s[0]] {
+			if ev.kind == "write" && !ev.same && ev.side == rside && ended[ev.md5s[0]] && !have[ev.md5s[0]] {
 				return fmt.Errorf("version %s written on the receiving side is gone from it", short(ev.md5s[0]))
 			}
 		}
