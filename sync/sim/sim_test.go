@@ -504,12 +504,14 @@ func (r *run) quiesce(ctx context.Context) error {
 	if r.w2 != nil {
 		return r.quiesceHosts(ctx)
 	}
+	rulesChanged := false
 	if r.rules != nil && r.rules.IntN(3) == 0 {
 		set := ignoreSets[r.rules.IntN(len(ignoreSets))]
 		r.logf("  ignore rules now %q", set)
 		if err := r.w.setIgnore(set); err != nil {
 			return err
 		}
+		rulesChanged = true
 	}
 	if r.w.cfg.Direction != plan.Both {
 		return r.quiesceOneWay(ctx)
@@ -614,7 +616,9 @@ func (r *run) quiesce(ctx context.Context) error {
 	// No resurrection: a file or folder deleted on one side, with nothing
 	// else related to it happening on either side, stays gone (unless the
 	// state was lost: then it legitimately comes back).
-	if !r.lostDB {
+	// (Nor when the ignore rules just changed: what they excluded until
+	// now appears as new and may need a deleted folder again.)
+	if !r.lostDB && !rulesChanged {
 		for _, ev := range evs {
 			if ev.kind != "delete" || ev.ignored {
 				continue
