@@ -764,12 +764,21 @@ func (r *run) quiesceOneWay(ctx context.Context) error {
 		for _, m := range rcv {
 			have[m] = true
 		}
-		ended := map[string]bool{}
-		for _, m := range rcvEnd {
-			ended[m] = true
+		// (Not when the sender wrote the same content this round: both
+		// sides agreed on it, and a later sender change replaces it.)
+		sent := map[string]bool{}
+		for _, ev := range r.u.events[r.roundEvs:] {
+			if ev.kind == "write" && ev.side != rside {
+				sent[ev.md5s[0]] = true
+			}
 		}
 		for _, ev := range r.u.events[r.roundEvs:] {
-			if ev.kind == "write" && !ev.same && ev.side == rside && ended[ev.md5s[0]] && !have[ev.md5s[0]] {
+			if ev.kind != "write" || ev.same || sent[ev.md5s[0]] || ev.side != rside {
+				continue
+			}
+			// Still where it was written at the end of the round (and not
+			// just the same bytes elsewhere, say a file the sender sent).
+			if p := norm.NFC.String(ev.paths[0]); rcvEnd[p] == ev.md5s[0] && !have[ev.md5s[0]] {
 				return fmt.Errorf("version %s written on the receiving side is gone from it", short(ev.md5s[0]))
 			}
 		}
