@@ -45,8 +45,13 @@ func Rescan(ctx context.Context, opts ScanOptions, prev *ScanResult, dirs, trees
 		}
 		if len(retry) > 0 {
 			// A parent did not resolve: widen to it and start again (rare:
-			// a directory moved between the event and the scan).
-			trees = append(trees, retry...)
+			// a directory moved between the event and the scan). Should
+			// widening add nothing new, scan everything: this must end.
+			before := len(trees)
+			trees, _ = minimalScopes(append(trees, retry...), nil)
+			if len(trees) == before && !slices.ContainsFunc(retry, func(r string) bool { return !slices.Contains(trees, r) }) {
+				trees = []string{""}
+			}
 			continue
 		}
 		return applyScopes(prev, subs), nil
@@ -67,11 +72,21 @@ func minimalScopes(trees, dirs []string) ([]string, []string) {
 	trees = slices.Clone(trees)
 	slices.Sort(trees)
 	trees = slices.Compact(trees)
+	// A tree's descendants need not follow it in sorted order ("z",
+	// "z (copy)", "z/x": a space sorts before a slash), so each tree is
+	// checked against every kept one above it.
+	kept := make(map[string]bool, len(trees))
 	var t2 []string
 	for _, t := range trees {
-		if len(t2) > 0 && (t2[len(t2)-1] == "" || under(t, t2[len(t2)-1])) {
+		inside := kept[""]
+		for p := t; !inside && p != ""; {
+			p = parentDir(p)
+			inside = kept[p] && (p != "" || t != "")
+		}
+		if inside {
 			continue
 		}
+		kept[t] = true
 		t2 = append(t2, t)
 	}
 	var d2 []string

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -198,5 +199,19 @@ func TestRescanRandom(t *testing.T) {
 		}
 		rescan(t, dir, &prev, dirs, trees)
 		sameAsFull(t, dir, prev)
+	}
+}
+
+// A tree's descendant need not follow it in sorted order: "z (copy)" sorts
+// between "z" and "z/x". minimalScopes kept "z/x" beside "z", and a rescan
+// whose "z/x" had gone widened to "z" again and again, forever (found by
+// the incremental simulation, seed 472594).
+func TestMinimalScopesDropsDescendantsAfterSiblings(t *testing.T) {
+	trees, dirs := minimalScopes([]string{"z/x", "z (copy)", "z", "y"}, []string{"z/x/a", "z (copy)/b", "w"})
+	if want := []string{"y", "z", "z (copy)"}; !slices.Equal(trees, want) {
+		t.Fatalf("trees %q, want %q", trees, want)
+	}
+	if want := []string{"w"}; !slices.Equal(dirs, want) {
+		t.Fatalf("dirs %q, want %q", dirs, want)
 	}
 }
