@@ -161,17 +161,7 @@ func TestCrashAfterDownloadInPlaceIsNoLocalEdit(t *testing.T) {
 	e.write("doc.txt", "version one")
 	e.sync()
 	o := e.other()
-	replace := func(content string) {
-		old, _ := e.remoteEntry("doc.txt")
-		nf := e.upload(o, "", "new-doc.txt", content)
-		if err := o.DeleteFile(ctx, idOf(old)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := o.RenameFile(ctx, nf.ID, "doc.txt"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	replace("version two, from the remote")
+	e.replaceRemote(o, "doc.txt", "version two, from the remote")
 	hit := false
 	p := e.pair(func(opt *engine.Options) {
 		opt.Failpoint = func(name string) error {
@@ -188,7 +178,7 @@ func TestCrashAfterDownloadInPlaceIsNoLocalEdit(t *testing.T) {
 	if got, _ := e.read("doc.txt"); got != "version two, from the remote" {
 		t.Fatalf("the download was not in place before the crash: %q", got)
 	}
-	replace("version one") // the remote user goes back
+	e.replaceRemote(o, "doc.txt", "version one") // the remote user goes back
 	e.restart()
 	e.sync()
 	if got, _ := e.read("doc.txt"); got != "version one" {

@@ -101,15 +101,7 @@ func TestRemoteChangesComeDown(t *testing.T) {
 	e.sync()
 	o := e.other() // also invalidates the engine's token
 	ctx := context.Background()
-	// Replace keep.txt the only way the API allows: upload new, trash old, rename.
-	old, _ := e.remoteEntry("keep.txt")
-	nf := e.upload(o, "", "keep.txt", "new content")
-	if err := o.DeleteFile(ctx, idOf(old)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.RenameFile(ctx, nf.ID, "keep.txt"); err != nil {
-		t.Fatal(err)
-	}
+	e.replaceRemote(o, "keep.txt", "new content")
 	g, _ := e.remoteEntry("gone.txt")
 	if err := o.DeleteFile(ctx, idOf(g)); err != nil {
 		t.Fatal(err)
@@ -210,11 +202,7 @@ func TestBothModifiedKeepsBoth(t *testing.T) {
 	e.write("c.txt", "base")
 	e.sync()
 	e.write("c.txt", "local edit")
-	o := e.other()
-	old, _ := e.remoteEntry("c.txt")
-	nf := e.upload(o, "", "c.txt", "remote edit!")
-	o.DeleteFile(context.Background(), idOf(old))
-	o.RenameFile(context.Background(), nf.ID, "c.txt")
+	e.replaceRemote(e.other(), "c.txt", "remote edit!")
 	res := e.sync()
 	if len(res.Plan.Conflicts) == 0 && countConflicts(e.localFiles()) == 0 {
 		t.Fatalf("no conflict reported")
@@ -482,10 +470,7 @@ func TestStatusCountsEachConflictOnce(t *testing.T) {
 	e.sync()
 	for _, n := range []string{"a.txt", "c.txt"} {
 		e.write(n, "local edit of "+n)
-		old, _ := e.remoteEntry(n)
-		nf := e.upload(o, "", "new-"+n, "remote edit of "+n)
-		o.DeleteFile(ctx, idOf(old))
-		o.RenameFile(ctx, nf.ID, n)
+		e.replaceRemote(o, n, "remote edit of "+n)
 	}
 	touched := false
 	p := e.pair(func(opt *engine.Options) {

@@ -147,11 +147,7 @@ func TestUploadOnlyKeepsRemoteChangesAsConflictCopies(t *testing.T) {
 	e.upload(e.other(), "", "remote-only.txt", "theirs")
 	// Both sides change doc.txt.
 	e.write("doc.txt", "local v2!")
-	old, _ := e.remoteEntry("doc.txt")
-	o := e.other()
-	nf := e.upload(o, "", "doc.txt", "remote v2")
-	o.DeleteFile(context.Background(), idOf(old))
-	o.RenameFile(context.Background(), nf.ID, "doc.txt")
+	e.replaceRemote(e.other(), "doc.txt", "remote v2")
 	if _, err := e.pair().Once(context.Background(), engine.PassOptions{}); err != nil {
 		t.Fatal(err)
 	}

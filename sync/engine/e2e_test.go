@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -335,6 +336,26 @@ func itoa(n int64) string {
 	i--
 	b[i] = byte('0' + n)
 	return string(b[i:])
+}
+
+// replaceRemote gives the remote file rel new content the only way the API
+// allows, as another client would: upload the new version, trash the old
+// one, rename the new one to the name.
+func (e *env) replaceRemote(c *remote.Client, rel, content string) {
+	e.t.Helper()
+	ctx := context.Background()
+	old, ok := e.remoteEntry(rel)
+	if !ok {
+		e.t.Fatalf("no remote file %s to replace", rel)
+	}
+	dir, name := path.Split(rel)
+	nf := e.upload(c, strings.TrimSuffix(dir, "/"), "new-"+name, content)
+	if err := c.DeleteFile(ctx, idOf(old)); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := c.RenameFile(ctx, nf.ID, name); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // upload puts a file on the remote as another client would.

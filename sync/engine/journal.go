@@ -48,34 +48,29 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 				continue
 			}
 		}
-		if j.Op == opMove {
+		var path string
+		var resume func() error
+		var derr error
+		switch j.Op {
+		case opMove:
 			var m moveRecord
-			if err := json.Unmarshal(j.Data, &m); err == nil {
-				if err := p.recoverMove(ctx, m); err != nil {
-					if errors.Is(err, ErrAuth) || ctx.Err() != nil {
-						return true, err
-					}
-					p.log.Warn("could not finish interrupted remote move; will retry next pass",
-						zap.String("path", m.Path), zap.Error(err))
-					continue
-				}
-				if err := p.store.JournalDone(j.Seq); err != nil {
-					return true, fmt.Errorf("close journal record %d: %w", j.Seq, err)
-				}
-				continue
-			}
+			derr = json.Unmarshal(j.Data, &m)
+			path, resume = m.Path, func() error { return p.recoverMove(ctx, m) }
+		default:
+			var rec transferRecord
+			derr = json.Unmarshal(j.Data, &rec)
+			path, resume = rec.Path, func() error { return p.recoverOne(ctx, j, rec, base, inBase) }
 		}
-		var rec transferRecord
-		if err := json.Unmarshal(j.Data, &rec); err != nil {
-			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(err))
+		if derr != nil {
+			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(derr))
 			if err := p.store.JournalDone(j.Seq); err != nil {
 				return true, err
 			}
 			continue
 		}
-		log := p.log.With(zap.String("op", j.Op), zap.String("step", j.Step), zap.String("path", rec.Path))
+		log := p.log.With(zap.String("op", j.Op), zap.String("step", j.Step), zap.String("path", path))
 		log.Info("resuming interrupted operation")
-		if err := p.recoverOne(ctx, j, rec, base, inBase); err != nil {
+		if err := resume(); err != nil {
 			if errors.Is(err, ErrAuth) || ctx.Err() != nil {
 				return true, err
 			}

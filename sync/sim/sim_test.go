@@ -517,14 +517,8 @@ func (r *run) quiesce(ctx context.Context) error {
 		return r.quiesceOneWay(ctx)
 	}
 	w := r.w
-	w.emu().ClearFaults()
-	// What the user left on each side at the end of the round.
-	endL, err := w.localTree()
+	endL, endR, err := r.settle()
 	if err != nil {
-		return err
-	}
-	endR, _ := w.remoteTree()
-	if _, err := w.quiesce(12); err != nil {
 		return err
 	}
 	if err := w.checkConverged(); err != nil {
@@ -544,20 +538,8 @@ func (r *run) quiesce(ctx context.Context) error {
 		}
 	}
 
-	// No lost version: everything the user ever wrote exists somewhere.
-	all, err := w.everywhere()
-	if err != nil {
+	if err := r.checkNoLoss(); err != nil {
 		return err
-	}
-	var lost []string
-	for m, who := range r.u.written {
-		if !all[m] {
-			lost = append(lost, fmt.Sprintf("%s (%s)", short(m), who))
-		}
-	}
-	if len(lost) > 0 {
-		sort.Strings(lost)
-		return fmt.Errorf("lost versions: %v", lost)
 	}
 
 	evs := r.u.events[r.roundEvs:]
@@ -657,6 +639,42 @@ func (r *run) quiesce(ctx context.Context) error {
 	return nil
 }
 
+// settle stops the faults, notes what the user left on each side at the end
+// of the round, and runs passes until one plans nothing.
+func (r *run) settle() (endL, endR tree, err error) {
+	w := r.w
+	w.emu().ClearFaults()
+	if endL, err = w.localTree(); err != nil {
+		return nil, nil, err
+	}
+	endR, _ = w.remoteTree()
+	if _, err := w.quiesce(12); err != nil {
+		return nil, nil, err
+	}
+	return endL, endR, nil
+}
+
+// checkNoLoss: every version the user ever wrote still exists somewhere
+// (live on either side, in a trash or in the user's recycle bin, or in the
+// extra directories).
+func (r *run) checkNoLoss(extra ...string) error {
+	all, err := r.w.everywhere(extra...)
+	if err != nil {
+		return err
+	}
+	var lost []string
+	for m, who := range r.u.written {
+		if !all[m] {
+			lost = append(lost, fmt.Sprintf("%s (%s)", short(m), who))
+		}
+	}
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		return fmt.Errorf("lost versions: %v", lost)
+	}
+	return nil
+}
+
 // idle checks that one more pass at quiescence plans nothing and only
 // lists, and that status then reports what the model knows.
 func (r *run) idle(ctx context.Context, final tree) error {
@@ -692,13 +710,8 @@ func (r *run) endRound() {
 // more pass is idle.
 func (r *run) quiesceOneWay(ctx context.Context) error {
 	w := r.w
-	w.emu().ClearFaults()
-	endL, err := w.localTree()
+	endL, endR, err := r.settle()
 	if err != nil {
-		return err
-	}
-	endR, _ := w.remoteTree()
-	if _, err := w.quiesce(12); err != nil {
 		return err
 	}
 	l, err := w.localTree()
@@ -748,14 +761,8 @@ func (r *run) quiesceOneWay(ctx context.Context) error {
 			}
 		}
 	}
-	all, err := w.everywhere()
-	if err != nil {
+	if err := r.checkNoLoss(); err != nil {
 		return err
-	}
-	for m, who := range r.u.written {
-		if !all[m] {
-			return fmt.Errorf("lost version %s (%s)", short(m), who)
-		}
 	}
 	if !w.cfg.Mirror {
 		// The receiver's own versions that survived the round there are
@@ -871,19 +878,8 @@ func (r *run) quiesceHosts(ctx context.Context) error {
 			return fmt.Errorf("host %d: %w", i+1, err)
 		}
 	}
-	all, err := r.w.everywhere(r.w2.dir, r.w2.recycle)
-	if err != nil {
+	if err := r.checkNoLoss(r.w2.dir, r.w2.recycle); err != nil {
 		return err
-	}
-	var lost []string
-	for m, who := range r.u.written {
-		if !all[m] {
-			lost = append(lost, fmt.Sprintf("%s (%s)", short(m), who))
-		}
-	}
-	if len(lost) > 0 {
-		sort.Strings(lost)
-		return fmt.Errorf("lost versions: %v", lost)
 	}
 	for i, w := range []*world{r.w, r.w2} {
 		w.front.take()
