@@ -129,7 +129,7 @@ func (s *Server) authFile(q *request) (*Account, string) {
 	return s.accounts[t.Account], ""
 }
 
-// authAccount runs the checks of account/*: the token only.
+// authAccount runs the checks of account/*: the token only (api.md 10).
 func (s *Server) authAccount(q *request) (*Account, string) {
 	if !q.has("access_token") {
 		return nil, msgNoToken
@@ -158,9 +158,16 @@ func (s *Server) disableAccessToken(q *request) reply {
 func (s *Server) accountInfo(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, msg := s.authAccount(q)
-	if msg != "" {
+	if _, msg := s.authAccount(q); msg != "" {
 		return fail(msg)
+	}
+	// The row is the one account_id names, not the caller's: the script
+	// looks the id up and answers data false when none is passed or none
+	// matches (api.md 10).
+	id, err := strconv.ParseInt(q.p["account_id"], 10, 64)
+	a := s.accounts[id]
+	if err != nil || a == nil {
+		return success(kv{"data", false})
 	}
 	ll := s.lastLogin[a.ID]
 	var override any = nil

@@ -126,7 +126,7 @@ func TestTokenChecksInOrderOnEveryEndpoint(t *testing.T) {
 		t.Run(ep, func(t *testing.T) {
 			e.wantErr(ep, url.Values{}, msgNoToken)
 			e.wantErr(ep, url.Values{"access_token": {"nope"}}, msgBadToken)
-			// account_id is not needed here.
+			// account_id is not checked here.
 			e.mustOK(ep, url.Values{"access_token": {s.token}})
 		})
 	}
@@ -228,6 +228,13 @@ func TestAccountInfoAndPackage(t *testing.T) {
 	info := e.mustOK("account/info", s.form())["data"].(map[string]any)
 	if info["id"] != "158642" || info["username"] != "demo" || info["status"] != "active" {
 		t.Fatalf("account/info %v", info)
+	}
+	// The row is the one account_id names: none passed or none matching
+	// is data false, not the caller's own row.
+	for _, v := range []url.Values{{"access_token": {s.token}}, {"access_token": {s.token}, "account_id": {"1"}}} {
+		if d := e.mustOK("account/info", v)["data"]; d != false {
+			t.Errorf("account/info with account_id %q: data = %v, want false", v.Get("account_id"), d)
+		}
 	}
 	pkg := e.mustOK("account/package", s.form())["data"].(map[string]any)
 	for k, want := range map[string]string{"max_upload_size": "1048576", "max_storage_bytes": "5242880",
