@@ -31,7 +31,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger is optional (zap.NewNop).
 	Logger *zap.Logger
-	// RequestsPerSecond limits API requests; 0 means DefaultRequestsPerSecond.
+	// RequestsPerSecond caps API requests; 0 means no fixed cap: the
+	// client then paces itself by the server's answers (see pacer).
 	RequestsPerSecond float64
 	// MaxRetries bounds the retries of a retryable failure; 0 means
 	// DefaultMaxRetries, a negative value means none.
@@ -49,9 +50,8 @@ type Config struct {
 
 // Defaults for Config's zero values.
 const (
-	DefaultRequestsPerSecond = 10
-	DefaultMaxRetries        = 5
-	DefaultStallTimeout      = 2 * time.Minute
+	DefaultMaxRetries   = 5
+	DefaultStallTimeout = 2 * time.Minute
 )
 
 const (
@@ -67,7 +67,7 @@ type Client struct {
 	api        *http.Client // with a cookie jar
 	files      *http.Client // for download URLs: no jar, no credentials
 	log        *zap.Logger
-	lim        *adaptiveLimiter
+	lim        *pacer
 	maxRetries int
 	baseDelay  time.Duration
 	stall      time.Duration
@@ -135,10 +135,6 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rps := cfg.RequestsPerSecond
-	if rps <= 0 {
-		rps = DefaultRequestsPerSecond
-	}
 	retries := cfg.MaxRetries
 	switch {
 	case retries == 0:
@@ -165,7 +161,7 @@ func New(cfg Config) (*Client, error) {
 		api:        api,
 		files:      &files,
 		log:        log.Named("remote"),
-		lim:        newAdaptiveLimiter(rps),
+		lim:        newPacer(cfg.RequestsPerSecond),
 		maxRetries: retries,
 		baseDelay:  delay,
 		stall:      stall,

@@ -13,40 +13,75 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// adaptiveLimiter paces API requests. A 429 halves the rate (down to a
-// floor) and holds every request back until Retry-After has passed. Without
-// further 429s the rate doubles every recoveryDoubling back to the
-// configured rate, so the client settles just under a server's limit and
-// recovers within a minute once the pressure is gone.
-type adaptiveLimiter struct {
-	target float64
-	lim    *rate.Limiter
+// pacer paces API requests. Without a configured cap it lets requests go
+// as fast as the callers send them (the executor's worker count bounds
+// that) until the server pushes back. A 429 says where the server's limit
+// is: about the rate at which requests were going out when it came. The
+// pacer then sends at half that rate, climbs back to just under it within
+// a couple of seconds, and from there probes upwards slowly, so that it
+// settles just under a fixed limit and follows one that rises. After
+// forgetAfter without a 429 it forgets the limit. Every Retry-After holds
+// all requests back until it has passed. A configured cap is never
+// exceeded. Failed authorizations are not paced here: they are never
+// retried at all (api.md 9).
+type pacer struct {
+	cap float64 // the operator's ceiling; +Inf when none
+	lim *rate.Limiter
 
-	mu            sync.Mutex
-	current       float64
-	holdUntil     time.Time
-	throttledAt   time.Time // last 429
-	throttledRate float64   // the rate set then
+	mu          sync.Mutex
+	current     float64   // the pace now; +Inf while unpaced
+	ceiling     float64   // the server's limit as last seen; 0 when unknown
+	throttledAt time.Time // the last 429 that lowered the pace
+	holdUntil   time.Time
+	sent        sendWindow
 }
 
 const (
-	minRate          = 0.2 // one request per five seconds at the slowest
-	recoveryDoubling = 5 * time.Second
+	minRate = 0.2 // one request per five seconds at the slowest
+	// After a 429 the pace doubles every recoveryDoubling from half the
+	// limit seen, up to safeShare of it; then it rises by probeGrowth of
+	// that level per second, and by at least minProbe requests per
+	// second per second (so that a low estimate does not last).
+	recoveryDoubling = time.Second
+	safeShare        = 0.95
+	probeGrowth      = 0.005
+	minProbe         = 0.01
+	// throttleSettle: 429s within this time after the one that lowered
+	// the pace answer requests sent before it and do not lower it again.
+	throttleSettle = time.Second
+	forgetAfter    = 5 * time.Minute
 )
 
-func newAdaptiveLimiter(rps float64) *adaptiveLimiter {
-	burst := max(int(rps), 1)
-	return &adaptiveLimiter{target: rps, current: rps, lim: rate.NewLimiter(rate.Limit(rps), burst)}
+func newPacer(limit float64) *pacer {
+	if limit <= 0 {
+		limit = math.Inf(1)
+	}
+	p := &pacer{cap: limit, current: limit, lim: rate.NewLimiter(rate.Inf, 0)}
+	p.apply()
+	return p
+}
+
+// apply hands the current pace to the token bucket. Called with p.mu held
+// (or before p is shared).
+func (p *pacer) apply() {
+	if math.IsInf(p.current, 1) {
+		p.lim.SetLimit(rate.Inf)
+		return
+	}
+	// A tenth of a second's worth of burst: concurrent callers are spread
+	// evenly instead of leaving together.
+	p.lim.SetBurst(max(1, int(p.current/10)))
+	p.lim.SetLimit(rate.Limit(p.current))
 }
 
 // errHeld marks a request refused locally because the server asked for a
 // pause longer than the client waits inside a call.
 var errHeld = errors.New("held by an earlier Retry-After")
 
-func (l *adaptiveLimiter) wait(ctx context.Context, endpoint string) error {
-	l.mu.Lock()
-	hold := time.Until(l.holdUntil)
-	l.mu.Unlock()
+func (p *pacer) wait(ctx context.Context, endpoint string) error {
+	p.mu.Lock()
+	hold := time.Until(p.holdUntil)
+	p.mu.Unlock()
 	if hold > maxRetryAfterWait {
 		return markedError{&APIError{Endpoint: endpoint,
 			Message:    fmt.Sprintf("the server asked for no requests until %s", time.Now().Add(hold).UTC().Format(time.RFC3339)),
@@ -55,43 +90,98 @@ func (l *adaptiveLimiter) wait(ctx context.Context, endpoint string) error {
 	if err := sleep(ctx, hold); err != nil {
 		return err
 	}
-	return l.lim.Wait(ctx)
+	if err := p.lim.Wait(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.sent.add(time.Now())
+	p.mu.Unlock()
+	return nil
 }
 
 // throttled records a 429 and returns how long the caller should wait.
-func (l *adaptiveLimiter) throttled(retryAfter time.Duration) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.current = max(l.current/2, min(minRate, l.target))
-	l.throttledAt, l.throttledRate = time.Now(), l.current
-	l.lim.SetLimit(rate.Limit(l.current))
+func (p *pacer) throttled(retryAfter time.Duration) time.Duration {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if retryAfter > 0 {
-		if until := time.Now().Add(retryAfter); until.After(l.holdUntil) {
-			l.holdUntil = until
+		if until := now.Add(retryAfter); until.After(p.holdUntil) {
+			p.holdUntil = until
 		}
 	}
+	if !p.throttledAt.IsZero() && now.Sub(p.throttledAt) < throttleSettle {
+		return retryAfter
+	}
+	seen := min(p.current, float64(p.sent.count(now)))
+	p.ceiling = max(seen, minRate)
+	p.current = max(p.ceiling/2, min(minRate, p.cap))
+	p.throttledAt = now
+	p.apply()
 	return retryAfter
 }
 
-func (l *adaptiveLimiter) success() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.current >= l.target {
+// success lets the pace recover after a 429, as the type's comment says.
+func (p *pacer) success() {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ceiling == 0 {
 		return
 	}
-	since := time.Since(l.throttledAt)
-	r := l.throttledRate * math.Exp2(float64(since)/float64(recoveryDoubling))
-	if r > l.current {
-		l.current = min(l.target, r)
-		l.lim.SetLimit(rate.Limit(l.current))
+	since := now.Sub(p.throttledAt)
+	if since >= forgetAfter {
+		p.ceiling, p.current = 0, p.cap
+		p.apply()
+		return
+	}
+	safe := p.ceiling * safeShare
+	r := p.ceiling / 2 * math.Exp2(float64(since)/float64(recoveryDoubling))
+	if r >= safe {
+		// Time since the pace reached the safe level, then a slow probe.
+		reached := float64(recoveryDoubling) * math.Log2(2*safeShare)
+		r = safe + max(safe*probeGrowth, minProbe)*max(0, float64(since)-reached)/float64(time.Second)
+	}
+	r = min(r, p.cap)
+	if r > p.current {
+		p.current = r
+		p.apply()
 	}
 }
 
-// rate returns the current request rate.
-func (l *adaptiveLimiter) rate() float64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.current
+// rate returns the current pace (+Inf while unpaced).
+func (p *pacer) rate() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.current
+}
+
+// sendWindow counts the requests sent in the last second, in tenths of a
+// second, so that a 429 can tell how fast requests were going out.
+type sendWindow struct {
+	slots [10]struct {
+		at int64 // the tenth of a second (Unix) this slot counts
+		n  int
+	}
+}
+
+func (w *sendWindow) add(t time.Time) {
+	tick := t.UnixMilli() / 100
+	s := &w.slots[tick%10]
+	if s.at != tick {
+		s.at, s.n = tick, 0
+	}
+	s.n++
+}
+
+func (w *sendWindow) count(t time.Time) int {
+	tick := t.UnixMilli() / 100
+	n := 0
+	for _, s := range w.slots {
+		if tick-s.at < 10 {
+			n += s.n
+		}
+	}
+	return n
 }
 
 // gate is a counting semaphore whose size can change while in use (the

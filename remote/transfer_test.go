@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"runtime"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func sum(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
@@ -460,41 +463,104 @@ func TestGateLimitsAndResizes(t *testing.T) {
 	})
 }
 
-func TestLimiterHoldsAfterRetryAfter(t *testing.T) {
+func TestPacerHoldsAfterRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptiveLimiter(100)
+		p := newPacer(0)
+		if !math.IsInf(p.rate(), 1) {
+			t.Fatalf("unconfigured pace %v, want unpaced", p.rate())
+		}
+		for range 40 {
+			if err := p.wait(t.Context(), "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		start := time.Now()
-		if d := l.throttled(3 * time.Second); d != 3*time.Second {
+		if d := p.throttled(3 * time.Second); d != 3*time.Second {
 			t.Fatalf("throttled returned %v", d)
 		}
-		if err := l.wait(t.Context(), "x"); err != nil {
+		if p.rate() != 20 {
+			t.Fatalf("pace %v after a 429 at 40 requests in the last second, want half of that", p.rate())
+		}
+		p.throttled(0) // an answer to a request sent before the first 429
+		if p.rate() != 20 {
+			t.Fatalf("pace %v, want a second 429 at once to leave it", p.rate())
+		}
+		if err := p.wait(t.Context(), "x"); err != nil {
 			t.Fatal(err)
 		}
 		if waited := time.Since(start); waited < 3*time.Second {
 			t.Fatalf("request went out %v after a 3s Retry-After", waited)
 		}
-		if l.rate() != 50 {
-			t.Fatalf("rate = %v, want halved to 50", l.rate())
+		p.success()
+		if r := p.rate(); r < 40*safeShare || r > 40*safeShare*1.02 {
+			t.Fatalf("pace %v three seconds after the 429, want back at about %v", r, 40*safeShare)
 		}
-		time.Sleep(recoveryDoubling)
-		l.success()
-		if r := l.rate(); r < 99 || r > 100 {
-			t.Fatalf("rate %v one doubling period later, want back to 100", r)
+		time.Sleep(forgetAfter)
+		p.success()
+		if !math.IsInf(p.rate(), 1) {
+			t.Fatalf("pace %v long after the last 429, want unpaced again", p.rate())
 		}
-		for range 20 {
-			l.throttled(0)
+	})
+}
+
+// TestPacerSettlesUnderAServersLimit runs callers against a server that
+// allows 50 requests per second (a token bucket, as the emulator's
+// -rate-limit and a CDN do): the pacer must find the limit by itself and
+// keep close under it, with few 429s.
+func TestPacerSettlesUnderAServersLimit(t *testing.T) {
+	for _, limit := range []float64{5, 50, 400} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := rate.NewLimiter(rate.Limit(limit), int(limit))
+				p := newPacer(0)
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Second)
+				defer cancel()
+				measureFrom := time.Now().Add(20 * time.Second)
+				var ok, refused atomic.Int64
+				var wg sync.WaitGroup
+				for range 16 {
+					wg.Go(func() {
+						for p.wait(ctx, "x") == nil {
+							time.Sleep(time.Millisecond) // the round trip
+							counted := time.Now().After(measureFrom)
+							if srv.Allow() {
+								p.success()
+								if counted {
+									ok.Add(1)
+								}
+								continue
+							}
+							if counted {
+								refused.Add(1)
+							}
+							sleep(ctx, p.throttled(time.Second))
+						}
+					})
+				}
+				wg.Wait()
+				got := float64(ok.Load()) / 180
+				share := float64(refused.Load()) / float64(ok.Load()+refused.Load())
+				t.Logf("limit %v/s: %.1f requests/s answered, %.2f%% refused", limit, got, 100*share)
+				if got < 0.9*limit || share > 0.02 {
+					t.Fatalf("limit %v/s: %.1f requests/s answered (want >= %.1f), %.2f%% refused (want <= 2%%)", limit, got, 0.9*limit, 100*share)
+				}
+			})
+		})
+	}
+}
+
+func TestPacerKeepsTheOperatorsCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(10)
+		start := time.Now()
+		for range 101 {
+			if err := p.wait(t.Context(), "x"); err != nil {
+				t.Fatal(err)
+			}
+			p.success()
 		}
-		if l.rate() != minRate {
-			t.Fatalf("rate %v after many 429s, want the floor %v", l.rate(), minRate)
-		}
-		l.success()
-		if l.rate() != minRate {
-			t.Fatalf("rate %v rose without time passing", l.rate())
-		}
-		time.Sleep(time.Minute)
-		l.success()
-		if r := l.rate(); r != 100 {
-			t.Fatalf("rate %v a minute after the last 429, want recovered to 100", r)
+		if el := time.Since(start); el < 9*time.Second {
+			t.Fatalf("101 requests in %v under a cap of 10/s", el)
 		}
 	})
 }

@@ -93,13 +93,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 	if rt != nil {
 		hc = &http.Client{Transport: rt(http.DefaultTransport)}
 	}
-	rps := cfg.RequestsPerSecond
-	if rps == 0 {
-		rps = 1e9 // the configuration's 0 means no limit; the client's 0 means its default
-	}
 	client, err := remote.New(remote.Config{
 		URL: cfg.API.URL, Key1: cfg.API.Key1, Key2: cfg.API.Key2,
-		Logger: log, RequestsPerSecond: rps, HTTPClient: hc,
+		Logger: log, RequestsPerSecond: cfg.RequestsPerSecond, HTTPClient: hc,
 	})
 	if err != nil {
 		st.Close()

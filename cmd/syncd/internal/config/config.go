@@ -40,7 +40,7 @@ const (
 	DefaultScanInterval      = time.Hour
 	DefaultSweepInterval     = 10 * time.Minute
 	DefaultDebounce          = time.Second
-	DefaultRequestsPerSecond = 10.0
+	DefaultRequestsPerSecond = 0.0 // no fixed cap: the client paces itself by the server's answers
 	DefaultSystemStateDir    = "/var/lib/syncd"
 	DefaultPath              = "/etc/syncd/config.yaml"
 	// KeyLen is the exact length of key1 and key2 (api/BEHAVIOUR.md point 6).
@@ -57,11 +57,11 @@ type Config struct {
 	MaxDelete         Percent       // mass-delete guard threshold
 	Pairs             []Pair
 	Log               Log
-	MetricsListen     string // host:port of the Prometheus endpoint; "" disables it
-	MetricsPublic     bool   // allow a MetricsListen that is not loopback
-	BWLimitUp         int64  // bytes per second, 0 = unlimited
-	BWLimitDown       int64  // bytes per second, 0 = unlimited
-	RequestsPerSecond float64
+	MetricsListen     string  // host:port of the Prometheus endpoint; "" disables it
+	MetricsPublic     bool    // allow a MetricsListen that is not loopback
+	BWLimitUp         int64   // bytes per second, 0 = unlimited
+	BWLimitDown       int64   // bytes per second, 0 = unlimited
+	RequestsPerSecond float64 // a cap on API requests; 0 = none (adaptive pacing only)
 	TrashRetention    time.Duration
 	ScanInterval      time.Duration // full rescan safety net
 	SweepInterval     time.Duration // full remote listing; polls in between list recently active folders

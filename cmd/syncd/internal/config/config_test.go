@@ -68,7 +68,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 		MaxDelete:         0.5,
 		Pairs:             []Pair{{Local: "/srv/data", Remote: "/backups/data", Direction: Both, Conflict: KeepBoth}},
 		Log:               Log{Level: "info", Format: "auto"},
-		RequestsPerSecond: 10,
+		RequestsPerSecond: 0, // no fixed cap: adaptive pacing
 		TrashRetention:    720 * time.Hour,
 		ScanInterval:      time.Hour,
 		SweepInterval:     10 * time.Minute,

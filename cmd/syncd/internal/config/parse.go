@@ -318,7 +318,7 @@ func (p *parser) duration(n *yaml.Node, key string, def, min, max time.Duration)
 func parseRate(s string) (float64, error) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || v < 0 || math.IsNaN(v) || v > 1e6 {
-		return 0, errors.New("want a number of requests per second, 0 for no limit")
+		return 0, errors.New("want a number of requests per second, 0 for no fixed cap")
 	}
 	return v, nil
 }
