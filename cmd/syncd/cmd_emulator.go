@@ -184,7 +184,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "syncd emulator: %v\n", err)
 		return 1
 	}
-	log.Info("emulator stopped")
+	log.Info("emulator stopped", zap.Any("requests", emu.Requests()))
 	return 0
 }
 

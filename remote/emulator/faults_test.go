@@ -39,6 +39,10 @@ func TestRateLimit429HTML(t *testing.T) {
 	e.wantErr("folder/listing", other, msgBadTokenPair)
 	e.clock.Advance(time.Second)
 	e.mustOK("folder/listing", s.form())
+	got := e.srv.Requests()
+	if got["authorize"] != 1 || got["folder/listing"] != 5 || got["429"] != 1 {
+		t.Fatalf("requests counted %v, want 1 authorize, 5 listings, 1 refused", got)
+	}
 }
 
 func TestFailRate(t *testing.T) {

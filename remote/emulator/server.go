@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"mime"
@@ -64,6 +65,9 @@ type Server struct {
 	rnd             *rand.Rand
 
 	inflight sync.WaitGroup
+
+	countMu sync.Mutex
+	served  map[string]int64 // requests by endpoint ("dl" for downloads, "429" for refusals)
 }
 
 type loginInfo struct {
@@ -261,6 +265,25 @@ const (
 	errorPath = "/error"
 )
 
+func (s *Server) count(endpoint string) {
+	s.countMu.Lock()
+	if s.served == nil {
+		s.served = make(map[string]int64)
+	}
+	s.served[endpoint]++
+	s.countMu.Unlock()
+}
+
+// Requests returns how many requests the server received, by endpoint
+// ("dl" counts download-host requests, "429" the requests refused by the
+// rate limit, which are also counted under their endpoint): benchmarks
+// report requests per file from it.
+func (s *Server) Requests() map[string]int64 {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	return maps.Clone(s.served)
+}
+
 // ServeHTTP serves the API, the download host and its error page.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -291,6 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		htmlError(w, http.StatusMethodNotAllowed, "Method Not Allowed", 0)
 		return
 	}
+	s.count(endpoint)
 	fault := s.takeFault(endpoint)
 	delay := s.opts.Latency
 	if fault != nil {
@@ -336,6 +360,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer q.upload.discard()
 	}
 	if wait, limited := s.rateLimited(q); limited {
+		s.count("429")
 		htmlError(w, http.StatusTooManyRequests, "Too Many Requests", wait)
 		return
 	}
