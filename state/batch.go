@@ -19,6 +19,7 @@ const (
 	opDeleteTree
 	opMove
 	opMeta
+	opEditMeta
 	opRemoteMD5
 	opDeleteRemoteMD5
 	opPutProblem
@@ -34,6 +35,7 @@ type batchOp struct {
 	entry    Entry
 	path, to string // path; Move destination; MD5 id and hash
 	meta     Meta
+	editMeta func(*Meta) // opEditMeta
 	problem  Problem
 	conflict Conflict
 	seq      uint64 // journal record, for opJournalDone
@@ -83,6 +85,14 @@ func (b *Batch) Move(from, to string) {
 
 // SetMeta replaces the pair's meta.
 func (b *Batch) SetMeta(m Meta) { b.ops = append(b.ops, batchOp{kind: opMeta, meta: m}) }
+
+// EditMeta changes the pair's meta inside the commit's transaction: edit
+// gets the stored meta (the zero Meta when there is none) and changes what
+// it owns, so that fields written by others (LocalRoot, RemotePath) are
+// neither lost nor read outside the transaction. edit must do no I/O.
+func (b *Batch) EditMeta(edit func(*Meta)) {
+	b.ops = append(b.ops, batchOp{kind: opEditMeta, editMeta: edit})
+}
 
 // PutRemoteMD5 records the MD5 of the remote file id in the store-wide hash
 // cache.
@@ -184,6 +194,10 @@ func (op *batchOp) validate() error {
 		if op.path == "" {
 			return fmt.Errorf("remote md5: empty id")
 		}
+	case opEditMeta:
+		if op.editMeta == nil {
+			return fmt.Errorf("edit meta: no edit")
+		}
 	}
 	return nil
 }
@@ -260,8 +274,18 @@ func (a *applier) apply(op *batchOp) error {
 		return a.deleteTree(op.path)
 	case opMove:
 		return a.move(op.path, op.to)
-	case opMeta:
-		v, err := encodeEnvelope(op.meta)
+	case opMeta, opEditMeta:
+		m := op.meta
+		if op.kind == opEditMeta {
+			m = Meta{}
+			if old := a.pair.Get([]byte(keyPairMeta)); old != nil {
+				if err := decodeEnvelope(old, &m, "meta"); err != nil {
+					return err
+				}
+			}
+			op.editMeta(&m)
+		}
+		v, err := encodeEnvelope(m)
 		if err != nil {
 			return fmt.Errorf("encode meta: %w", err)
 		}
@@ -298,12 +322,13 @@ func (a *applier) apply(op *batchOp) error {
 
 func (a *applier) put(e *Entry) error {
 	key := []byte(e.Path)
+	rid := ridKey(e.Kind, e.RemoteID)
 	if old := a.base.Get(key); old != nil {
-		oldID, err := entryRemoteID(e.Path, old)
+		oldID, err := entryRIDKey(e.Path, old)
 		if err != nil {
 			return err
 		}
-		if oldID != "" && oldID != e.RemoteID {
+		if oldID != "" && oldID != rid {
 			if err := a.unindex(oldID, e.Path); err != nil {
 				return err
 			}
@@ -311,16 +336,16 @@ func (a *applier) put(e *Entry) error {
 	} else {
 		a.count++
 	}
-	if e.RemoteID != "" {
-		if p := a.rid.Get([]byte(e.RemoteID)); p != nil && string(p) != e.Path {
+	if rid != "" {
+		if p := a.rid.Get([]byte(rid)); p != nil && string(p) != e.Path {
 			// Another path holds the id, for now: a later op of the batch
 			// may move it on (two files swapping places). finish decides.
 			if a.contested == nil {
 				a.contested = map[string]bool{}
 			}
-			a.contested[e.RemoteID] = true
+			a.contested[rid] = true
 		}
-		if err := a.rid.Put([]byte(e.RemoteID), key); err != nil {
+		if err := a.rid.Put([]byte(rid), key); err != nil {
 			return fmt.Errorf("index %s: %w", e.Path, err)
 		}
 	}
@@ -330,13 +355,14 @@ func (a *applier) put(e *Entry) error {
 	return nil
 }
 
-// entryRemoteID decodes only what index maintenance needs.
-func entryRemoteID(path string, v []byte) (string, error) {
+// entryRIDKey decodes only what index maintenance needs: the entry's rid
+// index key.
+func entryRIDKey(path string, v []byte) (string, error) {
 	e, err := decodeEntry(path, v)
 	if err != nil {
 		return "", fmt.Errorf("entry %s: %w", path, err)
 	}
-	return e.RemoteID, nil
+	return ridKey(e.Kind, e.RemoteID), nil
 }
 
 // unindex drops id from the index if it points at path.
@@ -352,7 +378,7 @@ func (a *applier) delete(key []byte) error {
 	if old == nil {
 		return nil
 	}
-	id, err := entryRemoteID(string(key), old)
+	id, err := entryRIDKey(string(key), old)
 	if err != nil {
 		return err
 	}
@@ -414,8 +440,8 @@ func (a *applier) move(from, to string) error {
 		if err := a.base.Put([]byte(newPath), a.encode(&e)); err != nil {
 			return fmt.Errorf("move %s to %s: %w", from, to, err)
 		}
-		if e.RemoteID != "" && string(a.rid.Get([]byte(e.RemoteID))) == string(k) {
-			if err := a.rid.Put([]byte(e.RemoteID), []byte(newPath)); err != nil {
+		if rid := ridKey(e.Kind, e.RemoteID); rid != "" && string(a.rid.Get([]byte(rid))) == string(k) {
+			if err := a.rid.Put([]byte(rid), []byte(newPath)); err != nil {
 				return err
 			}
 		}
@@ -426,11 +452,11 @@ func (a *applier) move(from, to string) error {
 func (a *applier) putProblem(path string, p Problem) error {
 	b := a.pair.Bucket([]byte(bucketProblems))
 	if old := b.Get([]byte(path)); old != nil {
-		var prev Problem
-		if err := decodeEnvelope(old, &prev, "problem "+path); err != nil {
+		prev, err := decodeProblem(old, path)
+		if err != nil {
 			return err
 		}
-		if prev.Signature == p.Signature && !prev.Since.IsZero() {
+		if prev.Signature == p.Signature && prev.Refused == p.Refused && !prev.Since.IsZero() {
 			p.Since = prev.Since
 		}
 	}
@@ -524,7 +550,7 @@ func (a *applier) finish() error {
 func (a *applier) settle() error {
 	holders := map[string][]string{}
 	err := a.base.ForEach(func(k, v []byte) error {
-		id, err := entryRemoteID(string(k), v)
+		id, err := entryRIDKey(string(k), v)
 		if err != nil {
 			return err
 		}
@@ -543,7 +569,7 @@ func (a *applier) settle() error {
 		case 1:
 			err = a.rid.Put([]byte(id), []byte(h[0]))
 		default:
-			return fmt.Errorf("remote id %s held by %s and %s: %w", id, h[0], h[1], ErrDuplicateID)
+			return fmt.Errorf("remote id %s held by %s and %s: %w", strings.TrimPrefix(id, folderIDPrefix), h[0], h[1], ErrDuplicateID)
 		}
 		if err != nil {
 			return err

@@ -57,7 +57,7 @@ func checkIndex(t fataler, s *Store, pair string, m map[string]Entry) {
 	want := map[string]string{}
 	for p, e := range m {
 		if e.RemoteID != "" {
-			want[e.RemoteID] = p
+			want[ridKey(e.Kind, e.RemoteID)] = p // the stored form: folders apart from files
 		}
 	}
 	got := map[string]string{}
@@ -113,7 +113,7 @@ func TestPutLookupRoundTrip(t *testing.T) {
 			t.Errorf("Lookup(%s) (-want +got):\n%s", e.Path, d)
 		}
 	}
-	if p, ok, _ := s.PathOfRemoteID("p", "f2"); !ok || p != "d/caf\u00e9.txt" {
+	if p, ok, _ := s.PathOfRemoteID("p", KindFile, "f2"); !ok || p != "d/caf\u00e9.txt" {
 		t.Errorf("PathOfRemoteID(f2) = %q, %v", p, ok)
 	}
 	if _, ok, _ := s.Lookup("p", "missing"); ok {
@@ -124,14 +124,40 @@ func TestPutLookupRoundTrip(t *testing.T) {
 	}
 }
 
+// The service numbers files and folders separately: file 3 and folder 3
+// are two objects, and both may be in one pair's base. The stored form
+// keeps them apart (folder ids behind folderIDPrefix, in the entry and as
+// the index key), and callers see plain ids.
+func TestFilesAndFoldersAreSeparateIDSpaces(t *testing.T) {
+	s, _ := openTest(t)
+	commit(t, s, "p", func(b *Batch) { b.Put(dir("d", "3")); b.Put(file("d/f", "3")) })
+	got := base(t, s, "p")
+	if got["d"].RemoteID != "3" || got["d/f"].RemoteID != "3" {
+		t.Fatalf("ids read back %q and %q, want the plain 3 for both", got["d"].RemoteID, got["d/f"].RemoteID)
+	}
+	if p, ok, _ := s.PathOfRemoteID("p", KindDir, "3"); !ok || p != "d" {
+		t.Errorf("folder 3 at %q, %v; want d", p, ok)
+	}
+	if p, ok, _ := s.PathOfRemoteID("p", KindFile, "3"); !ok || p != "d/f" {
+		t.Errorf("file 3 at %q, %v; want d/f", p, ok)
+	}
+	if enc := string(appendEntry(nil, &Entry{Path: "d", Kind: KindDir, LocalName: "d", RemoteName: "d", RemoteID: "3"})); !strings.Contains(enc, folderIDPrefix+"3") {
+		t.Errorf("a folder's stored id is %q, want it behind %q (databases written before this change)", enc, folderIDPrefix)
+	}
+	commit(t, s, "p", func(b *Batch) { b.Delete("d/f") })
+	if p, ok, _ := s.PathOfRemoteID("p", KindDir, "3"); !ok || p != "d" {
+		t.Errorf("deleting file 3 unindexed folder 3: %q, %v", p, ok)
+	}
+}
+
 func TestPutReplacesAndReindexes(t *testing.T) {
 	s, _ := openTest(t)
 	commit(t, s, "p", func(b *Batch) { b.Put(file("a", "old")) })
 	commit(t, s, "p", func(b *Batch) { b.Put(file("a", "new")) }) // Replace: new remote id
-	if _, ok, _ := s.PathOfRemoteID("p", "old"); ok {
+	if _, ok, _ := s.PathOfRemoteID("p", KindFile, "old"); ok {
 		t.Error("old id still indexed after replace")
 	}
-	if p, ok, _ := s.PathOfRemoteID("p", "new"); !ok || p != "a" {
+	if p, ok, _ := s.PathOfRemoteID("p", KindFile, "new"); !ok || p != "a" {
 		t.Errorf("PathOfRemoteID(new) = %q, %v", p, ok)
 	}
 	base(t, s, "p")
@@ -152,7 +178,7 @@ func TestDuplicateRemoteIDRefusedAtomically(t *testing.T) {
 	}
 	// Deleting first, in the same batch, makes the move legal.
 	commit(t, s, "p", func(b *Batch) { b.Delete("a"); b.Put(file("b", "f1")) })
-	if p, _, _ := s.PathOfRemoteID("p", "f1"); p != "b" {
+	if p, _, _ := s.PathOfRemoteID("p", KindFile, "f1"); p != "b" {
 		t.Errorf("f1 at %q, want b", p)
 	}
 }
@@ -200,7 +226,7 @@ func TestMoveSubtree(t *testing.T) {
 	if got["new/place"].LocalName != "place" {
 		t.Errorf("Put after Move did not rename: %+v", got["new/place"])
 	}
-	if p, _, _ := s.PathOfRemoteID("p", "f2"); p != "new/place/sub/g" {
+	if p, _, _ := s.PathOfRemoteID("p", KindFile, "f2"); p != "new/place/sub/g" {
 		t.Errorf("f2 indexed at %q", p)
 	}
 }
@@ -279,10 +305,10 @@ func TestMetaAndRootID(t *testing.T) {
 	if d := cmp.Diff(m, got); d != "" {
 		t.Errorf("Meta (-want +got):\n%s", d)
 	}
-	if p, ok, _ := s.PathOfRemoteID("p", "root7"); !ok || p != "" {
+	if p, ok, _ := s.PathOfRemoteID("p", KindDir, "root7"); !ok || p != "" {
 		t.Errorf("root id maps to %q, %v; want \"\", true", p, ok)
 	}
-	if _, ok, _ := s.PathOfRemoteID("p", ""); ok {
+	if _, ok, _ := s.PathOfRemoteID("p", KindDir, ""); ok {
 		t.Error("empty id maps to something although the root id is set")
 	}
 	pairs, _ := s.Pairs()
@@ -464,7 +490,7 @@ func TestRemoteIDsMayChangeHandsWithinABatch(t *testing.T) {
 			commit(t, s, "p", func(b *Batch) { b.Put(file("a", "i1")); b.Put(file("b", "i2")) })
 			commit(t, s, "p", tc.ops)
 			for id, want := range tc.want {
-				if got, ok, _ := s.PathOfRemoteID("p", id); !ok || got != want {
+				if got, ok, _ := s.PathOfRemoteID("p", KindFile, id); !ok || got != want {
 					t.Errorf("PathOfRemoteID(%s) = %q, %v; want %q", id, got, ok, want)
 				}
 			}
@@ -478,5 +504,41 @@ func TestRemoteIDsMayChangeHandsWithinABatch(t *testing.T) {
 	b.Move("a", "z") // the old holder keeps the id under its new path
 	if err := s.Commit("p", b); !errors.Is(err, ErrDuplicateID) {
 		t.Errorf("id held by two paths after the batch: %v, want ErrDuplicateID", err)
+	}
+}
+
+// EditMeta changes the stored meta in the commit's transaction and keeps
+// the fields it does not touch.
+func TestEditMetaKeepsWhatItDoesNotTouch(t *testing.T) {
+	s, _ := openTest(t)
+	commit(t, s, "p", func(b *Batch) { b.EditMeta(func(m *Meta) { m.Pending = 3 }) })
+	commit(t, s, "p", func(b *Batch) { b.SetMeta(Meta{LocalRoot: "/srv", RemotePath: "/r", Pending: 3}) })
+	commit(t, s, "p", func(b *Batch) { b.EditMeta(func(m *Meta) { m.Pending, m.Initialised = 0, true }) })
+	got, ok, err := s.Meta("p")
+	if err != nil || !ok {
+		t.Fatalf("Meta: ok=%v err=%v", ok, err)
+	}
+	if got.LocalRoot != "/srv" || got.RemotePath != "/r" || got.Pending != 0 || !got.Initialised {
+		t.Fatalf("meta after EditMeta: %+v", got)
+	}
+}
+
+// A refusal written before Problem.Refused existed (a "refused:" marker
+// in front of the signature) reads back as a refusal with its signature.
+func TestLegacyRefusalReadsAsRefused(t *testing.T) {
+	s, _ := openTest(t)
+	commit(t, s, "p", func(b *Batch) {
+		b.PutProblem("big.iso", Problem{Side: "remote", Message: "too large", Signature: legacyRefusedPrefix + "10:20"})
+		b.PutProblem("odd", Problem{Side: "local", Message: "symlink", Signature: "symlink"})
+	})
+	ps, err := s.Problems("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ps["big.iso"]; !p.Refused || p.Signature != "10:20" {
+		t.Errorf("legacy refusal read as %+v", p)
+	}
+	if p := ps["odd"]; p.Refused || p.Signature != "symlink" {
+		t.Errorf("plain problem read as %+v", p)
 	}
 }

@@ -6,8 +6,9 @@
 // when the daemon holds the database.
 //
 // It knows nothing of the planner or of the remote client: pairs are opaque
-// string keys chosen by the engine, ids are plain strings, and the engine
-// adapts Entry to and from its own types.
+// string keys chosen by the engine, ids are plain strings (a file's or a
+// folder's, told apart by the entry's kind), and sync/bind translates Entry
+// to and from the engine's types without encoding anything of its own.
 //
 // # Layout
 //
@@ -22,9 +23,10 @@
 //	│   │   base/                   the synced tree; Sequence() = entry count hint
 //	│   │   │   <path> → entry v1   path: slash-separated, relative, NFC
 //	│   │   rid/                    remote-id index of base
-//	│   │   │   <remote id> → <path>
+//	│   │   │   <file id> → <path>
+//	│   │   │   "folder:"<folder id> → <path>
 //	│   │   problems/
-//	│   │   │   <path> → envelope(JSON Problem)
+//	│   │   │   <path> → envelope(JSON Problem)   Refused marks a remembered refusal
 //	│   │   conflicts/              log, oldest first, capped at MaxConflicts
 //	│   │   │   <seq uint64 BE> → envelope(JSON Conflict)
 //	md5/                            remote hash cache, store-wide (see below)
@@ -40,6 +42,11 @@
 //
 // LocalName is omitted when it equals the last element of the path (flag 1)
 // and RemoteName when it equals LocalName (flag 2), which is the common case.
+// A folder's RemoteID is stored behind "folder:" (the service numbers files
+// and folders separately, and the rid index is one namespace); Entry and
+// PathOfRemoteID take and give plain ids. A problem written before
+// Problem.Refused existed marks a refusal with "refused:" in front of its
+// Signature; it decodes as Refused.
 // Every other value is an envelope: version byte 1 followed by JSON, chosen
 // because those values are few and evolve. Decoding never panics on garbage:
 // corrupt bytes return an error wrapping ErrCorrupt (fuzzed: FuzzDecodeEntry).
@@ -54,10 +61,10 @@
 //   - The rid index holds exactly one key per base entry with a non-empty
 //     RemoteID, mapping to that entry's path; two entries never share an id.
 //     Within a batch an id may change hands (files swapping places); a batch
-//     that ends with an id on two paths is refused (ErrDuplicateID). Ids are
-//     one namespace: a caller whose service numbers files and folders
-//     separately must prefix one of them.
-//   - A Commit is one bbolt transaction: all of a batch or none of it.
+//     that ends with an id on two paths is refused (ErrDuplicateID). File
+//     ids and folder ids are separate spaces (stored apart, see above).
+//   - A Commit is one bbolt transaction: all of a batch or none of it. Its
+//     meta changes (EditMeta) read the stored meta inside that transaction.
 //   - Journal calls (Begin, Advance, Done) are one fsync'd transaction each:
 //     the engine records before and after every API call.
 //   - No I/O happens inside a transaction, and every value read is copied

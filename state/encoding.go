@@ -20,6 +20,38 @@ const (
 	knownFlags       = flagLocalIsBase | flagRemoteIsName
 )
 
+// folderIDPrefix: the service numbers files and folders independently (file
+// 3 and folder 3 are different objects), while a pair's rid index is one
+// namespace. A folder's id is therefore stored, in its entry and as its
+// index key, behind this prefix; Entry.RemoteID is always the plain id.
+const folderIDPrefix = "folder:"
+
+// ridKey is the stored form of a remote id: the rid index key, and the id
+// field of an encoded entry.
+func ridKey(kind uint8, id string) string {
+	if kind == KindDir && id != "" {
+		return folderIDPrefix + id
+	}
+	return id
+}
+
+// legacyRefusedPrefix: before Problem.Refused existed, a refusal was a
+// problem whose Signature began with this marker. decodeProblem reads such
+// records as refusals; nothing writes them any more.
+const legacyRefusedPrefix = "refused:"
+
+// decodeProblem decodes the problem stored at path.
+func decodeProblem(v []byte, path string) (Problem, error) {
+	var p Problem
+	if err := decodeEnvelope(v, &p, "problem "+path); err != nil {
+		return Problem{}, err
+	}
+	if sig, ok := strings.CutPrefix(p.Signature, legacyRefusedPrefix); ok {
+		p.Signature, p.Refused = sig, true
+	}
+	return p, nil
+}
+
 // baseName is the last element of a slash-separated path.
 func baseName(p string) string {
 	return p[strings.LastIndexByte(p, '/')+1:]
@@ -46,7 +78,12 @@ func appendEntry(dst []byte, e *Entry) []byte {
 	dst = binary.AppendUvarint(dst, e.Dev)
 	dst = binary.AppendUvarint(dst, e.Ino)
 	dst = appendString(dst, e.MD5)
-	dst = appendString(dst, e.RemoteID)
+	if e.Kind == KindDir && e.RemoteID != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(folderIDPrefix)+len(e.RemoteID)))
+		dst = append(append(dst, folderIDPrefix...), e.RemoteID...)
+	} else {
+		dst = appendString(dst, e.RemoteID)
+	}
 	dst = appendString(dst, e.RemoteParentID)
 	return dst
 }
@@ -100,6 +137,9 @@ func decodeEntryJoined(s string, n int) (Entry, error) {
 	e.Ino = r.uvarint()
 	e.MD5 = r.string()
 	e.RemoteID = r.string()
+	if kind == KindDir {
+		e.RemoteID = strings.TrimPrefix(e.RemoteID, folderIDPrefix)
+	}
 	e.RemoteParentID = r.string()
 	if r.err != nil {
 		return Entry{}, r.err

@@ -65,10 +65,11 @@ func (m model) apply(ops []modelOp) (model, error) {
 		if e.RemoteID == "" {
 			continue
 		}
-		if _, dup := holder[e.RemoteID]; dup {
+		id := ridKey(e.Kind, e.RemoteID) // file and folder ids are separate spaces
+		if _, dup := holder[id]; dup {
 			return m, ErrDuplicateID // ids are checked when the batch ends
 		}
-		holder[e.RemoteID] = p
+		holder[id] = p
 	}
 	return next, nil
 }

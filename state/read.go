@@ -135,9 +135,10 @@ func (s *Store) Lookup(pair, path string) (Entry, bool, error) {
 	return e, ok, nil
 }
 
-// PathOfRemoteID returns the base path whose entry has the remote id; the
-// pair's RemoteRootID maps to "" (the root).
-func (s *Store) PathOfRemoteID(pair, id string) (string, bool, error) {
+// PathOfRemoteID returns the base path whose entry of the kind (KindFile or
+// KindDir: files and folders are numbered separately) has the remote id;
+// the pair's RemoteRootID, a folder, maps to "" (the root).
+func (s *Store) PathOfRemoteID(pair string, kind uint8, id string) (string, bool, error) {
 	var path string
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -150,7 +151,7 @@ func (s *Store) PathOfRemoteID(pair, id string) (string, bool, error) {
 			if err := decodeEnvelope(v, &m, "meta"); err != nil {
 				return err
 			}
-			if m.RemoteRootID == id {
+			if kind == KindDir && m.RemoteRootID == id {
 				ok = true
 				return nil
 			}
@@ -158,7 +159,7 @@ func (s *Store) PathOfRemoteID(pair, id string) (string, bool, error) {
 		if id == "" {
 			return nil
 		}
-		if p := pb.Bucket([]byte(bucketRID)).Get([]byte(id)); p != nil {
+		if p := pb.Bucket([]byte(bucketRID)).Get([]byte(ridKey(kind, id))); p != nil {
 			path, ok = string(p), true
 		}
 		return nil
@@ -264,8 +265,8 @@ func (s *Store) Problems(pair string) (map[string]Problem, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var p Problem
-			if err := decodeEnvelope(v, &p, "problem "+string(k)); err != nil {
+			p, err := decodeProblem(v, string(k))
+			if err != nil {
 				return err
 			}
 			out[string(k)] = p

@@ -75,6 +75,9 @@ type Problem struct {
 	// Since is when the problem was first seen with this Signature.
 	// PutProblem keeps the stored Since when the Signature is unchanged.
 	Since time.Time
+	// Refused marks a remembered refusal: the service refused this file
+	// and the engine does not try again until Signature changes.
+	Refused bool
 }
 
 // Conflict is one conflict the engine resolved by keeping both versions.

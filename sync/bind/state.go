@@ -1,7 +1,6 @@
 package bind
 
 import (
-	"strings"
 	"time"
 
 	"github.com/syncd/syncd/state"
@@ -17,29 +16,16 @@ type Store struct {
 
 var _ engine.Store = Store{}
 
-// The service numbers files and folders independently (file 3 and folder 3
-// are different objects), while the store indexes one id namespace. Folder
-// ids are stored with this prefix so the two can never collide.
-const folderIDPrefix = "folder:"
-
 func toBase(e state.Entry) plan.Base {
-	id := e.RemoteID
-	if plan.Kind(e.Kind) == plan.Dir {
-		id = strings.TrimPrefix(id, folderIDPrefix)
-	}
 	return plan.Base{Kind: plan.Kind(e.Kind), LocalName: e.LocalName, RemoteName: e.RemoteName,
 		Size: e.Size, MtimeNs: e.MtimeNs, Dev: e.Dev, Ino: e.Ino, MD5: e.MD5,
-		RemoteID: id, RemoteParentID: e.RemoteParentID}
+		RemoteID: e.RemoteID, RemoteParentID: e.RemoteParentID}
 }
 
 func fromBase(path string, b plan.Base) state.Entry {
-	id := b.RemoteID
-	if b.Kind == plan.Dir && id != "" {
-		id = folderIDPrefix + id
-	}
 	return state.Entry{Path: path, Kind: uint8(b.Kind), LocalName: b.LocalName, RemoteName: b.RemoteName,
 		Size: b.Size, MtimeNs: b.MtimeNs, Dev: b.Dev, Ino: b.Ino, MD5: b.MD5,
-		RemoteID: id, RemoteParentID: b.RemoteParentID}
+		RemoteID: b.RemoteID, RemoteParentID: b.RemoteParentID}
 }
 
 func (s Store) Base(pair string) (map[string]plan.Base, error) {
@@ -81,14 +67,11 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 	for _, id := range c.ForgetMD5s {
 		b.DeleteRemoteMD5(id)
 	}
-	if c.Meta != nil {
-		old, _, err := s.S.Meta(pair)
-		if err != nil {
-			return err
-		}
-		old.RemoteRootID, old.Initialised, old.LastSync = c.Meta.RemoteRootID, c.Meta.Initialised, c.Meta.LastSync
-		old.LastAttempt, old.LastError, old.Halted, old.Pending = c.Meta.LastAttempt, c.Meta.LastError, c.Meta.Halted, c.Meta.Pending
-		b.SetMeta(old)
+	if m := c.Meta; m != nil {
+		b.EditMeta(func(old *state.Meta) {
+			old.RemoteRootID, old.Initialised, old.LastSync = m.RemoteRootID, m.Initialised, m.LastSync
+			old.LastAttempt, old.LastError, old.Halted, old.Pending = m.LastAttempt, m.LastError, m.Halted, m.Pending
+		})
 	}
 	if c.Problems != nil {
 		b.ClearProblems()
@@ -99,7 +82,7 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 			b.PutProblem(p.Path, state.Problem{Side: p.Side.String(), Message: p.Message, Signature: p.Message, Since: s.now()})
 		}
 		for path, r := range c.Refused {
-			b.PutProblem(path, state.Problem{Side: "remote", Message: r.Message, Signature: refusedPrefix + r.Signature, Since: r.Since})
+			b.PutProblem(path, state.Problem{Side: "remote", Message: r.Message, Signature: r.Signature, Since: r.Since, Refused: true})
 		}
 	}
 	for _, seq := range c.JournalDone {
@@ -114,10 +97,6 @@ func (s Store) Commit(pair string, c engine.Commit) error {
 	return s.S.Commit(pair, b)
 }
 
-// refusedPrefix marks, in the store's problems, the ones that are
-// remembered refusals (their Signature follows it).
-const refusedPrefix = "refused:"
-
 func (s Store) Refused(pair string) (map[string]engine.Refusal, error) {
 	ps, err := s.S.Problems(pair)
 	if err != nil {
@@ -125,20 +104,14 @@ func (s Store) Refused(pair string) (map[string]engine.Refusal, error) {
 	}
 	out := make(map[string]engine.Refusal)
 	for path, p := range ps {
-		if sig, ok := strings.CutPrefix(p.Signature, refusedPrefix); ok {
-			out[path] = engine.Refusal{Signature: sig, Message: p.Message, Since: p.Since}
+		if p.Refused {
+			out[path] = engine.Refusal{Signature: p.Signature, Message: p.Message, Since: p.Since}
 		}
 	}
 	return out, nil
 }
 
-func (s Store) RemoteMD5(id string) (string, bool) {
-	m, ok, err := s.S.RemoteMD5(id)
-	if err != nil {
-		return "", false
-	}
-	return m, ok
-}
+func (s Store) RemoteMD5(id string) (string, bool, error) { return s.S.RemoteMD5(id) }
 
 func (s Store) JournalBegin(pair string, j engine.Journal) (uint64, error) {
 	return s.S.Begin(pair, j.Op, j.Step, j.Data)

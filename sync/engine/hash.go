@@ -16,21 +16,30 @@ import (
 
 // fillRemoteMD5 fills the MD5 of remote files whose content the engine
 // knows: the base's for an unchanged id, the store's hash cache otherwise
-// (remote content never changes under an id).
-func (p *Pair) fillRemoteMD5(tree map[string]plan.Remote, base map[string]plan.Base) {
+// (remote content never changes under an id). A store that cannot be read
+// fails the pass: an unknown MD5 would be hashed again by download, but a
+// broken database must be reported, not papered over.
+func (p *Pair) fillRemoteMD5(tree map[string]plan.Remote, base map[string]plan.Base) error {
 	for k, r := range tree {
 		if r.Kind != plan.File {
 			continue
 		}
 		if b, ok := base[k]; ok && b.Kind == plan.File && b.RemoteID == r.ID && b.MD5 != "" {
 			r.MD5 = b.MD5
-		} else if m, ok := p.store.RemoteMD5(r.ID); ok {
-			r.MD5 = m
+		} else {
+			m, ok, err := p.store.RemoteMD5(r.ID)
+			if err != nil {
+				return fmt.Errorf("remote hash cache, file %s (%s): %w", r.ID, k, err)
+			}
+			if ok {
+				r.MD5 = m
+			}
 		}
 		if r.MD5 != "" {
 			tree[k] = r
 		}
 	}
+	return nil
 }
 
 // needsHash reports whether deciding path k needs the remote file's content:

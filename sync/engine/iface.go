@@ -149,7 +149,7 @@ type Store interface {
 	Commit(pair string, c Commit) error
 	// Refused returns the refusals remembered for the pair's paths.
 	Refused(pair string) (map[string]Refusal, error)
-	RemoteMD5(id string) (string, bool)
+	RemoteMD5(id string) (string, bool, error)
 	JournalBegin(pair string, j Journal) (uint64, error)
 	JournalAdvance(seq uint64, step string, data []byte) error
 	JournalDone(seq uint64) error

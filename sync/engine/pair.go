@@ -391,7 +391,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	t2 := p.opt.Now()
 	res.ListTime = t2.Sub(t1)
 	res.Unsettled = scan.Unsettled
-	p.fillRemoteMD5(snap.Tree, base)
+	if err := p.fillRemoteMD5(snap.Tree, base); err != nil {
+		return res, err
+	}
 	if !po.DryRun {
 		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree)
 		res.Hashed = n
