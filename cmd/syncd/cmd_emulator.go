@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -184,7 +187,14 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "syncd emulator: %v\n", err)
 		return 1
 	}
-	log.Info("emulator stopped", zap.Any("requests", emu.Requests()))
+	// One "endpoint=count" list (a map field would have its token-named
+	// keys redacted by the logger).
+	counts := emu.Requests()
+	byEndpoint := make([]string, 0, len(counts))
+	for _, ep := range slices.Sorted(maps.Keys(counts)) {
+		byEndpoint = append(byEndpoint, fmt.Sprintf("%s=%d", ep, counts[ep]))
+	}
+	log.Info("emulator stopped", zap.String("requests", strings.Join(byEndpoint, " ")))
 	return 0
 }
 
