@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -384,6 +385,74 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	for _, want := range []string{"syncd run", "syncd once", "syncd status", "syncd service install", "syncd service unit", "-dropin", "syncd emulator", "syncd demo", "syncd version", "-log-level", "-dry-run"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-h lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The demo prints a status command that works as printed, and reports the
+// paths it cannot sync (an empty file, a symbolic link) instead of skipping
+// them silently.
+func TestDemoStatusCommandAndProblems(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command(binPath, "demo", "-dir", dir, "-poll", "1s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(sub string) string {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("demo ended before printing %q", sub)
+				}
+				if strings.Contains(l, sub) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("demo never printed %q", sub)
+			}
+		}
+	}
+	status := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(waitLine("status:")), "status:"))
+	waitLine("downloaded welcome.txt")
+	argv := strings.Fields(status)
+	if argv[0] != binPath {
+		t.Fatalf("demo's status command %q does not run this binary %s", status, binPath)
+	}
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "SYNCD OK - ") {
+		t.Fatalf("the demo's status command %q: %v\n%s", status, err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "empty.txt"), nil, 0o644)
+	os.Symlink("/etc/hostname", filepath.Join(dir, "link"))
+	waitLine("not synced: empty.txt: empty files cannot be uploaded")
+	waitLine("not synced: link:")
+}
+
+func TestDemoStatusCommandForGoRun(t *testing.T) {
+	for _, c := range []struct{ exe, onPath, want string }{
+		{"/tmp/go-build1234/b001/exe/syncd", "", "go run ./cmd/syncd status -config /c.yaml"},
+		{"/usr/bin/syncd", "/usr/bin/syncd", "syncd status -config /c.yaml"},
+		{"/home/u/bin/syncd", "/usr/bin/syncd", "/home/u/bin/syncd status -config /c.yaml"},
+	} {
+		if got := statusCommandFor(c.exe, true, c.onPath, "/c.yaml"); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s (PATH: %q): %q, want %q", c.exe, c.onPath, got, c.want)
 		}
 	}
 }
