@@ -126,11 +126,15 @@ func (p *Pair) progressEnd() {
 }
 
 // progressPassEnd logs the end of the initial sync when this pass is the
-// first to converge for a pair that had never synced.
+// first to leave both sides agreeing for a pair that had never synced: its
+// plan was empty, or every op of it succeeded (base then records what
+// both sides hold; the daemon's loop looks again only at the next poll,
+// which must not delay the news).
 func (p *Pair) progressPassEnd(res PassResult, err error) {
 	g := &p.prog
 	g.mu.Lock()
-	done := g.initial && err == nil && res.Converged && res.Failed == 0
+	complete := res.Converged || (res.Skipped == 0 && res.Unsettled == 0 && res.Plan.Halt == "")
+	done := g.initial && err == nil && res.Failed == 0 && complete
 	ops, bytes, start := g.initialOps, g.initialBytes, g.initialStart
 	if done {
 		g.initial = false

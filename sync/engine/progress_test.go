@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/syncd/syncd/sync/engine"
 )
 
@@ -23,8 +26,10 @@ func TestProgressDuringExecution(t *testing.T) {
 	var mu sync.Mutex
 	var seen []engine.Progress
 	var p *engine.Pair
+	core, logs := observer.New(zap.InfoLevel)
 	p = e.pair(func(o *engine.Options) {
 		o.Workers = 1
+		o.Logger = zap.New(core)
 		o.Observer = func(engine.OpEvent) {
 			if pr, ok := p.Progress(); ok {
 				mu.Lock()
@@ -36,9 +41,21 @@ func TestProgressDuringExecution(t *testing.T) {
 	if _, ok := p.Progress(); ok {
 		t.Fatal("progress reported before any pass")
 	}
+	// The pass that did all its plan ends the initial sync: the daemon
+	// would look again only at its next poll.
+	if _, err := p.Pass(context.Background(), engine.PassOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := logs.FilterMessage("initial sync done").All()
+	if len(done) != 1 || done[0].ContextMap()["operations"] != int64(13) || done[0].ContextMap()["bytes"] != want {
+		t.Fatalf("initial sync done lines after the first pass: %v", done)
+	}
 	res := e.onceWith(p)
-	if !res.Converged || res.Passes < 2 || res.Done != 13 {
-		t.Fatalf("once: converged %v after %d passes, %d done; want 13 operations (a folder, 12 uploads) over the passes", res.Converged, res.Passes, res.Done)
+	if !res.Converged || res.Passes != 1 || res.Done != 0 {
+		t.Fatalf("once after the sync: converged %v after %d passes, %d done", res.Converged, res.Passes, res.Done)
+	}
+	if n := logs.FilterMessage("initial sync done").Len(); n != 1 {
+		t.Fatalf("initial sync done logged %d times", n)
 	}
 	if len(seen) != 13 {
 		t.Fatalf("%d progress samples, want one per op", len(seen))
