@@ -49,6 +49,11 @@ func TestOnceProgressLineInATerminal(t *testing.T) {
 		os.WriteFile(filepath.Join(f.local, fmt.Sprintf("f%02d.bin", i)), bytes.Repeat([]byte("x"), 5000+i), 0o644)
 	}
 	master, tty := openPTY(t)
+	// A narrow terminal: a line that wrapped could not be rewritten in place.
+	const cols = 50
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(binPath, "once", "-config", f.cfg)
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, tty
@@ -72,6 +77,11 @@ func TestOnceProgressLineInATerminal(t *testing.T) {
 	out := term.String()
 	if n := strings.Count(out, "\r\x1b[Ksyncing: "); n < 2 {
 		t.Fatalf("%d progress lines drawn in place, want several:\n%q", n, out)
+	}
+	for _, seg := range strings.Split(out, "\r\x1b[K")[1:] {
+		if line, _, _ := strings.Cut(seg, "{"); strings.HasPrefix(line, "syncing: ") && len([]rune(line)) >= cols {
+			t.Fatalf("progress line of %d columns in a terminal of %d: %q", len([]rune(line)), cols, line)
+		}
 	}
 	if !strings.Contains(out, "/30 files") || !strings.Contains(out, "uploaded") {
 		t.Fatalf("terminal output lacks the file count or the change lines:\n%q", out)

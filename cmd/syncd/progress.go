@@ -58,14 +58,18 @@ func (ps *progressStatus) add(o *progressStatus) {
 	}
 }
 
-// String is the human form: "120/3000 files, 12.0 MiB/300 MiB, 1.2 MiB/s, eta 4m10s".
+// String is the human form, what matters most first (a narrow terminal
+// cuts the end): "120/3000 files, 12.0 MiB/300 MiB, eta 4m10s, 1.2 MiB/s".
 func (ps *progressStatus) String() string {
 	s := fmt.Sprintf("%d/%d files", ps.FilesDone, ps.FilesTotal)
 	if ps.BytesTotal > 0 {
-		s += fmt.Sprintf(", %s/%s, %s/s", humanBytes(ps.BytesDone), humanBytes(ps.BytesTotal), humanBytes(int64(ps.RateBps)))
+		s += fmt.Sprintf(", %s/%s", humanBytes(ps.BytesDone), humanBytes(ps.BytesTotal))
 	}
 	if ps.ETASecs != nil {
 		s += ", eta " + (time.Duration(*ps.ETASecs) * time.Second).String()
+	}
+	if ps.BytesTotal > 0 {
+		s += fmt.Sprintf(", %s/s", humanBytes(int64(ps.RateBps)))
 	}
 	return s
 }
@@ -87,9 +91,10 @@ func humanBytes(n int64) string {
 // written through it clear the line first and draw it again after, so
 // the two never garble each other.
 type termLine struct {
-	mu   sync.Mutex
-	w    io.Writer
-	line string // shown now; "" none
+	mu    sync.Mutex
+	w     io.Writer
+	width func() int // columns (0: unknown); a longer line would wrap and stay
+	line  string     // shown now; "" none
 }
 
 func (t *termLine) Write(p []byte) (int, error) {
@@ -109,6 +114,11 @@ func (t *termLine) Write(p []byte) (int, error) {
 func (t *termLine) set(s string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.width != nil {
+		if w := t.width(); w > 1 && len([]rune(s)) > w-1 {
+			s = string([]rune(s)[:w-1])
+		}
+	}
 	if s == t.line {
 		return
 	}
@@ -153,6 +163,9 @@ func configureRun(path string, stderr io.Writer, o runOptions) (*config.Config, 
 	}
 	if logging.IsTerminal(stderr) && !logging.UnderServiceManager(os.Getenv) {
 		t := &termLine{w: stderr}
+		if f, ok := stderr.(*os.File); ok {
+			t.width = func() int { return termWidth(f) }
+		}
 		log, err := logging.Build(logging.Settings{Level: o.level(cfg), Format: cfg.Log.Format, Out: t, Terminal: true})
 		if err != nil {
 			return nil, nil, nil, err
