@@ -37,8 +37,22 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath -buildvcs=false \
 	-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE" \
 	-o "$BIN" ./cmd/syncd
 
+# /usr/share/doc/syncd and the man page, compressed as Debian policy asks
+# (gzip -9n: no name or time stamp, so the package stays reproducible;
+# copyright stays plain). The changelog is the git history of this version.
+DOC="$DIST/doc"
+rm -rf "$DOC" && mkdir -p "$DOC"
+gzip -9nc README.md >"$DOC/README.md.gz"
+gzip -9nc packaging/syncd.1 >"$DOC/syncd.1.gz"
+cp packaging/copyright "$DOC/copyright"
+{
+	echo "syncd $VERSION ($DATE)"
+	echo
+	git log --no-merges --format='  * %s' -n 500 2>/dev/null || echo "  * (built outside a git checkout: no history)"
+} | gzip -9n >"$DOC/changelog.gz"
+
 for p in $PACKAGES; do
-	SYNCD_VERSION=$VERSION SYNCD_ARCH=$ARCH SYNCD_BIN=$BIN SOURCE_DATE_EPOCH=$EPOCH \
+	SYNCD_VERSION=$VERSION SYNCD_ARCH=$ARCH SYNCD_BIN=$BIN SYNCD_DOC=$DOC SOURCE_DATE_EPOCH=$EPOCH \
 		go run "$NFPM" package --config packaging/nfpm.yaml --packager "$p" --target "$DIST/"
 done
 ls -l "$DIST" "$DIST/linux-$ARCH"

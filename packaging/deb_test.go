@@ -1,6 +1,8 @@
 package packaging
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +81,10 @@ func TestBuildDeb(t *testing.T) {
 		"/etc/syncd":                        "drwxr-x--- root/syncd",
 		"/etc/syncd/config.yaml":            "-rw-r----- root/syncd",
 		"/var/lib/syncd":                    "drwxr-x--- syncd/syncd",
+		"/usr/share/doc/syncd/README.md.gz": "-rw-r--r-- root/root",
+		"/usr/share/doc/syncd/changelog.gz": "-rw-r--r-- root/root",
+		"/usr/share/doc/syncd/copyright":    "-rw-r--r-- root/root",
+		"/usr/share/man/man1/syncd.1.gz":    "-rw-r--r-- root/root",
 	} {
 		if got := listing[path]; got != want {
 			t.Errorf("%s: %q, want %q", path, got, want)
@@ -114,6 +120,29 @@ func TestBuildDeb(t *testing.T) {
 	}
 	if readFile(t, filepath.Join(root, "etc/syncd/config.yaml")) != readFile(t, "../config.example.yaml") {
 		t.Error("packaged config differs from config.example.yaml")
+	}
+	// Documentation as Debian policy wants it: compressed with gzip -9n (no
+	// name, no time stamp), copyright plain.
+	for packaged, src := range map[string]string{
+		"usr/share/doc/syncd/README.md.gz": "../README.md",
+		"usr/share/man/man1/syncd.1.gz":    "syncd.1",
+	} {
+		if gunzip(t, filepath.Join(root, packaged)) != readFile(t, src) {
+			t.Errorf("%s is not %s", packaged, src)
+		}
+	}
+	if readFile(t, filepath.Join(root, "usr/share/doc/syncd/copyright")) != readFile(t, "copyright") {
+		t.Error("packaged copyright differs from packaging/copyright")
+	}
+	if cl := gunzip(t, filepath.Join(root, "usr/share/doc/syncd/changelog.gz")); !strings.HasPrefix(cl, "syncd 1.2.3-rc.1 (") || !strings.Contains(cl, "\n  * ") {
+		t.Errorf("changelog:\n%.300s", cl)
+	}
+	if man, err := exec.Command("man", "-l", filepath.Join(root, "usr/share/man/man1/syncd.1.gz")).CombinedOutput(); err == nil {
+		if !strings.Contains(string(man), "syncd service unit") {
+			t.Errorf("man -l syncd.1.gz:\n%s", man)
+		}
+	} else {
+		t.Logf("man not available to render the page: %v", err)
 	}
 	ver, err := exec.Command(filepath.Join(root, "usr/bin/syncd"), "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(ver), "syncd 1.2.3-rc.1 ") {
@@ -164,6 +193,28 @@ func readFile(t *testing.T, name string) string {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// gunzip reads a gzip file made with gzip -9n: no file name, no time stamp.
+func gunzip(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if zr.Name != "" || !zr.ModTime.IsZero() {
+		t.Errorf("%s carries a name %q or time %v: not gzip -9n", name, zr.Name, zr.ModTime)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 	return string(b)
 }

@@ -78,16 +78,32 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 
 // openApp opens the state store and the remote client and wires each pair.
 // Per-pair failures are recorded on the pair, not returned.
-func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper) (*app, error) {
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)
-	}
-	st, err := state.Open(filepath.Join(cfg.StateDir, stateFile), state.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if backup, ok := st.Rebuilt(); ok {
-		log.Warn("state database was unreadable and has been rebuilt; every pair is treated as never synced (differences become conflicts, never deletions)", zap.String("backup", backup))
+//
+// dryRun opens everything for reading only, so that a dry run writes
+// nothing: the state database read-only when it exists (else an empty
+// state: the plan is the first sync's), the local roots without creating
+// their .syncd/, no temp clean-up or trash purge.
+func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper, dryRun bool) (*app, error) {
+	var st *state.Store
+	var store engine.Store
+	if dryRun {
+		var err error
+		if st, store, err = openDryStore(cfg.StateDir); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)
+		}
+		var err error
+		st, err = state.Open(filepath.Join(cfg.StateDir, stateFile), state.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if backup, ok := st.Rebuilt(); ok {
+			log.Warn("state database was unreadable and has been rebuilt; every pair is treated as never synced (differences become conflicts, never deletions)", zap.String("backup", backup))
+		}
+		store = bind.Store{S: st}
 	}
 	var hc *http.Client
 	if rt != nil {
@@ -98,7 +114,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 		Logger: log, RequestsPerSecond: cfg.RequestsPerSecond, HTTPClient: hc,
 	})
 	if err != nil {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, store: st, client: client}
@@ -124,16 +142,22 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			pr.err = fmt.Errorf("pair %s: local root is not a directory: %w", pc.Local, orMissing(err))
 			continue
 		}
-		fs, err := local.Open(pc.Local)
+		open := local.Open
+		if dryRun {
+			open = local.OpenView
+		}
+		fs, err := open(pc.Local)
 		if err != nil {
 			pr.err = fmt.Errorf("pair %s: %w", pc.Local, err)
 			continue
 		}
-		if _, err := fs.CleanTemp(); err != nil {
-			log.Warn("could not clean temporary downloads", zap.String("pair", pc.Local), zap.Error(err))
-		}
-		if _, err := fs.PurgeTrash(cfg.TrashRetention, time.Now()); err != nil {
-			log.Warn("could not purge old trash", zap.String("pair", pc.Local), zap.Error(err))
+		if !dryRun {
+			if _, err := fs.CleanTemp(); err != nil {
+				log.Warn("could not clean temporary downloads", zap.String("pair", pc.Local), zap.Error(err))
+			}
+			if _, err := fs.PurgeTrash(cfg.TrashRetention, time.Now()); err != nil {
+				log.Warn("could not purge old trash", zap.String("pair", pc.Local), zap.Error(err))
+			}
 		}
 		pr.fs, pr.matcher = fs, matcher
 		pr.pair = engine.NewPair(engine.PairConfig{
@@ -142,7 +166,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			Ignored:     matcher.Judge(),
 			DeleteLimit: deleteLimit(cfg.MaxDelete),
 			Host:        host,
-		}, bind.Remote{C: client, Up: up, Down: down}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, bind.Store{S: st},
+		}, bind.Remote{C: client, Up: up, Down: down}, &bind.Local{FS: fs, Matcher: matcher, Settle: settle(cfg)}, store,
 			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer, SweepInterval: cfg.SweepInterval})
 	}
 	return a, nil

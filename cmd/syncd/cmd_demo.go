@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -91,12 +93,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
   try:       echo hello > %s/hello.txt      (appears on the remote within a second or two)
              mv %s/hello.txt %s/renamed.txt  (a rename: no transfer)
              rm %s/renamed.txt               (goes to the remote trash)
-  status:    syncd status -config %s
+             touch %s/empty.txt              (a problem: the API refuses empty files)
+  status:    %s
   stop:      Ctrl-C
-`, root, apiURL, work, root, root, root, root, cfgFile)
+`, root, apiURL, work, root, root, root, root, root, demoStatusCommand(cfgFile))
 
 	observer := func(ev engine.OpEvent) { printEvent(stdout, ev) }
-	if err := runDaemon(ctx, cfg, log, observer); err != nil {
+	pctx, stopProblems := context.WithCancel(ctx)
+	problemsDone := make(chan struct{})
+	go func() {
+		defer close(problemsDone)
+		printProblems(pctx, stdout, stateDir)
+	}()
+	err = runDaemon(ctx, cfg, log, observer)
+	stopProblems()
+	<-problemsDone
+	if err != nil {
 		fmt.Fprintf(stderr, "syncd demo: %v\n", err)
 		return exitFailed
 	}
@@ -153,5 +165,73 @@ func printEvent(w io.Writer, ev engine.OpEvent) {
 		fmt.Fprintf(w, "%s  ↓  deleted %s locally (kept in .syncd/trash)\n", ts, op.Path)
 	case plan.ConflictLocal, plan.ConflictRemote:
 		fmt.Fprintf(w, "%s  ⚡ conflict on %s: the other version is kept as %s\n", ts, op.From, op.Path)
+	}
+}
+
+// demoStatusCommand is a status command line the demo's user can paste:
+// the running binary when it stays where it is, `syncd` when that is the
+// one on PATH, and `go run ./cmd/syncd` (from the repository) when the demo
+// was started with `go run`, whose binary lives in a temporary build folder.
+func demoStatusCommand(cfgFile string) string {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	onPath, _ := exec.LookPath("syncd")
+	if onPath != "" {
+		onPath, _ = filepath.EvalSymlinks(onPath)
+	}
+	return statusCommandFor(exe, err == nil, onPath, cfgFile)
+}
+
+func statusCommandFor(exe string, known bool, onPath, cfgFile string) string {
+	args := " status -config " + cfgFile
+	switch {
+	case !known || isGoRunBinary(exe):
+		return "go run ./cmd/syncd" + args + "   # in the syncd source folder"
+	case onPath != "" && onPath == exe:
+		return "syncd" + args
+	}
+	return exe + args
+}
+
+// isGoRunBinary reports whether exe was built by `go run` (or `go test`)
+// into a go-build folder that is removed when it exits.
+func isGoRunBinary(exe string) bool {
+	for _, el := range strings.Split(filepath.ToSlash(exe), "/") {
+		if strings.HasPrefix(el, "go-build") {
+			return true
+		}
+	}
+	return false
+}
+
+// printProblems tells the demo's user about each path that cannot be
+// synced (an empty file, a symbolic link...) when a pass first reports it,
+// from the status the daemon serves.
+func printProblems(ctx context.Context, w io.Writer, stateDir string) {
+	seen := map[statusItem]bool{}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		doc, err := askDaemon(ctx, filepath.Join(stateDir, controlSocket))
+		if err != nil {
+			continue
+		}
+		now := map[statusItem]bool{}
+		for _, p := range doc.Pairs {
+			for _, pr := range p.Problems {
+				now[pr] = true
+				if !seen[pr] {
+					fmt.Fprintf(w, "%s  !  not synced: %s: %s\n", time.Now().Format("15:04:05"), pr.Path, pr.Message)
+				}
+			}
+		}
+		seen = now
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
@@ -19,12 +20,16 @@ type onceReport struct {
 }
 
 type pairReport struct {
-	Local     string             `json:"local"`
-	Remote    string             `json:"remote"`
-	Converged bool               `json:"converged"`
-	Halted    string             `json:"halted,omitempty"`
-	Error     string             `json:"error,omitempty"`
+	Local     string `json:"local"`
+	Remote    string `json:"remote"`
+	Converged bool   `json:"converged"`
+	Halted    string `json:"halted,omitempty"`
+	Error     string `json:"error,omitempty"`
+	// Done counts the operations of all the passes `once` ran (Passes);
+	// Changes breaks them down by kind, with the bytes moved each way.
 	Done      int                `json:"done"`
+	Passes    int                `json:"passes"`
+	Changes   changeCounts       `json:"changes"`
 	Skipped   int                `json:"skipped"`
 	Failed    int                `json:"failed"`
 	Ops       []opReport         `json:"ops,omitempty"`
@@ -54,6 +59,8 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "override the mass-delete guard")
 	dryRun := fs.Bool("dry-run", false, "print the plan without doing it")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	var ro runOptions
+	ro.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -61,18 +68,29 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "syncd once: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	cfg, log, err := configure(*cfgPath, stderr)
+	cfg, log, term, err := configureRun(*cfgPath, stderr, ro)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return exitUsage
 	}
 	defer log.Sync()
-	a, err := openApp(ctx, cfg, log, nil, nil)
+	var tally changeTally
+	observe := func(ev engine.OpEvent) {
+		recordOp(log, ev)
+		tally.observe(ev)
+	}
+	a, err := openApp(ctx, cfg, log, observe, nil, *dryRun)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return exitFailed
 	}
 	defer a.close()
+	pctx, stopProgress := context.WithCancel(ctx)
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		reportProgress(pctx, log, term, ro.progress, func() []*pairRun { return a.pairs })
+	}()
 
 	rep := onceReport{DryRun: *dryRun}
 	code := exitOK
@@ -86,6 +104,7 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		res, err := pr.pair.Once(ctx, engine.PassOptions{DryRun: *dryRun, Force: *force})
 		fillReport(&r, res, *dryRun)
+		r.Changes = tally.of(pr.cfg.Local)
 		if err != nil {
 			r.Error = err.Error()
 			if errors.Is(err, engine.ErrHalted) {
@@ -97,6 +116,8 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		rep.Pairs = append(rep.Pairs, r)
 	}
+	stopProgress()
+	<-progressDone
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -110,7 +131,7 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func fillReport(r *pairReport, res engine.PassResult, dryRun bool) {
 	r.Converged = res.Converged
 	r.Halted = res.Plan.Halt
-	r.Done, r.Skipped, r.Failed = res.Done, res.Skipped, res.Failed
+	r.Done, r.Passes, r.Skipped, r.Failed = res.Done, res.Passes, res.Skipped, res.Failed
 	r.Errors = res.Errors
 	r.Conflicts = res.Plan.Conflicts
 	for _, p := range res.Plan.Problems {
@@ -134,9 +155,9 @@ func printOnce(w io.Writer, rep onceReport) {
 		case rep.DryRun:
 			fmt.Fprintf(w, "%d operations planned\n", len(p.Ops))
 		case p.Converged:
-			fmt.Fprintf(w, "in sync (%d operations done)\n", p.Done)
+			fmt.Fprintf(w, "in sync (%s)\n", p.doneSummary())
 		default:
-			fmt.Fprintf(w, "%d done, %d skipped, %d failed; not yet in sync\n", p.Done, p.Skipped, p.Failed)
+			fmt.Fprintf(w, "%s, %d skipped, %d failed; not yet in sync\n", p.doneSummary(), p.Skipped, p.Failed)
 		}
 		for _, op := range p.Ops {
 			if op.From != "" {
@@ -155,4 +176,32 @@ func printOnce(w io.Writer, rep onceReport) {
 			fmt.Fprintf(w, "  failed: %s %s: %s\n", e.Op, e.Path, e.Err)
 		}
 	}
+}
+
+// doneSummary says what all the passes did: "12 operations done in 2
+// passes: 10 upload, 2 mkdir-remote; 1.2 MiB up".
+func (p pairReport) doneSummary() string {
+	s := fmt.Sprintf("%d operations done", p.Done)
+	if p.Passes > 1 {
+		s += fmt.Sprintf(" in %d passes", p.Passes)
+	}
+	kinds := make([]string, 0, len(p.Changes.ByOp))
+	for k := range p.Changes.ByOp {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for i, k := range kinds {
+		sep := ", "
+		if i == 0 {
+			sep = ": "
+		}
+		s += fmt.Sprintf("%s%d %s", sep, p.Changes.ByOp[k], k)
+	}
+	if p.Changes.BytesUp > 0 {
+		s += "; " + humanBytes(p.Changes.BytesUp) + " up"
+	}
+	if p.Changes.BytesDown > 0 {
+		s += "; " + humanBytes(p.Changes.BytesDown) + " down"
+	}
+	return s
 }

@@ -28,10 +28,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG, then /etc/syncd/config.yaml)")
+	var ro runOptions
+	ro.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, log, err := configure(*cfgPath, stderr)
+	cfg, log, term, err := configureRun(*cfgPath, stderr, ro)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return exitUsage
@@ -40,7 +42,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// In a terminal or under systemd this runs the daemon directly; under
 	// the Windows service manager it performs the manager's handshake first.
 	err = runManaged(ctx, cfg.Path, func(ctx context.Context, _ string) error {
-		return runDaemon(ctx, cfg, log, nil)
+		return runDaemonWith(ctx, cfg, log, nil, term, ro.progress)
 	})
 	if err != nil {
 		log.Error("daemon stopped", zap.Error(err))
@@ -88,9 +90,16 @@ func (d *daemon) setStartErr(err error) {
 // runDaemon runs every pair until ctx ends. observer, when set, sees every
 // finished operation (the demo prints them).
 func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent)) error {
+	return runDaemonWith(ctx, cfg, log, observer, nil, 30*time.Second)
+}
+
+// runDaemonWith is runDaemon showing progress on term (nil: not a
+// terminal) or, without one, as a log line every progressEvery.
+func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), term *termLine, progressEvery time.Duration) error {
 	d := &daemon{cfg: cfg, log: log, started: time.Now()}
 	d.metrics = newMetrics()
 	obs := func(ev engine.OpEvent) {
+		recordOp(log, ev)
 		d.metrics.observeOp(ev)
 		if observer != nil {
 			observer(ev)
@@ -111,7 +120,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 	var a *app
 	for attempt := 1; ; attempt++ {
 		var err error
-		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport)
+		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport, false)
 		if err == nil {
 			break
 		}
@@ -129,6 +138,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 	}
 	d.setApp(a)
 	defer a.close()
+	d.metrics.watchPairs(a.pairs)
+	progressDone := make(chan struct{})
+	defer func() { <-progressDone }()
+	go func() {
+		defer close(progressDone)
+		reportProgress(ctx, log, term, progressEvery, func() []*pairRun { return a.pairs })
+	}()
 	if cfg.MetricsListen != "" {
 		stop, err := d.metrics.serve(cfg.MetricsListen, log)
 		if err != nil {
@@ -301,6 +317,10 @@ func (d *daemon) status() statusDoc {
 		}
 		ps.LastSync, ps.LastAttempt, ps.LastPoll, ps.NextRetry = s.LastSync, s.LastAttempt, s.LastPoll, s.NextRetry
 		ps.PendingOps, ps.Conflicts, ps.LastError = s.Pending, s.Conflicts, s.LastError
+		if p, ok := pr.pair.Progress(); ok {
+			ps.Progress = progressOf(p, now)
+			ps.PendingOps = max(ps.PendingOps, p.FilesTotal-p.FilesDone)
+		}
 		for _, p := range s.Problems {
 			ps.Problems = append(ps.Problems, statusItem{Path: p.Path, Message: p.Err})
 		}

@@ -51,6 +51,7 @@ type server struct {
 	addr string
 	emu  *emulator.Server
 	srv  *httptest.Server
+	mod  func(*emulator.Options) // knobs (latency...), set before start
 }
 
 func startServer(t *testing.T) *server {
@@ -62,7 +63,11 @@ func startServer(t *testing.T) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	emu, err := emulator.New(emulator.Options{DataDir: s.data, NoSync: true})
+	opts := emulator.Options{DataDir: s.data, NoSync: true}
+	if s.mod != nil {
+		s.mod(&opts)
+	}
+	emu, err := emulator.New(opts)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -177,7 +182,13 @@ func (s *syncBuffer) String() string {
 
 func (f *fixture) startDaemon() *daemonProc {
 	f.t.Helper()
-	d := &daemonProc{cmd: exec.Command(binPath, "run", "-config", f.cfg), out: &syncBuffer{}, done: make(chan error, 1)}
+	return f.startDaemonArgs()
+}
+
+// startDaemonArgs starts `syncd run -config CFG args...`.
+func (f *fixture) startDaemonArgs(args ...string) *daemonProc {
+	f.t.Helper()
+	d := &daemonProc{cmd: exec.Command(binPath, append([]string{"run", "-config", f.cfg}, args...)...), out: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		f.t.Fatal(err)

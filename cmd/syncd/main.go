@@ -89,12 +89,18 @@ func orNone(s string) string {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  syncd run     [-config FILE]            foreground daemon
-  syncd once    [-config FILE] [-force] [-dry-run] [-json]
+  syncd run     [-config FILE] [-v | -log-level LEVEL] [-progress DUR]
+                                          foreground daemon
+  syncd once    [-config FILE] [-force] [-dry-run] [-json] [-v | -log-level LEVEL] [-progress DUR]
   syncd status  [-config FILE] [-json]    (also: syncd -status)
   syncd service install|uninstall|start|stop|restart|status [-config FILE]
+  syncd service unit [-dropin | -packaged | -launchd] [-config FILE]
+                                          print the systemd unit (or drop-in, or plist)
   syncd emulator -listen ADDR -data DIR [-key1 K1 -key2 K2] [knobs]
   syncd demo    [-dir DIR]
   syncd version
+run and once log every change at info (-log-level warn hides it, -v adds
+debug detail); in a terminal they show a progress line, otherwise they log
+progress every -progress (default 30s). See man syncd or README.md.
 `)
 }

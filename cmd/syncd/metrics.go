@@ -24,7 +24,6 @@ type metrics struct {
 	reg       *prometheus.Registry
 	ops       *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
-	pending   *prometheus.GaugeVec
 	conflicts *prometheus.CounterVec
 	problems  *prometheus.GaugeVec
 	passes    *prometheus.CounterVec
@@ -33,6 +32,7 @@ type metrics struct {
 
 	mu       sync.Mutex
 	lastGood map[string]time.Time
+	pending  map[string]int // per pair: what the last pass left undone
 }
 
 func newMetrics() *metrics {
@@ -42,8 +42,6 @@ func newMetrics() *metrics {
 			Help: "Sync operations by pair, type and result."}, []string{"pair", "op", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "syncd_transfer_bytes_total",
 			Help: "Bytes transferred by pair and direction."}, []string{"pair", "direction"}),
-		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "syncd_queue_depth",
-			Help: "Operations planned but not applied after the last pass."}, []string{"pair"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "syncd_conflicts_total",
 			Help: "Conflicts resolved by keeping both versions."}, []string{"pair"}),
 		problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "syncd_problems",
@@ -55,8 +53,9 @@ func newMetrics() *metrics {
 		apiStatus: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "syncd_api_responses_total",
 			Help: "API responses by endpoint and HTTP status (429s and 5xx lead to retries)."}, []string{"endpoint", "code"}),
 		lastGood: map[string]time.Time{},
+		pending:  map[string]int{},
 	}
-	m.reg.MustRegister(m.ops, m.bytes, m.pending, m.conflicts, m.problems, m.passes, m.api, m.apiStatus,
+	m.reg.MustRegister(m.ops, m.bytes, m.conflicts, m.problems, m.passes, m.api, m.apiStatus,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "syncd_seconds_since_last_success",
 		Help: "Seconds since the oldest pair's last successful pass (-1 before the first)."}, m.sinceLastGood))
@@ -99,7 +98,9 @@ func (m *metrics) observePass(pair string, res engine.PassResult, err error) {
 		m.mu.Unlock()
 	}
 	m.passes.WithLabelValues(pair, result).Inc()
-	m.pending.WithLabelValues(pair).Set(float64(res.Skipped + res.Failed))
+	m.mu.Lock()
+	m.pending[pair] = res.Skipped + res.Failed
+	m.mu.Unlock()
 	m.conflicts.WithLabelValues(pair).Add(float64(res.ConflictsLogged))
 	m.problems.WithLabelValues(pair).Set(float64(len(res.Plan.Problems)))
 }
@@ -157,4 +158,59 @@ func (m *metrics) serve(addr string, log *zap.Logger) (func(), error) {
 
 func isAuthError(err error) bool {
 	return errors.Is(err, remote.ErrBadKeys) || errors.Is(err, remote.ErrNoAPIAccess)
+}
+
+// watchPairs exposes, per pair, the queue depth (during a pass what its
+// plan has left to do, else what the last pass left undone) and the
+// progress of the running pass (files and bytes done and total, the ETA:
+// absent between passes).
+func (m *metrics) watchPairs(pairs []*pairRun) {
+	m.reg.MustRegister(&pairCollector{m: m, pairs: pairs})
+}
+
+var (
+	descQueue      = prometheus.NewDesc("syncd_queue_depth", "Operations waiting: during a pass, those its plan has left; between passes, those the last pass left undone.", []string{"pair"}, nil)
+	descFilesDone  = prometheus.NewDesc("syncd_progress_files_done", "Operations of the running pass's plan that finished.", []string{"pair"}, nil)
+	descFilesTotal = prometheus.NewDesc("syncd_progress_files_total", "Operations in the running pass's plan.", []string{"pair"}, nil)
+	descBytesDone  = prometheus.NewDesc("syncd_progress_bytes_done", "Bytes the running pass's transfers moved, partial transfers included.", []string{"pair"}, nil)
+	descBytesTotal = prometheus.NewDesc("syncd_progress_bytes_total", "Bytes the running pass's plan transfers.", []string{"pair"}, nil)
+	descETA        = prometheus.NewDesc("syncd_progress_eta_seconds", "Estimated seconds left in the running pass, once a rate is known.", []string{"pair"}, nil)
+)
+
+// pairCollector reads the pairs' live progress at every scrape.
+type pairCollector struct {
+	m     *metrics
+	pairs []*pairRun
+}
+
+func (c *pairCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueue, descFilesDone, descFilesTotal, descBytesDone, descBytesTotal, descETA} {
+		ch <- d
+	}
+}
+
+func (c *pairCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	gauge := func(d *prometheus.Desc, v float64, pair string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, pair)
+	}
+	for _, pr := range c.pairs {
+		name := pr.cfg.Local
+		c.m.mu.Lock()
+		queue := c.m.pending[name]
+		c.m.mu.Unlock()
+		if pr.pair != nil {
+			if p, ok := pr.pair.Progress(); ok {
+				queue = p.FilesTotal - p.FilesDone
+				gauge(descFilesDone, float64(p.FilesDone), name)
+				gauge(descFilesTotal, float64(p.FilesTotal), name)
+				gauge(descBytesDone, float64(p.BytesDone), name)
+				gauge(descBytesTotal, float64(p.BytesTotal), name)
+				if eta, ok := p.ETA(now); ok {
+					gauge(descETA, eta.Seconds(), name)
+				}
+			}
+		}
+		gauge(descQueue, float64(queue), name)
+	}
 }

@@ -45,6 +45,7 @@ type pairStatus struct {
 	Errors      []statusItem     `json:"errors"`
 	LastError   string           `json:"last_error,omitempty"`
 	Transfers   []transferStatus `json:"transfers"`
+	Progress    *progressStatus  `json:"progress,omitempty"` // while a plan executes
 	NextRetry   time.Time        `json:"next_retry,omitzero"`
 	Watcher     string           `json:"watcher,omitempty"` // ok, degraded: why, off: why
 }
@@ -128,6 +129,7 @@ func readStatus(ctx context.Context, stateDir string) (statusDoc, error) {
 				doc.Pairs[i].State = "stopped"
 			}
 			doc.Pairs[i].Transfers = nil
+			doc.Pairs[i].Progress = nil
 		}
 		return doc, nil
 	}
@@ -279,6 +281,9 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 			fmt.Fprintf(w, ", remote polled %s ago", now.Sub(p.LastPoll).Round(time.Second))
 		}
 		fmt.Fprintf(w, ", %d pending, %d conflicts, %d problems\n", p.PendingOps, p.Conflicts, len(p.Problems))
+		if p.Progress != nil {
+			fmt.Fprintf(w, "  progress: %s\n", p.Progress)
+		}
 		for _, t := range p.Transfers {
 			fmt.Fprintf(w, "  %s %s: %d/%d bytes, %.0f B/s, eta %.0fs\n", t.Direction, t.Path, t.Done, t.Size, t.RateBps, t.ETASecs)
 		}

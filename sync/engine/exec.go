@@ -140,6 +140,8 @@ func (x *execution) run(ctx context.Context) {
 		x.commit()
 		return
 	}
+	x.p.progressBegin(x.ops, x.p.opt.Now())
+	defer x.p.progressEnd()
 	lim := x.p.remote.Limits()
 	maxClass := map[opClass]int{
 		classMeta:     metaParallel,
@@ -294,6 +296,7 @@ func opPaths(op plan.Op) []string {
 // note records an op's outcome in the counters and tells the observer.
 func (x *execution) note(r opResult) {
 	op := x.ops[r.idx]
+	x.p.progressOp(op, r.status)
 	switch r.status {
 	case OpDone:
 		x.done++

@@ -110,6 +110,7 @@ type Pair struct {
 	opt    Options
 	log    *zap.Logger
 	live   liveStatus
+	prog   progress // the execution in progress, the initial sync (progress.go)
 
 	// What incremental passes keep between passes (see incremental.go).
 	// Only the goroutine running passes touches them, except marks.
@@ -191,6 +192,8 @@ type PassResult struct {
 	// log: the copies it made, and those resolved without a copy. A copy
 	// skipped and planned again is counted once, when it is made.
 	ConflictsLogged int
+	// Passes is how many passes Once ran (0 from Pass).
+	Passes int
 	// Unchanged: an incremental pass that stopped before planning because
 	// the last pass found both sides agreeing and neither changed since.
 	Unchanged bool
@@ -210,12 +213,18 @@ type ItemError struct {
 var ErrHalted = errors.New("halted by a safety guard")
 
 // Once runs passes until the plan is empty, a pass makes no progress, or
-// MaxPasses is reached. It returns the last pass's result.
+// MaxPasses is reached. It returns the last pass's result, with Done,
+// ConflictsLogged and Hashed summed over all its passes and Passes set:
+// `syncd once` reports what all of them did.
 func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
 	var res PassResult
 	var err error
+	var done, logged, hashed int
 	for i := 0; i < p.opt.MaxPasses; i++ {
 		res, err = p.Pass(ctx, po)
+		progressed := res.Done > 0
+		done, logged, hashed = done+res.Done, logged+res.ConflictsLogged, hashed+res.Hashed
+		res.Done, res.ConflictsLogged, res.Hashed, res.Passes = done, logged, hashed, i+1
 		if err != nil {
 			return res, err
 		}
@@ -228,7 +237,7 @@ func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
 			}
 			continue
 		}
-		if po.DryRun || res.Converged || res.Done == 0 {
+		if po.DryRun || res.Converged || !progressed {
 			return res, nil
 		}
 	}
@@ -243,6 +252,9 @@ func (p *Pair) Pass(ctx context.Context, po PassOptions) (res PassResult, err er
 		defer func() { p.recordPass(res, err) }()
 	}
 	res, err = p.pass(ctx, po, res)
+	if !po.DryRun {
+		p.progressPassEnd(res, err)
+	}
 	return res, err
 }
 
@@ -285,6 +297,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	meta, err := p.store.Meta(p.cfg.Key)
 	if err != nil {
 		return res, fmt.Errorf("read state of pair %s: %w", p.cfg.LocalRoot, err)
+	}
+	if !po.DryRun {
+		p.progressSawMeta(meta, res.Started)
 	}
 	// The base is the largest read of a pass: read it only when needed
 	// (an incremental pass that finds nothing changed never does).

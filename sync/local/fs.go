@@ -75,6 +75,18 @@ func Open(dir string) (*FS, error) {
 	return f, nil
 }
 
+// OpenView opens the sync root dir without creating anything in it: for a
+// dry run, which must leave the root as it found it. Scans work on it;
+// operations that need MetaDir (downloads, the trash) fail when it is
+// missing.
+func OpenView(dir string) (*FS, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open sync root %s: %w", dir, err)
+	}
+	return &FS{root: root}, nil
+}
+
 func (f *FS) prepare() error {
 	for _, d := range []string{MetaDir, metaTmp, metaTrash} {
 		if err := f.root.Mkdir(osPath(d), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
