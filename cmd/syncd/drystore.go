@@ -44,7 +44,7 @@ func (emptyStore) Base(string) (map[string]plan.Base, error)         { return ma
 func (emptyStore) Meta(string) (engine.Meta, error)                  { return engine.Meta{}, nil }
 func (emptyStore) Commit(string, engine.Commit) error                { return errDryRun }
 func (emptyStore) Refused(string) (map[string]engine.Refusal, error) { return nil, nil }
-func (emptyStore) RemoteMD5(string) (string, bool)                   { return "", false }
+func (emptyStore) RemoteMD5(string) (string, bool, error)            { return "", false, nil }
 func (emptyStore) JournalBegin(string, engine.Journal) (uint64, error) {
 	return 0, errDryRun
 }
