@@ -321,7 +321,7 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 		c.mu.Lock()
 		c.authErr = err
 		c.mu.Unlock()
-		c.log.Error("authorization refused; not trying again until the client is recreated", zap.Error(err))
+		c.log.Error("authorization refused; not trying again", zap.Error(err))
 	}
 	return session{}, err
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/syncd/syncd/cmd/syncd/internal/authguard"
 	"github.com/syncd/syncd/cmd/syncd/internal/config"
 	"github.com/syncd/syncd/cmd/syncd/internal/logging"
 	"github.com/syncd/syncd/remote"
@@ -76,9 +77,22 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 	return cfg, err
 }
 
+// loadConfigWithoutKeys loads the configuration without reading or
+// requiring the keys (for status), warnings discarded.
+func loadConfigWithoutKeys(path string) (*config.Config, error) {
+	if path == "" {
+		path = config.DefaultConfigPath(os.Getenv)
+	}
+	cfg, _, err := config.LoadWith(path, config.Options{Getenv: os.Getenv, Euid: os.Geteuid(), NoKeys: true})
+	return cfg, err
+}
+
 // openApp opens the state store and the remote client and wires each pair.
-// Per-pair failures are recorded on the pair, not returned.
-func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper) (*app, error) {
+// Per-pair failures are recorded on the pair, not returned; when no local
+// root is there nothing is sent to the server. The key pair goes through the
+// state_dir's auth guard (see package authguard); retryAuth is -retry-auth.
+// A refused key pair is an error for which isAuthError holds.
+func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper, retryAuth bool) (*app, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)
 	}
@@ -100,19 +114,22 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 	client, err := remote.New(remote.Config{
 		URL: cfg.API.URL, Key1: cfg.API.Key1, Key2: cfg.API.Key2,
 		Logger: log, RequestsPerSecond: rps, HTTPClient: hc,
+		AuthGuard: &authguard.Guard{Dir: cfg.StateDir, Retry: retryAuth},
 	})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, store: st, client: client}
-	if err := client.Authorize(ctx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("authorize with %s: %w", cfg.API.URL, err)
-	}
-	if _, err := client.Package(ctx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("read account limits: %w", err)
+	if anyRoot(cfg) {
+		if err := client.Authorize(ctx); err != nil {
+			a.close()
+			return nil, fmt.Errorf("authorize with %s: %w", cfg.API.URL, err)
+		}
+		if _, err := client.Package(ctx); err != nil {
+			a.close()
+			return nil, fmt.Errorf("read account limits: %w", err)
+		}
 	}
 	host, _ := os.Hostname()
 	up, down := bind.NewLimiter(cfg.BWLimitUp), bind.NewLimiter(cfg.BWLimitDown)
@@ -150,6 +167,37 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer, SweepInterval: cfg.SweepInterval})
 	}
 	return a, nil
+}
+
+// anyRoot reports whether some pair's local root is a directory: without
+// one no pair can be wired, and nothing needs the server.
+func anyRoot(cfg *config.Config) bool {
+	for _, pc := range cfg.Pairs {
+		if fi, err := os.Stat(pc.Local); err == nil && fi.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// wired is the number of pairs that could be wired.
+func (a *app) wired() int {
+	n := 0
+	for _, p := range a.pairs {
+		if p.pair != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// exitCode maps an error of openApp to the exit code: a refused key pair
+// is a configuration error (2), like a bad file; the rest is 1.
+func exitCode(err error) int {
+	if isAuthError(err) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 // settle is how recently a file may have been modified and still be taken

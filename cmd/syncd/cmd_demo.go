@@ -96,7 +96,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 `, root, apiURL, work, root, root, root, root, cfgFile)
 
 	observer := func(ev engine.OpEvent) { printEvent(stdout, ev) }
-	if err := runDaemon(ctx, cfg, log, observer); err != nil {
+	if err := runDaemon(ctx, cfg, log, observer, false); err != nil {
 		fmt.Fprintf(stderr, "syncd demo: %v\n", err)
 		return exitFailed
 	}

@@ -7,7 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/cmd/syncd/internal/config"
+	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -54,6 +59,7 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "override the mass-delete guard")
 	dryRun := fs.Bool("dry-run", false, "print the plan without doing it")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	retryAuth := fs.Bool("retry-auth", false, "send a key pair the server refused before (see README: Authorization)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -67,12 +73,18 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer log.Sync()
-	a, err := openApp(ctx, cfg, log, nil, nil)
+	a, err := openApp(ctx, cfg, log, nil, nil, *retryAuth)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
-		return exitFailed
+		if isAuthError(err) && !*dryRun {
+			saveOnceStatus(cfg, log, nil, err)
+		}
+		return exitCode(err)
 	}
 	defer a.close()
+	if !*dryRun {
+		defer saveOnceStatus(cfg, log, a, nil)
+	}
 
 	rep := onceReport{DryRun: *dryRun}
 	code := exitOK
@@ -154,5 +166,26 @@ func printOnce(w io.Writer, rep onceReport) {
 		for _, e := range p.Errors {
 			fmt.Fprintf(w, "  failed: %s %s: %s\n", e.Op, e.Path, e.Err)
 		}
+	}
+}
+
+// saveOnceStatus saves what `once` found as the status file, so that
+// `syncd status` tells the truth between runs (a cron job's, say): the
+// pairs' last sync, their errors, a refused key pair. A running daemon holds
+// the state database, so `once` gets this far only when none runs.
+func saveOnceStatus(cfg *config.Config, log *zap.Logger, a *app, startErr error) {
+	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	if a != nil {
+		d.setApp(a)
+	} else {
+		d.setStartErr(startErr)
+	}
+	doc := d.status()
+	doc.Source, doc.PID = "once", 0
+	for i := range doc.Pairs {
+		doc.Pairs[i].Watcher = ""
+	}
+	if err := state.WriteStatusFile(cfg.StateDir, doc); err != nil {
+		log.Warn("could not save status", zap.Error(err))
 	}
 }

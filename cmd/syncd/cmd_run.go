@@ -28,6 +28,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG, then /etc/syncd/config.yaml)")
+	retryAuth := fs.Bool("retry-auth", false, "send a key pair the server refused before (see README: Authorization)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -40,11 +41,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// In a terminal or under systemd this runs the daemon directly; under
 	// the Windows service manager it performs the manager's handshake first.
 	err = runManaged(ctx, cfg.Path, func(ctx context.Context, _ string) error {
-		return runDaemon(ctx, cfg, log, nil)
+		return runDaemon(ctx, cfg, log, nil, *retryAuth)
 	})
 	if err != nil {
 		log.Error("daemon stopped", zap.Error(err))
-		return exitFailed
+		return exitCode(err)
 	}
 	return exitOK
 }
@@ -57,7 +58,7 @@ func daemonFromPath(ctx context.Context, path string) error {
 		return err
 	}
 	defer log.Sync()
-	return runDaemon(ctx, cfg, log, nil)
+	return runDaemon(ctx, cfg, log, nil, false)
 }
 
 // daemon is a running `syncd run`.
@@ -71,6 +72,7 @@ type daemon struct {
 	mu       sync.Mutex // serialises status file writes
 	appMu    sync.Mutex // guards app and startErr, set once the account answers
 	startErr error
+	refused  func(error) // stops the daemon on a refused key pair
 }
 
 func (d *daemon) setApp(a *app) {
@@ -85,9 +87,16 @@ func (d *daemon) setStartErr(err error) {
 	d.appMu.Unlock()
 }
 
+// errNoPair stops a daemon none of whose pairs could start (e.g. the only
+// local root is on a disk not mounted yet): it exits 1 and the service
+// manager starts it again later, with no request sent to the server.
+var errNoPair = errors.New("no pair could start")
+
 // runDaemon runs every pair until ctx ends. observer, when set, sees every
-// finished operation (the demo prints them).
-func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent)) error {
+// finished operation (the demo prints them). It returns an error for which
+// isAuthError holds when the server refused the key pair, at start or
+// later: the daemon then stops instead of retrying (exit 2).
+func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), retryAuth bool) error {
 	d := &daemon{cfg: cfg, log: log, started: time.Now()}
 	d.metrics = newMetrics()
 	obs := func(ev engine.OpEvent) {
@@ -111,11 +120,16 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 	var a *app
 	for attempt := 1; ; attempt++ {
 		var err error
-		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport)
+		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport, retryAuth)
 		if err == nil {
 			break
 		}
-		if errors.Is(err, state.ErrLocked) || isPermanent(err) {
+		if isPermanent(err) {
+			d.setStartErr(err)
+			d.saveStatus()
+			return err
+		}
+		if errors.Is(err, state.ErrLocked) {
 			return err
 		}
 		delay := min(time.Duration(attempt)*2*time.Second, time.Minute)
@@ -137,6 +151,18 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 		defer stop()
 	}
 
+	if a.wired() == 0 {
+		d.saveStatus()
+		for _, pr := range a.pairs {
+			log.Error("pair not started", zap.String("pair", pr.cfg.Local), zap.Error(pr.err))
+		}
+		return errNoPair
+	}
+	// A refusal of the key pair while running (keys revoked) stops the
+	// daemon: the client will not authorize again, so nothing can sync.
+	ctx, stopAll := context.WithCancelCause(ctx)
+	defer stopAll(nil)
+	d.refused = func(err error) { stopAll(err) }
 	var wg sync.WaitGroup
 	for _, pr := range a.pairs {
 		if pr.err != nil {
@@ -152,6 +178,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observe
 	log.Info("syncd running", zap.Int("pairs", len(a.pairs)), zap.Duration("poll_interval", cfg.PollInterval))
 	wg.Wait()
 	d.saveStatus()
+	if err := context.Cause(ctx); isAuthError(err) {
+		return err
+	}
 	log.Info("syncd stopped")
 	return nil
 }
@@ -241,6 +270,9 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 		OnPass: func(res engine.PassResult, err error) {
 			d.metrics.observePass(pr.cfg.Local, res, err)
 			d.saveStatus()
+			if refused := d.app.client.Refused(); refused != nil && d.refused != nil {
+				d.refused(refused)
+			}
 		},
 	})
 }
@@ -270,6 +302,13 @@ func (d *daemon) status() statusDoc {
 	d.appMu.Lock()
 	a, startErr := d.app, d.startErr
 	d.appMu.Unlock()
+	if isAuthError(startErr) {
+		doc.AuthError = startErr.Error()
+	} else if a != nil {
+		if err := a.client.Refused(); err != nil {
+			doc.AuthError = err.Error()
+		}
+	}
 	if a == nil { // still connecting
 		doc.State = "syncing"
 		for _, pc := range d.cfg.Pairs {
@@ -285,7 +324,7 @@ func (d *daemon) status() statusDoc {
 	for _, pr := range a.pairs {
 		ps := pairStatus{Local: pr.cfg.Local, Remote: pr.cfg.Remote, Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
 		if pr.pair == nil {
-			ps.State, ps.LastError = "error", pr.err.Error()
+			ps.State, ps.LastError, ps.LastAttempt = "error", pr.err.Error(), d.started
 			ps.Errors = append(ps.Errors, statusItem{Path: pr.cfg.Local, Message: pr.err.Error()})
 			doc.Pairs = append(doc.Pairs, ps)
 			doc.State = "error"
@@ -338,8 +377,10 @@ func (d *daemon) saveStatus() {
 	}
 }
 
-// serveControl answers status requests on a unix socket only the daemon's
-// user can reach (mode 0600).
+// serveControl answers status requests on a unix socket (mode 0660: the
+// daemon's user and group; who reaches it is state_dir's mode, 0750 for the
+// packaged service, so a monitoring user in group syncd can). The socket
+// only serves the status, which holds no secret.
 func (d *daemon) serveControl() (func(), error) {
 	sock := filepath.Join(d.cfg.StateDir, controlSocket)
 	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
@@ -351,7 +392,7 @@ func (d *daemon) serveControl() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", sock, err)
 	}
-	if err := os.Chmod(sock, 0o600); err != nil {
+	if err := os.Chmod(sock, 0o660); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("control socket %s: %w", sock, err)
 	}

@@ -117,7 +117,7 @@ func (g *Guard) Authorize(ctx context.Context, key1, key2 string, send func(cont
 	hash := rec.hash(key1, key2)
 	if i := rec.find(hash); i >= 0 && !g.Retry {
 		r := rec.Refused[i]
-		return &Withheld{Msg: fmt.Sprintf("this key pair was refused by the server at %s (%s); it is not sent again, so that failed attempts do not lock this host's IP out: fix api.key1/api.key2, or pass -retry-auth once the cause is fixed",
+		return &Withheld{Msg: fmt.Sprintf("key pair refused by the server at %s, not sent again (fix api.key1/api.key2, or pass -retry-auth once the cause is fixed): %s",
 			r.At.UTC().Format(time.RFC3339), r.Reason)}
 	}
 	limit := MaxFailures
