@@ -218,6 +218,7 @@ func (g *Guard) lock(ctx context.Context) (func(), error) {
 	}
 	l := flock.New(filepath.Join(g.Dir, lockName))
 	ok, err := l.TryLockContext(ctx, 50*time.Millisecond)
+	adopt(g.Dir, l.Path())
 	if err != nil {
 		return nil, fmt.Errorf("auth guard: lock %s: %w", l.Path(), err)
 	}
@@ -276,6 +277,7 @@ func (g *Guard) write(rec *record) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("auth guard: close %s: %w", tmp.Name(), err)
 	}
+	adopt(g.Dir, tmp.Name())
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("auth guard: replace %s: %w", p, err)
 	}
