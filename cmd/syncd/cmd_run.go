@@ -324,7 +324,10 @@ func (d *daemon) status() statusDoc {
 	for _, pr := range a.pairs {
 		ps := pairStatus{Local: pr.cfg.Local, Remote: pr.cfg.Remote, Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
 		if pr.pair == nil {
-			ps.State, ps.LastError, ps.LastAttempt = "error", pr.err.Error(), d.started
+			ps.State, ps.LastError, ps.CannotStart = "error", pr.err.Error(), pr.err.Error()
+			if sum, err := a.store.Summary(pr.key); err == nil {
+				ps.LastSync, ps.LastAttempt = sum.Meta.LastSync, sum.Meta.LastAttempt
+			}
 			ps.Errors = append(ps.Errors, statusItem{Path: pr.cfg.Local, Message: pr.err.Error()})
 			doc.Pairs = append(doc.Pairs, ps)
 			doc.State = "error"

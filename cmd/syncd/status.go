@@ -51,6 +51,9 @@ type pairStatus struct {
 	Transfers   []transferStatus `json:"transfers"`
 	NextRetry   time.Time        `json:"next_retry,omitzero"`
 	Watcher     string           `json:"watcher,omitempty"` // ok, degraded: why, off: why
+	// CannotStart says why the pair could not be started (e.g. its local
+	// root is missing: a disk not mounted).
+	CannotStart string `json:"cannot_start,omitempty"`
 }
 
 type statusItem struct {
@@ -232,6 +235,8 @@ func judge(doc statusDoc, poll time.Duration, now time.Time) (int, string) {
 		switch {
 		case doc.AuthError != "":
 			code, reason = statusCritical, "authentication refused: "+doc.AuthError
+		case p.CannotStart != "":
+			code, reason = statusCritical, fmt.Sprintf("%s cannot start: %s", p.Local, p.CannotStart)
 		case p.State == "halted":
 			code, reason = statusCritical, fmt.Sprintf("%s halted: %s", p.Local, p.LastError)
 		case p.LastSync.IsZero() && !p.LastAttempt.IsZero() && p.LastError != "":

@@ -29,6 +29,9 @@ func TestJudgeFollowsTheMonitoringConvention(t *testing.T) {
 		{"stale and stopped", "saved", []pairStatus{with(func(p *pairStatus) { p.LastSync, p.State = now.Add(-2*time.Hour), "stopped" })}, statusCritical, "no successful sync for 2h0m0s"},
 		{"stopped recently", "saved", []pairStatus{with(func(p *pairStatus) { p.LastSync, p.State = now.Add(-14*time.Minute), "stopped" })}, statusOK, "SYNCD OK - 1 pair stopped"},
 		{"no pairs", "daemon", nil, statusUnknown, "SYNCD UNKNOWN"},
+		{"cannot start", "saved", []pairStatus{with(func(p *pairStatus) {
+			p.State, p.CannotStart = "stopped", "local root is not a directory"
+		})}, statusCritical, "SYNCD CRITICAL - /a cannot start: local root is not a directory"},
 		{"two pairs", "daemon", []pairStatus{ok, with(func(p *pairStatus) { p.Local, p.State = "/b", "syncing" })}, statusOK, "SYNCD OK - 2 pairs (1 syncing, 1 idle)"},
 	}
 	for _, c := range cases {
