@@ -22,18 +22,19 @@ const controlSocket = "syncd.sock"
 // statusDoc is `syncd status -json`, the control socket's answer and the
 // saved status file: one shape for all three (CONTRACT.md "Status").
 type statusDoc struct {
-	Version string    `json:"version"`
-	State   string    `json:"state"` // idle, syncing, error, stopped
-	PID     int       `json:"pid,omitempty"`
-	Started time.Time `json:"started,omitzero"`
-	Updated time.Time `json:"updated"`
-	Source  string    `json:"source"` // daemon, saved, database
-	Poll    string    `json:"poll_interval,omitempty"`
-	Error   string    `json:"error,omitempty"` // why the state is unknown
+	Version string       `json:"version"`
+	State   string       `json:"state"` // idle, syncing, error, stopped
+	PID     int          `json:"pid,omitempty"`
+	Started time.Time    `json:"started,omitzero"`
+	Updated time.Time    `json:"updated"`
+	Source  string       `json:"source"` // daemon, saved, database
+	Poll    string       `json:"poll_interval,omitempty"`
+	Error   string       `json:"error,omitempty"` // why the state is unknown
+	Pairs   []pairStatus `json:"pairs"`
+
 	// AuthError is set when the server refused the key pair (or the auth
 	// guard withheld it): nothing can sync until the keys are fixed.
-	AuthError string       `json:"auth_error,omitempty"`
-	Pairs     []pairStatus `json:"pairs"`
+	AuthError string `json:"auth_error,omitempty"`
 }
 
 type pairStatus struct {
