@@ -325,8 +325,10 @@ func (d *daemon) status() statusDoc {
 		ps := pairStatus{Local: pr.cfg.Local, Remote: pr.cfg.Remote, Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
 		if pr.pair == nil {
 			ps.State, ps.LastError, ps.CannotStart = "error", pr.err.Error(), pr.err.Error()
-			if sum, err := a.store.Summary(pr.key); err == nil {
-				ps.LastSync, ps.LastAttempt = sum.Meta.LastSync, sum.Meta.LastAttempt
+			if a.store != nil { // the last sync before the root went missing
+				if sum, err := a.store.Summary(pr.key); err == nil {
+					ps.LastSync, ps.LastAttempt = sum.Meta.LastSync, sum.Meta.LastAttempt
+				}
 			}
 			ps.Errors = append(ps.Errors, statusItem{Path: pr.cfg.Local, Message: pr.err.Error()})
 			doc.Pairs = append(doc.Pairs, ps)
