@@ -258,3 +258,20 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("schema error: code %d\n%s", code, out)
 	}
 }
+
+// A root that synced before and is gone (the disk not mounted) is reported
+// as such, with its last sync, not as never synced.
+func TestVanishedRootKeepsItsLastSync(t *testing.T) {
+	f := newFixture(t)
+	if out, code := f.syncd("once", "-config", f.cfg); code != 0 {
+		t.Fatalf("once: code %d\n%s", code, out)
+	}
+	os.RemoveAll(f.local)
+	if out, code := f.syncd("run", "-config", f.cfg); code != exitFailed {
+		t.Fatalf("run without its root: code %d\n%s", code, out)
+	}
+	doc, code := f.status()
+	if code != statusCritical || len(doc.Pairs) != 1 || doc.Pairs[0].CannotStart == "" || doc.Pairs[0].LastSync.IsZero() {
+		t.Fatalf("status: code %d %+v", code, doc)
+	}
+}
