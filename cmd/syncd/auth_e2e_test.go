@@ -275,3 +275,23 @@ func TestVanishedRootKeepsItsLastSync(t *testing.T) {
 		t.Fatalf("status: code %d %+v", code, doc)
 	}
 }
+
+// With one root missing and another there, the daemon runs the one that is
+// there and reports the other CRITICAL (it starts at the next restart).
+func TestDaemonRunsThePairsThatCanStart(t *testing.T) {
+	f := newFixture(t)
+	missing := filepath.Join(t.TempDir(), "unmounted")
+	b, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, append(b, fmt.Sprintf("  - local: %s\n    remote: /other\n", missing)...), 0o600)
+	f.startDaemon()
+	var doc statusDoc
+	var code int
+	eventually(t, "the good pair synced", 10*time.Second, func() bool {
+		out, c := f.syncd("status", "-config", f.cfg, "-json")
+		doc, code = statusDoc{}, c
+		return json.Unmarshal([]byte(out), &doc) == nil && doc.Source == "daemon" && len(doc.Pairs) == 2 && !doc.Pairs[0].LastSync.IsZero()
+	})
+	if code != statusCritical || doc.Pairs[1].Local != missing || doc.Pairs[1].CannotStart == "" {
+		t.Fatalf("status: code %d %+v", code, doc)
+	}
+}
