@@ -46,6 +46,23 @@ type Config struct {
 	// moving for this long (the transfer is then retried or resumed); 0
 	// means DefaultStallTimeout, negative disables it.
 	StallTimeout time.Duration
+	// AuthGuard, when set, is consulted around every /authorize (see
+	// AuthGuard).
+	AuthGuard AuthGuard
+}
+
+// AuthGuard decides whether a key pair may be sent to /authorize and learns
+// how each attempt ended. Five failed authorizations lock the client's IP
+// out for a day (BEHAVIOUR 9), and the count is the IP's, not the process's:
+// a guard remembers refusals where every process of the host sees them.
+//
+// Authorize calls send at most once, unless it withholds the request, and
+// returns send's error or its own. To withhold the request it returns an
+// error wrapping ErrBadKeys, which the client then treats as a refusal by
+// the server. send's error is classified: errors.Is(err, ErrBadKeys) or
+// ErrNoAPIAccess means the server refused the key pair.
+type AuthGuard interface {
+	Authorize(ctx context.Context, key1, key2 string, send func(context.Context) error) error
 }
 
 // Defaults for Config's zero values.
@@ -72,6 +89,7 @@ type Client struct {
 	baseDelay  time.Duration
 	stall      time.Duration
 	now        func() time.Time
+	guard      AuthGuard // nil: none
 
 	// authSlot serialises authorizations so that many requests seeing the
 	// same invalidated token cause one /authorize (a channel, not a mutex,
@@ -167,6 +185,7 @@ func New(cfg Config) (*Client, error) {
 		stall:      stall,
 		now:        now,
 		authSlot:   make(chan struct{}, 1),
+		guard:      cfg.AuthGuard,
 		uploads:    newGate(),
 		downloads:  newGate(),
 		quota:      &downloadQuota{},
@@ -266,31 +285,49 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 		return s, nil
 	}
 	params := url.Values{"key1": {c.key1}, "key2": {c.key2}}
-	env, err := c.retry(ctx, "authorize", true, func(ctx context.Context) (envelope, error) {
-		return c.send(ctx, "authorize", formRequest(params))
-	})
-	if err == nil {
-		var tok, acct string
-		tok, acct, err = decodeAuth(env)
+	send := func(ctx context.Context) error {
+		env, err := c.retry(ctx, "authorize", true, func(ctx context.Context) (envelope, error) {
+			return c.send(ctx, "authorize", formRequest(params))
+		})
 		if err != nil {
-			err = &APIError{Endpoint: "authorize", Message: err.Error(), HTTPStatus: 200, Kind: ErrTransient}
-		} else {
-			c.mu.Lock()
-			c.token, c.accountID = tok, acct
-			c.tokenGen++
-			s = session{c.token, c.accountID, c.tokenGen}
-			c.mu.Unlock()
-			c.log.Info("authorized", zap.Uint64("token_generation", s.gen))
-			return s, nil
+			return err
 		}
+		tok, acct, err := decodeAuth(env)
+		if err != nil {
+			return &APIError{Endpoint: "authorize", Message: err.Error(), HTTPStatus: 200, Kind: ErrTransient}
+		}
+		c.mu.Lock()
+		c.token, c.accountID = tok, acct
+		c.tokenGen++
+		s = session{c.token, c.accountID, c.tokenGen}
+		c.mu.Unlock()
+		return nil
+	}
+	var err error
+	if c.guard != nil {
+		err = c.guard.Authorize(ctx, c.key1, c.key2, send)
+	} else {
+		err = send(ctx)
+	}
+	if err == nil {
+		c.log.Info("authorized", zap.Uint64("token_generation", s.gen))
+		return s, nil
 	}
 	if errors.Is(err, ErrBadKeys) || errors.Is(err, ErrNoAPIAccess) {
 		c.mu.Lock()
 		c.authErr = err
 		c.mu.Unlock()
-		c.log.Error("authorization refused; not trying again until the client is recreated", zap.Error(err))
+		c.log.Error("authorization refused; not trying again", zap.Error(err))
 	}
 	return session{}, err
+}
+
+// Refused returns the refusal (wrapping ErrBadKeys or ErrNoAPIAccess) that
+// made the client stop authorizing, or nil.
+func (c *Client) Refused() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.authErr
 }
 
 // Close disables the access token (disable_access_token) and releases idle

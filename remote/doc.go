@@ -10,7 +10,9 @@
 // are classified with the sentinels below and inspected with errors.Is:
 //
 //   - ErrBadKeys, ErrNoAPIAccess: permanent. Never retried: five failed
-//     authorizations lock the client's IP out for a day.
+//     authorizations lock the client's IP out for a day. Within a process
+//     the refusal is sticky (Client.Refused); across processes a
+//     Config.AuthGuard, consulted around every /authorize, remembers it.
 //   - ErrTokenInvalid: the shared token was invalidated (by another client
 //     of the same account, or idle expiry). The client re-authorizes once
 //     by itself; callers see it only when that also fails.

@@ -31,6 +31,11 @@ func WriteStatusFile(dir string, v any) (err error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
+	// Readable by the group, as the control socket: the status holds no
+	// secret, and a monitoring user in the service's group reads it.
+	if err = tmp.Chmod(0o640); err != nil {
+		return fmt.Errorf("write status %s: %w", tmp.Name(), err)
+	}
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("write status %s: %w", tmp.Name(), err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/syncd/syncd/cmd/syncd/internal/authguard"
 	"github.com/syncd/syncd/cmd/syncd/internal/config"
 	"github.com/syncd/syncd/cmd/syncd/internal/logging"
 	"github.com/syncd/syncd/remote"
@@ -76,14 +77,35 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 	return cfg, err
 }
 
+// loadConfigWithoutKeys loads the configuration without reading or
+// requiring the keys (for status), warnings discarded.
+func loadConfigWithoutKeys(path string) (*config.Config, error) {
+	if path == "" {
+		path = config.DefaultConfigPath(os.Getenv)
+	}
+	cfg, _, err := config.LoadWith(path, config.Options{Getenv: os.Getenv, Euid: os.Geteuid(), NoKeys: true})
+	return cfg, err
+}
+
+// openOptions are the command-line switches openApp honours.
+type openOptions struct {
+	dryRun    bool // -dry-run: write nothing
+	retryAuth bool // -retry-auth: send a key pair the server refused before
+}
+
 // openApp opens the state store and the remote client and wires each pair.
-// Per-pair failures are recorded on the pair, not returned.
+// Per-pair failures are recorded on the pair, not returned; when no local
+// root is there nothing is sent to the server. The key pair goes through the
+// state_dir's auth guard (see package authguard); oo.retryAuth is
+// -retry-auth. A refused key pair is an error for which isAuthError holds.
 //
-// dryRun opens everything for reading only, so that a dry run writes
+// oo.dryRun opens everything for reading only, so that a dry run writes
 // nothing: the state database read-only when it exists (else an empty
 // state: the plan is the first sync's), the local roots without creating
-// their .syncd/, no temp clean-up or trash purge.
-func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper, dryRun bool) (*app, error) {
+// their .syncd/, no temp clean-up or trash purge. (A refused key pair is
+// still remembered by the auth guard: that protects the IP.)
+func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), rt func(http.RoundTripper) http.RoundTripper, oo openOptions) (*app, error) {
+	dryRun := oo.dryRun
 	var st *state.Store
 	var store engine.Store
 	if dryRun {
@@ -112,6 +134,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 	client, err := remote.New(remote.Config{
 		URL: cfg.API.URL, Key1: cfg.API.Key1, Key2: cfg.API.Key2,
 		Logger: log, RequestsPerSecond: cfg.RequestsPerSecond, HTTPClient: hc,
+		AuthGuard: &authguard.Guard{Dir: cfg.StateDir, Retry: oo.retryAuth},
 	})
 	if err != nil {
 		if st != nil {
@@ -120,13 +143,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, store: st, client: client}
-	if err := client.Authorize(ctx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("authorize with %s: %w", cfg.API.URL, err)
-	}
-	if _, err := client.Package(ctx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("read account limits: %w", err)
+	if anyRoot(cfg) {
+		if err := client.Authorize(ctx); err != nil {
+			a.close()
+			return nil, fmt.Errorf("authorize with %s: %w", cfg.API.URL, err)
+		}
+		if _, err := client.Package(ctx); err != nil {
+			a.close()
+			return nil, fmt.Errorf("read account limits: %w", err)
+		}
 	}
 	host, _ := os.Hostname()
 	up, down := bind.NewLimiter(cfg.BWLimitUp), bind.NewLimiter(cfg.BWLimitDown)
@@ -170,6 +195,37 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			engine.Options{Logger: log, ValidLocalName: validLocalName, Observer: observer, SweepInterval: cfg.SweepInterval})
 	}
 	return a, nil
+}
+
+// anyRoot reports whether some pair's local root is a directory: without
+// one no pair can be wired, and nothing needs the server.
+func anyRoot(cfg *config.Config) bool {
+	for _, pc := range cfg.Pairs {
+		if fi, err := os.Stat(pc.Local); err == nil && fi.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// wired is the number of pairs that could be wired.
+func (a *app) wired() int {
+	n := 0
+	for _, p := range a.pairs {
+		if p.pair != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// exitCode maps an error of openApp to the exit code: a refused key pair
+// is a configuration error (2), like a bad file; the rest is 1.
+func exitCode(err error) int {
+	if isAuthError(err) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 // settle is how recently a file may have been modified and still be taken

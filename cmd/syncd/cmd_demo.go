@@ -105,7 +105,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer close(problemsDone)
 		printProblems(pctx, stdout, stateDir)
 	}()
-	err = runDaemon(ctx, cfg, log, observer)
+	err = runDaemon(ctx, cfg, log, observer, false)
 	stopProblems()
 	<-problemsDone
 	if err != nil {

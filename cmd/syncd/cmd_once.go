@@ -8,7 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/cmd/syncd/internal/config"
+	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -79,12 +84,18 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		recordOp(log, ev)
 		tally.observe(ev)
 	}
-	a, err := openApp(ctx, cfg, log, observe, nil, *dryRun)
+	a, err := openApp(ctx, cfg, log, observe, nil, openOptions{dryRun: *dryRun, retryAuth: ro.retryAuth})
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
-		return exitFailed
+		if isAuthError(err) && !*dryRun {
+			saveOnceStatus(cfg, log, nil, err)
+		}
+		return exitCode(err)
 	}
 	defer a.close()
+	if !*dryRun {
+		defer saveOnceStatus(cfg, log, a, nil)
+	}
 	pctx, stopProgress := context.WithCancel(ctx)
 	progressDone := make(chan struct{})
 	go func() {
@@ -204,4 +215,25 @@ func (p pairReport) doneSummary() string {
 		s += "; " + humanBytes(p.Changes.BytesDown) + " down"
 	}
 	return s
+}
+
+// saveOnceStatus saves what `once` found as the status file, so that
+// `syncd status` tells the truth between runs (a cron job's, say): the
+// pairs' last sync, their errors, a refused key pair. A running daemon holds
+// the state database, so `once` gets this far only when none runs.
+func saveOnceStatus(cfg *config.Config, log *zap.Logger, a *app, startErr error) {
+	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	if a != nil {
+		d.setApp(a)
+	} else {
+		d.setStartErr(startErr)
+	}
+	doc := d.status()
+	doc.Source, doc.PID = "once", 0
+	for i := range doc.Pairs {
+		doc.Pairs[i].Watcher = ""
+	}
+	if err := state.WriteStatusFile(cfg.StateDir, doc); err != nil {
+		log.Warn("could not save status", zap.Error(err))
+	}
 }

@@ -42,11 +42,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// In a terminal or under systemd this runs the daemon directly; under
 	// the Windows service manager it performs the manager's handshake first.
 	err = runManaged(ctx, cfg.Path, func(ctx context.Context, _ string) error {
-		return runDaemonWith(ctx, cfg, log, nil, term, ro.progress)
+		return runDaemonWith(ctx, cfg, log, nil, term, ro.progress, ro.retryAuth)
 	})
 	if err != nil {
 		log.Error("daemon stopped", zap.Error(err))
-		return exitFailed
+		return exitCode(err)
 	}
 	return exitOK
 }
@@ -59,7 +59,7 @@ func daemonFromPath(ctx context.Context, path string) error {
 		return err
 	}
 	defer log.Sync()
-	return runDaemon(ctx, cfg, log, nil)
+	return runDaemon(ctx, cfg, log, nil, false)
 }
 
 // daemon is a running `syncd run`.
@@ -73,6 +73,7 @@ type daemon struct {
 	mu       sync.Mutex // serialises status file writes
 	appMu    sync.Mutex // guards app and startErr, set once the account answers
 	startErr error
+	refused  func(error) // stops the daemon on a refused key pair
 }
 
 func (d *daemon) setApp(a *app) {
@@ -87,15 +88,22 @@ func (d *daemon) setStartErr(err error) {
 	d.appMu.Unlock()
 }
 
+// errNoPair stops a daemon none of whose pairs could start (e.g. the only
+// local root is on a disk not mounted yet): it exits 1 and the service
+// manager starts it again later, with no request sent to the server.
+var errNoPair = errors.New("no pair could start")
+
 // runDaemon runs every pair until ctx ends. observer, when set, sees every
-// finished operation (the demo prints them).
-func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent)) error {
-	return runDaemonWith(ctx, cfg, log, observer, nil, 30*time.Second)
+// finished operation (the demo prints them). It returns an error for which
+// isAuthError holds when the server refused the key pair, at start or
+// later: the daemon then stops instead of retrying (exit 2).
+func runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), retryAuth bool) error {
+	return runDaemonWith(ctx, cfg, log, observer, nil, 30*time.Second, retryAuth)
 }
 
 // runDaemonWith is runDaemon showing progress on term (nil: not a
 // terminal) or, without one, as a log line every progressEvery.
-func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), term *termLine, progressEvery time.Duration) error {
+func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, observer func(engine.OpEvent), term *termLine, progressEvery time.Duration, retryAuth bool) error {
 	d := &daemon{cfg: cfg, log: log, started: time.Now()}
 	d.metrics = newMetrics()
 	obs := func(ev engine.OpEvent) {
@@ -120,11 +128,16 @@ func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, obs
 	var a *app
 	for attempt := 1; ; attempt++ {
 		var err error
-		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport, false)
+		a, err = openApp(ctx, cfg, log, obs, d.metrics.transport, openOptions{retryAuth: retryAuth})
 		if err == nil {
 			break
 		}
-		if errors.Is(err, state.ErrLocked) || isPermanent(err) {
+		if isPermanent(err) {
+			d.setStartErr(err)
+			d.saveStatus()
+			return err
+		}
+		if errors.Is(err, state.ErrLocked) {
 			return err
 		}
 		delay := min(time.Duration(attempt)*2*time.Second, time.Minute)
@@ -139,11 +152,13 @@ func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, obs
 	d.setApp(a)
 	defer a.close()
 	d.metrics.watchPairs(a.pairs)
+	// The reporter stops with the daemon, whichever way it returns.
+	pctx, stopProgress := context.WithCancel(ctx)
 	progressDone := make(chan struct{})
-	defer func() { <-progressDone }()
+	defer func() { stopProgress(); <-progressDone }()
 	go func() {
 		defer close(progressDone)
-		reportProgress(ctx, log, term, progressEvery, func() []*pairRun { return a.pairs })
+		reportProgress(pctx, log, term, progressEvery, func() []*pairRun { return a.pairs })
 	}()
 	if cfg.MetricsListen != "" {
 		stop, err := d.metrics.serve(cfg.MetricsListen, log)
@@ -153,6 +168,18 @@ func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, obs
 		defer stop()
 	}
 
+	if a.wired() == 0 {
+		d.saveStatus()
+		for _, pr := range a.pairs {
+			log.Error("pair not started", zap.String("pair", pr.cfg.Local), zap.Error(pr.err))
+		}
+		return errNoPair
+	}
+	// A refusal of the key pair while running (keys revoked) stops the
+	// daemon: the client will not authorize again, so nothing can sync.
+	ctx, stopAll := context.WithCancelCause(ctx)
+	defer stopAll(nil)
+	d.refused = func(err error) { stopAll(err) }
 	var wg sync.WaitGroup
 	for _, pr := range a.pairs {
 		if pr.err != nil {
@@ -168,6 +195,9 @@ func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, obs
 	log.Info("syncd running", zap.Int("pairs", len(a.pairs)), zap.Duration("poll_interval", cfg.PollInterval))
 	wg.Wait()
 	d.saveStatus()
+	if err := context.Cause(ctx); isAuthError(err) {
+		return err
+	}
 	log.Info("syncd stopped")
 	return nil
 }
@@ -257,6 +287,9 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 		OnPass: func(res engine.PassResult, err error) {
 			d.metrics.observePass(pr.cfg.Local, res, err)
 			d.saveStatus()
+			if refused := d.app.client.Refused(); refused != nil && d.refused != nil {
+				d.refused(refused)
+			}
 		},
 	})
 }
@@ -286,6 +319,13 @@ func (d *daemon) status() statusDoc {
 	d.appMu.Lock()
 	a, startErr := d.app, d.startErr
 	d.appMu.Unlock()
+	if isAuthError(startErr) {
+		doc.AuthError = startErr.Error()
+	} else if a != nil {
+		if err := a.client.Refused(); err != nil {
+			doc.AuthError = err.Error()
+		}
+	}
 	if a == nil { // still connecting
 		doc.State = "syncing"
 		for _, pc := range d.cfg.Pairs {
@@ -301,7 +341,12 @@ func (d *daemon) status() statusDoc {
 	for _, pr := range a.pairs {
 		ps := pairStatus{Local: pr.cfg.Local, Remote: pr.cfg.Remote, Problems: []statusItem{}, Errors: []statusItem{}, Transfers: []transferStatus{}}
 		if pr.pair == nil {
-			ps.State, ps.LastError = "error", pr.err.Error()
+			ps.State, ps.LastError, ps.CannotStart = "error", pr.err.Error(), pr.err.Error()
+			if a.store != nil { // the last sync before the root went missing
+				if sum, err := a.store.Summary(pr.key); err == nil {
+					ps.LastSync, ps.LastAttempt = sum.Meta.LastSync, sum.Meta.LastAttempt
+				}
+			}
 			ps.Errors = append(ps.Errors, statusItem{Path: pr.cfg.Local, Message: pr.err.Error()})
 			doc.Pairs = append(doc.Pairs, ps)
 			doc.State = "error"
@@ -358,8 +403,10 @@ func (d *daemon) saveStatus() {
 	}
 }
 
-// serveControl answers status requests on a unix socket only the daemon's
-// user can reach (mode 0600).
+// serveControl answers status requests on a unix socket (mode 0660: the
+// daemon's user and group; who reaches it is state_dir's mode, 0750 for the
+// packaged service, so a monitoring user in group syncd can). The socket
+// only serves the status, which holds no secret.
 func (d *daemon) serveControl() (func(), error) {
 	sock := filepath.Join(d.cfg.StateDir, controlSocket)
 	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
@@ -371,7 +418,7 @@ func (d *daemon) serveControl() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", sock, err)
 	}
-	if err := os.Chmod(sock, 0o600); err != nil {
+	if err := os.Chmod(sock, 0o660); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("control socket %s: %w", sock, err)
 	}

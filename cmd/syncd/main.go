@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "once":
 		return runOnce(ctx, args[1:], stdout, stderr)
+	case "config":
+		return runConfig(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "syncd: unknown command %q\n", args[0])
 	usage(stderr)
@@ -89,18 +91,25 @@ func orNone(s string) string {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  syncd run     [-config FILE] [-v | -log-level LEVEL] [-progress DUR]
+  syncd run     [-config FILE] [-retry-auth] [-v | -log-level LEVEL] [-progress DUR]
                                           foreground daemon
-  syncd once    [-config FILE] [-force] [-dry-run] [-json] [-v | -log-level LEVEL] [-progress DUR]
+  syncd once    [-config FILE] [-force] [-dry-run] [-json] [-retry-auth]
+                [-v | -log-level LEVEL] [-progress DUR]
   syncd status  [-config FILE] [-json]    (also: syncd -status)
+  syncd config check [-config FILE]       validate offline: nothing is sent to the server
   syncd service install|uninstall|start|stop|restart|status [-config FILE]
   syncd service unit [-dropin | -packaged | -launchd] [-config FILE]
                                           print the systemd unit (or drop-in, or plist)
   syncd emulator -listen ADDR -data DIR [-key1 K1 -key2 K2] [knobs]
   syncd demo    [-dir DIR]
   syncd version
+
 run and once log every change at info (-log-level warn hides it, -v adds
 debug detail); in a terminal they show a progress line, otherwise they log
-progress every -progress (default 30s). See man syncd or README.md.
+progress every -progress (default 30s).
+A key pair the server refused is not sent again (the server bans the IP
+after 5 failures a day) until the keys change or -retry-auth is given.
+Exit codes: 0 ok; 1 items failed or a guard stopped; 2 usage or
+configuration error, refused keys included. See man syncd or README.md.
 `)
 }

@@ -131,6 +131,8 @@ type runOptions struct {
 	logLevel string
 	verbose  bool
 	progress time.Duration
+	// retryAuth is -retry-auth: send a key pair the server refused before.
+	retryAuth bool
 }
 
 func (o *runOptions) register(fs interface {
@@ -141,6 +143,7 @@ func (o *runOptions) register(fs interface {
 	fs.StringVar(&o.logLevel, "log-level", "", "log level for this run: debug, info, warn or error (overrides the configuration's log.level)")
 	fs.BoolVar(&o.verbose, "v", false, "verbose: the same as -log-level debug")
 	fs.DurationVar(&o.progress, "progress", 30*time.Second, "when stderr is not a terminal, log progress this often while a pass transfers (0: never)")
+	fs.BoolVar(&o.retryAuth, "retry-auth", false, "send a key pair the server refused before (see README: Authorization)")
 }
 
 func (o *runOptions) level(cfg *config.Config) string {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/syncd/syncd/cmd/syncd/internal/config"
 	"github.com/syncd/syncd/state"
 )
 
@@ -30,6 +31,10 @@ type statusDoc struct {
 	Poll    string       `json:"poll_interval,omitempty"`
 	Error   string       `json:"error,omitempty"` // why the state is unknown
 	Pairs   []pairStatus `json:"pairs"`
+
+	// AuthError is set when the server refused the key pair (or the auth
+	// guard withheld it): nothing can sync until the keys are fixed.
+	AuthError string `json:"auth_error,omitempty"`
 }
 
 type pairStatus struct {
@@ -48,6 +53,9 @@ type pairStatus struct {
 	Progress    *progressStatus  `json:"progress,omitempty"` // while a plan executes
 	NextRetry   time.Time        `json:"next_retry,omitzero"`
 	Watcher     string           `json:"watcher,omitempty"` // ok, degraded: why, off: why
+	// CannotStart says why the pair could not be started (e.g. its local
+	// root is missing: a disk not mounted).
+	CannotStart string `json:"cannot_start,omitempty"`
 }
 
 type statusItem struct {
@@ -90,11 +98,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return statusUnknown
 	}
-	cfg, err := loadConfig(*cfgPath, io.Discard)
+	// Status needs no secret: the keys are neither read nor required, so a
+	// monitoring user that may read the configuration but not the key
+	// files still gets an answer.
+	cfg, err := loadConfigWithoutKeys(*cfgPath)
 	if err != nil {
 		return unknown("configuration: " + err.Error())
 	}
-	doc, err := readStatus(ctx, cfg.StateDir)
+	doc, err := readStatus(ctx, cfg)
 	if err != nil {
 		return unknown(err.Error())
 	}
@@ -115,7 +126,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // readStatus asks the running daemon, else reads what the last run saved,
 // else the database itself (without waiting on a lock a daemon holds).
-func readStatus(ctx context.Context, stateDir string) (statusDoc, error) {
+func readStatus(ctx context.Context, cfg *config.Config) (statusDoc, error) {
+	stateDir := cfg.StateDir
 	if doc, err := askDaemon(ctx, filepath.Join(stateDir, controlSocket)); err == nil {
 		doc.Source = "daemon"
 		return doc, nil
@@ -146,12 +158,21 @@ func readStatus(ctx context.Context, stateDir string) (statusDoc, error) {
 	if err != nil {
 		return statusDoc{}, err
 	}
+	// The database knows pairs by key; their names are the configuration's.
+	names := map[string]config.Pair{}
+	for _, pc := range cfg.Pairs {
+		names[pairKey(pc)] = pc
+	}
 	for _, p := range pairs {
 		sum, err := st.Summary(p)
 		if err != nil {
 			return statusDoc{}, err
 		}
-		ps := pairStatus{Local: sum.Meta.LocalRoot, Remote: sum.Meta.RemotePath, State: "stopped",
+		pc, ok := names[p]
+		if !ok {
+			continue // a pair no longer configured
+		}
+		ps := pairStatus{Local: pc.Local, Remote: pc.Remote, State: "stopped",
 			LastSync: sum.Meta.LastSync, LastAttempt: sum.Meta.LastAttempt, PendingOps: sum.Meta.Pending + sum.InFlight,
 			Conflicts: sum.Conflicts, LastError: sum.Meta.LastError, Problems: []statusItem{}, Errors: []statusItem{}}
 		if sum.Meta.Halted != "" {
@@ -190,6 +211,14 @@ func askDaemon(ctx context.Context, sock string) (statusDoc, error) {
 	return doc, nil
 }
 
+// staleAfter is how long a pair may go without a successful sync before
+// status is CRITICAL, whether a daemon answers or not: ten poll intervals,
+// and at least 15 minutes. A `syncd once` run from cron should set
+// poll_interval to the cron period.
+func staleAfter(poll time.Duration) time.Duration {
+	return max(10*poll, 15*time.Minute)
+}
+
 // judge maps a status to a monitoring-plugin exit code and first line.
 func judge(doc statusDoc, poll time.Duration, now time.Time) (int, string) {
 	code := statusOK
@@ -206,13 +235,16 @@ func judge(doc statusDoc, poll time.Duration, now time.Time) (int, string) {
 		if oldest.IsZero() || p.LastSync.Before(oldest) {
 			oldest = p.LastSync
 		}
-		stale := max(10*poll, 15*time.Minute)
 		switch {
+		case doc.AuthError != "":
+			code, reason = statusCritical, "authentication refused: "+doc.AuthError
+		case p.CannotStart != "":
+			code, reason = statusCritical, fmt.Sprintf("%s cannot start: %s", p.Local, p.CannotStart)
 		case p.State == "halted":
 			code, reason = statusCritical, fmt.Sprintf("%s halted: %s", p.Local, p.LastError)
 		case p.LastSync.IsZero() && !p.LastAttempt.IsZero() && p.LastError != "":
 			code, reason = statusCritical, fmt.Sprintf("%s never synced: %s", p.Local, p.LastError)
-		case !p.LastSync.IsZero() && now.Sub(p.LastSync) > stale && doc.Source == "daemon":
+		case !p.LastSync.IsZero() && now.Sub(p.LastSync) > staleAfter(poll):
 			code, reason = statusCritical, fmt.Sprintf("%s: no successful sync for %s", p.Local, now.Sub(p.LastSync).Round(time.Second))
 		case code < statusWarning && (p.State == "error" || len(p.Errors) > 0 || len(p.Problems) > 0 || p.Conflicts > 0 || (p.Watcher != "" && p.Watcher != "ok")):
 			code = statusWarning
@@ -227,6 +259,9 @@ func judge(doc statusDoc, poll time.Duration, now time.Time) (int, string) {
 	}
 	if len(doc.Pairs) == 0 {
 		code, reason = statusUnknown, "no pairs"
+		if doc.AuthError != "" {
+			code, reason = statusCritical, "authentication refused: "+doc.AuthError
+		}
 	}
 	word := [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}[code]
 	noun := "pairs"
@@ -270,6 +305,9 @@ func firstNonEmpty(a, b string) string {
 
 func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 	fmt.Fprintf(w, "syncd %s: %s (from %s)\n", doc.Version, doc.State, doc.Source)
+	if doc.AuthError != "" {
+		fmt.Fprintf(w, "authentication refused: %s\n", doc.AuthError)
+	}
 	for _, p := range doc.Pairs {
 		fmt.Fprintf(w, "%s <-> %s: %s", p.Local, p.Remote, p.State)
 		if !p.LastSync.IsZero() {
@@ -287,7 +325,7 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 		for _, t := range p.Transfers {
 			fmt.Fprintf(w, "  %s %s: %d/%d bytes, %.0f B/s, eta %.0fs\n", t.Direction, t.Path, t.Done, t.Size, t.RateBps, t.ETASecs)
 		}
-		if p.LastError != "" {
+		if p.LastError != "" && p.LastError != doc.AuthError {
 			fmt.Fprintf(w, "  last error: %s\n", p.LastError)
 		}
 		if p.Watcher != "" && p.Watcher != "ok" {

@@ -26,8 +26,12 @@ func TestJudgeFollowsTheMonitoringConvention(t *testing.T) {
 			p.LastSync, p.LastAttempt, p.State, p.LastError = time.Time{}, now, "error", "key pair refused"
 		})}, statusCritical, "never synced: key pair refused"},
 		{"stale", "daemon", []pairStatus{with(func(p *pairStatus) { p.LastSync = now.Add(-2 * time.Hour) })}, statusCritical, "no successful sync for 2h0m0s"},
-		{"stale but stopped", "saved", []pairStatus{with(func(p *pairStatus) { p.LastSync, p.State = now.Add(-2*time.Hour), "stopped" })}, statusOK, "SYNCD OK - 1 pair stopped"},
+		{"stale and stopped", "saved", []pairStatus{with(func(p *pairStatus) { p.LastSync, p.State = now.Add(-2*time.Hour), "stopped" })}, statusCritical, "no successful sync for 2h0m0s"},
+		{"stopped recently", "saved", []pairStatus{with(func(p *pairStatus) { p.LastSync, p.State = now.Add(-14*time.Minute), "stopped" })}, statusOK, "SYNCD OK - 1 pair stopped"},
 		{"no pairs", "daemon", nil, statusUnknown, "SYNCD UNKNOWN"},
+		{"cannot start", "saved", []pairStatus{with(func(p *pairStatus) {
+			p.State, p.CannotStart = "stopped", "local root is not a directory"
+		})}, statusCritical, "SYNCD CRITICAL - /a cannot start: local root is not a directory"},
 		{"two pairs", "daemon", []pairStatus{ok, with(func(p *pairStatus) { p.Local, p.State = "/b", "syncing" })}, statusOK, "SYNCD OK - 2 pairs (1 syncing, 1 idle)"},
 	}
 	for _, c := range cases {
@@ -40,5 +44,13 @@ func TestJudgeFollowsTheMonitoringConvention(t *testing.T) {
 				t.Fatalf("no performance data: %q", line)
 			}
 		})
+	}
+	// A refused key pair is CRITICAL whatever the pairs say, even with
+	// none (the daemon stopped before listing any).
+	for _, pairs := range [][]pairStatus{{ok}, nil} {
+		code, line := judge(statusDoc{Source: "saved", AuthError: "key pair refused", Pairs: pairs}, 30*time.Second, now)
+		if code != statusCritical || !strings.HasPrefix(line, "SYNCD CRITICAL - authentication refused: key pair refused") {
+			t.Fatalf("refused keys with %d pairs: %d %q", len(pairs), code, line)
+		}
 	}
 }

@@ -34,7 +34,8 @@ fi
 if [ "$upgrade" = no ]; then
 	cat <<'MSG'
 syncd installed. Next:
-  1. edit /etc/syncd/config.yaml (keys: key1_file/key2_file or /etc/syncd/env)
+  1. edit /etc/syncd/config.yaml (keys: key1_file/key2_file or /etc/syncd/env),
+     then check it offline: syncd config check
   2. give the syncd user write access to each pair's local root, and make the
      roots writable in the sandbox:
        syncd service unit -dropin -config /etc/syncd/config.yaml \

@@ -191,6 +191,10 @@ type Options struct {
 	// service unit while the keys live in the service's EnvironmentFile.
 	// A key that is given is still validated.
 	KeysOptional bool
+	// NoKeys neither reads nor requires the keys (they stay ""): for
+	// `syncd status`, which needs no secret and may run as a monitoring
+	// user that cannot read the key files.
+	NoKeys bool
 }
 
 // DefaultConfigPath is the -config default: $SYNCD_CONFIG, then

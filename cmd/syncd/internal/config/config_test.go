@@ -284,9 +284,32 @@ func TestLoadMissingFileIsConfigError(t *testing.T) {
 	}
 }
 
+// TestStatusLoadNeedsNoKeys: NoKeys neither requires nor reads a key file.
+func TestStatusLoadNeedsNoKeys(t *testing.T) {
+	body := strings.Join(strings.Split(minimal, "\n")[0:2], "\n") + "\n  key1_file: /nonexistent/k1\n" + strings.Join(strings.Split(minimal, "\n")[4:], "\n")
+	p := write(t, body)
+	if _, _, err := LoadWith(p, Options{Getenv: noEnv}); err == nil {
+		t.Fatal("an unreadable key file must be an error for commands that authorize")
+	}
+	cfg, _, err := LoadWith(p, Options{Getenv: noEnv, NoKeys: true})
+	if err != nil || cfg.API.Key1 != "" || cfg.API.Key2 != "" || len(cfg.Pairs) == 0 {
+		t.Fatalf("NoKeys: %+v %v", cfg, err)
+	}
+}
+
 func TestWarnsWhenKeysReadableByOthers(t *testing.T) {
 	p := write(t, minimal)
-	for _, mode := range []os.FileMode{0o640, 0o604} {
+	// The package's 0640 root:syncd lets the service's group read the file:
+	// that is intended, not warned about.
+	for _, mode := range []os.FileMode{0o600, 0o640} {
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, warns, err := LoadWith(p, Options{Getenv: noEnv}); err != nil || len(warns) != 0 {
+			t.Fatalf("mode %#o: %v %v, want no warning", mode, warns, err)
+		}
+	}
+	for _, mode := range []os.FileMode{0o644, 0o604} {
 		if err := os.Chmod(p, mode); err != nil {
 			t.Fatal(err)
 		}

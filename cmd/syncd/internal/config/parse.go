@@ -439,7 +439,14 @@ func loopbackHost(h string) bool {
 }
 
 // key resolves one API key from its single source.
+//
+// Keys are secrets, so a source that every user of the host may read is
+// warned about. Group read access is not: the packaged configuration is
+// 0640 root:syncd so that the service (group syncd) can read it.
 func (p *parser) key(inline, file *yaml.Node, name, env string) string {
+	if p.opt.NoKeys {
+		return ""
+	}
 	key := "api." + name
 	fileKey := key + "_file"
 	envVal := p.opt.Getenv(env)
@@ -477,8 +484,8 @@ func (p *parser) key(inline, file *yaml.Node, name, env string) string {
 		if !ok {
 			return ""
 		}
-		if p.mode&0o044 != 0 {
-			p.warn(key, inline.Line, "%s holds %s and is readable by group or others (mode %#o): chmod 600 it, or use %s_file", p.file, name, p.mode, name)
+		if p.mode&0o004 != 0 {
+			p.warn(key, inline.Line, "%s holds %s and every user can read it (mode %#o): chmod o-r it (0640 with the service's group, or 0600), or use %s_file", p.file, name, p.mode, name)
 		}
 		val = s
 	case !absent(file):
@@ -494,8 +501,8 @@ func (p *parser) key(inline, file *yaml.Node, name, env string) string {
 			p.fail(fileKey, file.Line, "cannot read key file: %v", err)
 			return ""
 		}
-		if perm&0o044 != 0 {
-			p.warn(fileKey, file.Line, "key file %s is readable by group or others (mode %#o): chmod 600 it", s, perm)
+		if perm&0o004 != 0 {
+			p.warn(fileKey, file.Line, "key file %s can be read by every user (mode %#o): chmod o-r it (0600, or 0640 with the service's group)", s, perm)
 		}
 		val = strings.TrimSpace(string(data))
 		key = fileKey
