@@ -87,7 +87,10 @@ func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
 		passes := make(chan error, 100)
 		done := make(chan struct{})
 		go func() {
-			p.Run(ctx, engine.LoopOptions{PollInterval: time.Hour, RetryMin: 2 * time.Second, RetryMax: time.Minute,
+			// A healthy watcher: no minute rescans while degraded, which
+			// would trigger passes of their own.
+			p.Run(ctx, engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: newFakeSource(),
+				RetryMin: 2 * time.Second, RetryMax: time.Minute,
 				OnPass: func(_ engine.PassResult, err error) { passes <- err }})
 			close(done)
 		}()
