@@ -18,8 +18,8 @@ import (
 
 	"github.com/syncd/syncd/cmd/syncd/internal/config"
 	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
-	"github.com/syncd/syncd/sync/local"
 	"github.com/syncd/syncd/sync/plan"
 	"github.com/syncd/syncd/sync/watch"
 )
@@ -202,14 +202,23 @@ func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, obs
 	return nil
 }
 
-// runPair owns one pair: its watcher and its loop.
+// runPair wires one pair's loop: it starts the root's watcher (when it
+// can) and hands it, the scan and trash settings and the status hook to
+// engine.Pair.Run, which owns every pass, timer and rescan.
 func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
-	hints := make(chan struct{}, 1)
-	hint := func() {
-		select {
-		case hints <- struct{}{}:
-		default: // a pass is already due: hints coalesce
-		}
+	lo := engine.LoopOptions{
+		PollInterval:   d.cfg.PollInterval,
+		ScanInterval:   d.cfg.ScanInterval,
+		Trash:          pr.fs,
+		TrashRetention: d.cfg.TrashRetention,
+		Settle:         settle(d.cfg),
+		OnPass: func(res engine.PassResult, err error) {
+			d.metrics.observePass(pr.cfg.Local, res, err)
+			d.saveStatus()
+			if refused := d.app.client.Refused(); refused != nil && d.refused != nil {
+				d.refused(refused)
+			}
+		},
 	}
 	matcher := pr.matcher
 	w, err := watch.New(watch.Options{
@@ -222,89 +231,24 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 			return matcher.Match(rel, k)
 		},
 	})
-	var wg sync.WaitGroup
-	wctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); wg.Wait() }()
 	if err != nil {
 		d.log.Warn("local watcher unavailable; relying on periodic scans", zap.String("pair", pr.cfg.Local), zap.Error(err))
-		w = nil
 	} else {
+		src := bind.NewWatcher(w)
+		lo.Changes = src
 		pr.watcher.Store(w)
-		wg.Add(2)
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
 		go func() {
-			defer wg.Done()
-			if err := w.Run(wctx); err != nil && wctx.Err() == nil {
+			defer close(done)
+			if err := src.Run(wctx); err != nil && wctx.Err() == nil {
 				d.log.Warn("local watcher stopped; relying on periodic scans", zap.String("pair", pr.cfg.Local), zap.Error(err))
 				pr.watcher.Store(nil)
 			}
 		}()
-		go func() {
-			defer wg.Done()
-			// Every batch, the first (Full, sent once every directory is
-			// watched) included, asks for a pass: a change made between
-			// the loop's first scan and the watches existing is caught.
-			// The pass rescans only the directories a batch names.
-			for b := range w.Batches() {
-				pr.pair.LocalChanged(watchKeys(b.Dirs), watchKeys(b.Trees), b.Full)
-				hint()
-			}
-		}()
 	}
-	// The safety net: a full rescan at scan_interval whatever the watcher
-	// says, and every minute while the watcher is degraded (out of inotify
-	// watches, overflowing) or off: events may be missing then. Between
-	// them, passes rescan only what the watcher named.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(min(d.cfg.ScanInterval, time.Minute))
-		defer t.Stop()
-		last := time.Now()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-t.C:
-				degraded := true
-				if w := pr.watcher.Load(); w != nil {
-					degraded, _ = w.Degraded()
-				}
-				if degraded || time.Since(last) >= d.cfg.ScanInterval {
-					last = time.Now()
-					pr.pair.LocalChanged(nil, nil, true)
-					hint()
-					if _, err := pr.fs.PurgeTrash(d.cfg.TrashRetention, last); err != nil {
-						d.log.Warn("could not purge old trash", zap.String("pair", pr.cfg.Local), zap.Error(err))
-					}
-				}
-			}
-		}
-	}()
-	pr.pair.Run(ctx, engine.LoopOptions{
-		PollInterval: d.cfg.PollInterval,
-		Hints:        hints,
-		Settle:       settle(d.cfg),
-		OnPass: func(res engine.PassResult, err error) {
-			d.metrics.observePass(pr.cfg.Local, res, err)
-			d.saveStatus()
-			if refused := d.app.client.Refused(); refused != nil && d.refused != nil {
-				d.refused(refused)
-			}
-		},
-	})
-}
-
-// watchKeys turns the watcher's on-disk relative paths ("." for the root)
-// into the engine's tree keys.
-func watchKeys(rels []string) []string {
-	keys := make([]string, 0, len(rels))
-	for _, r := range rels {
-		if r == "." {
-			r = ""
-		}
-		keys = append(keys, local.Key(r))
-	}
-	return keys
+	pr.pair.Run(ctx, lo)
 }
 
 func isPermanent(err error) bool {

@@ -1,7 +1,8 @@
 // Command syncd keeps local directory trees and folders of a File Upload API
 // v2 account identical, both ways. This package wires configuration, logging,
-// the state store, the remote client and the sync engine together; it holds
-// no sync logic of its own.
+// the state store, the remote client, the watchers and the sync engine
+// together; it holds no sync logic of its own: each pair's loop (passes,
+// polls, safety rescans, trash purge, backoff) is engine.Pair.Run.
 package main
 
 import (

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"io/fs"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path"
@@ -31,6 +32,7 @@ type env struct {
 	t       testing.TB
 	emu     *emulator.Server
 	url     string
+	hc      *http.Client // nil: the default transport, over a socket
 	account emulator.Account
 	client  *remote.Client
 	store   *state.Store
@@ -45,6 +47,18 @@ type env struct {
 func newEnv(t *testing.T, mods ...func(*emulator.Options)) *env { return newEnvTB(t, mods...) }
 
 func newEnvTB(t testing.TB, mods ...func(*emulator.Options)) *env {
+	return newEnvOver(t, false, mods...)
+}
+
+// newBubbleEnv is newEnv for a testing/synctest bubble (call it inside
+// one): the client reaches the emulator in-process rather than over a
+// socket, because a goroutine reading a socket is not durably blocked and
+// the bubble's clock would never advance while a connection sits idle.
+func newBubbleEnv(t *testing.T, mods ...func(*emulator.Options)) *env {
+	return newEnvOver(t, true, mods...)
+}
+
+func newEnvOver(t testing.TB, inProcess bool, mods ...func(*emulator.Options)) *env {
 	t.Helper()
 	opts := emulator.Options{DataDir: t.TempDir(), NoSync: true, Seed: 1}
 	for _, m := range mods {
@@ -54,9 +68,16 @@ func newEnvTB(t testing.TB, mods ...func(*emulator.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	e := &env{t: t, emu: emu, url: srv.URL + "/api/v2/", account: emulator.DefaultAccount(), remote: "/sync/pair"}
+	e := &env{t: t, emu: emu, account: emulator.DefaultAccount(), remote: "/sync/pair"}
+	if inProcess {
+		e.url = "http://127.0.0.1:1/api/v2/" // never dialled
+		e.hc = &http.Client{Transport: handlerTransport{emu}}
+		t.Cleanup(func() { emu.Close() })
+	} else {
+		srv := httptest.NewServer(emu)
+		e.url = srv.URL + "/api/v2/"
+		t.Cleanup(func() { srv.Close(); emu.Close() })
+	}
 	if len(opts.Accounts) > 0 {
 		e.account = opts.Accounts[0]
 	}
@@ -73,10 +94,30 @@ func newEnvTB(t testing.TB, mods ...func(*emulator.Options)) *env {
 	return e
 }
 
+// handlerTransport carries a client's requests to h in-process, as a
+// server would receive them.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.Host, in.RemoteAddr, in.RequestURI = r.URL.Host, "127.0.0.1:40000", r.URL.RequestURI()
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, in)
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	res := rec.Result()
+	res.Request = r
+	return res, nil
+}
+
 func (e *env) newClient() *remote.Client {
 	e.t.Helper()
 	c, err := remote.New(remote.Config{URL: e.url, Key1: e.account.Key1, Key2: e.account.Key2,
-		RequestsPerSecond: 1000, RetryBaseDelay: time.Millisecond})
+		RequestsPerSecond: 1000, RetryBaseDelay: time.Millisecond, HTTPClient: e.hc})
 	if err != nil {
 		e.t.Fatal(err)
 	}

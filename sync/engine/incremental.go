@@ -35,6 +35,30 @@ const HotFolders = 32
 // to change.
 const hotWindow = time.Hour
 
+// incCache is what incremental passes keep between passes. Only the
+// goroutine running passes touches it.
+type incCache struct {
+	scan     *Scan           // the last local scan, rescanned in place
+	listings *listingCache   // every remote folder's last listing
+	rdirty   map[string]bool // remote folder ids the last execution touched
+	// base is the base as the last incremental pass left it (what it
+	// committed); snap the remote snapshot assembled from listings and
+	// base, kept while neither changed.
+	base  map[string]plan.Base
+	snap  *remoteSnapshot
+	clean bool // the last incremental pass found both sides agreeing
+	// lastProblems are the problems the last planning pass reported: an
+	// unchanged pass reports them again.
+	lastProblems []plan.Problem
+}
+
+// drop forgets what was observed: the next pass observes both sides whole.
+// lastProblems stay: they are replaced by the next planning pass.
+func (c *incCache) drop() {
+	c.scan, c.listings, c.clean = nil, nil, false
+	c.rdirty, c.base, c.snap = nil, nil, nil
+}
+
 // localMarks accumulates what changed locally between passes. Any goroutine
 // may add to it; the pass takes it.
 type localMarks struct {
@@ -87,10 +111,7 @@ func (p *Pair) LocalChanged(dirs, trees []string, full bool) {
 
 // dropCaches forgets everything incremental passes kept: the next pass
 // observes both sides whole.
-func (p *Pair) dropCaches() {
-	p.lcache, p.rcache, p.clean = nil, nil, false
-	p.rdirty, p.bcache, p.scache = nil, nil, nil
-}
+func (p *Pair) dropCaches() { p.inc.drop() }
 
 // observeLocal returns the local tree for this pass. An incremental pass
 // with a cached scan rescans only what was marked (and the directories of
@@ -103,20 +124,20 @@ func (p *Pair) observeLocal(ctx context.Context, po PassOptions, loadBase func()
 	if incremental {
 		dirs, trees, full = p.marks.take()
 	}
-	if incremental && p.lcache != nil && !full {
-		if p.lcache.Unsettled > 0 {
-			for _, u := range p.lcache.Unknown {
+	if incremental && p.inc.scan != nil && !full {
+		if p.inc.scan.Unsettled > 0 {
+			for _, u := range p.inc.scan.Unknown {
 				dirs = append(dirs, parentKey(u))
 			}
 		}
 		if len(dirs)+len(trees) == 0 {
-			return *p.lcache, false, nil
+			return *p.inc.scan, false, nil
 		}
-		if err := p.local.Rescan(ctx, p.lcache, dirs, trees, now); err != nil {
-			p.lcache = nil
+		if err := p.local.Rescan(ctx, p.inc.scan, dirs, trees, now); err != nil {
+			p.inc.scan = nil
 			return Scan{}, true, err
 		}
-		return *p.lcache, true, nil
+		return *p.inc.scan, true, nil
 	}
 	base, err := loadBase()
 	if err != nil {
@@ -128,9 +149,9 @@ func (p *Pair) observeLocal(ctx context.Context, po PassOptions, loadBase func()
 	}
 	if incremental {
 		cached := scan
-		p.lcache = &cached
+		p.inc.scan = &cached
 	} else {
-		p.lcache = nil
+		p.inc.scan = nil
 	}
 	return scan, true, nil
 }
@@ -142,22 +163,22 @@ func (p *Pair) observeLocal(ctx context.Context, po PassOptions, loadBase func()
 // operations touched, plus the root and the hot folders unless LocalOnly.
 func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string, now time.Time) (c *listingCache, requests int, changed bool, err error) {
 	incremental := po.Incremental && !po.DryRun
-	if !incremental || p.rcache == nil {
+	if !incremental || p.inc.listings == nil {
 		c = newListingCache()
 		if incremental {
-			p.rcache = c
+			p.inc.listings = c
 		}
 		n, _, err := c.refresh(ctx, p.remote, rootID, func(string) bool { return true }, now)
 		if err != nil {
 			return nil, n, true, err
 		}
 		c.lastSweep = now
-		p.rdirty = nil
+		p.inc.rdirty = nil
 		return c, n, true, nil
 	}
-	c = p.rcache
-	dirty := p.rdirty
-	p.rdirty = nil
+	c = p.inc.listings
+	dirty := p.inc.rdirty
+	p.inc.rdirty = nil
 	c.touch(dirty, now)
 	sweep := !po.LocalOnly && (po.Sweep || now.Sub(c.lastSweep) >= p.opt.SweepInterval || len(c.byID) <= HotFolders+1)
 	var relist func(id string) bool
@@ -187,22 +208,22 @@ func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string,
 // deletions, nor its downloads as local creations).
 func (p *Pair) markTouched(ops []plan.Op, x *execution, snap map[string]plan.Remote, rootID string) {
 	var dirs, trees []string
-	if p.rdirty == nil {
-		p.rdirty = make(map[string]bool)
+	if p.inc.rdirty == nil {
+		p.inc.rdirty = make(map[string]bool)
 	}
 	folderOf := func(key string) {
 		if key == "" {
-			p.rdirty[rootID] = true
+			p.inc.rdirty[rootID] = true
 			return
 		}
 		if r, ok := snap[key]; ok && r.Kind == plan.Dir {
-			p.rdirty[r.ID] = true
+			p.inc.rdirty[r.ID] = true
 		}
 		if b, ok := x.in.Base[key]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
-			p.rdirty[b.RemoteID] = true
+			p.inc.rdirty[b.RemoteID] = true
 		}
 		if b, ok := x.work[key]; ok && b.Kind == plan.Dir && b.RemoteID != "" {
-			p.rdirty[b.RemoteID] = true
+			p.inc.rdirty[b.RemoteID] = true
 		}
 	}
 	for _, op := range ops {
@@ -220,7 +241,7 @@ func (p *Pair) markTouched(ops []plan.Op, x *execution, snap map[string]plan.Rem
 			}
 		case plan.MkdirRemote, plan.Upload, plan.Replace, plan.MoveRemote, plan.DeleteRemote, plan.ConflictRemote:
 			if op.Remote != nil && op.Remote.ParentID != "" {
-				p.rdirty[op.Remote.ParentID] = true
+				p.inc.rdirty[op.Remote.ParentID] = true
 			}
 			for _, k := range paths {
 				folderOf(parentKey(k))
@@ -234,5 +255,5 @@ func (p *Pair) markTouched(ops []plan.Op, x *execution, snap map[string]plan.Rem
 // the previous pass found both sides in agreement and this one saw no
 // change on either.
 func (p *Pair) unchanged(po PassOptions, localChanged, remoteChanged bool) bool {
-	return po.Incremental && !po.DryRun && p.clean && !localChanged && !remoteChanged
+	return po.Incremental && !po.DryRun && p.inc.clean && !localChanged && !remoteChanged
 }

@@ -13,13 +13,23 @@ import (
 // LoopOptions tune Pair.Run.
 type LoopOptions struct {
 	// PollInterval is how often the remote is listed when nothing else
-	// triggers a pass (no change feed exists).
+	// triggers a pass (no change feed exists; default 30s).
 	PollInterval time.Duration
-	// Hints carries local change hints (debounced by the watcher): the
-	// sender says what changed with Pair.LocalChanged first. A hint
-	// triggers a local-only pass (see PassOptions.LocalOnly). A closed
-	// channel is treated as "no more hints".
-	Hints <-chan struct{}
+	// Changes is the local change feed (the watcher), nil when there is
+	// none. Every batch triggers a local-only pass (PassOptions.LocalOnly)
+	// that rescans what the batch names. A source whose Batches channel
+	// closes has stopped: the loop then relies on periodic scans only, as
+	// when there is none.
+	Changes ChangeSource
+	// ScanInterval is how often the whole local tree is rescanned whatever
+	// the watcher says (default 1h). While the watcher is degraded or off
+	// (events may be missing) the whole tree is rescanned every
+	// DegradedScanInterval (or ScanInterval when shorter) instead.
+	ScanInterval time.Duration
+	// Trash, when set, has its trash older than TrashRetention purged at
+	// every full rescan of ScanInterval or DegradedScanInterval.
+	Trash          TrashPurger
+	TrashRetention time.Duration
 	// RetryMin and RetryMax bound the backoff after a failed pass.
 	RetryMin, RetryMax time.Duration
 	// Settle is how soon to look again when a pass left files that were
@@ -27,6 +37,32 @@ type LoopOptions struct {
 	Settle time.Duration
 	// OnPass, when set, is called after every pass.
 	OnPass func(PassResult, error)
+}
+
+// DegradedScanInterval is how often Run rescans the whole local tree while
+// its change source is degraded or off.
+const DegradedScanInterval = time.Minute
+
+// ChangeSource is a feed of local changes: the watcher (see bind.Watcher).
+type ChangeSource interface {
+	// Batches delivers what changed, coalesced while the loop is busy. It
+	// is closed when the source stops.
+	Batches() <-chan Batch
+	// Degraded reports whether the source may be missing events, and why.
+	Degraded() (bool, string)
+}
+
+// Batch is one set of local changes, in tree keys (see LocalChanged).
+type Batch struct {
+	Dirs  []string // directories whose direct entries changed
+	Trees []string // directories to read again whole
+	Full  bool     // rescan the whole tree
+}
+
+// TrashPurger removes a pair's local trash older than olderThan at now and
+// says how many entries it removed (*local.FS is one).
+type TrashPurger interface {
+	PurgeTrash(olderThan time.Duration, now time.Time) (int, error)
 }
 
 // State is what a pair is doing, for status.
@@ -114,17 +150,24 @@ func (p *Pair) Status() Status {
 	return s
 }
 
-// Run owns the pair until ctx ends: a pass at once, then a pass on every
-// local hint, every poll interval, and after failures with backoff. Passes
-// never overlap: one goroutine runs them all. They are incremental: a poll
-// lists the hot folders (everything at a sweep), a hint rescans what
-// LocalChanged named, and a pass that finds nothing changed stops before
-// planning. Items that fail are retried by
-// later passes without holding up the others; an outage keeps hints queued
-// (coalesced) and sync resumes by itself when the server is back.
+// Run owns the pair until ctx ends, on one goroutine: a pass at once, then
+// a local-only pass on every batch of lo.Changes, a pass every poll
+// interval, a full local rescan (and a trash purge) every scan interval and
+// every DegradedScanInterval while the change source is degraded or off, a
+// look again after the settle delay while files are still being written,
+// and passes after failures with backoff. Passes never overlap. They are
+// incremental: a poll lists the hot folders (everything at a sweep), a
+// batch rescans what it names, and a pass that finds nothing changed stops
+// before planning. Items that fail are retried by later passes without
+// holding up the others; an outage keeps batches queued (coalesced by the
+// source) and sync resumes by itself when the server is back. Every timer
+// is the time package's, so testing/synctest controls the loop's time.
 func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 	if lo.PollInterval <= 0 {
 		lo.PollInterval = 30 * time.Second
+	}
+	if lo.ScanInterval <= 0 {
+		lo.ScanInterval = time.Hour
 	}
 	if lo.RetryMin <= 0 {
 		lo.RetryMin = 2 * time.Second
@@ -135,9 +178,17 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 	if lo.Settle <= 0 {
 		lo.Settle = time.Second
 	}
-	hints := lo.Hints
+	var batches <-chan Batch
+	if lo.Changes != nil {
+		batches = lo.Changes.Batches()
+	}
 	poll := time.NewTimer(0) // first pass at once
 	defer poll.Stop()
+	// The safety net ticks at the degraded rate and rescans whole when the
+	// source is degraded or off, or a scan interval has passed.
+	scan := time.NewTicker(min(lo.ScanInterval, DegradedScanInterval))
+	defer scan.Stop()
+	lastScan := time.Now()
 	var retry *time.Timer
 	var retryC <-chan time.Time
 	failures := 0
@@ -147,12 +198,35 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		case <-ctx.Done():
 			p.live.update(func(s *Status) { s.State = StateStopped })
 			return nil
-		case _, ok := <-hints:
+		case b, ok := <-batches:
 			if !ok {
-				hints = nil
+				if ctx.Err() == nil {
+					p.log.Info("local change feed closed; relying on periodic scans")
+				}
+				batches = nil
 				continue
 			}
+			// Every batch, the first (Full, sent once every directory is
+			// watched) included, asks for a pass: a change made between
+			// the first scan and the watches existing is caught.
+			p.LocalChanged(b.Dirs, b.Trees, b.Full)
 			localOnly = true
+		case <-scan.C:
+			degraded := batches == nil
+			if !degraded {
+				degraded, _ = lo.Changes.Degraded()
+			}
+			if !degraded && time.Since(lastScan) < lo.ScanInterval {
+				continue
+			}
+			lastScan = time.Now()
+			p.LocalChanged(nil, nil, true)
+			localOnly = true
+			if lo.Trash != nil {
+				if _, err := lo.Trash.PurgeTrash(lo.TrashRetention, p.opt.Now()); err != nil {
+					p.log.Warn("could not purge old trash", zap.Error(err))
+				}
+			}
 		case <-poll.C:
 		case <-retryC:
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -86,7 +87,10 @@ func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
 		passes := make(chan error, 100)
 		done := make(chan struct{})
 		go func() {
-			p.Run(ctx, engine.LoopOptions{PollInterval: time.Hour, RetryMin: 2 * time.Second, RetryMax: time.Minute,
+			// A healthy watcher: no minute rescans while degraded, which
+			// would trigger passes of their own.
+			p.Run(ctx, engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: newFakeSource(),
+				RetryMin: 2 * time.Second, RetryMax: time.Minute,
 				OnPass: func(_ engine.PassResult, err error) { passes <- err }})
 			close(done)
 		}()
@@ -121,5 +125,291 @@ func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// fakeSource is a change source the test feeds: it stands for the watcher
+// (sync/watch is tested on its own).
+type fakeSource struct {
+	c        chan engine.Batch
+	mu       sync.Mutex
+	degraded bool
+}
+
+func newFakeSource() *fakeSource { return &fakeSource{c: make(chan engine.Batch)} }
+
+func (f *fakeSource) Batches() <-chan engine.Batch { return f.c }
+func (f *fakeSource) Degraded() (bool, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.degraded, "test"
+}
+func (f *fakeSource) setDegraded(d bool) {
+	f.mu.Lock()
+	f.degraded = d
+	f.mu.Unlock()
+}
+
+// purgeLog purges the real local trash and records when it was asked to.
+type purgeLog struct {
+	fs    *local.FS
+	start time.Time
+	mu    sync.Mutex
+	at    []time.Duration
+}
+
+func (l *purgeLog) PurgeTrash(olderThan time.Duration, now time.Time) (int, error) {
+	l.mu.Lock()
+	l.at = append(l.at, time.Since(l.start))
+	l.mu.Unlock()
+	return l.fs.PurgeTrash(olderThan, now)
+}
+
+func (l *purgeLog) times() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Duration(nil), l.at...)
+}
+
+// loopRun is Pair.Run going in a synctest bubble against the real engine,
+// emulator, state file and temp dir.
+type loopRun struct {
+	t      *testing.T
+	e      *env
+	start  time.Time
+	passes chan loopPass
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type loopPass struct {
+	res engine.PassResult
+	err error
+	at  time.Duration // since the loop started, on the bubble's clock
+}
+
+// startLoop runs p.Run(lo) until the test ends; call it inside a bubble.
+func startLoop(t *testing.T, e *env, p *engine.Pair, lo engine.LoopOptions) *loopRun {
+	l := &loopRun{t: t, e: e, start: time.Now(), passes: make(chan loopPass, 1000), done: make(chan struct{})}
+	lo.OnPass = func(res engine.PassResult, err error) {
+		l.passes <- loopPass{res: res, err: err, at: time.Since(l.start)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		p.Run(ctx, lo)
+	}()
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *loopRun) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// next waits for the loop's next pass and fails the test on a pass error.
+func (l *loopRun) next() loopPass {
+	l.t.Helper()
+	ps := <-l.passes
+	if ps.err != nil {
+		l.t.Fatalf("pass at %s: %v", ps.at, ps.err)
+	}
+	return ps
+}
+
+// until returns the passes up to the first that did something.
+func (l *loopRun) until(max int) []loopPass {
+	l.t.Helper()
+	var out []loopPass
+	for range max {
+		ps := l.next()
+		out = append(out, ps)
+		if ps.res.Done > 0 {
+			return out
+		}
+	}
+	l.t.Fatalf("no pass did anything in %d passes: %+v", max, out)
+	return nil
+}
+
+// near reports whether at is want, give or take the fake milliseconds a
+// pass spends in the client's rate limiter.
+func near(at, want time.Duration) bool { return at >= want && at < want+time.Second }
+
+// A watcher batch triggers a pass at once that rescans what it names and
+// lists no remote folder but those its last execution touched (none here);
+// the first batch, Full, rescans everything.
+func TestLoopBatchTriggersALocalOnlyPass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		src := newFakeSource()
+		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: src})
+		if ps := l.next(); !near(ps.at, 0) || ps.res.Requests == 0 {
+			t.Fatalf("first pass: at %s, %d listings; want at once, listing the remote", ps.at, ps.res.Requests)
+		}
+		time.Sleep(time.Minute)
+		e.write("a.txt", "a")
+		e.write("d/b.txt", "b")
+		src.c <- engine.Batch{Dirs: []string{""}}
+		ps := l.next()
+		if !near(ps.at, time.Minute) || ps.res.Done != 3 || ps.res.Requests != 0 {
+			t.Fatalf("pass on the batch: at %s, done %d, %d listings; want at 1m, a.txt, d and d/b.txt uploaded, no listing (%+v)", ps.at, ps.res.Done, ps.res.Requests, ps.res.Plan.Ops)
+		}
+		// Only what a batch names is rescanned.
+		time.Sleep(time.Minute)
+		e.write("d/c.txt", "c")
+		e.write("e.txt", "e")
+		src.c <- engine.Batch{Dirs: []string{"d"}}
+		if ps := l.next(); !near(ps.at, 2*time.Minute) || ps.res.Done != 1 {
+			t.Fatalf("pass on a batch naming d: at %s, done %d; want at 2m, d/c.txt uploaded (%+v)", ps.at, ps.res.Done, ps.res.Plan.Ops)
+		}
+		if _, ok := e.remoteFiles()["e.txt"]; ok {
+			t.Fatal("e.txt uploaded, but the batch named only d")
+		}
+		// Full: the whole tree.
+		time.Sleep(time.Minute)
+		src.c <- engine.Batch{Full: true}
+		if ps := l.next(); !near(ps.at, 3*time.Minute) || ps.res.Done != 1 {
+			t.Fatalf("pass on a Full batch: at %s, done %d; want at 3m, e.txt uploaded (%+v)", ps.at, ps.res.Done, ps.res.Plan.Ops)
+		}
+		e.assertSame()
+	})
+}
+
+// With nothing else happening the loop lists the remote every poll
+// interval, and a remote change is synced at the next poll, not before.
+func TestLoopPollsEveryPollInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: 10 * time.Minute, ScanInterval: 24 * time.Hour, Changes: newFakeSource()})
+		l.next()
+		time.Sleep(5 * time.Minute)
+		e.upload(e.otherWithRoot(), "", "r.txt", "r")
+		var at []time.Duration
+		for i := 1; i <= 3; i++ {
+			ps := l.next()
+			at = append(at, ps.at)
+			if ps.res.Requests == 0 {
+				t.Fatalf("pass %d at %s listed nothing: not a poll", i, ps.at)
+			}
+			if want := 1; i == 1 && ps.res.Done != want {
+				t.Fatalf("first poll after the remote change: done %d, want %d (%+v)", ps.res.Done, want, ps.res.Plan.Ops)
+			}
+		}
+		for i, a := range at {
+			// Each poll is timed from the end of the pass before it.
+			if want := time.Duration(i+1) * 10 * time.Minute; !near(a, want) {
+				t.Fatalf("polls at %v, want every 10m", at)
+			}
+		}
+		if got, _ := e.read("r.txt"); got != "r" {
+			t.Fatalf("r.txt locally: %q", got)
+		}
+	})
+}
+
+// The safety net: a local change the watcher missed is found by the full
+// rescan at ScanInterval, not by the polls before it, and the local trash
+// is purged at every such rescan.
+func TestLoopRescansWholeAtScanIntervalAndPurgesTrash(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		trash := &purgeLog{fs: e.fs, start: time.Now()}
+		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: 10 * time.Minute, ScanInterval: time.Hour,
+			Changes: newFakeSource(), Trash: trash, TrashRetention: 24 * time.Hour})
+		l.next()
+		e.write("missed.txt", "m")
+		ps := l.until(10)
+		if last := ps[len(ps)-1]; !near(last.at, time.Hour) || last.res.Requests != 0 {
+			t.Fatalf("missed.txt uploaded at %s with %d listings, want by the local-only rescan at 1h (passes: %+v)", last.at, last.res.Requests, ps)
+		}
+		if got := trash.times(); len(got) != 1 || !near(got[0], time.Hour) {
+			t.Fatalf("trash purged at %v, want at 1h", got)
+		}
+		time.Sleep(time.Hour + time.Second)
+		synctest.Wait()
+		if got := trash.times(); len(got) != 2 || !near(got[1], 2*time.Hour) {
+			t.Fatalf("trash purged at %v, want at 1h and 2h", got)
+		}
+	})
+}
+
+// While the watcher is degraded the whole tree is rescanned every minute;
+// once it recovers, only at ScanInterval again.
+func TestLoopRescansEveryMinuteWhileTheWatcherIsDegraded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		src := newFakeSource()
+		src.setDegraded(true)
+		trash := &purgeLog{fs: e.fs, start: time.Now()}
+		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour,
+			Changes: src, Trash: trash})
+		l.next()
+		time.Sleep(90 * time.Second)
+		e.write("a.txt", "a")
+		ps := l.until(10)
+		if last := ps[len(ps)-1]; !near(last.at, 2*time.Minute) {
+			t.Fatalf("a.txt uploaded at %s, want at the rescan at 2m (passes: %+v)", last.at, ps)
+		}
+		if got := trash.times(); len(got) != 2 || !near(got[0], time.Minute) || !near(got[1], 2*time.Minute) {
+			t.Fatalf("trash purged at %v, want at 1m and 2m", got)
+		}
+		src.setDegraded(false)
+		e.write("b.txt", "b")
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		if len(l.passes) != 0 || len(trash.times()) != 2 {
+			t.Fatalf("%d passes and %d purges after the watcher recovered, want none before the poll", len(l.passes), len(trash.times()))
+		}
+	})
+}
+
+// A watcher that stops (its channel closes) leaves periodic scans only:
+// every minute, as when degraded.
+func TestLoopRescansEveryMinuteOnceTheWatcherStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		src := newFakeSource()
+		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: src})
+		l.next()
+		close(src.c)
+		e.write("a.txt", "a")
+		ps := l.until(10)
+		if last := ps[len(ps)-1]; !near(last.at, time.Minute) {
+			t.Fatalf("a.txt uploaded at %s, want at the rescan at 1m (passes: %+v)", last.at, ps)
+		}
+	})
+}
+
+// A file still being written is left out, and the loop looks again after
+// Settle rather than at the next poll.
+func TestLoopLooksAgainAfterSettle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		src := newFakeSource()
+		p := engine.NewPair(e.cfg, bind.Remote{C: e.client}, &bind.Local{FS: e.fs, Matcher: e.matcher, Settle: 2 * time.Second},
+			bind.Store{S: e.store}, engine.Options{})
+		l := startLoop(t, e, p, engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: src, Settle: time.Second})
+		l.next()
+		time.Sleep(time.Minute)
+		e.write("a.txt", "a")
+		now := time.Now() // the bubble's: the file's real mtime is years away
+		if err := os.Chtimes(filepath.Join(e.dir, "a.txt"), now, now); err != nil {
+			t.Fatal(err)
+		}
+		src.c <- engine.Batch{Dirs: []string{""}}
+		var seen []loopPass
+		for _, want := range []time.Duration{time.Minute, time.Minute + time.Second, time.Minute + 2*time.Second} {
+			ps := l.next()
+			seen = append(seen, ps)
+			if !near(ps.at, want) {
+				t.Fatalf("passes at %+v, want at 1m, 1m1s and 1m2s", seen)
+			}
+		}
+		if seen[0].res.Unsettled != 1 || seen[1].res.Unsettled != 1 || seen[2].res.Done != 1 {
+			t.Fatalf("passes %+v: want a.txt unsettled twice, then uploaded", seen)
+		}
 	})
 }

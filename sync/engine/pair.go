@@ -112,21 +112,10 @@ type Pair struct {
 	live   liveStatus
 	prog   progress // the execution in progress, the initial sync (progress.go)
 
-	// What incremental passes keep between passes (see incremental.go).
-	// Only the goroutine running passes touches them, except marks.
-	marks  localMarks
-	lcache *Scan
-	rcache *listingCache
-	rdirty map[string]bool // remote folder ids the last execution touched
-	// bcache is the base as the last incremental pass left it (what it
-	// committed); scache the remote snapshot assembled from rcache and
-	// bcache, kept while neither changed.
-	bcache map[string]plan.Base
-	scache *remoteSnapshot
-	clean  bool // the last incremental pass found both sides agreeing
-	// lastProblems are the problems the last planning pass reported: an
-	// unchanged pass reports them again.
-	lastProblems []plan.Problem
+	// What incremental passes keep between passes (see incremental.go):
+	// marks from any goroutine, inc only on the one running passes.
+	marks localMarks
+	inc   incCache
 }
 
 // NewPair wires a pair. It performs no I/O.
@@ -283,8 +272,43 @@ func (p *Pair) recordPass(res PassResult, err error) {
 	})
 }
 
+// passState is what one pass carries from phase to phase: what it
+// observed, what it decided and what it did. Pair.pass runs the phases in
+// order: prepare, observe, decide, then (not in a dry run) execute and
+// commit.
+type passState struct {
+	po  PassOptions
+	res PassResult
+	// incremental: the pass builds on and updates p.inc (an incremental
+	// pass that is not a dry run).
+	incremental bool
+
+	// prepare
+	meta   Meta
+	rootID string
+	base   map[string]plan.Base // nil until loadBase
+
+	// observe
+	scan          Scan
+	listings      *listingCache
+	localChanged  bool
+	remoteChanged bool
+	listed        time.Time // when the remote was observed
+
+	// decide
+	snap    remoteSnapshot
+	refused map[string]Refusal
+	in      plan.Input
+	pl      plan.Plan
+	planned time.Time // when planning ended
+
+	// execute
+	x *execution
+}
+
 func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ PassResult, err error) {
-	if po.Incremental && !po.DryRun {
+	ps := &passState{po: po, res: res, incremental: po.Incremental && !po.DryRun}
+	if ps.incremental {
 		// Whatever goes wrong, the next pass observes both sides whole.
 		defer func() {
 			if err != nil || ctx.Err() != nil {
@@ -294,212 +318,258 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	} else if !po.DryRun {
 		p.dropCaches()
 	}
+	if err := p.prepare(ctx, ps); err != nil {
+		return ps.res, err
+	}
+	unchanged, err := p.observe(ctx, ps)
+	if err != nil || unchanged {
+		return ps.res, err
+	}
+	if err := p.decide(ctx, ps); err != nil {
+		return ps.res, err
+	}
+	if po.DryRun {
+		ps.res.Finished = p.opt.Now()
+		return ps.res, nil
+	}
+	p.execute(ctx, ps)
+	err = p.commit(ctx, ps)
+	return ps.res, err
+}
+
+// loadBase returns the pass's base, reading it only when first needed (an
+// incremental pass that finds nothing changed never does): the base is the
+// largest read of a pass.
+func (p *Pair) loadBase(ps *passState) (map[string]plan.Base, error) {
+	if ps.base != nil {
+		return ps.base, nil
+	}
+	if ps.incremental && p.inc.base != nil {
+		ps.base = p.inc.base
+		return ps.base, nil
+	}
+	b, err := p.store.Base(p.cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
+	}
+	ps.base = b
+	return ps.base, nil
+}
+
+// prepare reads the pair's meta, checks the local root's marker, resolves
+// the remote root and resumes what the journal left unfinished.
+func (p *Pair) prepare(ctx context.Context, ps *passState) error {
 	meta, err := p.store.Meta(p.cfg.Key)
 	if err != nil {
-		return res, fmt.Errorf("read state of pair %s: %w", p.cfg.LocalRoot, err)
+		return fmt.Errorf("read state of pair %s: %w", p.cfg.LocalRoot, err)
 	}
-	if !po.DryRun {
-		p.progressSawMeta(meta, res.Started)
-	}
-	// The base is the largest read of a pass: read it only when needed
-	// (an incremental pass that finds nothing changed never does).
-	var base map[string]plan.Base
-	loadBase := func() (map[string]plan.Base, error) {
-		if base != nil {
-			return base, nil
-		}
-		if po.Incremental && !po.DryRun && p.bcache != nil {
-			base = p.bcache
-			return base, nil
-		}
-		b, err := p.store.Base(p.cfg.Key)
-		if err != nil {
-			return nil, fmt.Errorf("read base of pair %s: %w", p.cfg.LocalRoot, err)
-		}
-		base = b
-		return base, nil
+	ps.meta = meta
+	if !ps.po.DryRun {
+		p.progressSawMeta(meta, ps.res.Started)
 	}
 	marked, err := p.local.HasMarker()
 	if err != nil {
-		return res, fmt.Errorf("check local root %s: %w", p.cfg.LocalRoot, err)
+		return fmt.Errorf("check local root %s: %w", p.cfg.LocalRoot, err)
 	}
 	if !marked {
-		b, err := loadBase()
+		b, err := p.loadBase(ps)
 		if err != nil {
-			return res, err
+			return err
 		}
-		if meta.Initialised || len(b) > 0 {
-			return res, fmt.Errorf("local root %s has synced before but its .syncd marker is missing (unmounted disk?): %w; restore it, or remove the pair's state to start over", p.cfg.LocalRoot, ErrHalted)
+		if ps.meta.Initialised || len(b) > 0 {
+			return fmt.Errorf("local root %s has synced before but its .syncd marker is missing (unmounted disk?): %w; restore it, or remove the pair's state to start over", p.cfg.LocalRoot, ErrHalted)
 		}
-		if !po.DryRun {
+		if !ps.po.DryRun {
 			if err := p.local.CreateMarker(); err != nil {
-				return res, fmt.Errorf("mark local root %s: %w", p.cfg.LocalRoot, err)
+				return fmt.Errorf("mark local root %s: %w", p.cfg.LocalRoot, err)
 			}
 		}
 	}
-	rootID, err := p.remoteRoot(ctx, &meta, po.DryRun)
+	if ps.rootID, err = p.remoteRoot(ctx, &ps.meta, ps.po.DryRun); err != nil {
+		return err
+	}
+	if ps.po.DryRun {
+		return nil
+	}
+	pending, err := p.store.JournalPending(p.cfg.Key)
 	if err != nil {
-		return res, err
+		return fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
 	}
-	if !po.DryRun {
-		pending, err := p.store.JournalPending(p.cfg.Key)
+	if len(pending) > 0 {
+		b, err := p.loadBase(ps)
 		if err != nil {
-			return res, fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
+			return err
 		}
-		if len(pending) > 0 {
-			b, err := loadBase()
-			if err != nil {
-				return res, err
-			}
-			if _, err := p.recoverJournal(ctx, b, pending); err != nil {
-				return res, err
-			}
-			// Recovery changed the base and possibly both sides.
-			base = nil
-			p.dropCaches()
+		if _, err := p.recoverJournal(ctx, b, pending); err != nil {
+			return err
 		}
+		// Recovery changed the base and possibly both sides.
+		ps.base = nil
+		p.dropCaches()
 	}
+	return nil
+}
 
+// observe scans the local tree and lists the remote (both incrementally
+// when the pass is), and reports whether the pass may end here: an
+// incremental pass after a clean one that sees no change on either side.
+func (p *Pair) observe(ctx context.Context, ps *passState) (unchanged bool, err error) {
 	t0 := p.opt.Now()
-	scan, localChanged, err := p.observeLocal(ctx, po, loadBase, t0)
-	t1 := p.opt.Now()
-	res.ScanTime = t1.Sub(t0)
+	ps.scan, ps.localChanged, err = p.observeLocal(ctx, ps.po, func() (map[string]plan.Base, error) { return p.loadBase(ps) }, t0)
+	ps.listed = p.opt.Now()
+	ps.res.ScanTime = ps.listed.Sub(t0)
 	if err != nil {
-		return res, fmt.Errorf("scan %s: %w", p.cfg.LocalRoot, err)
+		return false, fmt.Errorf("scan %s: %w", p.cfg.LocalRoot, err)
 	}
-	var listings *listingCache
-	remoteChanged := true
-	if rootID != noRemoteRoot {
+	ps.remoteChanged = true
+	if ps.rootID != noRemoteRoot {
 		n := 0
-		listings, n, remoteChanged, err = p.observeRemote(ctx, po, rootID, t1)
-		res.Requests = n
+		ps.listings, n, ps.remoteChanged, err = p.observeRemote(ctx, ps.po, ps.rootID, ps.listed)
+		ps.res.Requests = n
 		if err != nil {
-			return res, fmt.Errorf("snapshot remote %s: %w", p.cfg.RemotePath, err)
+			return false, fmt.Errorf("snapshot remote %s: %w", p.cfg.RemotePath, err)
 		}
-		if n > 0 && !po.DryRun {
+		if n > 0 && !ps.po.DryRun {
+			t1 := ps.listed
 			p.live.update(func(s *Status) { s.LastPoll = t1 })
 		}
 	}
-	if p.unchanged(po, localChanged, remoteChanged) {
-		res.ListTime = p.opt.Now().Sub(t1)
-		res.Unchanged, res.Converged = true, true
-		res.Plan = plan.Plan{Problems: p.lastProblems}
-		res.Finished = p.opt.Now()
-		return res, nil
+	if !p.unchanged(ps.po, ps.localChanged, ps.remoteChanged) {
+		return false, nil
 	}
-	if base, err = loadBase(); err != nil {
-		return res, err
+	ps.res.ListTime = p.opt.Now().Sub(ps.listed)
+	ps.res.Unchanged, ps.res.Converged = true, true
+	ps.res.Plan = plan.Plan{Problems: p.inc.lastProblems}
+	ps.res.Finished = p.opt.Now()
+	return true, nil
+}
+
+// decide assembles the remote tree, learns the remote hashes a decision
+// needs, and plans (plan.Reconcile).
+func (p *Pair) decide(ctx context.Context, ps *passState) error {
+	base, err := p.loadBase(ps)
+	if err != nil {
+		return err
 	}
-	snap := remoteSnapshot{Tree: map[string]plan.Remote{}}
+	ps.snap = remoteSnapshot{Tree: map[string]plan.Remote{}}
 	switch {
-	case listings == nil:
-	case po.Incremental && !po.DryRun && !remoteChanged && p.scache != nil:
+	case ps.listings == nil:
+	case ps.incremental && !ps.remoteChanged && p.inc.snap != nil:
 		// Same listings, same base: the same tree (with the MD5s learnt
 		// since, which never change under an id).
-		snap = *p.scache
+		ps.snap = *p.inc.snap
 	default:
-		snap = listings.assemble(rootID, base, p.opt.ValidLocalName, len(base))
+		ps.snap = ps.listings.assemble(ps.rootID, base, p.opt.ValidLocalName, len(base))
 	}
-	if po.Incremental && !po.DryRun {
-		p.bcache, p.scache = base, &snap
+	if ps.incremental {
+		snap := ps.snap
+		p.inc.base, p.inc.snap = base, &snap
 	}
 	t2 := p.opt.Now()
-	res.ListTime = t2.Sub(t1)
-	res.Unsettled = scan.Unsettled
-	if err := p.fillRemoteMD5(snap.Tree, base); err != nil {
-		return res, err
+	ps.res.ListTime = t2.Sub(ps.listed)
+	ps.res.Unsettled = ps.scan.Unsettled
+	if err := p.fillRemoteMD5(ps.snap.Tree, base); err != nil {
+		return err
 	}
-	if !po.DryRun {
-		n, err := p.prehash(ctx, base, scan.Tree, snap.Tree)
-		res.Hashed = n
+	if !ps.po.DryRun {
+		n, err := p.prehash(ctx, base, ps.scan.Tree, ps.snap.Tree)
+		ps.res.Hashed = n
 		if err != nil {
-			return res, err
+			return err
 		}
 	}
 
-	refused, knownProblems := p.refusals(scan.Tree, t1)
-	in := plan.Input{
+	refused, knownProblems := p.refusals(ps.scan.Tree, ps.listed)
+	ps.refused = refused
+	ps.in = plan.Input{
 		Base:          base,
-		Local:         scan.Tree,
-		Remote:        snap.Tree,
-		LocalUnknown:  scan.Unknown,
-		RemoteUnknown: snap.Unknown,
+		Local:         ps.scan.Tree,
+		Remote:        ps.snap.Tree,
+		LocalUnknown:  ps.scan.Unknown,
+		RemoteUnknown: ps.snap.Unknown,
 		Ignored:       p.cfg.Ignored,
 		Direction:     p.cfg.Direction,
 		Mirror:        p.cfg.Mirror,
 		DeleteLimit:   p.cfg.DeleteLimit,
-		Force:         po.Force,
+		Force:         ps.po.Force,
 		MaxUploadSize: p.remote.Limits().MaxUploadSize,
 		KnownProblems: knownProblems,
 		Now:           p.opt.Now(),
 		Host:          p.cfg.Host,
 	}
 	t3 := p.opt.Now()
-	pl := plan.Reconcile(in)
-	if !po.DryRun {
+	pl := plan.Reconcile(ps.in)
+	if !ps.po.DryRun {
 		// The planner names remote files whose content a decision needs
 		// but that prehash could not foresee (a rename on one side against
 		// a replace on the other): learn them and decide again.
 		var more []string
 		for _, pr := range pl.Problems {
-			if r, ok := snap.Tree[pr.Path]; ok && pr.Side == plan.RemoteSide && pr.Message == plan.RemoteNotHashed && r.Kind == plan.File && r.MD5 == "" {
+			if r, ok := ps.snap.Tree[pr.Path]; ok && pr.Side == plan.RemoteSide && pr.Message == plan.RemoteNotHashed && r.Kind == plan.File && r.MD5 == "" {
 				more = append(more, pr.Path)
 			}
 		}
 		if len(more) > 0 {
 			sort.Strings(more)
-			n, err := p.hashRemote(ctx, more, snap.Tree)
-			res.Hashed += n
+			n, err := p.hashRemote(ctx, more, ps.snap.Tree)
+			ps.res.Hashed += n
 			if err != nil {
-				return res, err
+				return err
 			}
 			if n > 0 {
-				pl = plan.Reconcile(in)
+				pl = plan.Reconcile(ps.in)
 			}
 		}
 	}
-	t4 := p.opt.Now()
-	res.PlanTime = t4.Sub(t3)
-	pl.Problems = mergeProblems(pl.Problems, scan.Problems, snap.Problems, refusedProblems(refused))
-	res.Plan = pl
-	res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && scan.Unsettled == 0
-	if po.DryRun {
-		res.Finished = p.opt.Now()
-		return res, nil
-	}
+	ps.planned = p.opt.Now()
+	ps.res.PlanTime = ps.planned.Sub(t3)
+	pl.Problems = mergeProblems(pl.Problems, ps.scan.Problems, ps.snap.Problems, refusedProblems(refused))
+	ps.pl = pl
+	ps.res.Plan = pl
+	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0
+	return nil
+}
 
-	// An empty plan needs no execution. An execution folds its results
-	// into base itself: base and in.Base are not read after this.
-	x := &execution{p: p}
-	if len(pl.Ops) > 0 {
-		x = newExecution(p, in, pl.Ops, rootID)
-		x.copies = copyOps(pl)
-		x.run(ctx)
-		if po.Incremental {
-			p.markTouched(pl.Ops, x, snap.Tree, rootID)
+// execute runs the plan's operations. An empty plan needs no execution. An
+// execution folds its results into the base itself (committing as it
+// goes): the pass's base and plan input are not read after this.
+func (p *Pair) execute(ctx context.Context, ps *passState) {
+	ps.x = &execution{p: p}
+	if len(ps.pl.Ops) > 0 {
+		ps.x = newExecution(p, ps.in, ps.pl.Ops, ps.rootID)
+		ps.x.copies = copyOps(ps.pl)
+		ps.x.run(ctx)
+		if ps.po.Incremental {
+			p.markTouched(ps.pl.Ops, ps.x, ps.snap.Tree, ps.rootID)
 			// What the executor committed is the base now; the snapshot
 			// no longer matches the remote.
-			p.bcache, p.scache = x.work, nil
+			p.inc.base, p.inc.snap = ps.x.work, nil
 		}
 	}
-	res.ExecTime = p.opt.Now().Sub(t4)
-	res.Done, res.Skipped, res.Failed, res.Errors = x.done, x.skipped, x.failed, x.errors
+	ps.res.ExecTime = p.opt.Now().Sub(ps.planned)
+	ps.res.Done, ps.res.Skipped, ps.res.Failed, ps.res.Errors = ps.x.done, ps.x.skipped, ps.x.failed, ps.x.errors
+}
+
+// commit records the pass's outcome in the store: the meta, the problems
+// and refusals, and the conflicts no operation logged.
+func (p *Pair) commit(ctx context.Context, ps *passState) error {
+	x, pl, meta := ps.x, ps.pl, &ps.meta
 	if x.crashed != nil {
-		return res, x.crashed
+		return x.crashed
 	}
 	if x.commitErr != nil {
-		return res, x.commitErr
+		return x.commitErr
 	}
 	now := p.opt.Now()
 	meta.LastAttempt = now
 	meta.Initialised = true
 	meta.LastError, meta.Halted = "", pl.Halt
-	meta.Pending = res.Skipped + res.Failed
+	meta.Pending = ps.res.Skipped + ps.res.Failed
 	switch {
 	case pl.Halt != "":
 		meta.LastError = pl.Halt
-	case res.Failed > 0:
-		meta.LastError = fmt.Sprintf("%d operations failed; first: %s", res.Failed, res.Errors[0].Err)
+	case ps.res.Failed > 0:
+		meta.LastError = fmt.Sprintf("%d operations failed; first: %s", ps.res.Failed, ps.res.Errors[0].Err)
 	default:
 		meta.LastSync = now
 	}
@@ -508,8 +578,8 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 		problems = []plan.Problem{}
 	}
 	for path, msg := range x.refused {
-		if l, ok := scan.Tree[path]; ok {
-			refused[path] = Refusal{Signature: statSignature(l), Message: msg, Since: now}
+		if l, ok := ps.scan.Tree[path]; ok {
+			ps.refused[path] = Refusal{Signature: statSignature(l), Message: msg, Since: now}
 			problems = append(problems, plan.Problem{Path: path, Side: plan.RemoteSide, Message: msg})
 		}
 	}
@@ -522,22 +592,19 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 			unlogged = append(unlogged, c)
 		}
 	}
-	if err := p.store.Commit(p.cfg.Key, Commit{Meta: &meta, Problems: problems, Refused: refused, Conflicts: unlogged}); err != nil {
-		return res, fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
+	if err := p.store.Commit(p.cfg.Key, Commit{Meta: meta, Problems: problems, Refused: ps.refused, Conflicts: unlogged}); err != nil {
+		return fmt.Errorf("commit state of pair %s: %w", p.cfg.LocalRoot, err)
 	}
-	res.ConflictsLogged = x.logged + len(unlogged)
-	if po.Incremental {
-		p.clean = res.Converged && res.Failed == 0 && pl.Halt == "" && ctx.Err() == nil
-		p.lastProblems = problems
+	ps.res.ConflictsLogged = x.logged + len(unlogged)
+	if ps.po.Incremental {
+		p.inc.clean = ps.res.Converged && ps.res.Failed == 0 && pl.Halt == "" && ctx.Err() == nil
+		p.inc.lastProblems = problems
 	}
-	res.Finished = p.opt.Now()
+	ps.res.Finished = p.opt.Now()
 	if pl.Halt != "" {
-		return res, fmt.Errorf("%s: %w: %s", p.cfg.LocalRoot, ErrHalted, pl.Halt)
+		return fmt.Errorf("%s: %w: %s", p.cfg.LocalRoot, ErrHalted, pl.Halt)
 	}
-	if ctx.Err() != nil {
-		return res, ctx.Err()
-	}
-	return res, nil
+	return ctx.Err()
 }
 
 // copyOps maps each conflict copy a plan makes by a rename (a conflict op,
