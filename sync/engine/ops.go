@@ -391,6 +391,14 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if !have || !ok {
 		return opResult{err: fmt.Errorf("replace needs both sides: %w", errSkip)}
 	}
+	if r.ParentID == "" {
+		// Moved by this pass into a folder the plan did not know yet: the
+		// folder is where the move put it.
+		if !t.parentOK {
+			return opResult{err: fmt.Errorf("remote folder of %s not known yet", parentKey(op.Path))}
+		}
+		r.ParentID = t.parentID
+	}
 	if err := x.checkRemoteFile(ctx, r); err != nil {
 		return opResult{err: err}
 	}
