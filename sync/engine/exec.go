@@ -284,11 +284,26 @@ func (x *execution) busy(i int, inflight map[int]bool) bool {
 	return false
 }
 
+// opPaths are the paths op touches. A remote move to another folder and
+// name makes two calls, one attribute each (see route), and stops in
+// between at the new name in the old folder or the old name in the new
+// folder: those paths are the op's too. Another op there at the same time
+// (a move or upload of this pass onto that name) would see the name taken
+// and step back (issue 13: skipped moves after a git checkout, where
+// chains of files that took each other's inodes move across folders).
 func opPaths(op plan.Op) []string {
-	if op.From != "" {
-		return []string{op.Path, op.From}
+	if op.From == "" {
+		return []string{op.Path}
 	}
-	return []string{op.Path}
+	ps := []string{op.Path, op.From}
+	if op.Kind == plan.MoveRemote {
+		fromDir, fromName := parentKey(op.From), baseName(op.From)
+		toDir, toName := parentKey(op.Path), baseName(op.Path)
+		if fromDir != toDir && fromName != toName {
+			ps = append(ps, joinKey(fromDir, toName), joinKey(toDir, fromName))
+		}
+	}
+	return ps
 }
 
 // note records an op's outcome in the counters and tells the observer.
