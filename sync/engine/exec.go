@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,8 +33,9 @@ type execution struct {
 	known  map[string]bool      // every remote file id observed before the pass; read-only once built
 	// knownDirs: the same for folder ids.
 	knownDirs map[string]bool
-	seqs      []uint64          // journal records to close after the next commit
-	refused   map[string]string // path -> message: uploads the service refused
+	seqs      []uint64                // journal records to close after the next commit
+	upJournal map[int]journaledUpload // uploads journaled, not launched yet
+	refused   map[string]string       // path -> message: uploads the service refused
 	// copies maps a conflict copy's path to its conflict; conflicts holds
 	// those whose copy was made since the last commit: they are logged in
 	// the same transaction as the rename, so a crash cannot make a copy
@@ -71,7 +73,71 @@ type opTask struct {
 	rawFrom  string // local path of op.From
 	subtree  map[string]plan.Base
 	synced   bool   // base holds an entry at op.Path (downloads journal then)
-	baseID   string // its remote id
+	baseID   string // its remote id (downloads and uploads)
+	jseq     uint64 // upload: journaled by the run before launch as jrec (0: not)
+	jrec     transferRecord
+}
+
+// journaledUpload is an upload the run journaled before launching it.
+type journaledUpload struct {
+	seq uint64
+	rec transferRecord
+}
+
+// journalBatch bounds how many ready uploads the run journals in one
+// transaction; it journals the next batch when fewer than the upload slots
+// are journaled and waiting. One fsync per batch, not per file, and after
+// a crash recovery has at most a batch and the uploads in flight to look
+// for.
+const journalBatch = 64
+
+// journalUploads journals, in one transaction, ready uploads about to be
+// launched (see upload). A store that cannot write is reported by the
+// commits; the uploads go ahead as they would unjournaled.
+func (x *execution) journalUploads(ready []int, state []OpStatus, slots int) {
+	if len(x.upJournal) >= slots {
+		return
+	}
+	var idx []int
+	var js []Journal
+	var recs []transferRecord
+	for _, i := range ready {
+		if len(idx) >= journalBatch {
+			break
+		}
+		op := x.ops[i]
+		if state[i] != 0 || op.Kind != plan.Upload || op.Local == nil || op.Local.MD5 == "" {
+			continue
+		}
+		if _, ok := x.upJournal[i]; ok {
+			continue
+		}
+		t := x.task(i)
+		if !t.parentOK {
+			continue
+		}
+		rec := uploadRecord(t, *op.Local)
+		data, err := json.Marshal(rec)
+		if err != nil {
+			continue
+		}
+		idx, recs = append(idx, i), append(recs, rec)
+		js = append(js, Journal{Op: opUpload, Step: stepBegun, Data: data})
+	}
+	if len(js) == 0 {
+		return
+	}
+	seqs, err := x.p.store.JournalBeginAll(x.p.cfg.Key, js)
+	if err != nil {
+		x.p.log.Warn("could not journal uploads", zap.Int("uploads", len(js)), zap.Error(err))
+		return
+	}
+	if x.upJournal == nil {
+		x.upJournal = make(map[int]journaledUpload)
+	}
+	for k, i := range idx {
+		x.upJournal[i] = journaledUpload{seqs[k], recs[k]}
+	}
 }
 
 // newExecution takes over in.Base as its working base: results are folded
@@ -197,6 +263,9 @@ func (x *execution) run(ctx context.Context) {
 	for {
 		// Launch what fits, in plan order.
 		sort.Ints(ready)
+		if ctx.Err() == nil {
+			x.journalUploads(ready, state, maxClass[classUpload])
+		}
 		var still []int
 		for _, i := range ready {
 			if state[i] != 0 {
@@ -210,6 +279,10 @@ func (x *execution) run(ctx context.Context) {
 			running[c]++
 			inflight[i] = true
 			t := x.task(i)
+			if j, ok := x.upJournal[i]; ok {
+				t.jseq, t.jrec = j.seq, j.rec
+				delete(x.upJournal, i)
+			}
 			go func() { results <- x.exec(ctx, t) }()
 		}
 		ready = still
@@ -248,6 +321,10 @@ func (x *execution) run(ctx context.Context) {
 			x.skipped++
 		}
 	}
+	for _, j := range x.upJournal { // journaled, never started
+		x.seqs = append(x.seqs, j.seq)
+	}
+	x.upJournal = nil
 	x.commit()
 }
 
@@ -570,6 +647,10 @@ func (x *execution) task(i int) opTask {
 		var b plan.Base
 		b, t.synced = x.work[op.Path]
 		t.baseID = b.RemoteID
+	case plan.Upload:
+		if b, ok := x.work[op.Path]; ok && b.Kind == plan.File {
+			t.baseID = b.RemoteID
+		}
 	}
 	return t
 }
