@@ -8,7 +8,7 @@
 #   bench/gitcheckout.sh [RUNS] [MODULE] [FROM] [TO]
 #       (defaults: 3 golang.org/x/net v0.47.0 v0.62.0)
 #
-# Both versions must be in the module cache (`go mod download MODULE@V`).
+# Both versions come from the module cache (downloaded when missing).
 # The binary is built from this checkout; the emulator runs as its own
 # process with requests_per_second 0 and default concurrency.
 set -euo pipefail
@@ -21,8 +21,8 @@ TO=${4:-v0.62.0}
 cache=$(go env GOMODCACHE)
 src_a="$cache/$MOD@$FROM"
 src_b="$cache/$MOD@$TO"
-for s in "$src_a" "$src_b"; do
-  [ -d "$s" ] || { echo "missing $s: run go mod download $MOD@${s##*@}" >&2; exit 2; }
+for v in "$FROM" "$TO"; do
+  [ -d "$cache/$MOD@$v" ] || go mod download "$MOD@$v"
 done
 work=$(mktemp -d /tmp/gitcheckout.XXXXXX)
 emu=""
