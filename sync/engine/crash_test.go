@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/syncd/syncd/sync/engine"
@@ -204,14 +205,14 @@ func TestCrashAfterFirstUploadThenLocalEditIsAReplace(t *testing.T) {
 			for i := range 20 {
 				e.write(fmt.Sprintf("d/f%02d.txt", i), fmt.Sprintf("first version %d", i))
 			}
-			arrived := 0
+			var arrived atomic.Int32 // failpoints are called from every op in flight
 			p := e.pair(func(o *engine.Options) {
 				o.MaxPasses = 1
 				o.Failpoint = func(name string) error {
 					if name == "upload.uploaded" {
-						arrived++
+						arrived.Add(1)
 					}
-					if name == point && arrived >= 5 {
+					if name == point && arrived.Load() >= 5 {
 						return fmt.Errorf("%s: %w", name, engine.ErrCrash)
 					}
 					return nil
