@@ -251,3 +251,46 @@ func TestCrashAfterFirstUploadThenLocalEditIsAReplace(t *testing.T) {
 		})
 	}
 }
+
+// The download of a new remote file lands in place when the process dies,
+// before the commit; then the other client writes a new version. The next
+// pass must know the local file for syncd's own download and bring the new
+// version down, never take the two for a conflict (issue 13, found by
+// TestKillWithEditsBetweenKills).
+func TestCrashAfterFirstDownloadThenRemoteEditIsADownload(t *testing.T) {
+	e := newEnv(t)
+	e.write("old.txt", "synced before")
+	e.sync()
+	c := e.otherWithRoot()
+	for i := range 8 {
+		e.upload(c, "", fmt.Sprintf("r%d.txt", i), fmt.Sprintf("remote version one %d", i))
+	}
+	var landed atomic.Int32
+	p := e.pair(func(o *engine.Options) {
+		o.MaxPasses = 1
+		o.Failpoint = func(name string) error {
+			if name == "download.committed" && landed.Add(1) >= 3 {
+				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+			}
+			return nil
+		}
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("no crash at download.committed: %v", err)
+	}
+	want := map[string]string{"old.txt": sum("synced before")}
+	for i := range 8 {
+		v := fmt.Sprintf("remote version two %d, longer", i)
+		e.replaceRemote(e.other(), fmt.Sprintf("r%d.txt", i), v)
+		want[fmt.Sprintf("r%d.txt", i)] = sum(v)
+	}
+	e.restart()
+	res := e.once()
+	if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+		t.Fatalf("syncd's own download taken for the user's file: conflicts %+v", res.Plan.Conflicts)
+	}
+	e.assertSame()
+	if got := e.localFiles(); !equalMaps(got, want) {
+		t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+	}
+}

@@ -35,6 +35,7 @@ type execution struct {
 	knownDirs map[string]bool
 	seqs      []uint64                // journal records to close after the next commit
 	upJournal map[int]journaledUpload // uploads journaled, not launched yet
+	jq        chan journalReq         // the run's group-commit journal writer (nil: write directly)
 	refused   map[string]string       // path -> message: uploads the service refused
 	// copies maps a conflict copy's path to its conflict; conflicts holds
 	// those whose copy was made since the last commit: they are logged in
@@ -90,6 +91,61 @@ type journaledUpload struct {
 // a crash recovery has at most a batch and the uploads in flight to look
 // for.
 const journalBatch = 64
+
+// journalReq is one journal record an op asks the run's writer to begin.
+type journalReq struct {
+	j    Journal
+	done chan journalAns
+}
+
+type journalAns struct {
+	seq uint64
+	err error
+}
+
+// journalWriter begins the records ops ask for, all those waiting in one
+// transaction (a group commit: no delay for a lone record, one fsync for
+// the records that queued while the last one was written), until q closes.
+func (x *execution) journalWriter(q chan journalReq) {
+	for req := range q {
+		batch := []journalReq{req}
+	more:
+		for {
+			select {
+			case r, ok := <-q:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		js := make([]Journal, len(batch))
+		for i, r := range batch {
+			js[i] = r.j
+		}
+		seqs, err := x.p.store.JournalBeginAll(x.p.cfg.Key, js)
+		for i, r := range batch {
+			a := journalAns{err: err}
+			if err == nil {
+				a.seq = seqs[i]
+			}
+			r.done <- a
+		}
+	}
+}
+
+// journalGrouped begins j through the run's writer (see journalWriter).
+func (x *execution) journalGrouped(j Journal) (uint64, error) {
+	if x.jq == nil {
+		return x.p.store.JournalBegin(x.p.cfg.Key, j)
+	}
+	done := make(chan journalAns, 1)
+	x.jq <- journalReq{j, done}
+	a := <-done
+	return a.seq, a.err
+}
 
 // journalUploads journals, in one transaction, ready uploads about to be
 // launched (see upload). A store that cannot write is reported by the
@@ -221,6 +277,10 @@ func (x *execution) run(ctx context.Context) {
 	// make none.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// run returns only once no op is in flight: none sends after the close.
+	x.jq = make(chan journalReq)
+	go x.journalWriter(x.jq)
+	defer func() { close(x.jq); x.jq = nil }()
 	running := map[opClass]int{}
 	waiting := make([]int, n) // unfinished dependencies
 	dependants := make([][]int, n)

@@ -101,7 +101,7 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 	}
 	switch j.Op {
 	case opDownload:
-		if b, ok := base[rec.Path]; !ok || b.Kind != plan.File || b.RemoteID != rec.Old {
+		if b, ok := base[rec.Path]; ok && (b.Kind != plan.File || b.RemoteID != rec.Old) || !ok && rec.Old != "" {
 			return nil // base moved on since (a later pass decided): the record is stale
 		}
 		return p.recoverDownload(rec)

@@ -562,12 +562,20 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("download.fetched"); err != nil {
 		return opResult{err: err}
 	}
-	var seq uint64
-	if t.synced {
-		rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
-		if seq, err = x.journal(opDownload, rec); err != nil {
-			return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
-		}
+	// Journaled before the rename into place, new files too (grouped with
+	// the other ops' records: see journalGrouped): a crash between the
+	// rename and the commit must leave base naming what is in place, or
+	// the next pass takes the download for a local edit (over a synced
+	// file) or, for a new file the other side changed again meanwhile,
+	// for a file the user made (a false conflict, issue 13).
+	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	seq, err := x.journalGrouped(Journal{Op: opDownload, Step: stepBegun, Data: data})
+	if err != nil {
+		return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
 	}
 	st, err := x.p.local.CommitTemp(tmp, raw, expect)
 	if err != nil {
