@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Wall time of an initial upload: FILES files of 1-16 KiB in FOLDERS
+# Wall time of an initial upload, then of the initial download to a second
+# folder: FILES files of 1-16 KiB in FOLDERS
 # folders, one `syncd once` against `syncd emulator` (requests_per_second 0).
 #   bench/firstupload.sh [SYNCD-BINARY] [FILES] [FOLDERS]   (defaults: built here, 10000, 100)
 set -euo pipefail
@@ -29,3 +30,11 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 tail -1 "$work/once.out"
 echo "initial upload of $N files in $F folders: $(echo "$t1 - $t0" | bc) s"
+# The same tree down into an empty folder (a second host).
+sed -e "s|$work/local|$work/down|" -e "s|state_dir: .*|state_dir: $work/state2|" "$work/config.yaml" >"$work/down.yaml"
+chmod 600 "$work/down.yaml"; mkdir -p "$work/down"
+t0=$(date +%s.%N)
+"$bin" once -config "$work/down.yaml" >"$work/down.out" 2>&1
+t1=$(date +%s.%N)
+tail -1 "$work/down.out"
+echo "initial download of $N files in $F folders: $(echo "$t1 - $t0" | bc) s"
