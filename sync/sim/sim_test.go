@@ -541,6 +541,9 @@ func (r *run) quiesce(ctx context.Context) error {
 	if err := r.checkNoLoss(); err != nil {
 		return err
 	}
+	if err := r.checkNoFalseConflicts(final); err != nil {
+		return err
+	}
 
 	evs := r.u.events[r.roundEvs:]
 	// Survivors are live: a version written this round and still on its
@@ -790,9 +793,13 @@ func (r *run) quiesceOneWay(ctx context.Context) error {
 			}
 		}
 	}
+	if err := r.checkNoFalseConflicts(l); err != nil {
+		return err
+	}
 	if err := r.idle(ctx, l); err != nil {
 		return err
 	}
+	r.q = l
 	r.endRound()
 	return nil
 }
