@@ -39,6 +39,7 @@ var (
 	flagSteps       = flag.Int("steps", 30, "user actions per simulation run")
 	flagShrink      = flag.Bool("shrink", true, "shrink the schedule of a failing seed")
 	flagEngineLog   = flag.Bool("engine-log", false, "print the engine's log to stdout (with -seed)")
+	flagOneWorker   = flag.Bool("one-worker", false, "run the executor with one worker, as before the seeded scheduler (to tell a parallel-only failure)")
 	flagKeep        = flag.String("keep", "", "run only these steps (comma-separated indices) of the seed's schedule, as a shrink prints")
 )
 
@@ -258,6 +259,9 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 		return nil, err
 	}
 	defer w.shutdown(true)
+	if !*flagOneWorker {
+		w.sched = newSched(seed)
+	}
 	if v.incremental && v.hosts <= 1 {
 		w.inc = &incState{rand: rand.New(rand.NewPCG(seed, 0x1c))}
 	}
@@ -272,6 +276,9 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 	if v.hosts > 1 {
 		if r.w2, err = joinWorld(w, filepath.Join(dir, "host2"), "simhost2"); err != nil {
 			return nil, err
+		}
+		if !*flagOneWorker {
+			r.w2.sched = newSched(seed ^ 0x2)
 		}
 		defer r.w2.shutdown(false)
 	}
