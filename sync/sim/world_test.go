@@ -614,7 +614,11 @@ func (w *world) settlePass() (engine.PassResult, error) {
 		res, err = pair.Pass(context.Background(), po)
 	}
 	if err == nil && len(broken) > 0 {
-		err = fmt.Errorf("operations of one pass broke each other (no other client acted): %v", broken)
+		var ops []string
+		for _, op := range res.Plan.Ops {
+			ops = append(ops, fmt.Sprintf("%v %s<-%q %v", op.Kind, op.Path, op.From, op.Deps))
+		}
+		err = fmt.Errorf("operations of one pass broke each other (no other client acted): %v; the pass's ops: %v", broken, ops)
 	}
 	return res, err
 }
