@@ -222,21 +222,23 @@ var ignoreSets = [][]string{{"*.bin"}, {"*.bin", "y/"}, {"x/"}, nil}
 
 // run is one simulation: a world, a user and the schedule's bookkeeping.
 type run struct {
-	t        testing.TB
-	seed     uint64
-	w        *world
-	u        *user
-	lines    []string
-	q        tree       // the tree at the last quiescence
-	qIDs     identities // which object held each path then, on each side
-	lostDB   bool       // the state was lost or corrupted in this round
-	logLost  bool       // ... in any round: the conflict log may lack old copies
-	roundEvs int        // index of the round's first event
-	written  map[string]side
-	paths    map[string]map[string]bool // content -> paths it occupied this round
-	final    string                     // final local tree and emulator dump
-	w2       *world                     // the second host of a two-host run
-	rules    *rand.Rand                 // ignore runs: when and how the rules change
+	t         testing.TB
+	seed      uint64
+	w         *world
+	u         *user
+	lines     []string
+	q         tree       // the tree at the last quiescence
+	qIDs      identities // which object held each path then, on each side
+	lostDB    bool       // the state was lost or corrupted in this round
+	logLost   bool       // ... in any round: the conflict log may lack old copies
+	roundEvs  int        // index of the round's first event
+	written   map[string]side
+	paths     map[string]map[string]bool // content -> paths it occupied this round
+	final     string                     // final local tree and emulator dump
+	finalTree tree                       // final local tree (the twin comparison)
+	twin      *twinLog                   // -twin: what each round's user saw and did
+	w2        *world                     // the second host of a two-host run
+	rules     *rand.Rand                 // ignore runs: when and how the rules change
 }
 
 // host is the world of host h (0: the first).
@@ -283,6 +285,9 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 		defer r.w2.shutdown(false)
 	}
 	r.u = &user{w: w, seed: seed, written: map[string]string{}, log: r.logf}
+	if *flagTwin && v.hosts <= 1 {
+		r.twin = &twinLog{}
+	}
 	ctx := context.Background()
 
 	// A few files exist before the first pass.
@@ -307,6 +312,7 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 		return r, err
 	}
 	r.final = lt.String() + "\n" + w.dumpString()
+	r.finalTree = lt
 	return r, nil
 }
 
@@ -319,8 +325,11 @@ func (r *run) act(ctx context.Context, s step) {
 		if s.Side == onLocal {
 			r.u.w = r.host(s.Host)
 		}
+		from := len(r.lines)
+		seen := r.twinSeen()
 		r.userAct(ctx, s.Side, s.A, s.B, s.C)
 		r.u.w = r.w
+		r.twinNote(seen, r.lines[from:])
 		r.trackPaths()
 	case kInvalidate:
 		r.w.emu().InvalidateTokens(r.w.acct.ID)
@@ -645,6 +654,7 @@ func (r *run) quiesce(ctx context.Context) error {
 		return err
 	}
 	r.q, r.qIDs = final, finalIDs
+	r.twinRound(final)
 	r.endRound()
 	return nil
 }
@@ -1001,6 +1011,9 @@ func runSeed(t *testing.T, seed uint64, steps int, v variant) {
 		sched = pick(sched, idx)
 	}
 	r, err := simulate(t, t.TempDir(), seed, sched, v)
+	if err == nil && *flagTwin && v.hosts <= 1 {
+		err = runTwin(t, r, seed, sched, v)
+	}
 	if err == nil {
 		if *flagSeed != 0 && testing.Verbose() {
 			t.Logf("log of seed %d:\n%s", seed, strings.Join(r.lines, "\n"))
