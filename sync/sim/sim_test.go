@@ -1127,10 +1127,12 @@ func TestSimDeterministic(t *testing.T) {
 		for i := range outs {
 			dir := filepath.Join(t.TempDir(), "run")
 			r, err := simulate(t, dir, seed, sched, variant{hosts: 1})
-			if err != nil {
-				t.Skipf("seed %d fails (TestSim reports it): %v", seed, err)
+			if r == nil {
+				t.Fatalf("seed %d: %v", seed, err)
 			}
-			outs[i] = r.final
+			// A failing run must fail the same way: its log and error
+			// are compared too (TestSim reports the failure itself).
+			outs[i] = strings.Join(r.lines, "\n") + "\n" + fmt.Sprint(err) + "\n" + r.final
 		}
 		if outs[0] != outs[1] {
 			t.Fatalf("seed %d: two runs differ:\n--- first\n%s\n--- second\n%s", seed, outs[0], outs[1])
