@@ -426,6 +426,9 @@ func (r *run) step(ctx context.Context, s step) error {
 			}
 		}
 		if errors.Is(err, engine.ErrCrash) || s.CrashAt > 0 {
+			if r.twin != nil {
+				r.twin.crashed = true
+			}
 			if err := w.restart(); err != nil {
 				return fmt.Errorf("restart after crash: %w", err)
 			}
@@ -436,6 +439,9 @@ func (r *run) step(ctx context.Context, s step) error {
 		return r.renameRound(ctx, s)
 	case kLoseState:
 		r.lostDB, r.logLost = true, true
+		if r.twin != nil && r.twin.crashed {
+			r.twin.void = true
+		}
 		w.closeAll()
 		if err := os.Remove(w.stPath); err != nil {
 			return err
@@ -443,6 +449,9 @@ func (r *run) step(ctx context.Context, s step) error {
 		return w.open()
 	case kCorrupt:
 		r.lostDB, r.logLost = true, true
+		if r.twin != nil && r.twin.crashed {
+			r.twin.void = true
+		}
 		w.closeAll()
 		if err := corrupt(w.stPath, s.A); err != nil {
 			return err
