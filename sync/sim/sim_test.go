@@ -428,6 +428,7 @@ func (r *run) step(ctx context.Context, s step) error {
 		if errors.Is(err, engine.ErrCrash) || s.CrashAt > 0 {
 			if r.twin != nil {
 				r.twin.crashed = true
+				r.twin.void = r.twin.void || r.lostDB
 			}
 			if err := w.restart(); err != nil {
 				return fmt.Errorf("restart after crash: %w", err)

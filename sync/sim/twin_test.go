@@ -92,9 +92,8 @@ func compareTwin(a, b tree) error {
 type twinLog struct {
 	cur    []string
 	rounds []twinRound
-	// crashed: a pass crashed since the last quiescence; void: then the
-	// state file was lost or corrupted, with the journal that recovery
-	// needs (see runTwin).
+	// crashed: a pass crashed since the last quiescence; void: a crash
+	// and a lost or corrupted state file in one round (see runTwin).
 	crashed, void bool
 }
 
@@ -137,10 +136,12 @@ func (r *run) twinRound(final tree) {
 // among those it finds, and a crash that left a transfer undone changed
 // what it found; an edit of a file whose download one run had not made
 // yet is a true conflict there and none in the other). So does a round in
-// which the faulted run lost or corrupted its state file after a crash:
-// the journal that recovery needs (an upload stored under a name the
-// server invented, waiting for its rename) went with it, and the rebuild
-// rightly takes what it finds for someone else's (invariant 20).
+// which the faulted run both crashed and lost or corrupted its state
+// file, in either order: a loss after the crash takes the journal that
+// recovery needs (an upload stored under a name the server invented,
+// waiting for its rename); a crash after the loss stops the rebuild
+// before it committed what it found, so a delete the user makes next is
+// undecidable and the file rightly comes back (invariant 20).
 func runTwin(t *testing.T, r *run, seed uint64, sched []step, v variant) error {
 	twin, changed := faultFree(sched)
 	if !changed || r.twin == nil {
