@@ -345,17 +345,24 @@ func (x *execution) run(ctx context.Context) {
 				t.jseq, t.jrec = j.seq, j.rec
 				delete(x.upJournal, i)
 			}
-			go func() { results <- x.exec(ctx, t) }()
+			if d := x.p.opt.Dispatch; d != nil {
+				var r opResult
+				d.Go(func() { r = x.exec(ctx, t) }, func() { results <- r })
+			} else {
+				go func() { results <- x.exec(ctx, t) }()
+			}
 		}
 		ready = still
 		if len(inflight) == 0 {
 			break
 		}
+		x.dispatchWait()
 		r := <-results
 		if errors.Is(r.err, ErrCrash) {
 			x.crashed = r.err
 			cancel()
 			for range len(inflight) - 1 {
+				x.dispatchWait()
 				<-results // let the others stop; fold nothing
 			}
 			return
@@ -388,6 +395,13 @@ func (x *execution) run(ctx context.Context) {
 	}
 	x.upJournal = nil
 	x.commit()
+}
+
+// dispatchWait tells Options.Dispatch that the executor waits for an op.
+func (x *execution) dispatchWait() {
+	if d := x.p.opt.Dispatch; d != nil {
+		d.Wait()
+	}
 }
 
 // Concurrency bounds. Transfers follow the account's concurrent_uploads and

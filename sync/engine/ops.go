@@ -539,9 +539,16 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if !ok {
 		return opResult{err: fmt.Errorf("no remote file: %w", errSkip)}
 	}
+	// The local premise is the plan's own: a download planned without one
+	// puts a new file where the plan expects nothing, even when the input
+	// tree still shows a file there that this pass's conflict-local or
+	// move-local (an op the download depends on) has just moved away.
+	// Falling back to the input tree made the download expect that file
+	// and skip itself: an op of one pass breaking another's premise.
 	var expect *plan.Local
 	raw := t.rawPath
-	if l, ok := x.localOf(op, op.Path); ok {
+	if op.Local != nil {
+		l := *op.Local
 		expect = &l
 	} else {
 		raw = joinKey(t.rawDir, r.Name)
