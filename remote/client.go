@@ -26,7 +26,7 @@ type Config struct {
 	// Key1 and Key2 are the account's API key pair, 64 characters each.
 	Key1, Key2 string
 	// HTTPClient is optional. The client uses a copy of it with its own
-	// cookie jar for API calls (BEHAVIOUR 16) and a copy without any jar
+	// cookie jar for API calls (api.md 16) and a copy without any jar
 	// for download URLs.
 	HTTPClient *http.Client
 	// Logger is optional (zap.NewNop).
@@ -53,7 +53,7 @@ type Config struct {
 
 // AuthGuard decides whether a key pair may be sent to /authorize and learns
 // how each attempt ended. Five failed authorizations lock the client's IP
-// out for a day (BEHAVIOUR 9), and the count is the IP's, not the process's:
+// out for a day (api.md 9), and the count is the IP's, not the process's:
 // a guard remembers refusals where every process of the host sees them.
 //
 // Authorize calls send at most once, unless it withholds the request, and
@@ -77,7 +77,7 @@ const (
 )
 
 // Client speaks the File Upload API v2. It is safe for concurrent use; all
-// its requests share one access token (BEHAVIOUR 7).
+// its requests share one access token (api.md 7).
 type Client struct {
 	base       *url.URL
 	key1, key2 string
@@ -226,7 +226,7 @@ type session struct {
 
 // Authorize obtains the shared access token unless the client holds one
 // already. After ErrBadKeys or ErrNoAPIAccess the client refuses to try
-// again: five failures lock the IP out for a day (BEHAVIOUR 9).
+// again: five failures lock the IP out for a day (api.md 9).
 func (c *Client) Authorize(ctx context.Context) error {
 	_, err := c.session(ctx)
 	return err
@@ -384,7 +384,7 @@ func (c *Client) call(ctx context.Context, endpoint string, params url.Values, i
 }
 
 // authed runs build with the shared token; when the server says the token
-// is invalid it re-authorizes once and tries again (BEHAVIOUR 7, 8).
+// is invalid it re-authorizes once and tries again (api.md 7, 8).
 func (c *Client) authed(ctx context.Context, endpoint string, idempotent bool, build func(session) requestBuilder) (envelope, error) {
 	s, err := c.session(ctx)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // This file holds the tolerant decoding the live service requires
-// (BEHAVIOUR.md 2-4, 12, 14): ids and numeric fields arrive as JSON strings
+// (api.md 2-4, 12, 14): ids and numeric fields arrive as JSON strings
 // on older PHP and as numbers on PHP 8.1+, "data" may be false or null, the
 // status key is "_status" or "status", and a proxy may answer with HTML.
 // Nothing here panics on any input; the fuzz targets hold it to that.

@@ -21,7 +21,7 @@ import (
 type DownloadRequest struct {
 	ID ID
 	// Offset is the number of bytes the caller already has; the download
-	// resumes after them (only Offset > 0 sends a Range, BEHAVIOUR 19).
+	// resumes after them (only Offset > 0 sends a Range, api.md 19).
 	Offset int64
 	// Size is the expected total size, -1 when unknown.
 	Size int64
@@ -276,7 +276,7 @@ func (d *downloader) fetchWith(ctx, rctx context.Context, guard *stallGuard, lin
 		return d.fail(resp.StatusCode, d.c.redactor().clean(msg), classifyHTTP(resp.StatusCode))
 	}
 	if ctype == "text/html" && (redirected || d.req.Size < 0 || resp.ContentLength < 0) {
-		// A bad or expired token redirects to an HTML page (BEHAVIOUR 18).
+		// A bad or expired token redirects to an HTML page (api.md 18).
 		return d.pageError(resp)
 	}
 	if d.lim.MaxDownloadFileSize > 0 && d.total > d.lim.MaxDownloadFileSize {

@@ -15,7 +15,7 @@ import (
 
 // classifyMessage maps an application error ("_status":"error" with HTTP
 // 200) to its class. Each documented message is mapped deliberately
-// (api page, BEHAVIOUR.md 6, 10, 11, 16, 23, 24); anything unknown the
+// (api page, api.md 6, 10, 11, 16, 23, 24); anything unknown the
 // server refused is ErrValidation, permanent for that input.
 func classifyMessage(endpoint, msg string) error {
 	m := strings.ToLower(strings.TrimSpace(msg))
@@ -29,7 +29,7 @@ func classifyMessage(endpoint, msg string) error {
 	case strings.HasPrefix(m, "could not validate access_token"):
 		return ErrTokenInvalid
 	case m == "please provide the access_token param." && endpoint == "file/upload":
-		// BEHAVIOUR 5: a body over the server's post limit arrives empty.
+		// api.md 5: a body over the server's post limit arrives empty.
 		return ErrValidation
 	case strings.HasPrefix(m, "could not find file based on file_id"),
 		strings.HasPrefix(m, "could not find folder based on folder_id"),
@@ -53,7 +53,7 @@ func classifyMessage(endpoint, msg string) error {
 }
 
 // classifyHTTP maps a reply whose HTTP status is not 200, or whose body is
-// not JSON, to its class (BEHAVIOUR 3: the application answers 200; other
+// not JSON, to its class (api.md 3: the application answers 200; other
 // codes come from a proxy or CDN in front of it).
 func classifyHTTP(status int) error {
 	switch {

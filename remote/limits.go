@@ -301,7 +301,7 @@ func (c *Client) Package(ctx context.Context) (Limits, error) {
 }
 
 // ensureLimits reads the package once, before the first transfer, so that
-// the limits are respected from the start (BEHAVIOUR 13).
+// the limits are respected from the start (api.md 13).
 func (c *Client) ensureLimits(ctx context.Context) (Limits, error) {
 	c.mu.Lock()
 	lim, ok := c.limits, c.limitsSet

@@ -12,7 +12,7 @@ import (
 )
 
 // param renders an id for a parameter where the API needs an explicit
-// root ("null", BEHAVIOUR 16, 23).
+// root ("null", api.md 16, 23).
 func param(id ID) string {
 	if id == Root {
 		return "null"
@@ -35,7 +35,7 @@ func (c *Client) AccountInfo(ctx context.Context) (AccountInfo, error) {
 
 // List returns the folders and files directly inside folder, trashed
 // entries included (the root listing holds every trashed file and trashed
-// top folder, BEHAVIOUR 15).
+// top folder, api.md 15).
 func (c *Client) List(ctx context.Context, folder ID) (Listing, error) {
 	p := url.Values{}
 	if folder != Root {
@@ -53,7 +53,7 @@ func (c *Client) List(ctx context.Context, folder ID) (Listing, error) {
 }
 
 // FolderInfo reads one folder. Both folder_id (what the server reads,
-// BEHAVIOUR 22) and parent_folder_id (what the page documents) are sent.
+// api.md 22) and parent_folder_id (what the page documents) are sent.
 func (c *Client) FolderInfo(ctx context.Context, id ID) (Folder, error) {
 	if id == Root {
 		return Folder{}, &APIError{Endpoint: "folder/info", Message: "the root folder has no info", Kind: ErrValidation}
@@ -121,7 +121,7 @@ func (c *Client) RenameFolder(ctx context.Context, id ID, name string) (Folder, 
 const maxFolderDepth = 256
 
 // MoveFolder moves a folder under newParent. The service has no cycle
-// check (BEHAVIOUR 23), so the client walks newParent's ancestors first and
+// check (api.md 23), so the client walks newParent's ancestors first and
 // refuses a move into the folder's own subtree.
 func (c *Client) MoveFolder(ctx context.Context, id, newParent ID) (Folder, error) {
 	if id == Root {
@@ -169,13 +169,13 @@ func (c *Client) folderOp(ctx context.Context, endpoint string, id ID, p url.Val
 	return f, nil
 }
 
-// FileInfo reads one file; its Status comes from file_status (BEHAVIOUR 14).
+// FileInfo reads one file; its Status comes from file_status (api.md 14).
 func (c *Client) FileInfo(ctx context.Context, id ID) (File, error) {
 	return c.fileOp(ctx, "file/info", id, url.Values{"file_id": {string(id)}}, true)
 }
 
 // RenameFile sets a file's name exactly (file/edit does not sanitise or
-// de-duplicate, BEHAVIOUR 12).
+// de-duplicate, api.md 12).
 func (c *Client) RenameFile(ctx context.Context, id ID, name string) (File, error) {
 	if err := checkName("file/edit", name); err != nil {
 		return File{}, err
@@ -229,7 +229,7 @@ func (c *Client) fileOp(ctx context.Context, endpoint string, id ID, p url.Value
 	return f, nil
 }
 
-// checkName refuses names the service would trim or strip (BEHAVIOUR 1:
+// checkName refuses names the service would trim or strip (api.md 1:
 // every parameter is trimmed and has HTML tags stripped), so that a stored
 // name always equals the requested one.
 func checkName(endpoint, name string) error {

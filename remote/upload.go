@@ -60,11 +60,11 @@ var ErrSourceChanged = errors.New("upload source changed while reading")
 // while streaming, checked against the reply's hash and size. A file whose
 // hash or size does not match is trashed and the upload repeated.
 //
-// Server-side renames (BEHAVIOUR 12) are undone with file/edit, so File.Name
+// Server-side renames (api.md 12) are undone with file/edit, so File.Name
 // equals req.Name unless KeepServerName is set. A lost reply is resolved by
 // listing Folder: a new file with a matching name pattern and size, verified
 // by its MD5 when it can be downloaded, is adopted; only when there is none
-// is the upload repeated (TESTING 19).
+// is the upload repeated (testing.md 19).
 //
 // If the content was stored but a later step (rename, location check)
 // failed, the stored File is returned together with the error.
@@ -99,7 +99,7 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (File, error) {
 	known := req.KnownIDs
 	if known != nil && req.Size >= tokenCheckSize {
 		// The server checks the token only after receiving the whole body
-		// (BEHAVIOUR 1: PHP parses the upload first), so a token another
+		// (api.md 1: PHP parses the upload first), so a token another
 		// client invalidated would cost a second transfer of a big file.
 		// A light request first re-authorizes when needed.
 		if _, err := c.call(ctx, "account/info", nil, true); err != nil {
@@ -225,7 +225,7 @@ func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known fun
 func (c *Client) finishUpload(ctx context.Context, req UploadRequest, f File) (File, error) {
 	if req.Folder != Root {
 		// An unknown folder_id silently puts the file in the root
-		// (BEHAVIOUR 11): check, and never leave it there.
+		// (api.md 11): check, and never leave it there.
 		info, err := c.FileInfo(ctx, f.ID)
 		if err != nil {
 			return f, fmt.Errorf("upload %q: check location of %s: %w", req.Name, f.ID, err)
@@ -302,14 +302,14 @@ func (c *Client) findLostUpload(ctx context.Context, req UploadRequest, known fu
 
 // wireName is the file name put in the multipart header. CR, LF and
 // quotes would break or be stripped from the header (the server removes
-// them anyway, BEHAVIOUR 12), and PHP keeps only the part after a
+// them anyway, api.md 12), and PHP keeps only the part after a
 // backslash; the name is restored afterwards with file/edit.
 func wireName(name string) string {
 	return strings.NewReplacer("\r", "", "\n", "", `"`, "", "'", "", `\`, "_").Replace(name)
 }
 
 // serverName is what the server stores for an upload named name when no
-// active file of that name exists (BEHAVIOUR 12).
+// active file of that name exists (api.md 12).
 func serverName(name string) string {
 	return strings.TrimLeft(wireName(name), ".")
 }

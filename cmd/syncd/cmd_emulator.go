@@ -43,7 +43,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		maxUpload    = fs.Int64("max-upload-size", 0, "package max_upload_size in `BYTES` (0 = unlimited)")
 		concUploads  = fs.Int("concurrent-uploads", 0, "package concurrent_uploads (0 = unlimited)")
 		storageLimit = fs.Int64("storage-limit", 0, "package max_storage_bytes in `BYTES` (0 = unlimited)")
-		ignoreLimits = fs.Bool("ignore-limits", false, "do not enforce package limits on API uploads and downloads (BEHAVIOUR 13)")
+		ignoreLimits = fs.Bool("ignore-limits", false, "do not enforce package limits on API uploads and downloads (api.md 13)")
 		postMax      = fs.Int64("post-max-size", 0, "request body `BYTES` above which the body arrives empty (0 = 2 GiB, -1 = none)")
 		numberIDs    = fs.Bool("number-ids", false, "encode ids and sizes as JSON numbers (PHP 8.1+) instead of strings")
 		legacyStatus = fs.Bool("legacy-status-key", false, `errors use "status" instead of "_status"`)

@@ -1,6 +1,6 @@
 // Package apitest owns the conformance suite of the File Upload API v2: the
-// behaviour the document (shared/api/file-upload-api-v2.txt) and
-// BEHAVIOUR.md promise, exercised through the real remote.Client against
+// behaviour docs/api.md describes (the published API and the live service
+// beyond it), exercised through the real remote.Client against
 // any implementation — the emulator in this repository's tests, a staging
 // service by hand. It checks the implementation as much as the client.
 //

@@ -29,7 +29,7 @@ func (c *fakeClock) advance(d time.Duration) {
 }
 
 // emulatorFactory serves a fresh emulator on loopback for each test, with
-// options changed by mod (the switches for what BEHAVIOUR.md marks unknown).
+// options changed by mod (the switches for what docs/api.md marks [switch]).
 func emulatorFactory(mod func(*emulator.Options)) apitest.Factory {
 	return func(t *testing.T, s apitest.Setup) apitest.Target { return newEmulator(t, s, mod) }
 }
@@ -77,8 +77,8 @@ func newEmulator(t *testing.T, s apitest.Setup, mod func(*emulator.Options)) api
 }
 
 // TestEmulatorConformance runs the suite against the emulator as it
-// behaves by default (the live service as BEHAVIOUR.md describes it), then
-// with each switch for a point BEHAVIOUR.md marks unknown: the client must
+// behaves by default (the live service as docs/api.md describes it), then
+// with each switch for a point docs/api.md marks [switch]: the client must
 // work whichever way the live service turns out to be.
 func TestEmulatorConformance(t *testing.T) {
 	variants := []struct {

@@ -46,7 +46,7 @@ func testAccountAndPackage(t *testing.T, newTarget Factory) {
 }
 
 // testBadKeys: a client with a wrong key pair tries once and never again,
-// so that the IP is not locked out (BEHAVIOUR 9): a correct client from the
+// so that the IP is not locked out (api.md 9): a correct client from the
 // same address still authorizes after many calls of the bad one.
 func testBadKeys(t *testing.T, newTarget Factory) {
 	h := start(t, newTarget, Setup{})
@@ -150,7 +150,7 @@ func testFolderDelete(t *testing.T, newTarget Factory) {
 	if err := c.DeleteFolder(h.ctx, top.ID); err != nil {
 		t.Fatalf("DeleteFolder: %v", err)
 	}
-	// BEHAVIOUR 15, 24: the trashed top folder is listed in the root with
+	// api.md 15, 24: the trashed top folder is listed in the root with
 	// status trash; its children keep their parents and are trashed too.
 	root := h.list(c, remote.Root)
 	got, ok := folderByID(root, top.ID)
@@ -202,7 +202,7 @@ func testUploadAndList(t *testing.T, newTarget Factory) {
 }
 
 // testUploadDuplicates: the server renames an upload whose name is taken to
-// "base (2).ext" (BEHAVIOUR 12); the client renames it back, so two files
+// "base (2).ext" (api.md 12); the client renames it back, so two files
 // of the same name coexist, unless KeepServerName.
 func testUploadDuplicates(t *testing.T, newTarget Factory) {
 	h := start(t, newTarget, Setup{})
@@ -276,7 +276,7 @@ func testUploadMissingFolder(t *testing.T, newTarget Factory) {
 	if err := c.DeleteFolder(h.ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	// BEHAVIOUR 11: the server would put the file in the root silently.
+	// api.md 11: the server would put the file in the root silently.
 	_, err := c.Upload(h.ctx, remote.UploadRequest{Folder: gone.ID, Name: "x.txt", Size: 3, Open: opener([]byte("xyz"))})
 	if !errors.Is(err, remote.ErrNotFound) {
 		t.Fatalf("upload into a trashed folder err = %v, want ErrNotFound", err)
@@ -336,7 +336,7 @@ func testFileOps(t *testing.T, newTarget Factory) {
 	if err != nil || info.Status != remote.StatusTrash || info.Active() {
 		t.Fatalf("FileInfo after delete = %+v, %v; want status trash", info, err)
 	}
-	// BEHAVIOUR 15: trashed files are listed in the root with status trash.
+	// api.md 15: trashed files are listed in the root with status trash.
 	if lf, ok := fileByID(h.list(c, remote.Root), f.ID); !ok || lf.Active() {
 		t.Fatalf("trashed file in root listing = %+v (found %v)", lf, ok)
 	}
@@ -405,7 +405,7 @@ func testDownloadTrashed(t *testing.T, newTarget Factory) {
 	if err := c.DeleteFile(h.ctx, f.ID); err != nil {
 		t.Fatal(err)
 	}
-	// BEHAVIOUR 17: download URLs work for trashed files too.
+	// api.md 17: download URLs work for trashed files too.
 	if got := h.download(c, f.ID, f.Size, f.MD5); !bytes.Equal(got, data) {
 		t.Fatalf("trashed file content differs")
 	}
@@ -475,7 +475,7 @@ func testConcurrencyLimits(t *testing.T, newTarget Factory) {
 }
 
 // testSecondClient: another process with the same keys invalidates the
-// token (BEHAVIOUR 7); each client re-authorizes once and carries on.
+// token (api.md 7); each client re-authorizes once and carries on.
 func testSecondClient(t *testing.T, newTarget Factory) {
 	h := start(t, newTarget, Setup{})
 	one, two := h.client(), h.client()
@@ -571,7 +571,7 @@ func testAdaptiveRate(t *testing.T, newTarget Factory) {
 
 // testLostUploadReply: the server stores the upload but the reply is lost;
 // the client finds the stored file by listing instead of uploading twice
-// (TESTING 19, 21).
+// (testing.md 19, 21).
 func testLostUploadReply(t *testing.T, newTarget Factory) {
 	h := start(t, newTarget, Setup{})
 	c := h.client()

@@ -114,7 +114,7 @@ func (s *Server) validToken(tok, account string, now time.Time) *tokenRec {
 }
 
 // authFile runs the checks of file/*, folder/* and disable_access_token
-// (BEHAVIOUR 10), in order. Called with s.mu held.
+// (api.md 10), in order. Called with s.mu held.
 func (s *Server) authFile(q *request) (*Account, string) {
 	if !q.has("access_token") {
 		return nil, msgNoToken

@@ -1,6 +1,6 @@
 // Package emulator owns a faithful, self-contained emulator of the File Upload
 // API v2: an http.Handler that serves /api/v2/{endpoint}[/{action}] exactly as
-// ../../shared/api/file-upload-api-v2.txt and BEHAVIOUR.md describe the live
+// docs/api.md (the published API and what the service does beyond it) describes the live
 // service (errors as HTTP 200 JSON with the document's messages and check
 // order, one live token per account, IP lockout, upload renaming, trash in
 // listings, quirky Range), plus the download host that download_url points to
@@ -8,7 +8,7 @@
 //
 // It is written from the documents, not from any client: where the emulator is
 // more forgiving than the live service, the daemon would break in the field.
-// Each point BEHAVIOUR.md marks unknown [C] is a switch in Options.
+// Each point docs/api.md marks [switch] is a switch in Options.
 //
 // # Storage
 //

@@ -17,7 +17,7 @@ import (
 const msgBadDownloadToken = "Download token has expired or is invalid. Please request a new download link."
 
 // serveDownload serves {dlPrefix}{shortUrl}[/{name}]?download_token=T. Every
-// refusal is a 302 to the HTML error page, as the site answers (BEHAVIOUR 18).
+// refusal is a 302 to the HTML error page, as the site answers (api.md 18).
 func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request, drop bool) {
 	rest := strings.TrimPrefix(r.URL.Path, dlPrefix)
 	short, _, _ := strings.Cut(rest, "/") // the name part, if any, is decoration
@@ -135,7 +135,7 @@ func serveWhole(w http.ResponseWriter, r *http.Request, f io.Reader, size int64)
 	}
 }
 
-// serveQuirky reproduces the script's Range handling (BEHAVIOUR 19): only a
+// serveQuirky reproduces the script's Range handling (api.md 19): only a
 // single range starting above 0 is honoured with a 206; one starting at 0 is
 // the whole file, except "bytes=0-1", which yields the single byte "1".
 func serveQuirky(w http.ResponseWriter, r *http.Request, f io.ReadSeeker, size int64) {

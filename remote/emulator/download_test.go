@@ -65,7 +65,7 @@ func TestDownloadURLAndReuse(t *testing.T) {
 	}
 }
 
-// assertErrorRedirect checks a 302 to an HTML error page (BEHAVIOUR 18).
+// assertErrorRedirect checks a 302 to an HTML error page (api.md 18).
 func assertErrorRedirect(t *testing.T, e *env, resp *http.Response) string {
 	t.Helper()
 	if resp.StatusCode != http.StatusFound {

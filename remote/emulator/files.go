@@ -187,7 +187,7 @@ func (s *Server) fileCommon(q *request, activeOnly bool) (*Account, *fileRec, st
 	return a, f, ""
 }
 
-// listingFile is a file entry of folder/listing (BEHAVIOUR 14).
+// listingFile is a file entry of folder/listing (api.md 14).
 func (s *Server) listingFile(base string, f *fileRec) obj {
 	return obj{
 		{"id", s.numOrStr(f.ID)},
@@ -290,7 +290,7 @@ func (s *Server) fileEdit(q *request) reply {
 	if msg != "" {
 		return fail(msg)
 	}
-	// No sanitising and no de-duplication here (BEHAVIOUR 12, 16).
+	// No sanitising and no de-duplication here (api.md 12, 16).
 	if v := q.p["filename"]; v != "" {
 		f.Name = v
 	}
@@ -375,7 +375,7 @@ func (s *Server) fileCopy(q *request) reply {
 	if !ok {
 		return fail(msgBadCopyTo)
 	}
-	// The copy is owned by the session's user, not the token's (BEHAVIOUR 16).
+	// The copy is owned by the session's user, not the token's (api.md 16).
 	c, err := q.r.Cookie(sessionCookieName)
 	if err != nil || s.sessions[c.Value] != a.ID {
 		return fail(msgFileNotFound)

@@ -213,7 +213,7 @@ func (s *Server) folderEdit(q *request) reply {
 	case phpInt(v) == f.ID:
 		return fail(msgFolderMoveFailed)
 	default:
-		// No cycle check (BEHAVIOUR 23); an unknown parent is ignored.
+		// No cycle check (api.md 23); an unknown parent is ignored.
 		if p := s.activeFolder(a, phpInt(v)); p != nil {
 			f.ParentID = p.ID
 		}
@@ -258,7 +258,7 @@ func (s *Server) folderMove(q *request) reply {
 		if p == nil || p.ID == f.ID {
 			return fail(msgFolderMoveFailed)
 		}
-		dst = p.ID // no cycle check (BEHAVIOUR 23)
+		dst = p.ID // no cycle check (api.md 23)
 	}
 	f.ParentID = dst
 	f.Updated = s.now()
@@ -280,7 +280,7 @@ func (s *Server) folderDelete(q *request) reply {
 		return fail(msgFolderDelFailed)
 	}
 	// Trash the subtree; children keep their parent ids, the top moves to
-	// the root (BEHAVIOUR 24). visited guards against cycles the API allows.
+	// the root (api.md 24). visited guards against cycles the API allows.
 	visited := map[int64]bool{top.ID: true}
 	queue := []int64{top.ID}
 	for len(queue) > 0 {

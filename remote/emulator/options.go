@@ -8,7 +8,7 @@ import (
 )
 
 // RangeMode selects how the download host answers a Range header
-// (BEHAVIOUR 19, unknown for the live service behind its web server).
+// (api.md 19, unknown for the live service behind its web server).
 type RangeMode int
 
 const (
@@ -107,22 +107,22 @@ type Options struct {
 	// Latency is added to every request.
 	Latency time.Duration
 	// IgnoreLimits turns off package-limit enforcement on API uploads and
-	// downloads (BEHAVIOUR 13: the public code does not check them; the live
+	// downloads (api.md 13: the public code does not check them; the live
 	// service may). The zero value enforces them.
 	IgnoreLimits bool
 	// PostMaxSize is the request body size above which the body arrives empty
-	// (BEHAVIOUR 5). 0: 2 GiB; negative: no limit.
+	// (api.md 5). 0: 2 GiB; negative: no limit.
 	PostMaxSize int64
 
 	// NumberIDs encodes ids, sizes and flags as JSON numbers (PHP 8.1+)
-	// instead of strings (BEHAVIOUR 4).
+	// instead of strings (api.md 4).
 	NumberIDs bool
 	// LegacyStatusKey makes error replies use "status" instead of "_status"
-	// (BEHAVIOUR 3).
+	// (api.md 3).
 	LegacyStatusKey bool
-	// RangeMode selects the download host's Range behaviour (BEHAVIOUR 19).
+	// RangeMode selects the download host's Range behaviour (api.md 19).
 	RangeMode RangeMode
-	// DownloadURLWithName appends "/{filename}" to download URLs (BEHAVIOUR 17).
+	// DownloadURLWithName appends "/{filename}" to download URLs (api.md 17).
 	DownloadURLWithName bool
 
 	// Now is the clock (default time.Now).

@@ -427,7 +427,7 @@ func baseURL(r *http.Request) string {
 
 // readParams gathers parameters as PHP's $_REQUEST would: the query string,
 // overridden by an urlencoded or multipart body. A body above the post limit
-// is dropped whole (BEHAVIOUR 5); JSON bodies are ignored.
+// is dropped whole (api.md 5); JSON bodies are ignored.
 func (s *Server) readParams(q *request) error {
 	r := q.r
 	q.p = make(map[string]string)

@@ -138,7 +138,7 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-// cleanParam is what the service does to every parameter (BEHAVIOUR 1).
+// cleanParam is what the service does to every parameter (api.md 1).
 func cleanParam(s string) string { return phpTrim(stripTags(s)) }
 
 // phpInt is PHP's (int) cast of a string: leading digits, else 0.
@@ -162,7 +162,7 @@ func phpInt(s string) int64 {
 	return n
 }
 
-// sanitizeUploadName applies the upload handler's renaming (BEHAVIOUR 12)
+// sanitizeUploadName applies the upload handler's renaming (api.md 12)
 // before de-duplication: the client's directory part is dropped (as PHP does
 // for $_FILES names), `"`, `'`, CR and LF are removed, then leading dots.
 func sanitizeUploadName(name string) string {

@@ -274,7 +274,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 
 // uploadName is the name the upload endpoint stores a file uploaded as
 // name under when nothing clashes: quotes, CR and LF removed, a leading dot
-// dropped (BEHAVIOUR 12).
+// dropped (api.md 12).
 func uploadName(name string) string {
 	clean := strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "").Replace(name)
 	return strings.TrimPrefix(clean, ".")

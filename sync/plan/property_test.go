@@ -15,7 +15,7 @@ import (
 
 // The property tests follow CanopyCheck: a random synced tree, independent
 // random changes on each side, then plan, execute on the model, re-plan
-// until nothing is left, and check the invariants of TESTING.md.
+// until nothing is left, and check the invariants of docs/testing.md.
 
 func names() []string { return []string{"a", "b", "c", "d.txt"} }
 

@@ -36,7 +36,7 @@ func TestRegressionRemoteDotNameFailsEveryPass(t *testing.T) {
 
 // TestRegressionTornUploadIsStored (fixed in 72fbb26): a file rewritten (same size) while its upload
 // streams is stored on the remote under its real name in a torn form that
-// never existed locally (TESTING 8), then trashed by the engine when the
+// never existed locally (testing.md 8), then trashed by the engine when the
 // MD5 does not match. Cause: remote/upload.go contentReader.Read, once it
 // has sent the declared size, probes the source for extra bytes and treats
 // any error as EOF: the source's "changed while read" error (bind's
@@ -110,7 +110,7 @@ func TestRegressionRemoteRootCreateRaceSplitsHosts(t *testing.T) {
 	}
 }
 
-// TestRegressionMkdirRemoteRaceLeavesTwinFolders (passes since 135a98d): another client creates folder x
+// TestRegressionMkdirRemoteRaceLeavesTwinFolders: another client creates folder x
 // while the engine's own folder/create of x (a new local directory) is in
 // flight. The API has no create-if-absent, so two live folders x exist; the
 // engine then reports "2 remote entries share this name; left alone" at
@@ -219,11 +219,11 @@ func TestRegressionCrossedFolderRenameWedgesPair(t *testing.T) {
 	w.assertLive(t, sum([]byte("content f")))
 }
 
-// TestRegressionStaleReplaceJournalReplayedEveryPass (passes since 135a98d): a replace crashes after its
+// TestRegressionStaleReplaceJournalReplayedEveryPass: a replace crashes after its
 // upload (failpoint replace.uploaded); before the restart, another client
 // trashes the old remote file. Recovery trashes the orphan upload but never
 // retires the journal record: every later pass, with nothing changed,
-// repeats file/info and file/delete of the already-trashed upload (TESTING
+// repeats file/info and file/delete of the already-trashed upload (testing.md
 // 3: an idle pass makes no request beyond listings). Cause in
 // sync/engine/journal.go recovery of a "replace" whose old file is gone.
 // Found by TestSim (seed 1007).
@@ -254,12 +254,12 @@ func TestRegressionStaleReplaceJournalReplayedEveryPass(t *testing.T) {
 	}
 }
 
-// TestRegressionReplaceRenamesOntoATakenName (passes since 135a98d): a replace has trashed the old remote
+// TestRegressionReplaceRenamesOntoATakenName: a replace has trashed the old remote
 // file and is about to rename its upload to the real name when another
 // client renames a different file to that name. The replace renames anyway
 // (after a crash, the journal recovery does the same), leaving two live
 // remote files of one path that every later pass reports and leaves alone
-// (TESTING 21: exactly one live file per path; the upload step checks the
+// (testing.md 21: exactly one live file per path; the upload step checks the
 // name first, sync/engine/ops.go finishReplace and its recovery do not).
 // Found by TestSim (seed 1247).
 func TestRegressionReplaceRenamesOntoATakenName(t *testing.T) {
@@ -305,12 +305,12 @@ func TestRegressionReplaceRenamesOntoATakenName(t *testing.T) {
 	}
 }
 
-// TestRegressionRenameAgainstRemoteReplaceGoesBlind (passes since 4e57286): a.txt is synced; the remote
+// TestRegressionRenameAgainstRemoteReplaceGoesBlind: a.txt is synced; the remote
 // replaces it (upload new, trash old, rename new: a new id) with content
 // X while the local side edits it in place to the same X and renames it to
 // b.txt (same inode). Every pass then plans nothing and reports Converged,
 // yet the local side has b.txt and the remote a.txt, and the base still
-// holds the old id and MD5: a silent, permanent divergence (TESTING 2, 9).
+// holds the old id and MD5: a silent, permanent divergence (testing.md 2, 9).
 // Without the local edit the rename propagates (the subtest that passes).
 // Found by TestSim (seed 10355).
 func TestRegressionRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
@@ -341,7 +341,7 @@ func TestRegressionRenameAgainstRemoteReplaceGoesBlind(t *testing.T) {
 	}
 }
 
-// TestRegressionTouchedFileBlocksFolderDeleteForever (passes since 70df1fc): z/f.txt is synced, then
+// TestRegressionTouchedFileBlocksFolderDeleteForever: z/f.txt is synced, then
 // touched locally (new mtime, same content) while the remote trashes
 // folder z. The planner sees the content unchanged (same MD5) and plans
 // delete-local z; the executor's subtree check compares size, mtime and
@@ -366,7 +366,7 @@ func TestRegressionTouchedFileBlocksFolderDeleteForever(t *testing.T) {
 	w.settle(t)
 }
 
-// TestRegressionCrashAfterFolderMoveWedgesPair (passes since 842006e): the local side renames folder z/z
+// TestRegressionCrashAfterFolderMoveWedgesPair: the local side renames folder z/z
 // to z/x; the pass renames the remote folder, then, before the base is
 // committed, another client renames the parent z to x and the process
 // dies (failpoint commit.before). After the restart every pass fails at
@@ -404,7 +404,7 @@ func TestRegressionCrashAfterFolderMoveWedgesPair(t *testing.T) {
 	w.assertLive(t, sum([]byte("f content")))
 }
 
-// TestRegressionReplacedFileRenamedRemotelyKeepsStaleName (passes since 135a98d): a.txt is replaced
+// TestRegressionReplacedFileRenamedRemotelyKeepsStaleName: a.txt is replaced
 // locally by a new file (new inode and content, as editors save) while the
 // remote renames it to d.bin. The pass brings the rename down, but the base
 // of d.bin keeps local name "a.txt"; when the user then edits d.bin, every
@@ -444,7 +444,7 @@ func TestRegressionReplacedFileRenamedRemotelyKeepsStaleName(t *testing.T) {
 // a.txt; while the engine's rename request is in flight, another client
 // renames d.txt to a.txt. The API renames onto a taken name without
 // complaint, so two live a.txt remain, reported and left alone at every
-// pass (TESTING 17, 21). The upload and replace steps check the name first
+// pass (testing.md 17, 21). The upload and replace steps check the name first
 // since 135a98d; move-remote (sync/engine/ops.go moveRemote) does not
 // check it after the move. Found by TestSim (seed 60499, after 135a98d).
 func TestRegressionMoveRemoteRenamesOntoATakenName(t *testing.T) {

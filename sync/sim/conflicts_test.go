@@ -30,7 +30,7 @@ func contested(p string) string {
 	return orig
 }
 
-// checkNoFalseConflicts (TESTING.md invariant 10): a conflict copy that
+// checkNoFalseConflicts (testing.md 10): a conflict copy that
 // appeared this round is one of a path that both sides' users touched
 // this round (a write, delete, rename or mkdir at the path, above it or
 // below it), since the sides last agreed at the previous quiescence.

@@ -9,7 +9,7 @@
 //   - sim_test.go: TestSim, random user actions on both sides between and
 //     during passes, injected HTTP faults, emulator restarts, clock jumps,
 //     crashes at every failpoint, loss and corruption of the state file,
-//     and the invariants of TESTING.md checked at each quiescence
+//     and the invariants of docs/testing.md checked at each quiescence
 //     (convergence, no lost version, no duplicate, no resurrection, modify
 //     beats delete, no false conflict, no operation skipped or failed in
 //     a quiescence pass, an idle second pass, renames without transfers);

@@ -43,7 +43,7 @@ const (
 	DefaultRequestsPerSecond = 0.0 // no fixed cap: the client paces itself by the server's answers
 	DefaultSystemStateDir    = "/var/lib/syncd"
 	DefaultPath              = "/etc/syncd/config.yaml"
-	// KeyLen is the exact length of key1 and key2 (api/BEHAVIOUR.md point 6).
+	// KeyLen is the exact length of key1 and key2 (api.md 6).
 	KeyLen = 64
 )
 
