@@ -256,9 +256,27 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	if f.Name != name {
+		if seq == 0 {
+			// The server chose another name (a clash: another client put
+			// the name there since the plan): journaled before the rename
+			// back, so that a failed rename (the token lost to another
+			// host) leaves a record by which recovery finishes it and the
+			// plan leaves "name (2).ext" alone meanwhile.
+			rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5, New: f.ID}
+			data, err := json.Marshal(rec)
+			if err == nil {
+				seq, err = x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opUpload, Step: stepUploaded, Data: data})
+			}
+			if err != nil {
+				// Without a record the upload must not stay: trash it, the
+				// local file is still there for the next pass.
+				derr := x.p.remote.DeleteFile(ctx, f.ID)
+				return opResult{err: errors.Join(fmt.Errorf("journal upload %q stored as %q: %w", name, f.Name, err), derr)}
+			}
+		}
 		if err := x.nameNew(ctx, f.ID, t.parentID, name); err != nil {
 			if !errors.Is(err, errSkip) {
-				seq = 0 // unresolved: recovery finishes it
+				seq = 0 // unresolved: the record stays open, recovery finishes it
 			}
 			return opResult{err: fmt.Errorf("rename uploaded %q back to %q: %w", f.Name, name, err), seq: seq}
 		}
@@ -416,6 +434,13 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}
 	b, err := x.finishReplace(ctx, seq, rec, r)
 	if err != nil {
+		if !errors.Is(err, errSkip) {
+			// Unresolved (the token lost to another host between two
+			// steps, a call failed): the record stays open, and the next
+			// attempt's recovery finishes the replace; until then the
+			// plan leaves the path and the upload ("name (2).ext") alone.
+			seq = 0
+		}
 		return opResult{err: err, seq: seq}
 	}
 	// The name on disk now, not the premise's: an earlier op of this pass
@@ -434,8 +459,11 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
-			derr := x.p.remote.DeleteFile(ctx, rec.New)
-			return plan.Base{}, errors.Join(err, derr)
+			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil && !errors.Is(derr, ErrNotFound) {
+				// Our upload still stands: unresolved, not a skip.
+				return plan.Base{}, fmt.Errorf("%v; trash the upload %s: %w", err, rec.New, derr)
+			}
+			return plan.Base{}, err
 		}
 		return plan.Base{}, err
 	} else if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -287,6 +288,7 @@ type passState struct {
 	meta   Meta
 	rootID string
 	base   map[string]plan.Base // nil until loadBase
+	held   []Journal            // journal records recovery left open (see heldPaths)
 
 	// observe
 	scan          Scan
@@ -400,7 +402,7 @@ func (p *Pair) prepare(ctx context.Context, ps *passState) error {
 		if err != nil {
 			return err
 		}
-		if _, err := p.recoverJournal(ctx, b, pending); err != nil {
+		if ps.held, err = p.recoverJournal(ctx, b, pending); err != nil {
 			return err
 		}
 		// Recovery changed the base and possibly both sides.
@@ -434,7 +436,7 @@ func (p *Pair) observe(ctx context.Context, ps *passState) (unchanged bool, err 
 			p.live.update(func(s *Status) { s.LastPoll = t1 })
 		}
 	}
-	if !p.unchanged(ps.po, ps.localChanged, ps.remoteChanged) {
+	if !p.unchanged(ps.po, ps.localChanged, ps.remoteChanged) || len(ps.held) > 0 {
 		return false, nil
 	}
 	ps.res.ListTime = p.opt.Now().Sub(ps.listed)
@@ -481,12 +483,16 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 
 	refused, knownProblems := p.refusals(ps.scan.Tree, ps.listed)
 	ps.refused = refused
+	remoteUnknown := ps.snap.Unknown
+	if held := heldPaths(ps.held, ps.snap.Tree, base); len(held) > 0 {
+		remoteUnknown = append(slices.Clip(remoteUnknown), held...)
+	}
 	ps.in = plan.Input{
 		Base:          base,
 		Local:         ps.scan.Tree,
 		Remote:        ps.snap.Tree,
 		LocalUnknown:  ps.scan.Unknown,
-		RemoteUnknown: ps.snap.Unknown,
+		RemoteUnknown: remoteUnknown,
 		Ignored:       p.cfg.Ignored,
 		Direction:     p.cfg.Direction,
 		Mirror:        p.cfg.Mirror,
@@ -526,7 +532,9 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 	pl.Problems = mergeProblems(pl.Problems, ps.scan.Problems, ps.snap.Problems, refusedProblems(refused))
 	ps.pl = pl
 	ps.res.Plan = pl
-	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0
+	// An operation recovery could not finish is not converged, whatever
+	// the plan says of the paths it holds.
+	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0 && len(ps.held) == 0
 	return nil
 }
 
