@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/syncd/syncd/remote/emulator"
@@ -47,6 +48,28 @@ func assertNoServerNames(t *testing.T, hosts ...*env) {
 	}
 }
 
+// alternate runs a pass of each host in turn, rounds times, checking after
+// each that no server-made name is anywhere; errors (the token stolen) are
+// expected. Then the faults go and every host syncs to the end.
+func alternate(t *testing.T, rounds int, strict bool, hosts ...*env) {
+	t.Helper()
+	for range rounds {
+		for _, h := range hosts {
+			h.pair().Pass(context.Background(), engine.PassOptions{})
+			if strict {
+				assertNoServerNames(t, hosts...)
+			}
+		}
+	}
+	hosts[0].emu.ClearFaults()
+	for range 2 {
+		for _, h := range hosts {
+			h.once()
+			assertNoServerNames(t, hosts...)
+		}
+	}
+}
+
 // stealAt makes the engine lose its token at the failpoint: the next
 // requests to endpoint each find the token just invalidated by another
 // host (count of them: 2 defeats the client's one re-authorization).
@@ -75,7 +98,7 @@ func TestLostTokenMidReplaceLeavesNoServerName(t *testing.T) {
 		{"replace.old-trashed", "file/info"}, // looking at the new one before the rename
 		{"replace.old-trashed", "file/edit"}, // the rename back itself
 	} {
-		for _, count := range []int{1, 2} {
+		for _, count := range []int{1, 2, 4} {
 			t.Run(c.point+"/"+c.endpoint+"/"+itoa(int64(count)), func(t *testing.T) {
 				e := newEnv(t)
 				e.write("cmd/stringer/stringer.go", "package main // one")
@@ -87,13 +110,10 @@ func TestLostTokenMidReplaceLeavesNoServerName(t *testing.T) {
 				e.write("cmd/stringer/stringer.go", "package main // two, longer")
 				p := e.pair(stealAt(e, c.point, c.endpoint, count), func(o *engine.Options) { o.MaxPasses = 1 })
 				p.Once(context.Background(), engine.PassOptions{}) // may fail: the token is gone
-				e.emu.ClearFaults()
-				// The other host passes before this one tries again: the
-				// server's name must not be there for it to see.
-				h.once()
-				e.once()
-				h.once()
-				assertNoServerNames(t, e, h)
+				// The other host passes before this one tries again (while
+				// the faults left steal its token too): the server's name
+				// must not be there for it to see.
+				alternate(t, 2, true, h, e)
 				want := sum("package main // two, longer")
 				if got := e.remoteFiles()["cmd/stringer/stringer.go"]; got != want {
 					t.Errorf("remote stringer.go is %s, want the new version %s", got, want)
@@ -117,7 +137,7 @@ func TestLostTokenMidRenamedUploadLeavesNoServerName(t *testing.T) {
 		{"upload.uploaded", "folder/listing"},
 		{"upload.uploaded", "file/delete"},
 	} {
-		for _, count := range []int{1, 2} {
+		for _, count := range []int{1, 2, 4} {
 			t.Run(c.point+"/"+c.endpoint+"/"+itoa(int64(count)), func(t *testing.T) {
 				e := newEnv(t)
 				e.write("lib/keep.go", "package lib")
@@ -142,15 +162,13 @@ func TestLostTokenMidRenamedUploadLeavesNoServerName(t *testing.T) {
 					}
 				})
 				p.Once(context.Background(), engine.PassOptions{})
-				e.emu.ClearFaults()
 				if !clash {
 					t.Fatal("the upload never began")
 				}
-				h.once()
-				e.once()
-				h.once()
-				e.once()
-				assertNoServerNames(t, e, h)
+				// While the token is stolen at every retry (count 4), the
+				// other host can see the server's name before this one
+				// renames it back: only the end state is checked then.
+				alternate(t, 2, count <= 2, e, h)
 				// Both versions survive, under the name and a conflict copy.
 				for _, v := range []string{"package lib // from host one", "package lib // from host two"} {
 					found := false
@@ -200,5 +218,52 @@ func TestLostTokenDuringRecoveryHoldsTheServerName(t *testing.T) {
 	assertNoServerNames(t, e)
 	if got := e.remoteFiles()["cmd/stringer/stringer.go"]; got != sum("package main // two, longer") {
 		t.Errorf("remote stringer.go is %s after recovery", got)
+	}
+}
+
+// A host that dies for good between trashing the old version and renaming
+// the new one: the other host finishes the rename (the new version was
+// verified before the old went) and never shows the temporary name.
+func TestOtherHostFinishesAnAbandonedReplace(t *testing.T) {
+	e := newEnv(t)
+	e.write("doc.txt", "version one")
+	e.sync()
+	h := e.twin()
+	h.sync()
+	e.write("doc.txt", "version two, longer")
+	p := e.pair(func(o *engine.Options) {
+		o.Failpoint = func(name string) error {
+			if name == "replace.old-trashed" {
+				return engine.ErrCrash
+			}
+			return nil
+		}
+	})
+	p.Once(context.Background(), engine.PassOptions{})
+	tmp := false
+	for k := range e.remoteFiles() {
+		tmp = tmp || strings.Contains(k, ".syncd-replace-")
+	}
+	if !tmp {
+		t.Fatalf("the replace did not stop under its temporary name: %v", sorted(e.remoteFiles()))
+	}
+	// e is gone for good; h alone goes on.
+	res := h.pass()
+	if res.Converged {
+		t.Errorf("the pass that finished another host's replace reported convergence")
+	}
+	for k := range h.localFiles() {
+		if strings.Contains(k, ".syncd-") {
+			t.Errorf("temporary name on the disk: %s", k)
+		}
+	}
+	h.sync()
+	if got, _ := h.read("doc.txt"); got != "version two, longer" {
+		t.Errorf("doc.txt is %q on the other host", got)
+	}
+	for k := range h.remoteFiles() {
+		if strings.Contains(k, ".syncd-") {
+			t.Errorf("temporary name left on the remote: %s", k)
+		}
 	}
 }

@@ -131,7 +131,8 @@ func heldPaths(open []Journal, tree map[string]plan.Remote, base map[string]plan
 					continue
 				}
 				if rec.New != "" && r.ID == rec.New ||
-					rec.New == "" && !inBase[r.ID] && r.ParentID == rec.Folder && serverNameOf(r.Name, rec.Name) {
+					rec.New == "" && !inBase[r.ID] && r.ParentID == rec.Folder &&
+						(serverNameOf(r.Name, rec.Name) || r.Name == replaceName(rec.Name, rec.Old)) {
 					held[k] = true
 				}
 			}
@@ -293,7 +294,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		return "", fmt.Errorf("list remote folder %s: %w", rec.Folder, err)
 	}
 	for _, f := range files {
-		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) {
+		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) && f.Name != replaceName(rec.Name, rec.Old) {
 			continue
 		}
 		sum, err := p.remote.Download(ctx, f.ID, f.Size, io.Discard, nil)

@@ -289,6 +289,9 @@ type passState struct {
 	rootID string
 	base   map[string]plan.Base // nil until loadBase
 	held   []Journal            // journal records recovery left open (see heldPaths)
+	// finished: decide finished an interrupted replace of another host
+	// (see finishOrphanReplaces); the pass is not converged.
+	finished bool
 
 	// observe
 	scan          Scan
@@ -484,7 +487,22 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 	refused, knownProblems := p.refusals(ps.scan.Tree, ps.listed)
 	ps.refused = refused
 	remoteUnknown := ps.snap.Unknown
-	if held := heldPaths(ps.held, ps.snap.Tree, base); len(held) > 0 {
+	fl := inFlightOf(ps.snap.Tree, base)
+	held := append(heldPaths(ps.held, ps.snap.Tree, base), inFlightPaths(fl, ps.snap.Tree)...)
+	if len(fl) > 0 && !ps.po.DryRun {
+		// Renamed now: this pass still holds them, the next one sees
+		// them under their names (re-listing those folders).
+		if dirs := p.finishOrphanReplaces(ctx, fl, ps.snap.Tree); len(dirs) > 0 {
+			ps.finished = true
+			if p.inc.rdirty == nil {
+				p.inc.rdirty = make(map[string]bool)
+			}
+			for _, d := range dirs {
+				p.inc.rdirty[d] = true
+			}
+		}
+	}
+	if len(held) > 0 {
 		remoteUnknown = append(slices.Clip(remoteUnknown), held...)
 	}
 	ps.in = plan.Input{
@@ -534,7 +552,7 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 	ps.res.Plan = pl
 	// An operation recovery could not finish is not converged, whatever
 	// the plan says of the paths it holds.
-	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0 && len(ps.held) == 0
+	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0 && len(ps.held) == 0 && !ps.finished
 	return nil
 }
 
