@@ -267,3 +267,49 @@ func TestOtherHostFinishesAnAbandonedReplace(t *testing.T) {
 		}
 	}
 }
+
+// An upload the server renamed (".env" stored as "env") whose process died
+// before the record named the upload, and whose recovery then loses the
+// token too: the plan holds the server's name by its likeness to the
+// record's (never downloaded), and the pass after renames it back.
+func TestLostTokenDuringRecoveryHoldsAnUnnamedUpload(t *testing.T) {
+	e := newEnv(t)
+	e.write("lib/keep.go", "package lib")
+	e.sync()
+	e.write("lib/.env", "SECRET=1")
+	hit := false
+	p := e.pair(func(o *engine.Options) {
+		o.MaxPasses = 1
+		o.Failpoint = func(name string) error {
+			if name == "upload.uploaded" && !hit {
+				hit = true
+				return engine.ErrCrash
+			}
+			return nil
+		}
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !hit {
+		t.Fatalf("no crash after the upload: %v", err)
+	}
+	if _, ok := e.remoteEntry("lib/env"); !ok {
+		t.Fatalf("the server kept the leading dot: %v", sorted(e.remoteFiles()))
+	}
+	e.restart()
+	// Recovery lists the folder to find the upload: the token is lost there.
+	e.emu.InjectFault(emulator.Fault{Endpoint: "folder/listing", Count: 2, StealToken: true})
+	res, _ := e.pair().Pass(context.Background(), engine.PassOptions{})
+	e.emu.ClearFaults()
+	for _, op := range res.Plan.Ops {
+		t.Errorf("planned %v %s while the upload is unfinished", op.Kind, op.Path)
+	}
+	if _, ok := e.read("lib/env"); ok {
+		t.Errorf("the server's name reached the disk")
+	}
+	e.sync()
+	if _, ok := e.read("lib/env"); ok {
+		t.Errorf("the server's name reached the disk")
+	}
+	if _, ok := e.remoteEntry("lib/.env"); !ok {
+		t.Errorf("lib/.env not on the remote after recovery: %v", sorted(e.remoteFiles()))
+	}
+}

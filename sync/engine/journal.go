@@ -100,9 +100,9 @@ func heldPaths(open []Journal, tree map[string]plan.Remote, base map[string]plan
 	if len(open) == 0 {
 		return nil
 	}
-	inBase := make(map[string]bool, len(base))
+	inBase := make(map[string]bool, len(base)) // file ids: folder ids are another space
 	for _, b := range base {
-		if b.RemoteID != "" {
+		if b.Kind == plan.File && b.RemoteID != "" {
 			inBase[b.RemoteID] = true
 		}
 	}

@@ -259,13 +259,18 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	if f.Name != name {
-		if seq == 0 {
-			// The server chose another name (a clash: another client put
-			// the name there since the plan): journaled before the rename
-			// back, so that a failed rename (the token lost to another
-			// host) leaves a record by which recovery finishes it and the
-			// plan leaves "name (2).ext" alone meanwhile.
-			rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5, New: f.ID}
+		// The server chose another name: a clash (another client put the
+		// name there since the plan), or a leading dot or quotes dropped.
+		// The record names the upload before the rename back, so that a
+		// failed rename (the token lost to another host) leaves a record
+		// by which recovery finishes it, and the plan leaves "name (2).ext"
+		// alone meanwhile.
+		rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5, New: f.ID}
+		if seq != 0 {
+			if err := x.advance(seq, stepUploaded, rec); err != nil {
+				return opResult{err: fmt.Errorf("journal: %w", err)}
+			}
+		} else {
 			data, err := json.Marshal(rec)
 			if err == nil {
 				seq, err = x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opUpload, Step: stepUploaded, Data: data})
