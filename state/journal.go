@@ -18,25 +18,53 @@ func journalKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, s
 // Begin records the start of an operation of pair and returns its sequence
 // number, increasing across the store's life.
 func (s *Store) Begin(pair, op, step string, data []byte) (uint64, error) {
-	var seq uint64
+	seqs, err := s.BeginAll(pair, []NewRecord{{Op: op, Step: step, Data: data}})
+	if err != nil {
+		return 0, err
+	}
+	return seqs[0], nil
+}
+
+// NewRecord is an operation BeginAll records.
+type NewRecord struct {
+	Op, Step string
+	Data     []byte
+}
+
+// BeginAll records the start of several operations of pair in one
+// transaction (one fsync for all: the engine journals a batch of uploads
+// before it starts them) and returns their sequence numbers in order.
+func (s *Store) BeginAll(pair string, recs []NewRecord) ([]uint64, error) {
+	seqs := make([]uint64, len(recs))
+	now := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketJournal))
-		var err error
-		if seq, err = b.NextSequence(); err != nil {
-			return err
+		for i, r := range recs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := encodeEnvelope(JournalRecord{
+				Seq: seq, Pair: pair, Op: r.Op, Step: r.Step, Data: r.Data, Started: now,
+			})
+			if err != nil {
+				return err
+			}
+			if err := b.Put(journalKey(seq), v); err != nil {
+				return err
+			}
+			seqs[i] = seq
 		}
-		v, err := encodeEnvelope(JournalRecord{
-			Seq: seq, Pair: pair, Op: op, Step: step, Data: data, Started: time.Now(),
-		})
-		if err != nil {
-			return err
-		}
-		return b.Put(journalKey(seq), v)
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("journal begin %s %s of pair %s: %w", op, step, pair, err)
+		what := "records"
+		if len(recs) == 1 {
+			what = recs[0].Op + " " + recs[0].Step
+		}
+		return nil, fmt.Errorf("journal begin %d %s of pair %s: %w", len(recs), what, pair, err)
 	}
-	return seq, nil
+	return seqs, nil
 }
 
 // Advance records that operation seq reached step, with new data.

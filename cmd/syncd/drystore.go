@@ -48,6 +48,9 @@ func (emptyStore) RemoteMD5(string) (string, bool, error)            { return ""
 func (emptyStore) JournalBegin(string, engine.Journal) (uint64, error) {
 	return 0, errDryRun
 }
+func (emptyStore) JournalBeginAll(string, []engine.Journal) ([]uint64, error) {
+	return nil, errDryRun
+}
 func (emptyStore) JournalAdvance(uint64, string, []byte) error     { return errDryRun }
 func (emptyStore) JournalDone(uint64) error                        { return errDryRun }
 func (emptyStore) JournalPending(string) ([]engine.Journal, error) { return nil, nil }

@@ -117,6 +117,14 @@ func (s Store) JournalBegin(pair string, j engine.Journal) (uint64, error) {
 	return s.S.Begin(pair, j.Op, j.Step, j.Data)
 }
 
+func (s Store) JournalBeginAll(pair string, js []engine.Journal) ([]uint64, error) {
+	recs := make([]state.NewRecord, len(js))
+	for i, j := range js {
+		recs[i] = state.NewRecord{Op: j.Op, Step: j.Step, Data: j.Data}
+	}
+	return s.S.BeginAll(pair, recs)
+}
+
 func (s Store) JournalAdvance(seq uint64, step string, data []byte) error {
 	return s.S.Advance(seq, step, data)
 }

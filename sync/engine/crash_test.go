@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/syncd/syncd/sync/engine"
@@ -186,5 +187,110 @@ func TestCrashAfterDownloadInPlaceIsNoLocalEdit(t *testing.T) {
 	}
 	if f := e.remoteFiles()["doc.txt"]; f != sum("version one") {
 		t.Fatalf("the remote's newest version was replaced (remote holds %s)", f)
+	}
+}
+
+// A first upload that arrived on the server when the process died, before
+// the commit, then a local edit of the file: the next pass must know the
+// remote file for syncd's own upload (the journal says what was sent) and
+// replace it with the edit, never take it for someone else's file and make
+// a conflict copy (issue 13, bug 1). Crashes at both steps between the
+// upload's arrival and the commit, with uploads in flight beside it.
+func TestCrashAfterFirstUploadThenLocalEditIsAReplace(t *testing.T) {
+	for _, point := range []string{"upload.uploaded", "upload.renamed", "commit.before"} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t)
+			e.write("old.txt", "synced before")
+			e.sync()
+			for i := range 20 {
+				e.write(fmt.Sprintf("d/f%02d.txt", i), fmt.Sprintf("first version %d", i))
+			}
+			var arrived atomic.Int32 // failpoints are called from every op in flight
+			p := e.pair(func(o *engine.Options) {
+				o.MaxPasses = 1
+				o.Failpoint = func(name string) error {
+					if name == "upload.uploaded" {
+						arrived.Add(1)
+					}
+					if name == point && arrived.Load() >= 5 {
+						return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+					}
+					return nil
+				}
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+				t.Fatalf("no crash at %s: %v", point, err)
+			}
+			e.restart()
+			// Every file is edited now, whether its upload arrived or not.
+			want := map[string]string{"old.txt": sum("synced before")}
+			for i := range 20 {
+				c := fmt.Sprintf("second version %d, longer", i)
+				e.write(fmt.Sprintf("d/f%02d.txt", i), c)
+				want[fmt.Sprintf("d/f%02d.txt", i)] = sum(c)
+			}
+			res := e.once()
+			if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+				t.Fatalf("syncd's own upload taken for another's file: conflicts %+v", res.Plan.Conflicts)
+			}
+			e.assertSame()
+			got := e.localFiles()
+			delete(got, "d")
+			if !equalMaps(got, want) {
+				t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+			}
+			live := 0
+			for _, en := range e.emu.Dump(e.account.ID) {
+				if en.Status == "active" && !en.Folder {
+					live++
+				}
+			}
+			if live != len(want) {
+				t.Fatalf("%d live remote files, want %d", live, len(want))
+			}
+		})
+	}
+}
+
+// The download of a new remote file lands in place when the process dies,
+// before the commit; then the other client writes a new version. The next
+// pass must know the local file for syncd's own download and bring the new
+// version down, never take the two for a conflict (issue 13, found by
+// TestKillWithEditsBetweenKills).
+func TestCrashAfterFirstDownloadThenRemoteEditIsADownload(t *testing.T) {
+	e := newEnv(t)
+	e.write("old.txt", "synced before")
+	e.sync()
+	c := e.otherWithRoot()
+	for i := range 8 {
+		e.upload(c, "", fmt.Sprintf("r%d.txt", i), fmt.Sprintf("remote version one %d", i))
+	}
+	var landed atomic.Int32
+	p := e.pair(func(o *engine.Options) {
+		o.MaxPasses = 1
+		o.Failpoint = func(name string) error {
+			if name == "download.committed" && landed.Add(1) >= 3 {
+				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+			}
+			return nil
+		}
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("no crash at download.committed: %v", err)
+	}
+	want := map[string]string{"old.txt": sum("synced before")}
+	for i := range 8 {
+		v := fmt.Sprintf("remote version two %d, longer", i)
+		e.replaceRemote(e.other(), fmt.Sprintf("r%d.txt", i), v)
+		want[fmt.Sprintf("r%d.txt", i)] = sum(v)
+	}
+	e.restart()
+	res := e.once()
+	if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+		t.Fatalf("syncd's own download taken for the user's file: conflicts %+v", res.Plan.Conflicts)
+	}
+	e.assertSame()
+	if got := e.localFiles(); !equalMaps(got, want) {
+		t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
 	}
 }

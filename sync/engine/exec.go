@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,8 +33,10 @@ type execution struct {
 	known  map[string]bool      // every remote file id observed before the pass; read-only once built
 	// knownDirs: the same for folder ids.
 	knownDirs map[string]bool
-	seqs      []uint64          // journal records to close after the next commit
-	refused   map[string]string // path -> message: uploads the service refused
+	seqs      []uint64                // journal records to close after the next commit
+	upJournal map[int]journaledUpload // uploads journaled, not launched yet
+	jq        chan journalReq         // the run's group-commit journal writer (nil: write directly)
+	refused   map[string]string       // path -> message: uploads the service refused
 	// copies maps a conflict copy's path to its conflict; conflicts holds
 	// those whose copy was made since the last commit: they are logged in
 	// the same transaction as the rename, so a crash cannot make a copy
@@ -71,7 +74,126 @@ type opTask struct {
 	rawFrom  string // local path of op.From
 	subtree  map[string]plan.Base
 	synced   bool   // base holds an entry at op.Path (downloads journal then)
-	baseID   string // its remote id
+	baseID   string // its remote id (downloads and uploads)
+	jseq     uint64 // upload: journaled by the run before launch as jrec (0: not)
+	jrec     transferRecord
+}
+
+// journaledUpload is an upload the run journaled before launching it.
+type journaledUpload struct {
+	seq uint64
+	rec transferRecord
+}
+
+// journalBatch bounds how many ready uploads the run journals in one
+// transaction; it journals the next batch when fewer than the upload slots
+// are journaled and waiting. One fsync per batch, not per file, and after
+// a crash recovery has at most a batch and the uploads in flight to look
+// for.
+const journalBatch = 64
+
+// journalReq is one journal record an op asks the run's writer to begin.
+type journalReq struct {
+	j    Journal
+	done chan journalAns
+}
+
+type journalAns struct {
+	seq uint64
+	err error
+}
+
+// journalWriter begins the records ops ask for, all those waiting in one
+// transaction (a group commit: no delay for a lone record, one fsync for
+// the records that queued while the last one was written), until q closes.
+func (x *execution) journalWriter(q chan journalReq) {
+	for req := range q {
+		batch := []journalReq{req}
+	more:
+		for {
+			select {
+			case r, ok := <-q:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		js := make([]Journal, len(batch))
+		for i, r := range batch {
+			js[i] = r.j
+		}
+		seqs, err := x.p.store.JournalBeginAll(x.p.cfg.Key, js)
+		for i, r := range batch {
+			a := journalAns{err: err}
+			if err == nil {
+				a.seq = seqs[i]
+			}
+			r.done <- a
+		}
+	}
+}
+
+// journalGrouped begins j through the run's writer (see journalWriter).
+func (x *execution) journalGrouped(j Journal) (uint64, error) {
+	if x.jq == nil {
+		return x.p.store.JournalBegin(x.p.cfg.Key, j)
+	}
+	done := make(chan journalAns, 1)
+	x.jq <- journalReq{j, done}
+	a := <-done
+	return a.seq, a.err
+}
+
+// journalUploads journals, in one transaction, ready uploads about to be
+// launched (see upload). A store that cannot write is reported by the
+// commits; the uploads go ahead as they would unjournaled.
+func (x *execution) journalUploads(ready []int, state []OpStatus, slots int) {
+	if len(x.upJournal) >= slots {
+		return
+	}
+	var idx []int
+	var js []Journal
+	var recs []transferRecord
+	for _, i := range ready {
+		if len(idx) >= journalBatch {
+			break
+		}
+		op := x.ops[i]
+		if state[i] != 0 || op.Kind != plan.Upload || op.Local == nil || op.Local.MD5 == "" {
+			continue
+		}
+		if _, ok := x.upJournal[i]; ok {
+			continue
+		}
+		t := x.task(i)
+		if !t.parentOK {
+			continue
+		}
+		rec := uploadRecord(t, *op.Local)
+		data, err := json.Marshal(rec)
+		if err != nil {
+			continue
+		}
+		idx, recs = append(idx, i), append(recs, rec)
+		js = append(js, Journal{Op: opUpload, Step: stepBegun, Data: data})
+	}
+	if len(js) == 0 {
+		return
+	}
+	seqs, err := x.p.store.JournalBeginAll(x.p.cfg.Key, js)
+	if err != nil {
+		x.p.log.Warn("could not journal uploads", zap.Int("uploads", len(js)), zap.Error(err))
+		return
+	}
+	if x.upJournal == nil {
+		x.upJournal = make(map[int]journaledUpload)
+	}
+	for k, i := range idx {
+		x.upJournal[i] = journaledUpload{seqs[k], recs[k]}
+	}
 }
 
 // newExecution takes over in.Base as its working base: results are folded
@@ -157,6 +279,10 @@ func (x *execution) run(ctx context.Context) {
 	// make none.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// run returns only once no op is in flight: none sends after the close.
+	x.jq = make(chan journalReq)
+	go x.journalWriter(x.jq)
+	defer func() { close(x.jq); x.jq = nil }()
 	running := map[opClass]int{}
 	waiting := make([]int, n) // unfinished dependencies
 	dependants := make([][]int, n)
@@ -199,6 +325,9 @@ func (x *execution) run(ctx context.Context) {
 	for {
 		// Launch what fits, in plan order.
 		sort.Ints(ready)
+		if ctx.Err() == nil {
+			x.journalUploads(ready, state, maxClass[classUpload])
+		}
 		var still []int
 		for _, i := range ready {
 			if state[i] != 0 {
@@ -212,17 +341,28 @@ func (x *execution) run(ctx context.Context) {
 			running[c]++
 			inflight[i] = true
 			t := x.task(i)
-			go func() { results <- x.exec(ctx, t) }()
+			if j, ok := x.upJournal[i]; ok {
+				t.jseq, t.jrec = j.seq, j.rec
+				delete(x.upJournal, i)
+			}
+			if d := x.p.opt.Dispatch; d != nil {
+				var r opResult
+				d.Go(func() { r = x.exec(ctx, t) }, func() { results <- r })
+			} else {
+				go func() { results <- x.exec(ctx, t) }()
+			}
 		}
 		ready = still
 		if len(inflight) == 0 {
 			break
 		}
+		x.dispatchWait()
 		r := <-results
 		if errors.Is(r.err, ErrCrash) {
 			x.crashed = r.err
 			cancel()
 			for range len(inflight) - 1 {
+				x.dispatchWait()
 				<-results // let the others stop; fold nothing
 			}
 			return
@@ -250,7 +390,18 @@ func (x *execution) run(ctx context.Context) {
 			x.skipped++
 		}
 	}
+	for _, j := range x.upJournal { // journaled, never started
+		x.seqs = append(x.seqs, j.seq)
+	}
+	x.upJournal = nil
 	x.commit()
+}
+
+// dispatchWait tells Options.Dispatch that the executor waits for an op.
+func (x *execution) dispatchWait() {
+	if d := x.p.opt.Dispatch; d != nil {
+		d.Wait()
+	}
 }
 
 // Concurrency bounds. Transfers follow the account's concurrent_uploads and
@@ -286,11 +437,26 @@ func (x *execution) busy(i int, inflight map[int]bool) bool {
 	return false
 }
 
+// opPaths are the paths op touches. A remote move to another folder and
+// name makes two calls, one attribute each (see route), and stops in
+// between at the new name in the old folder or the old name in the new
+// folder: those paths are the op's too. Another op there at the same time
+// (a move or upload of this pass onto that name) would see the name taken
+// and step back (issue 13: skipped moves after a git checkout, where
+// chains of files that took each other's inodes move across folders).
 func opPaths(op plan.Op) []string {
-	if op.From != "" {
-		return []string{op.Path, op.From}
+	if op.From == "" {
+		return []string{op.Path}
 	}
-	return []string{op.Path}
+	ps := []string{op.Path, op.From}
+	if op.Kind == plan.MoveRemote {
+		fromDir, fromName := parentKey(op.From), baseName(op.From)
+		toDir, toName := parentKey(op.Path), baseName(op.Path)
+		if fromDir != toDir && fromName != toName {
+			ps = append(ps, joinKey(fromDir, toName), joinKey(toDir, fromName))
+		}
+	}
+	return ps
 }
 
 // note records an op's outcome in the counters and tells the observer.
@@ -558,6 +724,10 @@ func (x *execution) task(i int) opTask {
 		var b plan.Base
 		b, t.synced = x.work[op.Path]
 		t.baseID = b.RemoteID
+	case plan.Upload:
+		if b, ok := x.work[op.Path]; ok && b.Kind == plan.File {
+			t.baseID = b.RemoteID
+		}
 	}
 	return t
 }

@@ -151,6 +151,9 @@ type Store interface {
 	Refused(pair string) (map[string]Refusal, error)
 	RemoteMD5(id string) (string, bool, error)
 	JournalBegin(pair string, j Journal) (uint64, error)
+	// JournalBeginAll records js in one transaction and returns their
+	// sequence numbers in order.
+	JournalBeginAll(pair string, js []Journal) ([]uint64, error)
 	JournalAdvance(seq uint64, step string, data []byte) error
 	JournalDone(seq uint64) error
 	JournalPending(pair string) ([]Journal, error)

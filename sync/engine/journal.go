@@ -32,6 +32,10 @@ import (
 func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pending []Journal) ([]Journal, error) {
 	var inBase map[string]bool // file ids base knows, built once if needed
 	var open []Journal
+	// Folder listings, shared by the records of one folder (a batch of
+	// uploads journaled together has many): ids claimed by one record are
+	// in inBase for the next.
+	lists := make(map[string][]RemoteFile)
 	for i, j := range pending {
 		if inBase == nil {
 			inBase = make(map[string]bool, len(base))
@@ -63,7 +67,7 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		default:
 			var rec transferRecord
 			derr = json.Unmarshal(j.Data, &rec)
-			path, resume = rec.Path, func() error { return p.recoverOne(ctx, j, rec, base, inBase) }
+			path, resume = rec.Path, func() error { return p.recoverOne(ctx, j, rec, base, inBase, lists) }
 		}
 		if derr != nil {
 			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(derr))
@@ -146,9 +150,9 @@ func heldPaths(open []Journal, tree map[string]plan.Remote, base map[string]plan
 	return out
 }
 
-func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base, inBase map[string]bool) error {
+func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base, inBase map[string]bool, lists map[string][]RemoteFile) error {
 	if rec.New == "" {
-		id, err := p.findOrphan(ctx, rec, inBase)
+		id, err := p.findOrphan(ctx, rec, inBase, lists)
 		if err != nil || id == "" {
 			return err // nothing was uploaded: nothing to resume
 		}
@@ -159,20 +163,38 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 	}
 	switch j.Op {
 	case opDownload:
-		if b, ok := base[rec.Path]; !ok || b.Kind != plan.File || b.RemoteID != rec.Old {
+		if b, ok := base[rec.Path]; ok && (b.Kind != plan.File || b.RemoteID != rec.Old) || !ok && rec.Old != "" {
 			return nil // base moved on since (a later pass decided): the record is stale
 		}
 		return p.recoverDownload(rec)
 	case opUpload:
-		// Under its exact name the next pass matches it with the local file
-		// by content. Trashed, taken elsewhere by another client, or trashed
-		// by nameNew because its name is taken: the next pass sees it (or
-		// not) as it is.
+		// Trashed, taken elsewhere by another client, or trashed by nameNew
+		// because its name is taken: the next pass sees it (or not) as it
+		// is.
 		err := (&execution{p: p}).nameNew(ctx, rec.New, rec.Folder, rec.Name)
 		if errors.Is(err, ErrNotFound) || errors.Is(err, errSkip) {
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		inBase[rec.New] = true // claimed: no other record may take it
+		if rec.Ino == 0 && rec.MtimeNs == 0 {
+			return nil // a record without the stat sent: the next pass matches by content
+		}
+		if b, ok := base[rec.Path]; ok && (b.Kind != plan.File || b.RemoteID != rec.Old) {
+			return nil // base moved on since (a later pass decided): the record is stale
+		}
+		// Syncd's own upload, as the record says it sent it: record the
+		// base its commit would have written. A local file changed since
+		// is then an ordinary edit of a synced file (a replace), never
+		// taken for a file someone else put there (a conflict).
+		b := plan.Base{Kind: plan.File, LocalName: rec.Name, RemoteName: rec.Name, Size: rec.Size, MtimeNs: rec.MtimeNs,
+			Dev: rec.Dev, Ino: rec.Ino, MD5: rec.MD5, RemoteID: rec.New, RemoteParentID: rec.Folder}
+		if err := p.store.Commit(p.cfg.Key, Commit{Put: map[string]plan.Base{rec.Path: b}, MD5s: map[string]string{rec.New: rec.MD5}}); err != nil {
+			return fmt.Errorf("record recovered upload %s: %w", rec.Path, err)
+		}
+		return nil
 	case opReplace:
 		x := &execution{p: p}
 		old := plan.Remote{Kind: plan.File, ID: rec.Old, Name: rec.Name, ParentID: rec.Folder}
@@ -288,10 +310,14 @@ func (p *Pair) recoverDownload(rec transferRecord) error {
 // findOrphan looks in the record's folder for a file the interrupted upload
 // created: live, unknown to base, of the right size, under the requested
 // name or a name the server derives from it, with the right content.
-func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[string]bool) (string, error) {
-	_, files, err := p.remote.List(ctx, rec.Folder)
-	if err != nil {
-		return "", fmt.Errorf("list remote folder %s: %w", rec.Folder, err)
+func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[string]bool, lists map[string][]RemoteFile) (string, error) {
+	files, ok := lists[rec.Folder]
+	if !ok {
+		var err error
+		if _, files, err = p.remote.List(ctx, rec.Folder); err != nil {
+			return "", fmt.Errorf("list remote folder %s: %w", rec.Folder, err)
+		}
+		lists[rec.Folder] = files
 	}
 	for _, f := range files {
 		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) && f.Name != replaceName(rec.Name, rec.Old) {

@@ -48,8 +48,13 @@ type transferRecord struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	MD5    string `json:"md5"`
-	Old    string `json:"old,omitempty"` // replace: the id being replaced; download: base's id
+	Old    string `json:"old,omitempty"` // replace: the id being replaced; download, upload: base's id
 	New    string `json:"new,omitempty"` // the uploaded id, once known
+	// Upload: the local file's stat as sent, for the base recovery writes
+	// when the upload arrived and the pass died before its commit.
+	MtimeNs int64  `json:"mtime_ns,omitempty"`
+	Dev     uint64 `json:"dev,omitempty"`
+	Ino     uint64 `json:"ino,omitempty"`
 }
 
 // moveRecord is the journal data of a remote move through a temporary
@@ -234,15 +239,26 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		l = st
 	}
 	name := baseName(t.rawPath)
-	// An upload the server stores under its exact name needs no journal: a
-	// crash leaves a remote file that the next pass matches with the local
-	// one by content (no duplicate, no transfer but one hash). One the
-	// server renames (leading dot, quotes) is journaled, so that recovery
-	// renames it back instead of taking it for a new remote file. This
-	// keeps an fsync off the path of almost every upload.
+	// The run journaled this upload before launching it, in one
+	// transaction with the other uploads of its batch (see
+	// journalUploads): a crash after the file arrived and before the
+	// commit leaves a record by which recovery knows the file for syncd's
+	// own and records the base, even when the local file changed again
+	// since (then the change is an ordinary replace, not a conflict). An
+	// upload journaled otherwise, or not as launched, is journaled here
+	// when the server will rename it (recovery must rename it back); one
+	// the server stores under its exact name goes unjournaled then, and a
+	// crash leaves a file the next pass matches by content.
+	rec := uploadRecord(t, l)
 	var seq uint64
-	if uploadName(name) != name {
-		rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5}
+	if t.jseq != 0 {
+		if rec == t.jrec {
+			seq = t.jseq
+		} else {
+			x.p.store.JournalDone(t.jseq)
+		}
+	}
+	if seq == 0 && uploadName(name) != name {
 		var err error
 		if seq, err = x.journal(opUpload, rec); err != nil {
 			return opResult{err: fmt.Errorf("journal: %w", err)}
@@ -265,7 +281,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		// failed rename (the token lost to another host) leaves a record
 		// by which recovery finishes it, and the plan leaves "name (2).ext"
 		// alone meanwhile.
-		rec := transferRecord{Path: op.Path, Folder: t.parentID, Name: name, Size: l.Size, MD5: l.MD5, New: f.ID}
+		rec.New = f.ID
 		if seq != 0 {
 			if err := x.advance(seq, stepUploaded, rec); err != nil {
 				return opResult{err: fmt.Errorf("journal: %w", err)}
@@ -302,6 +318,12 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		x.put(op.Path, b)
 		x.learnt[f.ID] = md5
 	}}
+}
+
+// uploadRecord is the journal record of the upload t of the local file l.
+func uploadRecord(t opTask, l plan.Local) transferRecord {
+	return transferRecord{Path: t.op.Path, Folder: t.parentID, Name: baseName(t.rawPath), Size: l.Size, MD5: l.MD5,
+		Old: t.baseID, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino}
 }
 
 // send uploads the local file raw (planned as l; checked against it when
@@ -416,6 +438,14 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	r, ok := x.remoteOf(op, op.Path)
 	if !have || !ok {
 		return opResult{err: fmt.Errorf("replace needs both sides: %w", errSkip)}
+	}
+	if r.ParentID == "" {
+		// Moved by this pass into a folder the plan did not know yet: the
+		// folder is where the move put it.
+		if !t.parentOK {
+			return opResult{err: fmt.Errorf("remote folder of %s not known yet", parentKey(op.Path))}
+		}
+		r.ParentID = t.parentID
 	}
 	if err := x.checkRemoteFile(ctx, r); err != nil {
 		return opResult{err: err}
@@ -688,9 +718,16 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if !ok {
 		return opResult{err: fmt.Errorf("no remote file: %w", errSkip)}
 	}
+	// The local premise is the plan's own: a download planned without one
+	// puts a new file where the plan expects nothing, even when the input
+	// tree still shows a file there that this pass's conflict-local or
+	// move-local (an op the download depends on) has just moved away.
+	// Falling back to the input tree made the download expect that file
+	// and skip itself: an op of one pass breaking another's premise.
 	var expect *plan.Local
 	raw := t.rawPath
-	if l, ok := x.localOf(op, op.Path); ok {
+	if op.Local != nil {
+		l := *op.Local
 		expect = &l
 	} else {
 		raw = joinKey(t.rawDir, r.Name)
@@ -711,12 +748,20 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("download.fetched"); err != nil {
 		return opResult{err: err}
 	}
-	var seq uint64
-	if t.synced {
-		rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
-		if seq, err = x.journal(opDownload, rec); err != nil {
-			return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
-		}
+	// Journaled before the rename into place, new files too (grouped with
+	// the other ops' records: see journalGrouped): a crash between the
+	// rename and the commit must leave base naming what is in place, or
+	// the next pass takes the download for a local edit (over a synced
+	// file) or, for a new file the other side changed again meanwhile,
+	// for a file the user made (a false conflict, issue 13).
+	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	seq, err := x.journalGrouped(Journal{Op: opDownload, Step: stepBegun, Data: data})
+	if err != nil {
+		return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
 	}
 	st, err := x.p.local.CommitTemp(tmp, raw, expect)
 	if err != nil {

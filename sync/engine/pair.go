@@ -58,6 +58,22 @@ type Options struct {
 	// on the spot as if the process died there: nothing more is executed
 	// or committed. Tests use it to prove that every step resumes.
 	Failpoint func(point string) error
+	// Dispatch, when set, starts the executor's operations instead of
+	// plain goroutines, and is told each time the executor waits for one to
+	// end: a test's scheduler can then run the operations in flight one at
+	// a time, in an order of its choosing, so that a parallel execution is
+	// a pure function of a seed.
+	Dispatch Dispatcher
+}
+
+// Dispatcher runs the operations of an execution (see Options.Dispatch).
+type Dispatcher interface {
+	// Go runs op on a goroutine of its own, then done, which hands op's
+	// result to the executor (and makes the executor go on).
+	Go(op, done func())
+	// Wait is called when the executor is about to wait for the next
+	// operation to end, with at least one started and not done.
+	Wait()
 }
 
 // ErrCrash is wrapped by a Failpoint error that simulates a crash.

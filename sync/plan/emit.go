@@ -506,6 +506,17 @@ func (r *reconciler) transfer(n *node, src int, path string, over bool, reason s
 			op.Local = nil
 		}
 	}
+	if op.Kind == Replace {
+		// The replace runs after this plan's moves of the entry (it depends
+		// on them) and re-reads the remote file before trashing it: its
+		// premise is the file as those moves leave it, not as listed. A
+		// local rename recognised by inode (a file edited and renamed, or
+		// a new file that took a deleted one's inode, as a `git checkout`
+		// makes by the hundred) is a remote move then a replace: with the
+		// listed name the replace took its own pass's move for another
+		// client's rename and was skipped (issue 13).
+		r.afterMoves(&op, n)
+	}
 	p := r.add(&pop{op: op, n: n, side: dst, occ: !over, phase: phaseTransfer})
 	p.ready = [2]bool{true, true}
 	p.deps = append(p.deps, nonNil(n.moveOp[0], n.moveOp[1])...)

@@ -226,7 +226,47 @@ func TestOneSidedChanges(t *testing.T) {
 			want: func(f *fx) Plan {
 				return Plan{Ops: []Op{
 					{Kind: MoveRemote, Path: "b.txt", From: "a.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt")},
-					{Kind: Replace, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: f.R("a.txt"), Deps: []int{0}},
+					// The replace re-checks the remote file as the move
+					// leaves it (issue 13).
+					{Kind: Replace, Path: "b.txt", Entry: File, Local: f.L("b.txt"), Remote: renamedR(f.R("a.txt"), "b.txt", "root"), Deps: []int{0}},
+				}}
+			},
+		},
+		{
+			// What a `git checkout` makes: a file deleted in one folder, a
+			// new one with other content in another folder that took its
+			// inode. A remote move, then a replace whose premise is the
+			// file where the move puts it (issue 13, bug 2).
+			name: "new file on a deleted file's inode in another folder: move, then replace of the moved file",
+			setup: func(f *fx) {
+				f.synced("cmd/").synced("cmd/main_test.go").synced("x.md").moveLocal("cmd/main_test.go", ".gitattributes")
+				l := f.in.Local[".gitattributes"]
+				l.MD5, l.Size = sum("* text=auto"), 11
+				f.in.Local[".gitattributes"] = l
+			},
+			want: func(f *fx) Plan {
+				return Plan{Ops: []Op{
+					{Kind: MoveRemote, Path: ".gitattributes", From: "cmd/main_test.go", Entry: File, Local: f.L(".gitattributes"), Remote: f.R("cmd/main_test.go")},
+					{Kind: Replace, Path: ".gitattributes", Entry: File, Local: f.L(".gitattributes"), Remote: renamedR(f.R("cmd/main_test.go"), ".gitattributes", "root"), Deps: []int{0}},
+				}}
+			},
+		},
+		{
+			// Into a folder new this pass: the plan knows no remote id for
+			// it, so the premise names none and the executor checks the
+			// parent the mkdir made.
+			name: "renamed and modified file into a new folder: mkdir, move, replace",
+			setup: func(f *fx) {
+				f.synced("a.txt").synced("x.md").local("n/").moveLocal("a.txt", "n/b.txt")
+				l := f.in.Local["n/b.txt"]
+				l.MD5, l.Size = sum("edited"), 6
+				f.in.Local["n/b.txt"] = l
+			},
+			want: func(f *fx) Plan {
+				return Plan{Ops: []Op{
+					{Kind: MkdirRemote, Path: "n", Entry: Dir, Local: f.L("n")},
+					{Kind: MoveRemote, Path: "n/b.txt", From: "a.txt", Entry: File, Local: f.L("n/b.txt"), Remote: f.R("a.txt"), Deps: []int{0}},
+					{Kind: Replace, Path: "n/b.txt", Entry: File, Local: f.L("n/b.txt"), Remote: renamedR(f.R("a.txt"), "b.txt", ""), Deps: []int{0, 1}},
 				}}
 			},
 		},

@@ -41,6 +41,12 @@ func TestSimChecksCatchPlantedViolations(t *testing.T) {
 		}
 		expect(t, r.w.checkConverged(), "sides differ")
 	})
+	t.Run("false conflict", func(t *testing.T) {
+		r := setup(t)
+		// A copy of a.txt, which nobody changed this round.
+		r.w.put(t, "a (conflict 2026-03-01 simhost).txt", "a")
+		expect(t, r.quiesce(context.Background()), "false conflict")
+	})
 	t.Run("resurrection", func(t *testing.T) {
 		r := setup(t)
 		// A delete the model saw but the file system never did.

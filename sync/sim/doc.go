@@ -11,7 +11,8 @@
 //     crashes at every failpoint, loss and corruption of the state file,
 //     and the invariants of TESTING.md checked at each quiescence
 //     (convergence, no lost version, no duplicate, no resurrection, modify
-//     beats delete, an idle second pass, renames without transfers);
+//     beats delete, no false conflict, no operation skipped or failed in
+//     a quiescence pass, an idle second pass, renames without transfers);
 //     TestSimIncremental, the same schedules run as the daemon runs the
 //     engine: one long-lived pair, incremental passes told of each local
 //     action as the watcher would tell them, some triggered by a local
@@ -19,6 +20,26 @@
 //     quiescence a fresh pair observing both sides whole must find
 //     nothing to do. TestSimTwoHosts: two local roots on one account.
 //     TestSimDeterministic; shrinking of failing schedules.
+//   - sched_test.go: the seeded scheduler. Passes run the parallel
+//     executor with the product's worker count (engine.Options.Dispatch):
+//     the operations in flight run one at a time and switch at every
+//     remote call, tree-changing local call and failpoint, in an order
+//     drawn from the scheduler's own random stream (user actions and
+//     faults have theirs), so a run stays a pure function of its seed.
+//     -one-worker runs one op at a time instead.
+//   - conflicts_test.go: no false conflicts (invariant 10): a conflict
+//     copy that appears in a round must be of a path both sides' users
+//     touched since the last quiescence (not only with identical
+//     writes), unless the state file was lost that round; and
+//     TestBugSimSeeds, the seeds of engine bugs not fixed yet (-bugs).
+//   - twin_test.go: crash equivalence (-twin, invariants 18 and 25): a
+//     faulted schedule runs again without its faults, crashes, emulator
+//     restarts and token invalidations, and the two runs' trees must be
+//     equal at each quiescence, conflict copies compared by the path they
+//     were made for and their content, not by name. Rounds compare while
+//     the user saw the same trees before each action and did the same:
+//     after a round where a crash changed what the user found, the runs
+//     are no longer one schedule.
 //   - faults_test.go, perm_test.go: one test per named fault.
 //   - bugs_test.go: minimal reproductions of bugs found in other packages
 //     (TestBug... fail until fixed, then become TestRegression...), and
@@ -33,5 +54,6 @@
 // (TestSimIncremental for a daemon-mode seed) and run many with -seeds N
 // (-inc-seeds N) -first-seed S. -steps sets the actions per run,
 // -engine-log prints the engine's log, SIM_DEBUG=1 traces quiescence
-// passes and skipped operations.
+// passes and skipped operations, -twin adds the crash-equivalence twin,
+// -one-worker the one-op-at-a-time executor, -bugs runs TestBugSimSeeds.
 package sim

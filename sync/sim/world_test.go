@@ -136,6 +136,10 @@ type world struct {
 	inc *incState // incremental runs only (see variant.incremental)
 
 	ignoring bool // the pair has ignore rules (see variant.ignore)
+
+	// sched, when set, runs the executor with many workers under the
+	// seeded scheduler (see sched); nil: one worker.
+	sched *sched
 }
 
 // setIgnore gives the pair these ignore patterns, as an operator editing
@@ -374,8 +378,25 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 	if *flagEngineLog && opt.Logger == nil {
 		opt.Logger = zap.NewExample()
 	}
-	return engine.NewPair(w.cfg, bind.Remote{C: w.engineClient},
-		&bind.Local{FS: w.fs, Matcher: w.matcher}, bind.Store{S: w.store, Now: w.clk.Now}, opt)
+	var rem engine.Remote = bind.Remote{C: w.engineClient}
+	var loc engine.LocalFS = &bind.Local{FS: w.fs, Matcher: w.matcher}
+	if s := w.sched; s != nil {
+		// The parallel executor: as many workers as the product runs
+		// (the account's transfer slots plus the metadata calls), their
+		// steps interleaved by the seeded scheduler.
+		opt.Workers = 0
+		opt.Dispatch = s
+		rem, loc = schedRemote{rem, s}, schedLocal{loc, s}
+		fp := opt.Failpoint
+		opt.Failpoint = func(point string) error {
+			s.step()
+			if fp != nil {
+				return fp(point)
+			}
+			return nil
+		}
+	}
+	return engine.NewPair(w.cfg, rem, loc, bind.Store{S: w.store, Now: w.clk.Now}, opt)
 }
 
 func sum(b []byte) string {
@@ -567,9 +588,15 @@ func (w *world) settlePass() (engine.PassResult, error) {
 	w.clk.Advance(time.Second)
 	empty := w.sideEmpty()
 	var obs engine.Options
-	if os.Getenv("SIM_DEBUG") != "" {
-		obs.Observer = func(ev engine.OpEvent) {
-			if ev.Status != engine.OpDone {
+	// No other client acts during a quiescence pass, and no fault is
+	// injected: an operation skipped or failed there had its premise
+	// broken by an operation of the same pass (invariant 26), or the
+	// engine's own bookkeeping is wrong.
+	var broken []string
+	obs.Observer = func(ev engine.OpEvent) {
+		if ev.Status != engine.OpDone {
+			broken = append(broken, fmt.Sprintf("%v %s: %s: %v", ev.Op.Kind, ev.Op.Path, ev.Status, ev.Err))
+			if os.Getenv("SIM_DEBUG") != "" {
 				fmt.Printf("  op %v %s: %s: %v\n", ev.Op.Kind, ev.Op.Path, ev.Status, ev.Err)
 			}
 		}
@@ -585,6 +612,13 @@ func (w *world) settlePass() (engine.PassResult, error) {
 	if errors.Is(err, engine.ErrHalted) && empty {
 		po.Force = true
 		res, err = pair.Pass(context.Background(), po)
+	}
+	if err == nil && len(broken) > 0 {
+		var ops []string
+		for _, op := range res.Plan.Ops {
+			ops = append(ops, fmt.Sprintf("%v %s<-%q %v", op.Kind, op.Path, op.From, op.Deps))
+		}
+		err = fmt.Errorf("operations of one pass broke each other (no other client acted): %v; the pass's ops: %v", broken, ops)
 	}
 	return res, err
 }

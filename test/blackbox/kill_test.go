@@ -54,6 +54,7 @@ type rig struct {
 	rng     *rand.Rand
 	counter int
 	written map[string]string // every content written -> who wrote it
+	lastSum string            // MD5 of the last content writeLocal wrote
 }
 
 func goTool() string {
@@ -200,6 +201,7 @@ func (r *rig) writeLocal(rel string) {
 		return
 	}
 	r.written[sum(data)] = "local " + rel
+	r.lastSum = sum(data)
 	mt := time.Now().Add(-time.Hour).Add(time.Duration(r.counter) * time.Millisecond)
 	os.Chtimes(p, mt, mt)
 }

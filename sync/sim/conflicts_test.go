@@ -1,0 +1,208 @@
+package sim
+
+import (
+	"flag"
+	"fmt"
+	"github.com/syncd/syncd/sync/plan"
+	"path"
+	"regexp"
+	"testing"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// copyTag matches the tag plan.ConflictName puts in a conflict copy's name.
+var copyTag = regexp.MustCompile(` \(conflict \d{4}-\d{2}-\d{2}[^)]*\)`)
+
+// contested is the path a conflict copy at p was made for: p without the
+// last conflict tag in its name ("" when p is no conflict copy).
+func contested(p string) string {
+	name := path.Base(p)
+	loc := copyTag.FindAllStringIndex(name, -1)
+	if len(loc) == 0 {
+		return ""
+	}
+	last := loc[len(loc)-1]
+	orig := name[:last[0]] + name[last[1]:]
+	if d := path.Dir(p); d != "." {
+		return d + "/" + orig
+	}
+	return orig
+}
+
+// checkNoFalseConflicts (TESTING.md invariant 10): a conflict copy that
+// appeared this round is one of a path that both sides' users touched
+// this round (a write, delete, rename or mkdir at the path, above it or
+// below it), since the sides last agreed at the previous quiescence.
+// Anything else, a copy of a path only one side changed, is a false
+// conflict: syncd took its own earlier work (an upload a crash left
+// unrecorded, an operation of the same pass) for someone else's change.
+//
+// Allowances, each a written rule:
+//   - the state file was lost or corrupted this round: the rebuild turns
+//     every difference into a conflict (invariant 20);
+//   - a copy the user moved this round (a rename event related to its
+//     path) is an old copy at a new place;
+//   - both sides wrote exactly the same content and nothing else there is
+//     still a false conflict (identical changes are no conflict), so a
+//     path counts as touched by both only when the two sides' events there
+//     are not all writes of one and the same content.
+func (r *run) checkNoFalseConflicts(final tree) error {
+	if r.lostDB {
+		return nil
+	}
+	evs := r.u.events[r.roundEvs:]
+	before := nfc(r.q)
+	for p := range nfc(final) {
+		orig := contested(p)
+		if orig == "" {
+			continue
+		}
+		if _, old := before[p]; old {
+			continue
+		}
+		moved := false
+		var touched [2]bool
+		var md5s [2]map[string]bool
+		onlySame := true
+		for _, ev := range evs {
+			for _, q := range ev.paths {
+				if ev.kind == "rename" && related(q, p) {
+					moved = true
+				}
+				if !related(q, orig) {
+					continue
+				}
+				touched[ev.side] = true
+				if ev.kind != "write" {
+					onlySame = false
+					continue
+				}
+				if md5s[ev.side] == nil {
+					md5s[ev.side] = map[string]bool{}
+				}
+				md5s[ev.side][ev.md5s[0]] = true
+			}
+		}
+		if moved {
+			continue
+		}
+		if touched[onLocal] && touched[onRemote] && onlySame {
+			// Writes only: a conflict unless both sides wrote one content.
+			if len(md5s[onLocal]) != 1 || len(md5s[onRemote]) != 1 || !equalSets(md5s[onLocal], md5s[onRemote]) {
+				onlySame = false
+			}
+		}
+		if touched[onLocal] && touched[onRemote] && !onlySame {
+			continue
+		}
+		who := "neither side"
+		switch {
+		case touched[onLocal] && touched[onRemote]:
+			who = "both sides with the same content only"
+		case touched[onLocal]:
+			who = "the local side only"
+		case touched[onRemote]:
+			who = "the remote side only"
+		}
+		return fmt.Errorf("false conflict: copy %s of %s, which %s changed this round", p, norm.NFC.String(orig), who)
+	}
+	return nil
+}
+
+func equalSets(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+var flagBugs = flag.Bool("bugs", false, "run the TestBug... tests of bugs not fixed yet (they fail)")
+
+// bugSeeds are TestSim seeds that fail because of engine bugs not fixed
+// yet, each with its shrunk schedule (nil: the whole schedule); TestBugSimSeeds replays them with
+// -bugs. Once a bug is fixed its seeds move to simSeeds
+// (TestRegressionSimSeeds).
+var bugSeeds = []struct {
+	seed  uint64
+	steps int
+	keep  []int
+	found string
+}{
+	// Several workers only: move-remote e -> "e (conflict ...)", then a
+	// download of that copy, which resolves its local path to "e" (the
+	// moved entry's old local name) and fails ("commit e: e: already
+	// exists") (issue 13, bug 2).
+	{37, 30, nil, "premise: download of a remote conflict copy resolves to the old local name"},
+	// The same with one worker's order of a move-remote .hidden -> café.txt
+	// beside it: the copy's download resolves to café.txt ("commit
+	// café.txt: already exists").
+	{30, 30, nil, "premise: download of a remote conflict copy resolves to the moved entry's old local name"},
+	// Pinned before as regressions of older bugs (see simSeeds); the
+	// stricter oracle fails them anew, not yet classified:
+	// 206733 the class of 37 and 30 (download .hidden (conflict ...)
+	// "already exists"); 101581 a mkdir-local of a conflict copy folder
+	// that exists already; 101173 a conflict copy of folder z whose remote
+	// side only was renamed (both sides renamed folders: possibly a model
+	// error of the false-conflict check).
+	{206733, 30, nil, "premise: download of a conflict copy resolves to an existing name"},
+	{101581, 30, []int{8, 12, 24, 29, 30, 31, 32, 34, 44, 46, 47, 48}, "premise: mkdir-local of a conflict-copy folder that exists"},
+	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false conflict: folder z renamed on both sides"},
+}
+
+// sweepBugs are seeds of the default sweeps of the other variants that the
+// stricter oracle fails, found when the parallel scheduler and the checks
+// of invariants 10 and 26 came in; not yet classified or fixed. The sweep
+// names them instead of failing on them (-bugs runs them).
+var sweepBugs = map[string]map[uint64]string{
+	"oneway": {
+		1:  "false conflict: copy of d.bin, which the remote side only changed this round",
+		13: "false conflict: copy of c.md, which the remote side only changed this round",
+	},
+	"ignore": {5: "premise: delete-remote x/z skipped, its folder gained an entry this pass's move put there"},
+	"inc":    {30: "premise: download of a remote conflict copy resolves to an existing local name (as TestSim seed 30)"},
+}
+
+// knownBug reports whether seed is a pinned engine bug of variant v's sweep.
+func knownBug(seed uint64, v variant) bool {
+	switch {
+	case v.incremental:
+		return sweepBugs["inc"][seed] != ""
+	case v.ignore:
+		return sweepBugs["ignore"][seed] != ""
+	case v.direction != plan.Both:
+		return sweepBugs["oneway"][seed] != ""
+	case v.hosts == 1:
+		for _, c := range bugSeeds {
+			if c.seed == seed {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestBugSimSeeds replays bugSeeds (only with -bugs: they fail until the
+// engine bugs are fixed).
+func TestBugSimSeeds(t *testing.T) {
+	if !*flagBugs {
+		t.Skip("engine bugs not fixed yet: run with -bugs")
+	}
+	for _, c := range bugSeeds {
+		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
+			t.Parallel()
+			sched := schedule(c.seed, c.steps, 1)
+			if c.keep != nil {
+				sched = pick(sched, c.keep)
+			}
+			if _, err := simulate(t, t.TempDir(), c.seed, sched, variant{hosts: 1}); err != nil {
+				t.Fatalf("%s: %v\nreplay: %s -keep %s", c.found, err, replayHint(c.seed, c.steps, variant{hosts: 1}), joinInts(c.keep))
+			}
+		})
+	}
+}
