@@ -49,6 +49,7 @@ const (
 	// throttleSettle: 429s within this time after the one that lowered
 	// the pace answer requests sent before it and do not lower it again.
 	throttleSettle = time.Second
+	firstCeiling   = 10 // requests per second: the old fixed default
 	forgetAfter    = 5 * time.Minute
 )
 
@@ -113,6 +114,14 @@ func (p *pacer) throttled(retryAfter time.Duration) time.Duration {
 		return retryAfter
 	}
 	seen := min(p.current, float64(p.sent.count(now)))
+	if p.ceiling == 0 {
+		// A first 429 while the client sent little (an idle poll hit by a
+		// proxy's hiccup, or another client on the IP) says little about
+		// the limit: take no less than firstCeiling, or one stray 429
+		// would hold a burst of work to a crawl for forgetAfter. A second
+		// one soon after is believed.
+		seen = max(seen, min(firstCeiling, p.cap))
+	}
 	p.ceiling = max(seen, minRate)
 	p.current = max(p.ceiling/2, min(minRate, p.cap))
 	p.throttledAt = now

@@ -549,6 +549,28 @@ func TestPacerSettlesUnderAServersLimit(t *testing.T) {
 	}
 }
 
+// A first 429 while the client sends little does not set a crawl: one
+// stray refusal of an idle poll would otherwise hold the next burst of
+// work to a request every few seconds for minutes. A second one soon
+// after is believed.
+func TestPacerDoesNotCrawlAfterAStray429(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(0)
+		if err := p.wait(t.Context(), "x"); err != nil {
+			t.Fatal(err)
+		}
+		p.throttled(0)
+		if r := p.rate(); r != firstCeiling/2 {
+			t.Fatalf("pace %v after one 429 of one request, want %v", r, firstCeiling/2.0)
+		}
+		time.Sleep(2 * throttleSettle)
+		p.throttled(0) // nothing sent since: the server really is that strict
+		if r := p.rate(); r >= firstCeiling/2 {
+			t.Fatalf("pace %v after a second 429, want it lowered", r)
+		}
+	})
+}
+
 func TestPacerKeepsTheOperatorsCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPacer(10)
