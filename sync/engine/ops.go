@@ -506,7 +506,7 @@ const (
 
 // replaceName is the name a replace uploads the new version of name under
 // (oldID: the remote file it replaces). The upload endpoint drops a leading
-// dot and quotes (api.md 12): the name is built from what it keeps, so
+// dot and quotes (BEHAVIOUR 12): the name is built from what it keeps, so
 // that what is stored is exactly this name.
 func replaceName(name, oldID string) string {
 	return uploadName(name) + replaceSuffix + oldID
