@@ -49,12 +49,6 @@ type Config struct {
 	// AuthGuard, when set, is consulted around every /authorize (see
 	// AuthGuard).
 	AuthGuard AuthGuard
-	// TheftHoldOff is the hold-off before re-authorizing when the token was
-	// found invalidated again soon after the last time (another host
-	// sharing the account is active): the first invalidation in a while is
-	// answered at once, so a single host is never delayed. 0 means twice
-	// RetryBaseDelay (a second by default); negative, none.
-	TheftHoldOff time.Duration
 }
 
 // AuthGuard decides whether a key pair may be sent to /authorize and learns
@@ -75,16 +69,6 @@ type AuthGuard interface {
 const (
 	DefaultMaxRetries   = 5
 	DefaultStallTimeout = 2 * time.Minute
-)
-
-// theftWindow: a token invalidated within this time of the previous
-// invalidation counts as taken by another active host. The hold-off
-// doubles with each such theft in a row, up to maxTheftHoldOff times the
-// configured one, and is jittered over its upper half so that two hosts
-// do not come back together.
-const (
-	theftWindow     = 30 * time.Second
-	maxTheftHoldOff = 8
 )
 
 const (
@@ -111,14 +95,6 @@ type Client struct {
 	// same invalidated token cause one /authorize (a channel, not a mutex,
 	// so that waiting honours ctx).
 	authSlot chan struct{}
-	// theftHold is Config.TheftHoldOff (0: none); wait sleeps (tests
-	// record it instead).
-	theftHold time.Duration
-	wait      func(ctx context.Context, d time.Duration) error
-	// lastTheft and thefts (guarded by authSlot): when the token was last
-	// found invalidated, and how many times in a row within theftWindow.
-	lastTheft time.Time
-	thefts    int
 
 	mu        sync.Mutex // guards the fields below
 	token     string
@@ -188,13 +164,6 @@ func New(cfg Config) (*Client, error) {
 	if delay <= 0 {
 		delay = 500 * time.Millisecond
 	}
-	theftHold := cfg.TheftHoldOff
-	switch {
-	case theftHold == 0:
-		theftHold = 2 * delay
-	case theftHold < 0:
-		theftHold = 0
-	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -216,8 +185,6 @@ func New(cfg Config) (*Client, error) {
 		stall:      stall,
 		now:        now,
 		authSlot:   make(chan struct{}, 1),
-		theftHold:  theftHold,
-		wait:       sleep,
 		guard:      cfg.AuthGuard,
 		uploads:    newGate(),
 		downloads:  newGate(),
@@ -296,19 +263,13 @@ func (c *Client) session(ctx context.Context) (session, error) {
 	if s.token != "" {
 		return s, nil
 	}
-	return c.reauthorize(ctx, s.gen, false)
+	return c.reauthorize(ctx, s.gen)
 }
 
 // reauthorize replaces the token of generation stale. When another caller
 // has already replaced it, the newer token is returned without a request:
 // N requests that saw the same invalid token cause one /authorize.
-//
-// stolen says the server refused the stale token (rather than there being
-// none yet): found again soon after the last time, another host is
-// active on the account, and the client waits a jittered hold-off first
-// (see theftHoldOff), so that the other host's requests in flight finish
-// instead of both hosts invalidating each other's on every request.
-func (c *Client) reauthorize(ctx context.Context, stale uint64, stolen bool) (session, error) {
+func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error) {
 	select {
 	case c.authSlot <- struct{}{}:
 	case <-ctx.Done():
@@ -322,15 +283,6 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64, stolen bool) (se
 	}
 	if s.gen != stale && s.token != "" {
 		return s, nil
-	}
-	if stolen {
-		if d := c.theftHoldOff(c.now()); d > 0 {
-			c.log.Info("access token taken again by another client; holding off before re-authorizing",
-				zap.Duration("hold_off", d), zap.Int("in_a_row", c.thefts))
-			if err := c.wait(ctx, d); err != nil {
-				return session{}, fmt.Errorf("authorize: %w", err)
-			}
-		}
 	}
 	params := url.Values{"key1": {c.key1}, "key2": {c.key2}}
 	send := func(ctx context.Context) error {
@@ -368,26 +320,6 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64, stolen bool) (se
 		c.log.Error("authorization refused; not trying again", zap.Error(err))
 	}
 	return session{}, err
-}
-
-// theftHoldOff notes that the token was found invalidated at now and
-// returns how long to hold off before authorizing again: nothing for the
-// first time in theftWindow (a single host, whose token expired or was
-// taken once, is never delayed). Called holding authSlot.
-func (c *Client) theftHoldOff(now time.Time) time.Duration {
-	if c.lastTheft.IsZero() || now.Sub(c.lastTheft) > theftWindow {
-		c.thefts = 0
-	}
-	c.lastTheft = now
-	c.thefts++
-	if c.thefts < 2 || c.theftHold <= 0 {
-		return 0
-	}
-	d := c.theftHold << min(c.thefts-2, 3)
-	if limit := c.theftHold * maxTheftHoldOff; d > limit {
-		d = limit
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // Refused returns the refusal (wrapping ErrBadKeys or ErrNoAPIAccess) that
@@ -466,7 +398,7 @@ func (c *Client) authed(ctx context.Context, endpoint string, idempotent bool, b
 			return env, err
 		}
 		c.log.Info("access token invalidated; re-authorizing", zap.String("endpoint", endpoint))
-		if s, err = c.reauthorize(ctx, s.gen, true); err != nil {
+		if s, err = c.reauthorize(ctx, s.gen); err != nil {
 			return envelope{}, err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -26,17 +25,14 @@ import (
 // exact name (or trashed when that name is taken); a replace is finished
 // once its new content is verified on the remote.
 //
-// It returns the records it could not resolve (an API call failed: the
-// token lost again, the service down), which stay open for the next pass;
-// that pass's plan leaves alone every path they own (see heldPaths).
-func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pending []Journal) ([]Journal, error) {
+// It reports whether there was anything to resume.
+func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pending []Journal) (bool, error) {
 	var inBase map[string]bool // file ids base knows, built once if needed
-	var open []Journal
 	// Folder listings, shared by the records of one folder (a batch of
 	// uploads journaled together has many): ids claimed by one record are
 	// in inBase for the next.
 	lists := make(map[string][]RemoteFile)
-	for i, j := range pending {
+	for _, j := range pending {
 		if inBase == nil {
 			inBase = make(map[string]bool, len(base))
 			for _, b := range base {
@@ -51,7 +47,7 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 			var c plan.Conflict
 			if err := json.Unmarshal(j.Data, &c); err == nil {
 				if err := p.store.Commit(p.cfg.Key, Commit{Conflicts: []plan.Conflict{c}, JournalDone: []uint64{j.Seq}}); err != nil {
-					return append(open, pending[i:]...), fmt.Errorf("log interrupted conflict %s: %w", c.Path, err)
+					return true, fmt.Errorf("log interrupted conflict %s: %w", c.Path, err)
 				}
 				continue
 			}
@@ -72,7 +68,7 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		if derr != nil {
 			p.log.Error("dropping unreadable journal record", zap.Uint64("seq", j.Seq), zap.Error(derr))
 			if err := p.store.JournalDone(j.Seq); err != nil {
-				return append(open, pending[i:]...), err
+				return true, err
 			}
 			continue
 		}
@@ -80,74 +76,16 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		log.Info("resuming interrupted operation")
 		if err := resume(); err != nil {
 			if errors.Is(err, ErrAuth) || ctx.Err() != nil {
-				return append(open, pending[i:]...), err
+				return true, err
 			}
 			log.Warn("could not resume interrupted operation; will retry next pass", zap.Error(err))
-			open = append(open, j)
 			continue
 		}
 		if err := p.store.JournalDone(j.Seq); err != nil {
-			return append(open, pending[i:]...), fmt.Errorf("close journal record %d: %w", j.Seq, err)
+			return true, fmt.Errorf("close journal record %d: %w", j.Seq, err)
 		}
 	}
-	return open, nil
-}
-
-// heldPaths are the paths of the remote tree and of the pair that the open
-// journal records own: the path each interrupted operation is for, and
-// wherever the remote entry it made or moved is now (an upload under a
-// name the server chose, "name (2).ext"; a move's temporary name). The
-// plan leaves them alone (as paths it could not observe) until recovery
-// has finished the operation: a name the server or a move invented is
-// never taken for a user's file, downloaded, or uploaded over.
-func heldPaths(open []Journal, tree map[string]plan.Remote, base map[string]plan.Base) []string {
-	if len(open) == 0 {
-		return nil
-	}
-	inBase := make(map[string]bool, len(base)) // file ids: folder ids are another space
-	for _, b := range base {
-		if b.Kind == plan.File && b.RemoteID != "" {
-			inBase[b.RemoteID] = true
-		}
-	}
-	held := make(map[string]bool)
-	for _, j := range open {
-		switch j.Op {
-		case opMove:
-			var m moveRecord
-			if json.Unmarshal(j.Data, &m) != nil {
-				continue
-			}
-			held[m.Path] = true
-			for k, r := range tree {
-				if r.ID == m.ID && (r.Kind == plan.Dir) == m.Dir {
-					held[k] = true
-				}
-			}
-		case opUpload, opReplace:
-			var rec transferRecord
-			if json.Unmarshal(j.Data, &rec) != nil {
-				continue
-			}
-			held[rec.Path] = true
-			for k, r := range tree {
-				if r.Kind != plan.File {
-					continue
-				}
-				if rec.New != "" && r.ID == rec.New ||
-					rec.New == "" && !inBase[r.ID] && r.ParentID == rec.Folder &&
-						(serverNameOf(r.Name, rec.Name) || r.Name == replaceName(rec.Name, rec.Old)) {
-					held[k] = true
-				}
-			}
-		}
-	}
-	out := make([]string, 0, len(held))
-	for k := range held {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return len(pending) > 0, nil
 }
 
 func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base, inBase map[string]bool, lists map[string][]RemoteFile) error {
@@ -320,7 +258,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		lists[rec.Folder] = files
 	}
 	for _, f := range files {
-		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) && f.Name != replaceName(rec.Name, rec.Old) {
+		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) {
 			continue
 		}
 		sum, err := p.remote.Download(ctx, f.ID, f.Size, io.Discard, nil)

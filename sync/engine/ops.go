@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
-	"go.uber.org/zap"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/syncd/syncd/sync/plan"
@@ -275,32 +272,9 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	if f.Name != name {
-		// The server chose another name: a clash (another client put the
-		// name there since the plan), or a leading dot or quotes dropped.
-		// The record names the upload before the rename back, so that a
-		// failed rename (the token lost to another host) leaves a record
-		// by which recovery finishes it, and the plan leaves "name (2).ext"
-		// alone meanwhile.
-		rec.New = f.ID
-		if seq != 0 {
-			if err := x.advance(seq, stepUploaded, rec); err != nil {
-				return opResult{err: fmt.Errorf("journal: %w", err)}
-			}
-		} else {
-			data, err := json.Marshal(rec)
-			if err == nil {
-				seq, err = x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opUpload, Step: stepUploaded, Data: data})
-			}
-			if err != nil {
-				// Without a record the upload must not stay: trash it, the
-				// local file is still there for the next pass.
-				derr := x.p.remote.DeleteFile(ctx, f.ID)
-				return opResult{err: errors.Join(fmt.Errorf("journal upload %q stored as %q: %w", name, f.Name, err), derr)}
-			}
-		}
 		if err := x.nameNew(ctx, f.ID, t.parentID, name); err != nil {
 			if !errors.Is(err, errSkip) {
-				seq = 0 // unresolved: the record stays open, recovery finishes it
+				seq = 0 // unresolved: recovery finishes it
 			}
 			return opResult{err: fmt.Errorf("rename uploaded %q back to %q: %w", f.Name, name, err), seq: seq}
 		}
@@ -459,12 +433,7 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("replace.begun"); err != nil {
 		return opResult{err: err}
 	}
-	// The new version goes up under a name of syncd's own, never under
-	// "name (2).ext" (what the server would make of the exact name while
-	// the old version holds it): until the rename back, another host sees
-	// a name it knows for a replace in flight and leaves it alone (see
-	// inFlightPaths), instead of taking it for a user's new file.
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, replaceName(name, r.ID), l, true, seq)
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, name, l, true, seq)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -477,14 +446,6 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}
 	b, err := x.finishReplace(ctx, seq, rec, r)
 	if err != nil {
-		if !errors.Is(err, errSkip) {
-			// Unresolved (the token lost to another host between two
-			// steps, a call failed): the record stays open, and the next
-			// attempt's recovery finishes the replace; until then the
-			// plan leaves the path and the upload under its temporary
-			// name alone.
-			seq = 0
-		}
 		return opResult{err: err, seq: seq}
 	}
 	// The name on disk now, not the premise's: an earlier op of this pass
@@ -496,143 +457,6 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}}
 }
 
-// replaceSuffix marks the temporary name of a replace's new version, and
-// moveSuffix the temporary name of a move (see route): names syncd gives
-// remote entries between two steps of one operation.
-const (
-	replaceSuffix = ".syncd-replace-"
-	moveSuffix    = ".syncd-move-"
-)
-
-// replaceName is the name a replace uploads the new version of name under
-// (oldID: the remote file it replaces). The upload endpoint drops a leading
-// dot and quotes (BEHAVIOUR 12): the name is built from what it keeps, so
-// that what is stored is exactly this name.
-func replaceName(name, oldID string) string {
-	return uploadName(name) + replaceSuffix + oldID
-}
-
-// inFlight is a remote entry under a temporary name of syncd's: a
-// replace's new version, or a move's stop between two calls.
-type inFlight struct {
-	key     string // its path in the tree
-	forPath string // the path the operation is for (a replace's name; "" for a move)
-	oldID   string // a replace: the id of the file it replaces
-}
-
-// inFlightOf lists the tree's entries under syncd's temporary names. A
-// move's name ends in the entry's own id, a replace's in the id of the
-// file it replaces; a replace's path is the name before the suffix, or
-// base's name of the file it replaces (the upload dropped a leading dot or
-// quotes).
-func inFlightOf(tree map[string]plan.Remote, base map[string]plan.Base) []inFlight {
-	var out []inFlight
-	var byID map[string]string
-	for k, r := range tree {
-		name := baseName(k)
-		if !strings.Contains(name, ".syncd-") {
-			continue
-		}
-		for _, suffix := range []string{replaceSuffix, moveSuffix} {
-			i := strings.LastIndex(name, suffix)
-			if i <= 0 {
-				continue
-			}
-			id := name[i+len(suffix):]
-			switch {
-			case suffix == moveSuffix && id == r.ID:
-				out = append(out, inFlight{key: k})
-			case suffix == replaceSuffix && id != "" && r.Kind == plan.File:
-				if byID == nil {
-					byID = make(map[string]string)
-					for bk, b := range base {
-						if b.Kind == plan.File && b.RemoteID != "" {
-							byID[b.RemoteID] = bk
-						}
-					}
-				}
-				dir := parentKey(k)
-				forPath := joinKey(dir, name[:i])
-				if bk, ok := byID[id]; ok && parentKey(bk) == dir {
-					forPath = bk
-				}
-				out = append(out, inFlight{key: k, forPath: forPath, oldID: id})
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
-	return out
-}
-
-// inFlightPaths are the paths of the tree that an operation in flight
-// (this host's or another's) owns: the entry under its temporary name,
-// and, once a replace has trashed the file it replaces, the path it is
-// for. The plan leaves them alone, as unobserved: a temporary name never
-// reaches a local disk, and the file being replaced is not taken for
-// deleted while only its new version is there. While the old version is
-// live the path is not held: it is what it was, for every host.
-func inFlightPaths(fl []inFlight, tree map[string]plan.Remote) []string {
-	var out []string
-	var live map[string]bool
-	for _, f := range fl {
-		out = append(out, f.key)
-		if f.oldID == "" {
-			continue
-		}
-		if live == nil {
-			live = make(map[string]bool, len(tree))
-			for _, r := range tree {
-				if r.Kind == plan.File {
-					live[r.ID] = true
-				}
-			}
-		}
-		if !live[f.oldID] {
-			out = append(out, f.forPath)
-		}
-	}
-	return out
-}
-
-// finishOrphanReplaces takes a replace's new version, whose old version is
-// trashed already, to its name when that name is free: the last step of
-// the replace, which any host may finish (the upload was verified before
-// the old version went). Its own host does it too, by its journal; this is
-// for a host that died for good, or lost its state. It returns the
-// folders it renamed in.
-func (p *Pair) finishOrphanReplaces(ctx context.Context, fl []inFlight, tree map[string]plan.Remote) []string {
-	var done []string
-	x := &execution{p: p}
-	for _, f := range fl {
-		r := tree[f.key]
-		if f.oldID == "" || r.ParentID == "" {
-			continue
-		}
-		if _, taken := tree[f.forPath]; taken {
-			continue
-		}
-		if _, live := p.liveFile(tree, f.oldID); live {
-			continue
-		}
-		if err := x.nameNew(ctx, r.ID, r.ParentID, baseName(f.forPath)); err != nil {
-			p.log.Info("could not finish another replace's rename", zap.String("path", f.forPath), zap.Error(err))
-			continue
-		}
-		p.log.Info("finished an interrupted replace", zap.String("path", f.forPath))
-		done = append(done, r.ParentID)
-	}
-	return done
-}
-
-func (p *Pair) liveFile(tree map[string]plan.Remote, id string) (string, bool) {
-	for k, r := range tree {
-		if r.Kind == plan.File && r.ID == id {
-			return k, true
-		}
-	}
-	return "", false
-}
-
 // finishReplace runs the steps after the new content is uploaded: check the
 // old file is still what was planned, trash it, rename the new one. If the
 // old one changed meanwhile, the new upload is trashed instead (the local
@@ -640,11 +464,8 @@ func (p *Pair) liveFile(tree map[string]plan.Remote, id string) (string, bool) {
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
-			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil && !errors.Is(derr, ErrNotFound) {
-				// Our upload still stands: unresolved, not a skip.
-				return plan.Base{}, fmt.Errorf("%v; trash the upload %s: %w", err, rec.New, derr)
-			}
-			return plan.Base{}, err
+			derr := x.p.remote.DeleteFile(ctx, rec.New)
+			return plan.Base{}, errors.Join(err, derr)
 		}
 		return plan.Base{}, err
 	} else if err == nil {
@@ -997,7 +818,7 @@ func (x *execution) route(ctx context.Context, r plan.Remote, from, to remotePla
 	if !src.taken(to.name, r.Kind, r.ID) {
 		return []remotePlace{{from.parent, to.name}, to}, nil
 	}
-	aside := to.name + moveSuffix + r.ID
+	aside := fmt.Sprintf("%s.syncd-move-%s", to.name, r.ID)
 	if src.taken(aside, r.Kind, r.ID) || dst.taken(aside, r.Kind, r.ID) {
 		return nil, fmt.Errorf("no free name to move %q through: %w", from.name, errSkip)
 	}

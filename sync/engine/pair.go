@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -304,10 +303,6 @@ type passState struct {
 	meta   Meta
 	rootID string
 	base   map[string]plan.Base // nil until loadBase
-	held   []Journal            // journal records recovery left open (see heldPaths)
-	// finished: decide finished an interrupted replace of another host
-	// (see finishOrphanReplaces); the pass is not converged.
-	finished bool
 
 	// observe
 	scan          Scan
@@ -421,7 +416,7 @@ func (p *Pair) prepare(ctx context.Context, ps *passState) error {
 		if err != nil {
 			return err
 		}
-		if ps.held, err = p.recoverJournal(ctx, b, pending); err != nil {
+		if _, err := p.recoverJournal(ctx, b, pending); err != nil {
 			return err
 		}
 		// Recovery changed the base and possibly both sides.
@@ -455,7 +450,7 @@ func (p *Pair) observe(ctx context.Context, ps *passState) (unchanged bool, err 
 			p.live.update(func(s *Status) { s.LastPoll = t1 })
 		}
 	}
-	if !p.unchanged(ps.po, ps.localChanged, ps.remoteChanged) || len(ps.held) > 0 {
+	if !p.unchanged(ps.po, ps.localChanged, ps.remoteChanged) {
 		return false, nil
 	}
 	ps.res.ListTime = p.opt.Now().Sub(ps.listed)
@@ -502,31 +497,12 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 
 	refused, knownProblems := p.refusals(ps.scan.Tree, ps.listed)
 	ps.refused = refused
-	remoteUnknown := ps.snap.Unknown
-	fl := inFlightOf(ps.snap.Tree, base)
-	held := append(heldPaths(ps.held, ps.snap.Tree, base), inFlightPaths(fl, ps.snap.Tree)...)
-	if len(fl) > 0 && !ps.po.DryRun {
-		// Renamed now: this pass still holds them, the next one sees
-		// them under their names (re-listing those folders).
-		if dirs := p.finishOrphanReplaces(ctx, fl, ps.snap.Tree); len(dirs) > 0 {
-			ps.finished = true
-			if p.inc.rdirty == nil {
-				p.inc.rdirty = make(map[string]bool)
-			}
-			for _, d := range dirs {
-				p.inc.rdirty[d] = true
-			}
-		}
-	}
-	if len(held) > 0 {
-		remoteUnknown = append(slices.Clip(remoteUnknown), held...)
-	}
 	ps.in = plan.Input{
 		Base:          base,
 		Local:         ps.scan.Tree,
 		Remote:        ps.snap.Tree,
 		LocalUnknown:  ps.scan.Unknown,
-		RemoteUnknown: remoteUnknown,
+		RemoteUnknown: ps.snap.Unknown,
 		Ignored:       p.cfg.Ignored,
 		Direction:     p.cfg.Direction,
 		Mirror:        p.cfg.Mirror,
@@ -566,9 +542,7 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 	pl.Problems = mergeProblems(pl.Problems, ps.scan.Problems, ps.snap.Problems, refusedProblems(refused))
 	ps.pl = pl
 	ps.res.Plan = pl
-	// An operation recovery could not finish is not converged, whatever
-	// the plan says of the paths it holds.
-	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0 && len(ps.held) == 0 && !ps.finished
+	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0
 	return nil
 }
 
