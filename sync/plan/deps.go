@@ -374,3 +374,23 @@ func reaches(a, b *pop) bool {
 	}
 	return false
 }
+
+// splitCycles links the dependencies that follow from places and, where
+// moves still wait on each other in a cycle, sends one move of each cycle
+// to a temporary name at the root first (a step that needs nothing), then
+// links again. It ends: every round splits at least one move that was not
+// split before, a split is never undone, and a split move or its first
+// step is never chosen again, so there are at most as many rounds as
+// moves; usually one. Cycles no move can split are left to reportCycles.
+func (r *reconciler) splitCycles() {
+	for {
+		r.linkDeps()
+		stuck := stuckMoves(r.pops)
+		if len(stuck) == 0 {
+			return
+		}
+		for _, m := range stuck {
+			r.stepAside(m, "", true)
+		}
+	}
+}

@@ -129,17 +129,7 @@ func (r *reconciler) emit() {
 	for _, p := range r.pops {
 		p.static = slices.Clone(p.deps)
 	}
-	// Dependencies follow from places; where they still form a cycle, one
-	// move of it steps aside to a temporary name at the root first, which
-	// needs nothing, and the links are made again.
-	for range 16 {
-		r.linkDeps()
-		m := stuckMove(r.pops)
-		if m == nil {
-			break
-		}
-		r.stepAside(m, "", true)
-	}
+	r.splitCycles()
 }
 
 func (r *reconciler) emitLive(n *node) {
