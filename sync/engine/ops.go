@@ -547,11 +547,12 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// and skip itself: an op of one pass breaking another's premise.
 	var expect *plan.Local
 	raw := t.rawPath
+	name := copyName(r.Name, op.Path)
 	if op.Local != nil {
 		l := *op.Local
 		expect = &l
 	} else {
-		raw = joinKey(t.rawDir, r.Name)
+		raw = joinKey(t.rawDir, name)
 	}
 	tmp, err := x.p.local.CreateTemp()
 	if err != nil {
@@ -575,7 +576,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// the next pass takes the download for a local edit (over a synced
 	// file) or, for a new file the other side changed again meanwhile,
 	// for a file the user made (a false conflict, issue 13).
-	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
+	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
@@ -591,7 +592,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("download.committed"); err != nil {
 		return opResult{err: err}
 	}
-	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: r.Name, Size: st.Size,
+	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: name, Size: st.Size,
 		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: sum, RemoteID: r.ID, RemoteParentID: r.ParentID}
 	return opResult{bytes: st.Size, seq: seq, fold: func(x *execution) {
 		x.put(op.Path, b)
@@ -606,14 +607,15 @@ func (x *execution) mkdirLocal(t opTask) opResult {
 		return opResult{err: fmt.Errorf("no remote folder: %w", errSkip)}
 	}
 	raw := t.rawPath
+	name := copyName(r.Name, op.Path)
 	if _, ok := x.in.Local[op.Path]; !ok {
-		raw = joinKey(t.rawDir, r.Name)
+		raw = joinKey(t.rawDir, name)
 	}
 	st, err := x.p.local.Mkdir(raw)
 	if err != nil {
 		return opResult{err: err}
 	}
-	b := plan.Base{Kind: plan.Dir, LocalName: baseName(raw), RemoteName: r.Name, MtimeNs: st.MtimeNs,
+	b := plan.Base{Kind: plan.Dir, LocalName: baseName(raw), RemoteName: name, MtimeNs: st.MtimeNs,
 		Dev: st.Dev, Ino: st.Ino, RemoteID: r.ID, RemoteParentID: r.ParentID}
 	return opResult{fold: func(x *execution) { x.put(op.Path, b) }}
 }
@@ -1050,6 +1052,17 @@ func (x *execution) record(t opTask) opResult {
 			x.learnt[r.ID] = md5
 		}
 	}}
+}
+
+// copyName is the name a download or mkdir-local of key gives the local
+// copy of a remote entry the premise lists as listed: the remote's own
+// spelling (an NFD name, say) when it is key's name, else key's name. They
+// differ when an op of this pass renamed the remote entry first (moved
+// aside as a conflict copy, its name taken by another entry's move): the
+// copy goes to key, not to the old name, where that other entry's local
+// file is (seeds 37, 30, 206733, 101581; TestDownloadOfRenamedConflictCopy).
+func copyName(listed, key string) string {
+	return sameSpelling(listed, baseName(key))
 }
 
 // sameSpelling returns done when it is the same name as planned up to

@@ -687,6 +687,9 @@ var incSeeds = []struct {
 	// (gone), widening re-added "z", and the daemon's pass looped forever
 	// (sync/local/rescan.go minimalScopes).
 	{472594, 30, nil, "hang: a rescan widening to a scope it already had"},
+	// The class of TestSim seed 30 (see simSeeds): a download of a remote
+	// conflict copy resolved its local path to the moved entry's old name.
+	{30, 30, nil, "premise: download of a remote conflict copy resolves to an existing local name"},
 }
 
 // oneWaySeeds are TestSimOneWay failures (the seed picks the direction,
@@ -707,6 +710,17 @@ var oneWaySeeds = []struct {
 	// premise of a remote folder delete wanted base's ids
 	// (plannedRemote).
 	{38, 30, []int{29, 32}, "livelock: mirror delete of a remote folder base never knew"},
+	// Several workers, then the one worker's order too (30): a local
+	// rename over a file (or a folder, 101581) the remote side changed; the
+	// remote one moves aside to a conflict copy and comes down under that
+	// name. The download (mkdir-local) named the local copy after its
+	// premise, the remote entry as listed under its old name, where the
+	// renamed local entry is: "commit e: e: already exists". Fixed: the
+	// copy takes the op's name (sync/engine/ops.go copyName;
+	// TestDownloadOfRenamedConflictCopy, TestMkdirOfRenamedConflictCopyFolder).
+	{37, 30, nil, "premise: download of a remote conflict copy resolves to the old local name"},
+	{30, 30, nil, "premise: download of a remote conflict copy resolves to the moved entry's old local name"},
+	{101581, 30, []int{8, 12, 24, 29, 30, 31, 32, 34, 44, 46, 47, 48}, "premise: mkdir-local of a conflict-copy folder that exists"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental

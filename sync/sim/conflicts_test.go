@@ -134,24 +134,15 @@ var bugSeeds = []struct {
 	keep  []int
 	found string
 }{
-	// Several workers only: move-remote e -> "e (conflict ...)", then a
-	// download of that copy, which resolves its local path to "e" (the
-	// moved entry's old local name) and fails ("commit e: e: already
-	// exists") (issue 13, bug 2).
-	{37, 30, nil, "premise: download of a remote conflict copy resolves to the old local name"},
-	// The same with one worker's order of a move-remote .hidden -> café.txt
-	// beside it: the copy's download resolves to café.txt ("commit
-	// café.txt: already exists").
-	{30, 30, nil, "premise: download of a remote conflict copy resolves to the moved entry's old local name"},
-	// Pinned before as regressions of older bugs (see simSeeds); the
-	// stricter oracle fails them anew, not yet classified:
-	// 206733 the class of 37 and 30 (download .hidden (conflict ...)
-	// "already exists"); 101581 a mkdir-local of a conflict copy folder
-	// that exists already; 101173 a conflict copy of folder z whose remote
-	// side only was renamed (both sides renamed folders: possibly a model
-	// error of the false-conflict check).
-	{206733, 30, nil, "premise: download of a conflict copy resolves to an existing name"},
-	{101581, 30, []int{8, 12, 24, 29, 30, 31, 32, 34, 44, 46, 47, 48}, "premise: mkdir-local of a conflict-copy folder that exists"},
+	// 206733: the download of the conflict copy failed as 37 and 30 did
+	// (fixed: see simSeeds); with that fixed, a false conflict: a crash
+	// after a replace of .hidden (onto the remote file this pass's move put
+	// there) and before the commit; recovery did not record the replace, so
+	// the next pass took syncd's own upload for another client's edit.
+	{206733, 30, nil, "false conflict: a replace recovered after a crash, onto a file its pass had moved"},
+	// 101173: a conflict copy of folder z whose remote side only was
+	// renamed (both sides renamed folders: possibly a model error of the
+	// false-conflict check).
 	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false conflict: folder z renamed on both sides"},
 }
 
@@ -165,7 +156,6 @@ var sweepBugs = map[string]map[uint64]string{
 		13: "false conflict: copy of c.md, which the remote side only changed this round",
 	},
 	"ignore": {5: "premise: delete-remote x/z skipped, its folder gained an entry this pass's move put there"},
-	"inc":    {30: "premise: download of a remote conflict copy resolves to an existing local name (as TestSim seed 30)"},
 }
 
 // knownBug reports whether seed is a pinned engine bug of variant v's sweep.

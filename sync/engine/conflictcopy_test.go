@@ -1,0 +1,92 @@
+package engine_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/syncd/syncd/sync/engine"
+)
+
+// copyOf returns the one path of files holding a conflict copy of name.
+func copyOf(t *testing.T, files map[string]string, name string) string {
+	t.Helper()
+	var found []string
+	for p := range files {
+		if strings.HasPrefix(p, name+" (conflict ") && !strings.Contains(p[len(name):], "/") {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("conflict copies of %s: %v in %v", name, found, sorted(files))
+	}
+	return found[0]
+}
+
+// failed lists the ops of a pass that did not succeed.
+func failed(res engine.PassResult) []string {
+	var out []string
+	for _, ie := range res.Errors {
+		out = append(out, ie.Op+" "+ie.Path+": "+ie.Err)
+	}
+	if res.Skipped+res.Failed > len(out) {
+		out = append(out, fmt.Sprintf("%d skipped, %d failed", res.Skipped, res.Failed))
+	}
+	return out
+}
+
+// A local rename over a file the remote side edited: the remote version is
+// moved aside to a conflict copy (its name goes to the renamed file) and
+// downloaded there. The download took the copy's name from its premise, the
+// remote file as listed under its old name, and so committed it over the
+// renamed local file ("commit e: e: already exists": TestSim seeds 37, 30,
+// 206733).
+func TestDownloadOfRenamedConflictCopy(t *testing.T) {
+	e := newEnv(t)
+	e.write("e", "old e")
+	e.write("f.txt", "f")
+	e.sync()
+	if err := os.Rename(filepath.Join(e.dir, "f.txt"), filepath.Join(e.dir, "e")); err != nil {
+		t.Fatal(err)
+	}
+	e.replaceRemote(e.other(), "e", "remote edit of e")
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	e.sync()
+	files := e.localFiles()
+	if files["e"] != sum("f") || files[copyOf(t, files, "e")] != sum("remote edit of e") {
+		t.Fatalf("local side: %v", files)
+	}
+}
+
+// The same with folders: a local folder renamed over one the user deleted
+// locally, into which the remote side put a new file. The remote folder is
+// kept as a conflict copy and made locally, under the copy's name, not its
+// old one (TestSim seed 101581: "mkdir x: already exists").
+func TestMkdirOfRenamedConflictCopyFolder(t *testing.T) {
+	e := newEnv(t)
+	e.write("x/a.txt", "a")
+	e.write("z/b.txt", "b")
+	e.sync()
+	if err := os.RemoveAll(filepath.Join(e.dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.dir, "z"), filepath.Join(e.dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	e.upload(e.other(), "x", "new.txt", "remote new")
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	e.sync()
+	files := e.localFiles()
+	cp := copyOf(t, files, "x")
+	if files["x/b.txt"] != sum("b") || files[cp+"/new.txt"] != sum("remote new") {
+		t.Fatalf("local side: %v", sorted(files))
+	}
+}
