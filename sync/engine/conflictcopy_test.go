@@ -1,12 +1,15 @@
 package engine_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/engine"
 )
 
@@ -88,5 +91,55 @@ func TestMkdirOfRenamedConflictCopyFolder(t *testing.T) {
 	cp := copyOf(t, files, "x")
 	if files["x/b.txt"] != sum("b") || files[cp+"/new.txt"] != sum("remote new") {
 		t.Fatalf("local side: %v", sorted(files))
+	}
+}
+
+// A remote folder rename and a local edit inside it: the pass moves the
+// local folder, then replaces the file at its new path. A crash after the
+// replace's upload and before the commit left base naming the file at its
+// old path; recovery found no base entry at the record's path that named
+// the replaced id, left the replace unrecorded, and the next pass took
+// syncd's own upload for another client's file: a false conflict copy of
+// the folder (TestSim seeds 101173, 206733). Recovery records what the
+// pass would have committed.
+func TestCrashedReplaceAfterItsPassMovedTheFile(t *testing.T) {
+	for _, point := range []string{"replace.uploaded", "replace.old-trashed", "replace.renamed", "commit.before"} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t)
+			e.write("y/d.bin", "first")
+			e.sync()
+			en, _ := e.remoteEntry("y")
+			if _, err := e.other().RenameFolder(context.Background(), remote.ID(itoa(en.ID)), "z"); err != nil {
+				t.Fatal(err)
+			}
+			e.write("y/d.bin", "edited locally")
+			hit := false
+			p := e.pair(func(o *engine.Options) {
+				o.MaxPasses = 1
+				o.Failpoint = crashOnce(point, &hit)
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !hit || !errors.Is(err, engine.ErrCrash) {
+				t.Fatalf("crash at %s: hit %v, err %v", point, hit, err)
+			}
+			e.restart()
+			e.sync()
+			files := e.localFiles()
+			want := map[string]string{"z": "/", "z/d.bin": sum("edited locally")}
+			if !equalMaps(files, want) {
+				t.Fatalf("local side: %v, want %v", sorted(files), sorted(want))
+			}
+		})
+	}
+}
+
+// crashOnce is a failpoint that crashes the pass at point, the first time
+// only, and notes it in hit.
+func crashOnce(point string, hit *bool) func(string) error {
+	return func(name string) error {
+		if name == point && !*hit {
+			*hit = true
+			return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+		}
+		return nil
 	}
 }

@@ -47,11 +47,30 @@ type transferRecord struct {
 	MD5    string `json:"md5"`
 	Old    string `json:"old,omitempty"` // replace: the id being replaced; download, upload: base's id
 	New    string `json:"new,omitempty"` // the uploaded id, once known
-	// Upload: the local file's stat as sent, for the base recovery writes
-	// when the upload arrived and the pass died before its commit.
+	// Upload, replace: the local file's stat as sent, for the base recovery
+	// writes when the upload arrived and the pass died before its commit.
 	MtimeNs int64  `json:"mtime_ns,omitempty"`
 	Dev     uint64 `json:"dev,omitempty"`
 	Ino     uint64 `json:"ino,omitempty"`
+	// Upload, replace: the remote id of the entry the store's base held at
+	// Path when the record was written (Was, "" none; WasSet false in
+	// records of older versions). Old is the id the working base held: an
+	// earlier op of the same pass may have changed it without a commit
+	// (a move of the entry to Path). Recovery takes the base at Path
+	// holding either for "no later pass decided since" (see durableID).
+	Was    string `json:"was,omitempty"`
+	WasSet bool   `json:"was_set,omitempty"`
+}
+
+// current reports whether base entry b at rec.Path (ok: there is one) is
+// still what it was when rec was written, as the store or as the
+// working base held it: no later pass decided otherwise.
+func (rec transferRecord) current(b plan.Base, ok bool) bool {
+	id := ""
+	if ok {
+		id = b.RemoteID
+	}
+	return id == rec.Old || rec.WasSet && id == rec.Was
 }
 
 // moveRecord is the journal data of a remote move through a temporary
@@ -297,7 +316,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 // uploadRecord is the journal record of the upload t of the local file l.
 func uploadRecord(t opTask, l plan.Local) transferRecord {
 	return transferRecord{Path: t.op.Path, Folder: t.parentID, Name: baseName(t.rawPath), Size: l.Size, MD5: l.MD5,
-		Old: t.baseID, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino}
+		Old: t.baseID, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, Was: t.was, WasSet: true}
 }
 
 // send uploads the local file raw (planned as l; checked against it when
@@ -425,7 +444,8 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	name := baseName(t.rawPath)
-	rec := transferRecord{Path: op.Path, Folder: r.ParentID, Name: name, Size: l.Size, MD5: l.MD5, Old: r.ID}
+	rec := transferRecord{Path: op.Path, Folder: r.ParentID, Name: name, Size: l.Size, MD5: l.MD5, Old: r.ID,
+		MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, Was: t.was, WasSet: true}
 	seq, err := x.journal(opReplace, rec)
 	if err != nil {
 		return opResult{err: fmt.Errorf("journal: %w", err)}

@@ -133,18 +133,7 @@ var bugSeeds = []struct {
 	steps int
 	keep  []int
 	found string
-}{
-	// 206733: the download of the conflict copy failed as 37 and 30 did
-	// (fixed: see simSeeds); with that fixed, a false conflict: a crash
-	// after a replace of .hidden (onto the remote file this pass's move put
-	// there) and before the commit; recovery did not record the replace, so
-	// the next pass took syncd's own upload for another client's edit.
-	{206733, 30, nil, "false conflict: a replace recovered after a crash, onto a file its pass had moved"},
-	// 101173: a conflict copy of folder z whose remote side only was
-	// renamed (both sides renamed folders: possibly a model error of the
-	// false-conflict check).
-	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false conflict: folder z renamed on both sides"},
-}
+}{}
 
 // sweepBugs are seeds of the default sweeps of the other variants that the
 // stricter oracle fails, found when the parallel scheduler and the checks
