@@ -734,6 +734,15 @@ var oneWaySeeds = []struct {
 	// premise of a remote folder delete wanted base's ids
 	// (plannedRemote).
 	{38, 30, []int{29, 32}, "livelock: mirror delete of a remote folder base never knew"},
+	// Model errors, not engine bugs: download-only never sends the local
+	// file made before the first pass, the sides do not agree there at
+	// quiescence, and the remote file made later at that path is a real
+	// conflict (both versions kept). The no-false-conflict check counted
+	// only this round's events; it now counts a receiver's version that
+	// differed from the sender's at the last quiescence as the receiver's
+	// touch (conflicts_test.go).
+	{1, 30, []int{12, 14, 18}, "false conflict (model): copy of d.bin, a local-only file download-only never sent"},
+	{13, 30, nil, "false conflict (model): copy of c.md, which the remote side only changed this round"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental
