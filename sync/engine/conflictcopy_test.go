@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
 )
 
 // copyOf returns the one path of files holding a conflict copy of name.
@@ -141,5 +142,37 @@ func crashOnce(point string, hit *bool) func(string) error {
 			return fmt.Errorf("%s: %w", name, engine.ErrCrash)
 		}
 		return nil
+	}
+}
+
+// A folder moved locally to a name the ignore rules exclude, and its
+// parent renamed: the pass moves the parent remotely, then trashes the
+// folder (gone from what syncd sees) at its new path. The delete checked
+// the remote subtree against what the snapshot listed at that new path,
+// where it had nothing, so the folder's own file read as new: skipped at
+// every pass (TestSimIgnore seed 5).
+func TestDeleteOfFolderInsideAFolderMovedByThePass(t *testing.T) {
+	e := newEnv(t)
+	e.write("z/z/f.txt", "f")
+	e.write("z/g.txt", "g")
+	e.sync()
+	m, err := local.NewMatcher([]string{"y/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.matcher = m
+	e.cfg.Ignored = m.Match
+	if err := os.Rename(filepath.Join(e.dir, "z", "z"), filepath.Join(e.dir, "z", "y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.dir, "z"), filepath.Join(e.dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	if _, ok := e.remoteEntry("x/z"); ok {
+		t.Fatalf("remote x/z not deleted: %v", e.remoteFiles())
 	}
 }

@@ -704,6 +704,28 @@ func (x *execution) plannedRemote(k string) map[string]plan.Base {
 	return out
 }
 
+// listedAt is where the snapshot lists the remote entry op acts on: op.Path,
+// unless an earlier op of this pass moved a folder above it (a delete of
+// a folder inside a folder the pass moved: the premise is the entry as that
+// move leaves it, at op.Path, and the snapshot has it, with its subtree,
+// under the old path). Sought by id then, so that the subtree the delete
+// checks is the folder's own, not the nothing listed at op.Path (TestSimIgnore
+// seed 5: "remote folder z gained it's.txt").
+func (x *execution) listedAt(op plan.Op) string {
+	if op.Remote == nil {
+		return op.Path
+	}
+	if r, ok := x.in.Remote[op.Path]; ok && r.Kind == op.Remote.Kind && r.ID == op.Remote.ID {
+		return op.Path
+	}
+	for k, r := range x.in.Remote {
+		if r.Kind == op.Remote.Kind && r.ID == op.Remote.ID {
+			return k
+		}
+	}
+	return op.Path
+}
+
 // folderID is the remote folder id of the directory key k: what this
 // pass's results put there, else the folder the snapshot lists there, else
 // the base's. The snapshot is newer than the base: a folder trashed and
@@ -763,7 +785,7 @@ func (x *execution) task(i int) opTask {
 	}
 	switch op.Kind {
 	case plan.DeleteRemote:
-		t.subtree = x.plannedRemote(op.Path)
+		t.subtree = x.plannedRemote(x.listedAt(op))
 	case plan.DeleteLocal:
 		t.subtree = x.plannedSubtree(op.Path)
 	case plan.Download:

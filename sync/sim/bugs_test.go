@@ -745,8 +745,26 @@ var oneWaySeeds = []struct {
 	{13, 30, nil, "false conflict (model): copy of c.md, which the remote side only changed this round"},
 }
 
-// TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental
-// and TestSimOneWay failure.
+// ignoreSeeds are TestSimIgnore failures, pinned the same way.
+var ignoreSeeds = []struct {
+	seed  uint64
+	steps int
+	keep  []int
+	found string
+}{
+	// A folder moved locally to a name the rules exclude (z/z -> z/y,
+	// "y/" ignored) and its parent renamed (z -> x): the pass moves the
+	// parent remotely, then trashes x/z. The delete checked the remote
+	// subtree against what the snapshot listed at x/z, nothing (it lists
+	// the folder at z/z), so the folder's own file read as new: skipped
+	// at every pass. Fixed: the subtree is the one listed where the
+	// premise's id is (sync/engine/exec.go listedAt;
+	// TestDeleteOfFolderInsideAFolderMovedByThePass).
+	{5, 30, []int{0, 1, 6, 7, 8, 9, 13, 19, 21}, "premise: delete-remote x/z skipped, its folder gained an entry this pass's move put there"},
+}
+
+// TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
+// TestSimOneWay and TestSimIgnore failure.
 func TestRegressionSimSeeds(t *testing.T) {
 	type pinned struct {
 		seed  uint64
@@ -766,9 +784,14 @@ func TestRegressionSimSeeds(t *testing.T) {
 		d, mirror := oneWayOf(c.seed)
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, direction: d, mirror: mirror}})
 	}
+	for _, c := range ignoreSeeds {
+		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, ignore: true}})
+	}
 	for _, c := range all {
 		name := fmt.Sprint(c.seed)
 		switch {
+		case c.v.ignore:
+			name = "ignore-" + name
 		case c.v.incremental:
 			name = "inc-" + name
 		case c.v.direction != plan.Both:

@@ -168,9 +168,7 @@ var bugSeeds = []struct {
 // stricter oracle fails, found when the parallel scheduler and the checks
 // of invariants 10 and 26 came in; not yet classified or fixed. The sweep
 // names them instead of failing on them (-bugs runs them).
-var sweepBugs = map[string]map[uint64]string{
-	"ignore": {5: "premise: delete-remote x/z skipped, its folder gained an entry this pass's move put there"},
-}
+var sweepBugs = map[string]map[uint64]string{}
 
 // knownBug reports whether seed is a pinned engine bug of variant v's sweep.
 func knownBug(seed uint64, v variant) bool {
