@@ -52,13 +52,7 @@ func TestCrashAtEveryFailpointResumes(t *testing.T) {
 			p := e.pair(func(o *engine.Options) {
 				o.Workers = 1
 				o.MaxPasses = 1
-				o.Failpoint = func(name string) error {
-					if name == point && !hit {
-						hit = true
-						return fmt.Errorf("%s: %w", name, engine.ErrCrash)
-					}
-					return nil
-				}
+				o.Failpoint = crashOnce(point, &hit)
 			})
 			_, err := p.Once(context.Background(), engine.PassOptions{})
 			if !hit {

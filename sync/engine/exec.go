@@ -28,9 +28,13 @@ type execution struct {
 	gone   map[string]bool      // file ids that left work since the last commit
 	dirty  map[string]bool      // keys of work changed since the last commit
 	folded map[string]bool      // keys of work changed by this pass's results
-	learnt map[string]string    // remote id -> MD5 learnt since the last commit
-	logged int                  // conflicts committed to the log by this execution
-	known  map[string]bool      // every remote file id observed before the pass; read-only once built
+	// durable is what the store holds at keys this pass changed: the
+	// entry before the first change (absent: none), then what each commit
+	// wrote. A journal record carries it (see durableID).
+	durable map[string]durableEntry
+	learnt  map[string]string // remote id -> MD5 learnt since the last commit
+	logged  int               // conflicts committed to the log by this execution
+	known   map[string]bool   // every remote file id observed before the pass; read-only once built
 	// knownDirs: the same for folder ids.
 	knownDirs map[string]bool
 	seqs      []uint64                // journal records to close after the next commit
@@ -51,6 +55,41 @@ type execution struct {
 	errors    []ItemError
 	commitErr error
 	crashed   error // a simulated crash: stop at once, commit nothing more
+}
+
+// durableEntry is a base entry as the store holds it (ok: there is one).
+type durableEntry struct {
+	b  plan.Base
+	ok bool
+}
+
+// touch notes the durable entry at k before this pass first changes it.
+func (x *execution) touch(k string) {
+	if x.folded[k] {
+		return
+	}
+	if x.durable == nil {
+		x.durable = make(map[string]durableEntry)
+	}
+	b, ok := x.work[k]
+	x.durable[k] = durableEntry{b, ok}
+}
+
+// durableID is the remote id of the base entry the store holds at k now
+// ("": none): work's until this pass changes k. A transfer's journal record
+// carries it beside the working base's id: after a crash the store holds
+// one or the other at the record's path, unless a later pass decided
+// otherwise (the record is stale then). An op of this pass that moved
+// base away from the path (a move, folded but not committed) is not a
+// later pass's decision (TestSim seed 206733).
+func (x *execution) durableID(k string) string {
+	if d, ok := x.durable[k]; ok {
+		if !d.ok {
+			return ""
+		}
+		return d.b.RemoteID
+	}
+	return x.work[k].RemoteID
 }
 
 // opResult is what an op goroutine hands back.
@@ -75,6 +114,7 @@ type opTask struct {
 	subtree  map[string]plan.Base
 	synced   bool   // base holds an entry at op.Path (downloads journal then)
 	baseID   string // its remote id (downloads and uploads)
+	was      string // the remote id the store's base holds at op.Path ("": none; uploads and replaces)
 	jseq     uint64 // upload: journaled by the run before launch as jrec (0: not)
 	jrec     transferRecord
 }
@@ -530,6 +570,10 @@ func (x *execution) commit() {
 		x.commitErr = fmt.Errorf("commit base of %s: %w", x.p.cfg.LocalRoot, err)
 		return
 	}
+	for k := range x.dirty {
+		b, ok := x.work[k]
+		x.durable[k] = durableEntry{b, ok}
+	}
 	if err := x.p.fail("commit.after"); err != nil {
 		x.crashed = err
 		return
@@ -556,6 +600,7 @@ type idKey struct {
 // entry goes, with its subtree unless it lies above the new path. The base
 // can then never hold one remote object twice, which the store refuses.
 func (x *execution) put(k string, b plan.Base) {
+	x.touch(k)
 	if ob, ok := x.work[k]; ok && ob.RemoteID != "" && (ob.RemoteID != b.RemoteID || ob.Kind != b.Kind) {
 		if id := (idKey{ob.Kind, ob.RemoteID}); x.byID[id] == k {
 			delete(x.byID, id)
@@ -584,6 +629,7 @@ func (x *execution) put(k string, b plan.Base) {
 
 func (x *execution) drop(k string) {
 	if b, ok := x.work[k]; ok {
+		x.touch(k)
 		if id := (idKey{b.Kind, b.RemoteID}); x.byID[id] == k {
 			delete(x.byID, id)
 			if b.Kind == plan.File && b.RemoteID != "" {
@@ -658,6 +704,28 @@ func (x *execution) plannedRemote(k string) map[string]plan.Base {
 	return out
 }
 
+// listedAt is where the snapshot lists the remote entry op acts on: op.Path,
+// unless an earlier op of this pass moved a folder above it (a delete of
+// a folder inside a folder the pass moved: the premise is the entry as that
+// move leaves it, at op.Path, and the snapshot has it, with its subtree,
+// under the old path). Sought by id then, so that the subtree the delete
+// checks is the folder's own, not the nothing listed at op.Path (TestSimIgnore
+// seed 5: "remote folder z gained it's.txt").
+func (x *execution) listedAt(op plan.Op) string {
+	if op.Remote == nil {
+		return op.Path
+	}
+	if r, ok := x.in.Remote[op.Path]; ok && r.Kind == op.Remote.Kind && r.ID == op.Remote.ID {
+		return op.Path
+	}
+	for k, r := range x.in.Remote {
+		if r.Kind == op.Remote.Kind && r.ID == op.Remote.ID {
+			return k
+		}
+	}
+	return op.Path
+}
+
 // folderID is the remote folder id of the directory key k: what this
 // pass's results put there, else the folder the snapshot lists there, else
 // the base's. The snapshot is newer than the base: a folder trashed and
@@ -717,7 +785,7 @@ func (x *execution) task(i int) opTask {
 	}
 	switch op.Kind {
 	case plan.DeleteRemote:
-		t.subtree = x.plannedRemote(op.Path)
+		t.subtree = x.plannedRemote(x.listedAt(op))
 	case plan.DeleteLocal:
 		t.subtree = x.plannedSubtree(op.Path)
 	case plan.Download:
@@ -728,6 +796,9 @@ func (x *execution) task(i int) opTask {
 		if b, ok := x.work[op.Path]; ok && b.Kind == plan.File {
 			t.baseID = b.RemoteID
 		}
+		t.was = x.durableID(op.Path)
+	case plan.Replace:
+		t.was = x.durableID(op.Path)
 	}
 	return t
 }

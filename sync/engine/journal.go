@@ -120,7 +120,7 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 		if rec.Ino == 0 && rec.MtimeNs == 0 {
 			return nil // a record without the stat sent: the next pass matches by content
 		}
-		if b, ok := base[rec.Path]; ok && (b.Kind != plan.File || b.RemoteID != rec.Old) {
+		if b, ok := base[rec.Path]; ok && (b.Kind != plan.File || !rec.current(b, ok)) {
 			return nil // base moved on since (a later pass decided): the record is stale
 		}
 		// Syncd's own upload, as the record says it sent it: record the
@@ -156,12 +156,23 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 			return err
 		}
 		b, ok := base[rec.Path]
-		if !ok || b.RemoteID != rec.Old {
-			return nil
+		switch {
+		case ok && b.Kind == plan.File && b.RemoteID == rec.Old:
+			// Keep the old local stat: the next scan re-hashes the file,
+			// finds the content the remote now holds, and plans nothing.
+			b.RemoteID, b.RemoteName, b.MD5, b.Size = rec.New, rec.Name, rec.MD5, rec.Size
+		case rec.WasSet && (!ok || b.Kind == plan.File) && rec.current(b, ok):
+			// The replaced file came to Path by an op of the same pass (a
+			// remote move of a locally renamed file), which died before
+			// its commit: the base the pass would have written, from the
+			// record (the local file as sent). Left unrecorded, the next
+			// pass took syncd's own upload for another client's file
+			// there: a false conflict (TestSim seed 206733).
+			b = plan.Base{Kind: plan.File, LocalName: rec.Name, RemoteName: rec.Name, Size: rec.Size, MtimeNs: rec.MtimeNs,
+				Dev: rec.Dev, Ino: rec.Ino, MD5: rec.MD5, RemoteID: rec.New, RemoteParentID: rec.Folder}
+		default:
+			return nil // base moved on since (a later pass decided): the record is stale
 		}
-		// Keep the old local stat: the next scan re-hashes the file, finds
-		// the content the remote now holds, and plans nothing.
-		b.RemoteID, b.RemoteName, b.MD5, b.Size = rec.New, rec.Name, rec.MD5, rec.Size
 		return p.store.Commit(p.cfg.Key, Commit{Put: map[string]plan.Base{rec.Path: b}, MD5s: map[string]string{rec.New: rec.MD5}})
 	}
 	return fmt.Errorf("unknown journal operation %q", j.Op)

@@ -47,11 +47,30 @@ type transferRecord struct {
 	MD5    string `json:"md5"`
 	Old    string `json:"old,omitempty"` // replace: the id being replaced; download, upload: base's id
 	New    string `json:"new,omitempty"` // the uploaded id, once known
-	// Upload: the local file's stat as sent, for the base recovery writes
-	// when the upload arrived and the pass died before its commit.
+	// Upload, replace: the local file's stat as sent, for the base recovery
+	// writes when the upload arrived and the pass died before its commit.
 	MtimeNs int64  `json:"mtime_ns,omitempty"`
 	Dev     uint64 `json:"dev,omitempty"`
 	Ino     uint64 `json:"ino,omitempty"`
+	// Upload, replace: the remote id of the entry the store's base held at
+	// Path when the record was written (Was, "" none; WasSet false in
+	// records of older versions). Old is the id the working base held: an
+	// earlier op of the same pass may have changed it without a commit
+	// (a move of the entry to Path). Recovery takes the base at Path
+	// holding either for "no later pass decided since" (see durableID).
+	Was    string `json:"was,omitempty"`
+	WasSet bool   `json:"was_set,omitempty"`
+}
+
+// current reports whether base entry b at rec.Path (ok: there is one) is
+// still what it was when rec was written, as the store or as the
+// working base held it: no later pass decided otherwise.
+func (rec transferRecord) current(b plan.Base, ok bool) bool {
+	id := ""
+	if ok {
+		id = b.RemoteID
+	}
+	return id == rec.Old || rec.WasSet && id == rec.Was
 }
 
 // moveRecord is the journal data of a remote move through a temporary
@@ -297,7 +316,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 // uploadRecord is the journal record of the upload t of the local file l.
 func uploadRecord(t opTask, l plan.Local) transferRecord {
 	return transferRecord{Path: t.op.Path, Folder: t.parentID, Name: baseName(t.rawPath), Size: l.Size, MD5: l.MD5,
-		Old: t.baseID, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino}
+		Old: t.baseID, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, Was: t.was, WasSet: true}
 }
 
 // send uploads the local file raw (planned as l; checked against it when
@@ -425,7 +444,8 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 		return opResult{err: err}
 	}
 	name := baseName(t.rawPath)
-	rec := transferRecord{Path: op.Path, Folder: r.ParentID, Name: name, Size: l.Size, MD5: l.MD5, Old: r.ID}
+	rec := transferRecord{Path: op.Path, Folder: r.ParentID, Name: name, Size: l.Size, MD5: l.MD5, Old: r.ID,
+		MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, Was: t.was, WasSet: true}
 	seq, err := x.journal(opReplace, rec)
 	if err != nil {
 		return opResult{err: fmt.Errorf("journal: %w", err)}
@@ -547,11 +567,12 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// and skip itself: an op of one pass breaking another's premise.
 	var expect *plan.Local
 	raw := t.rawPath
+	name := copyName(r.Name, op.Path)
 	if op.Local != nil {
 		l := *op.Local
 		expect = &l
 	} else {
-		raw = joinKey(t.rawDir, r.Name)
+		raw = joinKey(t.rawDir, name)
 	}
 	tmp, err := x.p.local.CreateTemp()
 	if err != nil {
@@ -575,7 +596,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// the next pass takes the download for a local edit (over a synced
 	// file) or, for a new file the other side changed again meanwhile,
 	// for a file the user made (a false conflict, issue 13).
-	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: r.Name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
+	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
@@ -591,7 +612,7 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("download.committed"); err != nil {
 		return opResult{err: err}
 	}
-	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: r.Name, Size: st.Size,
+	b := plan.Base{Kind: plan.File, LocalName: baseName(raw), RemoteName: name, Size: st.Size,
 		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: sum, RemoteID: r.ID, RemoteParentID: r.ParentID}
 	return opResult{bytes: st.Size, seq: seq, fold: func(x *execution) {
 		x.put(op.Path, b)
@@ -606,14 +627,15 @@ func (x *execution) mkdirLocal(t opTask) opResult {
 		return opResult{err: fmt.Errorf("no remote folder: %w", errSkip)}
 	}
 	raw := t.rawPath
+	name := copyName(r.Name, op.Path)
 	if _, ok := x.in.Local[op.Path]; !ok {
-		raw = joinKey(t.rawDir, r.Name)
+		raw = joinKey(t.rawDir, name)
 	}
 	st, err := x.p.local.Mkdir(raw)
 	if err != nil {
 		return opResult{err: err}
 	}
-	b := plan.Base{Kind: plan.Dir, LocalName: baseName(raw), RemoteName: r.Name, MtimeNs: st.MtimeNs,
+	b := plan.Base{Kind: plan.Dir, LocalName: baseName(raw), RemoteName: name, MtimeNs: st.MtimeNs,
 		Dev: st.Dev, Ino: st.Ino, RemoteID: r.ID, RemoteParentID: r.ParentID}
 	return opResult{fold: func(x *execution) { x.put(op.Path, b) }}
 }
@@ -1050,6 +1072,17 @@ func (x *execution) record(t opTask) opResult {
 			x.learnt[r.ID] = md5
 		}
 	}}
+}
+
+// copyName is the name a download or mkdir-local of key gives the local
+// copy of a remote entry the premise lists as listed: the remote's own
+// spelling (an NFD name, say) when it is key's name, else key's name. They
+// differ when an op of this pass renamed the remote entry first (moved
+// aside as a conflict copy, its name taken by another entry's move): the
+// copy goes to key, not to the old name, where that other entry's local
+// file is (seeds 37, 30, 206733, 101581; TestDownloadOfRenamedConflictCopy).
+func copyName(listed, key string) string {
+	return sameSpelling(listed, baseName(key))
 }
 
 // sameSpelling returns done when it is the same name as planned up to

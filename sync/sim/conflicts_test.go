@@ -46,13 +46,37 @@ func contested(p string) string {
 //   - both sides wrote exactly the same content and nothing else there is
 //     still a false conflict (identical changes are no conflict), so a
 //     path counts as touched by both only when the two sides' events there
-//     are not all writes of one and the same content.
+//     are not all writes of one and the same content;
+//   - one-way pairs: the sides need not agree at quiescence (the
+//     receiver's own changes stay), so "since they last agreed" reaches
+//     back past this round where they did not: a receiver's version that
+//     differed from the sender's at the last quiescence (an entry only it
+//     has, or its own content) counts as the receiver's touch (TestSimOneWay
+//     seeds 1, 13: a local file download-only never sent, then a remote
+//     file made at its path).
 func (r *run) checkNoFalseConflicts(final tree) error {
 	if r.lostDB {
 		return nil
 	}
 	evs := r.u.events[r.roundEvs:]
 	before := nfc(r.q)
+	rside, apart := onRemote, map[string]bool{}
+	if r.w.cfg.Direction == plan.DownloadOnly {
+		rside = onLocal
+	}
+	if r.w.cfg.Direction != plan.Both {
+		rq := nfc(r.qR)
+		for p, m := range before {
+			if rq[p] != m {
+				apart[p] = true
+			}
+		}
+		for p, m := range rq {
+			if before[p] != m {
+				apart[p] = true
+			}
+		}
+	}
 	for p := range nfc(final) {
 		orig := contested(p)
 		if orig == "" {
@@ -86,6 +110,11 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 		}
 		if moved {
 			continue
+		}
+		for q := range apart {
+			if related(q, orig) {
+				touched[rside], onlySame = true, false
+			}
 		}
 		if touched[onLocal] && touched[onRemote] && onlySame {
 			// Writes only: a conflict unless both sides wrote one content.
@@ -133,40 +162,13 @@ var bugSeeds = []struct {
 	steps int
 	keep  []int
 	found string
-}{
-	// Several workers only: move-remote e -> "e (conflict ...)", then a
-	// download of that copy, which resolves its local path to "e" (the
-	// moved entry's old local name) and fails ("commit e: e: already
-	// exists") (issue 13, bug 2).
-	{37, 30, nil, "premise: download of a remote conflict copy resolves to the old local name"},
-	// The same with one worker's order of a move-remote .hidden -> café.txt
-	// beside it: the copy's download resolves to café.txt ("commit
-	// café.txt: already exists").
-	{30, 30, nil, "premise: download of a remote conflict copy resolves to the moved entry's old local name"},
-	// Pinned before as regressions of older bugs (see simSeeds); the
-	// stricter oracle fails them anew, not yet classified:
-	// 206733 the class of 37 and 30 (download .hidden (conflict ...)
-	// "already exists"); 101581 a mkdir-local of a conflict copy folder
-	// that exists already; 101173 a conflict copy of folder z whose remote
-	// side only was renamed (both sides renamed folders: possibly a model
-	// error of the false-conflict check).
-	{206733, 30, nil, "premise: download of a conflict copy resolves to an existing name"},
-	{101581, 30, []int{8, 12, 24, 29, 30, 31, 32, 34, 44, 46, 47, 48}, "premise: mkdir-local of a conflict-copy folder that exists"},
-	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false conflict: folder z renamed on both sides"},
-}
+}{}
 
 // sweepBugs are seeds of the default sweeps of the other variants that the
 // stricter oracle fails, found when the parallel scheduler and the checks
 // of invariants 10 and 26 came in; not yet classified or fixed. The sweep
 // names them instead of failing on them (-bugs runs them).
-var sweepBugs = map[string]map[uint64]string{
-	"oneway": {
-		1:  "false conflict: copy of d.bin, which the remote side only changed this round",
-		13: "false conflict: copy of c.md, which the remote side only changed this round",
-	},
-	"ignore": {5: "premise: delete-remote x/z skipped, its folder gained an entry this pass's move put there"},
-	"inc":    {30: "premise: download of a remote conflict copy resolves to an existing local name (as TestSim seed 30)"},
-}
+var sweepBugs = map[string]map[uint64]string{}
 
 // knownBug reports whether seed is a pinned engine bug of variant v's sweep.
 func knownBug(seed uint64, v variant) bool {

@@ -228,6 +228,7 @@ type run struct {
 	u         *user
 	lines     []string
 	q         tree       // the tree at the last quiescence
+	qR        tree       // one-way runs: the remote tree then (the sides need not agree)
 	qIDs      identities // which object held each path then, on each side
 	lostDB    bool       // the state was lost or corrupted in this round
 	logLost   bool       // ... in any round: the conflict log may lack old copies
@@ -826,7 +827,7 @@ func (r *run) quiesceOneWay(ctx context.Context) error {
 	if err := r.idle(ctx, l); err != nil {
 		return err
 	}
-	r.q = l
+	r.q, r.qR = l, rt
 	r.endRound()
 	return nil
 }

@@ -1,0 +1,178 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/local"
+)
+
+// copyOf returns the one path of files holding a conflict copy of name.
+func copyOf(t *testing.T, files map[string]string, name string) string {
+	t.Helper()
+	var found []string
+	for p := range files {
+		if strings.HasPrefix(p, name+" (conflict ") && !strings.Contains(p[len(name):], "/") {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("conflict copies of %s: %v in %v", name, found, sorted(files))
+	}
+	return found[0]
+}
+
+// failed lists the ops of a pass that did not succeed.
+func failed(res engine.PassResult) []string {
+	var out []string
+	for _, ie := range res.Errors {
+		out = append(out, ie.Op+" "+ie.Path+": "+ie.Err)
+	}
+	if res.Skipped+res.Failed > len(out) {
+		out = append(out, fmt.Sprintf("%d skipped, %d failed", res.Skipped, res.Failed))
+	}
+	return out
+}
+
+// A local rename over a file the remote side edited: the remote version is
+// moved aside to a conflict copy (its name goes to the renamed file) and
+// downloaded there. The download took the copy's name from its premise, the
+// remote file as listed under its old name, and so committed it over the
+// renamed local file ("commit e: e: already exists": TestSim seeds 37, 30,
+// 206733).
+func TestDownloadOfRenamedConflictCopy(t *testing.T) {
+	e := newEnv(t)
+	e.write("e", "old e")
+	e.write("f.txt", "f")
+	e.sync()
+	if err := os.Rename(filepath.Join(e.dir, "f.txt"), filepath.Join(e.dir, "e")); err != nil {
+		t.Fatal(err)
+	}
+	e.replaceRemote(e.other(), "e", "remote edit of e")
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	e.sync()
+	files := e.localFiles()
+	if files["e"] != sum("f") || files[copyOf(t, files, "e")] != sum("remote edit of e") {
+		t.Fatalf("local side: %v", files)
+	}
+}
+
+// The same with folders: a local folder renamed over one the user deleted
+// locally, into which the remote side put a new file. The remote folder is
+// kept as a conflict copy and made locally, under the copy's name, not its
+// old one (TestSim seed 101581: "mkdir x: already exists").
+func TestMkdirOfRenamedConflictCopyFolder(t *testing.T) {
+	e := newEnv(t)
+	e.write("x/a.txt", "a")
+	e.write("z/b.txt", "b")
+	e.sync()
+	if err := os.RemoveAll(filepath.Join(e.dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.dir, "z"), filepath.Join(e.dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	e.upload(e.other(), "x", "new.txt", "remote new")
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	e.sync()
+	files := e.localFiles()
+	cp := copyOf(t, files, "x")
+	if files["x/b.txt"] != sum("b") || files[cp+"/new.txt"] != sum("remote new") {
+		t.Fatalf("local side: %v", sorted(files))
+	}
+}
+
+// A remote folder rename and a local edit inside it: the pass moves the
+// local folder, then replaces the file at its new path. A crash after the
+// replace's upload and before the commit left base naming the file at its
+// old path; recovery found no base entry at the record's path that named
+// the replaced id, left the replace unrecorded, and the next pass took
+// syncd's own upload for another client's file: a false conflict copy of
+// the folder (TestSim seeds 101173, 206733). Recovery records what the
+// pass would have committed.
+func TestCrashedReplaceAfterItsPassMovedTheFile(t *testing.T) {
+	for _, point := range []string{"replace.uploaded", "replace.old-trashed", "replace.renamed", "commit.before"} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t)
+			e.write("y/d.bin", "first")
+			e.sync()
+			en, _ := e.remoteEntry("y")
+			if _, err := e.other().RenameFolder(context.Background(), remote.ID(itoa(en.ID)), "z"); err != nil {
+				t.Fatal(err)
+			}
+			e.write("y/d.bin", "edited locally")
+			hit := false
+			p := e.pair(func(o *engine.Options) {
+				o.MaxPasses = 1
+				o.Failpoint = crashOnce(point, &hit)
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !hit || !errors.Is(err, engine.ErrCrash) {
+				t.Fatalf("crash at %s: hit %v, err %v", point, hit, err)
+			}
+			e.restart()
+			e.sync()
+			files := e.localFiles()
+			want := map[string]string{"z": "/", "z/d.bin": sum("edited locally")}
+			if !equalMaps(files, want) {
+				t.Fatalf("local side: %v, want %v", sorted(files), sorted(want))
+			}
+		})
+	}
+}
+
+// crashOnce is a failpoint that crashes the pass at point, the first time
+// only, and notes it in hit.
+func crashOnce(point string, hit *bool) func(string) error {
+	return func(name string) error {
+		if name == point && !*hit {
+			*hit = true
+			return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+		}
+		return nil
+	}
+}
+
+// A folder moved locally to a name the ignore rules exclude, and its
+// parent renamed: the pass moves the parent remotely, then trashes the
+// folder (gone from what syncd sees) at its new path. The delete checked
+// the remote subtree against what the snapshot listed at that new path,
+// where it had nothing, so the folder's own file read as new: skipped at
+// every pass (TestSimIgnore seed 5).
+func TestDeleteOfFolderInsideAFolderMovedByThePass(t *testing.T) {
+	e := newEnv(t)
+	e.write("z/z/f.txt", "f")
+	e.write("z/g.txt", "g")
+	e.sync()
+	m, err := local.NewMatcher([]string{"y/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.matcher = m
+	e.cfg.Ignored = m.Match
+	if err := os.Rename(filepath.Join(e.dir, "z", "z"), filepath.Join(e.dir, "z", "y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.dir, "z"), filepath.Join(e.dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	if _, ok := e.remoteEntry("x/z"); ok {
+		t.Fatalf("remote x/z not deleted: %v", e.remoteFiles())
+	}
+}
