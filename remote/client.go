@@ -49,6 +49,10 @@ type Config struct {
 	// AuthGuard, when set, is consulted around every /authorize (see
 	// AuthGuard).
 	AuthGuard AuthGuard
+	// Jitter spreads the retry delays: it returns a duration in [0, max]
+	// and must be safe for concurrent use. Nil: uniformly random. The
+	// simulation seeds it so that a run is a function of its seed.
+	Jitter func(max time.Duration) time.Duration
 }
 
 // AuthGuard decides whether a key pair may be sent to /authorize and learns
@@ -87,6 +91,7 @@ type Client struct {
 	lim        *pacer
 	maxRetries int
 	baseDelay  time.Duration
+	jitter     func(time.Duration) time.Duration
 	stall      time.Duration
 	now        func() time.Time
 	guard      AuthGuard // nil: none
@@ -182,6 +187,7 @@ func New(cfg Config) (*Client, error) {
 		lim:        newPacer(cfg.RequestsPerSecond),
 		maxRetries: retries,
 		baseDelay:  delay,
+		jitter:     cfg.Jitter,
 		stall:      stall,
 		now:        now,
 		authSlot:   make(chan struct{}, 1),
@@ -451,6 +457,9 @@ func (c *Client) backoff(n int) time.Duration {
 	d := c.baseDelay << min(n, 16)
 	if d <= 0 || d > maxBackoff {
 		d = maxBackoff
+	}
+	if c.jitter != nil {
+		return d/2 + c.jitter(d/2)
 	}
 	return d/2 + rand.N(d/2+1)
 }

@@ -71,7 +71,7 @@ func newEnvOver(t testing.TB, inProcess bool, mods ...func(*emulator.Options)) *
 	e := &env{t: t, emu: emu, account: emulator.DefaultAccount(), remote: "/sync/pair"}
 	if inProcess {
 		e.url = "http://127.0.0.1:1/api/v2/" // never dialled
-		e.hc = &http.Client{Transport: handlerTransport{emu}}
+		e.hc = &http.Client{Transport: emulator.Transport{Handler: emu}}
 		t.Cleanup(func() { emu.Close() })
 	} else {
 		srv := httptest.NewServer(emu)
@@ -92,26 +92,6 @@ func newEnvOver(t testing.TB, inProcess bool, mods ...func(*emulator.Options)) *
 		DeleteLimit: plan.DeleteLimit{Percent: 50, Min: 10}, Host: "testhost"}
 	e.open()
 	return e
-}
-
-// handlerTransport carries a client's requests to h in-process, as a
-// server would receive them.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	in := r.Clone(r.Context())
-	in.Host, in.RemoteAddr, in.RequestURI = r.URL.Host, "127.0.0.1:40000", r.URL.RequestURI()
-	if in.Body == nil {
-		in.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, in)
-	if r.Body != nil {
-		r.Body.Close()
-	}
-	res := rec.Result()
-	res.Request = r
-	return res, nil
 }
 
 func (e *env) newClient() *remote.Client {

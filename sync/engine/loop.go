@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"time"
 
@@ -37,6 +38,15 @@ type LoopOptions struct {
 	Settle time.Duration
 	// OnPass, when set, is called after every pass.
 	OnPass func(PassResult, error)
+	// OnIdle, when set, is called each time the loop has nothing due and is
+	// about to wait; the loop waits for it to return. Whatever fell due
+	// meanwhile (timers, a batch) is then taken together, as always. The
+	// simulation acts between iterations from it.
+	OnIdle func()
+	// Jitter spreads the backoff after a failed pass: it returns a
+	// duration in [0, max]. Nil: uniformly random. The simulation seeds it
+	// so that a run is a function of its seed.
+	Jitter func(max time.Duration) time.Duration
 }
 
 // DegradedScanInterval is how often Run rescans the whole local tree while
@@ -178,62 +188,65 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 	if lo.Settle <= 0 {
 		lo.Settle = time.Second
 	}
-	var batches <-chan Batch
-	if lo.Changes != nil {
-		batches = lo.Changes.Batches()
+	if lo.Jitter == nil {
+		lo.Jitter = func(max time.Duration) time.Duration { return rand.N(max + 1) }
 	}
-	poll := time.NewTimer(0) // first pass at once
-	defer poll.Stop()
+	w := &loopWait{poll: time.NewTimer(0)} // first pass at once
+	defer w.poll.Stop()
+	if lo.Changes != nil {
+		w.batches = lo.Changes.Batches()
+	}
 	// The safety net ticks at the degraded rate and rescans whole when the
 	// source is degraded or off, or a scan interval has passed.
-	scan := time.NewTicker(min(lo.ScanInterval, DegradedScanInterval))
-	defer scan.Stop()
+	w.scan = time.NewTicker(min(lo.ScanInterval, DegradedScanInterval))
+	defer w.scan.Stop()
 	lastScan := time.Now()
-	var retry *time.Timer
-	var retryC <-chan time.Time
 	failures := 0
 	for {
-		localOnly := false
-		select {
-		case <-ctx.Done():
+		due := w.take(ctx, false)
+		if due.none() {
+			if lo.OnIdle != nil {
+				lo.OnIdle()
+			}
+			due = w.take(ctx, true)
+		}
+		if due.stop {
 			p.live.update(func(s *Status) { s.State = StateStopped })
 			return nil
-		case b, ok := <-batches:
-			if !ok {
-				if ctx.Err() == nil {
-					p.log.Info("local change feed closed; relying on periodic scans")
-				}
-				batches = nil
-				continue
-			}
-			// Every batch, the first (Full, sent once every directory is
-			// watched) included, asks for a pass: a change made between
-			// the first scan and the watches existing is caught.
+		}
+		if due.closed && ctx.Err() == nil {
+			p.log.Info("local change feed closed; relying on periodic scans")
+		}
+		// Every batch, the first (Full, sent once every directory is
+		// watched) included, asks for a pass: a change made between the
+		// first scan and the watches existing is caught.
+		for _, b := range due.batches {
 			p.LocalChanged(b.Dirs, b.Trees, b.Full)
-			localOnly = true
-		case <-scan.C:
-			degraded := batches == nil
+		}
+		rescan := false
+		if due.scan {
+			degraded := w.batches == nil
 			if !degraded {
 				degraded, _ = lo.Changes.Degraded()
 			}
-			if !degraded && time.Since(lastScan) < lo.ScanInterval {
-				continue
-			}
+			rescan = degraded || time.Since(lastScan) >= lo.ScanInterval
+		}
+		if rescan {
 			lastScan = time.Now()
 			p.LocalChanged(nil, nil, true)
-			localOnly = true
 			if lo.Trash != nil {
 				if _, err := lo.Trash.PurgeTrash(lo.TrashRetention, p.opt.Now()); err != nil {
 					p.log.Warn("could not purge old trash", zap.Error(err))
 				}
 			}
-		case <-poll.C:
-		case <-retryC:
 		}
-		if retry != nil {
-			retry.Stop()
-			retry, retryC = nil, nil
+		// Only a local change, no timer of the remote's: the pass lists
+		// no more of the remote than the last execution touched.
+		localOnly := !due.poll && !due.retry
+		if localOnly && len(due.batches) == 0 && !rescan {
+			continue // a scan tick with nothing to rescan, or the feed closed
 		}
+		w.stopRetry()
 		res, err := p.Pass(ctx, PassOptions{Incremental: true, LocalOnly: localOnly})
 		if ctx.Err() != nil {
 			p.live.update(func(s *Status) { s.State = StateStopped })
@@ -244,37 +257,118 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		}
 		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0) {
 			failures++
-			d := backoff(lo.RetryMin, lo.RetryMax, failures)
+			d := backoff(lo.RetryMin, lo.RetryMax, failures, lo.Jitter)
 			if errors.Is(err, ErrAuth) || errors.Is(err, ErrHalted) {
 				d = lo.RetryMax // nothing a quick retry can fix
 			}
 			p.log.Warn("pass incomplete; retrying", zap.Error(err), zap.Int("failed", res.Failed), zap.Duration("in", d))
-			retry = time.NewTimer(d)
-			retryC = retry.C
+			w.retryIn(d)
 			next := p.opt.Now().Add(d)
 			p.live.update(func(s *Status) { s.NextRetry = next })
 		} else {
 			failures = 0
 			switch {
 			case res.Unsettled > 0:
-				retry = time.NewTimer(lo.Settle)
-				retryC = retry.C
+				w.retryIn(lo.Settle)
 			case !res.Converged && res.Skipped > 0:
 				// Some ops were skipped (a premise changed): look again
 				// right away. A plan that fully succeeded needs no second
 				// look: base records what it did.
-				retry = time.NewTimer(0)
-				retryC = retry.C
+				w.retryIn(0)
 			}
 		}
 		if !localOnly {
-			poll.Reset(lo.PollInterval)
+			w.poll.Reset(lo.PollInterval)
 		}
 	}
 }
 
-// backoff is a jittered exponential delay.
-func backoff(min, max time.Duration, n int) time.Duration {
+// loopWait is what Run waits on: the change feed and its timers.
+type loopWait struct {
+	batches <-chan Batch // nil once the feed closed, or without one
+	poll    *time.Timer
+	scan    *time.Ticker
+	retry   *time.Timer // nil when no retry is pending
+}
+
+// loopDue is what fell due at one wake of Run.
+type loopDue struct {
+	stop              bool // ctx ended
+	closed            bool // the change feed closed
+	batches           []Batch
+	scan, poll, retry bool
+}
+
+func (d loopDue) none() bool {
+	return !d.stop && !d.closed && len(d.batches) == 0 && !d.scan && !d.poll && !d.retry
+}
+
+// take returns everything due now, after waiting for something to be when
+// block is set. It takes every ready case, not the one a select happens
+// to pick: when a timer and a batch (or two timers) are due at once, the
+// pass they start does not depend on the runtime's random choice, so a
+// run under testing/synctest is a function of its inputs. (One case list,
+// with a default once something was taken: reflect.Select.)
+func (w *loopWait) take(ctx context.Context, block bool) loopDue {
+	var d loopDue
+	for {
+		cases := []reflect.SelectCase{recv(ctx.Done()), recv(w.poll.C), recv(w.scan.C), recv(w.retryC(d)), recv(w.batches)}
+		if !block {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectDefault})
+		}
+		block = false
+		i, v, ok := reflect.Select(cases)
+		switch i {
+		case 0:
+			d.stop = true
+			return d
+		case 1:
+			d.poll = true
+		case 2:
+			d.scan = true
+		case 3:
+			d.retry = true
+		case 4:
+			if !ok {
+				d.closed, w.batches = true, nil
+			} else {
+				d.batches = append(d.batches, v.Interface().(Batch))
+			}
+		default:
+			return d
+		}
+	}
+}
+
+// retryC is the pending retry's channel, nil when there is none or d has
+// taken it.
+func (w *loopWait) retryC(d loopDue) <-chan time.Time {
+	if w.retry == nil || d.retry {
+		return nil
+	}
+	return w.retry.C
+}
+
+func recv[T any](c <-chan T) reflect.SelectCase {
+	return reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)}
+}
+
+// retryIn schedules a look again in dur, replacing a pending one.
+func (w *loopWait) retryIn(dur time.Duration) {
+	w.stopRetry()
+	w.retry = time.NewTimer(dur)
+}
+
+func (w *loopWait) stopRetry() {
+	if w.retry != nil {
+		w.retry.Stop()
+		w.retry = nil
+	}
+}
+
+// backoff is a jittered exponential delay: the n-th after a failure is
+// in [d/2, d] for d = min doubled n-1 times, at most max.
+func backoff(min, max time.Duration, n int, jitter func(time.Duration) time.Duration) time.Duration {
 	d := min
 	for i := 1; i < n && d < max; i++ {
 		d *= 2
@@ -282,5 +376,5 @@ func backoff(min, max time.Duration, n int) time.Duration {
 	if d > max {
 		d = max
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + jitter(d/2)
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -411,5 +412,46 @@ func TestLoopLooksAgainAfterSettle(t *testing.T) {
 		if seen[0].res.Unsettled != 1 || seen[1].res.Unsettled != 1 || seen[2].res.Done != 1 {
 			t.Fatalf("passes %+v: want a.txt unsettled twice, then uploaded", seen)
 		}
+	})
+}
+
+// bufferedSource is a change source whose batch can be queued while the
+// loop is held in OnIdle, so that it is due together with a timer.
+type bufferedSource struct{ c chan engine.Batch }
+
+func (b bufferedSource) Batches() <-chan engine.Batch { return b.c }
+func (b bufferedSource) Degraded() (bool, string)     { return false, "" }
+
+// A batch and a poll due at the same moment start one pass that does
+// both: it lists the remote and rescans what the batch names, whatever
+// the runtime's select would have picked first. (Picking one made the
+// loop's run under testing/synctest depend on the runtime's random
+// choice, so no simulation of it could be a function of its seed.)
+func TestLoopTakesEverythingDueAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		src := bufferedSource{c: make(chan engine.Batch, 1)}
+		idle := 0
+		var l *loopRun
+		l = startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: time.Minute, ScanInterval: 24 * time.Hour, Changes: src,
+			OnIdle: func() {
+				idle++
+				if idle < 2 || idle > 21 {
+					return
+				}
+				// Held here, the loop lets the poll fall due; the batch is
+				// queued before it looks again.
+				time.Sleep(2 * time.Minute)
+				e.write(fmt.Sprintf("f%d.txt", idle), "x")
+				src.c <- engine.Batch{Dirs: []string{""}}
+			}})
+		l.next()
+		for i := 2; i <= 21; i++ {
+			ps := l.next()
+			if ps.res.Requests == 0 || ps.res.Done != 1 {
+				t.Fatalf("iteration %d: %d listings, done %d; want one pass listing the remote and uploading f%d.txt (%+v)", i, ps.res.Requests, ps.res.Done, i, ps.res.Plan.Ops)
+			}
+		}
+		e.assertSame()
 	})
 }
