@@ -16,6 +16,10 @@ type Fault struct {
 	Endpoint string
 	// Count is how many matching requests are affected (0 means 1).
 	Count int
+	// After lets this many matching requests pass unaffected first: the
+	// fault hits the request After+1 (a token stolen at a chosen request).
+	// A request a waiting fault lets pass meets no fault queued after it.
+	After int
 	// Status answers the request with this HTTP status (429, 500, 502,
 	// 503...) and an HTML body, without applying it.
 	Status int
@@ -57,6 +61,10 @@ func (s *Server) takeFault(endpoint string) *Fault {
 	for i, f := range s.faults {
 		if f.Endpoint != "" && f.Endpoint != endpoint {
 			continue
+		}
+		if f.After > 0 {
+			f.After--
+			return nil
 		}
 		f.Count--
 		taken := *f
