@@ -178,3 +178,19 @@ func TestLatency(t *testing.T) {
 		}
 	})
 }
+
+// StealToken at a chosen request: the requests before it pass, that one
+// and every later one with the same token get the token error, and a new
+// authorization works again.
+func TestStealTokenAtAChosenRequest(t *testing.T) {
+	e := newEnv(t)
+	s := e.login()
+	e.srv.InjectFault(emulator.Fault{Endpoint: "folder/listing", After: 2, StealToken: true})
+	e.mustOK("account/info", s.form()) // another endpoint: not counted
+	e.mustOK("folder/listing", s.form())
+	e.mustOK("folder/listing", s.form())
+	e.wantErr("folder/listing", s.form(), msgBadTokenPair)
+	e.wantErr("folder/info", s.form("folder_id", "0"), msgBadTokenPair)
+	s = e.login()
+	e.mustOK("folder/listing", s.form())
+}

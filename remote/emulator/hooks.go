@@ -16,6 +16,10 @@ type Fault struct {
 	Endpoint string
 	// Count is how many matching requests are affected (0 means 1).
 	Count int
+	// After lets this many matching requests pass unaffected first: the
+	// fault hits the request After+1 (a token stolen at a chosen request).
+	// A request a waiting fault lets pass meets no fault queued after it.
+	After int
 	// Status answers the request with this HTTP status (429, 500, 502,
 	// 503...) and an HTML body, without applying it.
 	Status int
@@ -26,6 +30,11 @@ type Fault struct {
 	DropReply bool
 	// Latency delays the request before it is handled.
 	Latency time.Duration
+	// StealToken deletes every access token of the request's account just
+	// before the request is handled, as another client sharing the keys and
+	// authorizing at that instant would: the request is refused with the
+	// token error, and so is every request made with that token after it.
+	StealToken bool
 }
 
 // InjectFault queues f. Faults are consumed in the order injected; one
@@ -53,6 +62,10 @@ func (s *Server) takeFault(endpoint string) *Fault {
 		if f.Endpoint != "" && f.Endpoint != endpoint {
 			continue
 		}
+		if f.After > 0 {
+			f.After--
+			return nil
+		}
 		f.Count--
 		taken := *f
 		if f.Count <= 0 {
@@ -68,6 +81,21 @@ func (s *Server) takeFault(endpoint string) *Fault {
 func (s *Server) InvalidateTokens(accountID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.invalidateTokens(accountID)
+}
+
+// stealToken invalidates every token of the account whose token the
+// request carries (a request without a known token is left alone).
+func (s *Server) stealToken(q *request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[q.p["access_token"]]; t != nil {
+		s.invalidateTokens(t.Account)
+	}
+}
+
+// invalidateTokens is InvalidateTokens with s.mu held.
+func (s *Server) invalidateTokens(accountID int64) {
 	var changes []change
 	for tok, t := range s.tokens {
 		if t.Account == accountID {

@@ -359,6 +359,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if q.upload != nil {
 		defer q.upload.discard()
 	}
+	if fault != nil && fault.StealToken {
+		s.stealToken(q)
+	}
 	if wait, limited := s.rateLimited(q); limited {
 		s.count("429")
 		htmlError(w, http.StatusTooManyRequests, "Too Many Requests", wait)
