@@ -53,7 +53,13 @@ func (r *reconciler) curFrom(n *node, s int, mode int) (path string, dep *pop, w
 func mustLeave(n, a *node, s int) bool {
 	for x := a.parent; x != nil; x = x.parent {
 		if x.sop[s] != nil {
-			return x.v[s].present && isUnder(x.v[s].path, n.v[s].path)
+			// A folder that moves first into its parent as it is (pre) is
+			// there, not at its observed place, when a moves.
+			at := x.v[s].path
+			if m := x.moveOp[s]; m != nil && m.pre {
+				at = m.op.Path
+			}
+			return x.v[s].present && isUnder(at, n.v[s].path)
 		}
 	}
 	return false
