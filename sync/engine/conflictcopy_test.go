@@ -11,7 +11,6 @@ import (
 
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/engine"
-	"github.com/syncd/syncd/sync/local"
 )
 
 // copyOf returns the one path of files holding a conflict copy of name.
@@ -41,6 +40,17 @@ func failed(res engine.PassResult) []string {
 	return out
 }
 
+// cleanPass runs one pass and fails the test if any of its ops failed or
+// was skipped: ops of one pass must not break each other's premises.
+func (e *env) cleanPass() engine.PassResult {
+	e.t.Helper()
+	res := e.pass()
+	if f := failed(res); len(f) > 0 {
+		e.t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
+	}
+	return res
+}
+
 // A local rename over a file the remote side edited: the remote version is
 // moved aside to a conflict copy (its name goes to the renamed file) and
 // downloaded there. The download took the copy's name from its premise, the
@@ -56,10 +66,7 @@ func TestDownloadOfRenamedConflictCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.replaceRemote(e.other(), "e", "remote edit of e")
-	res := e.pass()
-	if f := failed(res); len(f) > 0 {
-		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
-	}
+	e.cleanPass()
 	e.sync()
 	files := e.localFiles()
 	if files["e"] != sum("f") || files[copyOf(t, files, "e")] != sum("remote edit of e") {
@@ -83,10 +90,7 @@ func TestMkdirOfRenamedConflictCopyFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.upload(e.other(), "x", "new.txt", "remote new")
-	res := e.pass()
-	if f := failed(res); len(f) > 0 {
-		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
-	}
+	e.cleanPass()
 	e.sync()
 	files := e.localFiles()
 	cp := copyOf(t, files, "x")
@@ -133,18 +137,6 @@ func TestCrashedReplaceAfterItsPassMovedTheFile(t *testing.T) {
 	}
 }
 
-// crashOnce is a failpoint that crashes the pass at point, the first time
-// only, and notes it in hit.
-func crashOnce(point string, hit *bool) func(string) error {
-	return func(name string) error {
-		if name == point && !*hit {
-			*hit = true
-			return fmt.Errorf("%s: %w", name, engine.ErrCrash)
-		}
-		return nil
-	}
-}
-
 // A folder moved locally to a name the ignore rules exclude, and its
 // parent renamed: the pass moves the parent remotely, then trashes the
 // folder (gone from what syncd sees) at its new path. The delete checked
@@ -156,22 +148,14 @@ func TestDeleteOfFolderInsideAFolderMovedByThePass(t *testing.T) {
 	e.write("z/z/f.txt", "f")
 	e.write("z/g.txt", "g")
 	e.sync()
-	m, err := local.NewMatcher([]string{"y/"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.matcher = m
-	e.cfg.Ignored = m.Match
+	e.ignore("y/")
 	if err := os.Rename(filepath.Join(e.dir, "z", "z"), filepath.Join(e.dir, "z", "y")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(filepath.Join(e.dir, "z"), filepath.Join(e.dir, "x")); err != nil {
 		t.Fatal(err)
 	}
-	res := e.pass()
-	if f := failed(res); len(f) > 0 {
-		t.Fatalf("ops of one pass failed: %v (plan %v)", f, res.Plan.Ops)
-	}
+	e.cleanPass()
 	if _, ok := e.remoteEntry("x/z"); ok {
 		t.Fatalf("remote x/z not deleted: %v", e.remoteFiles())
 	}

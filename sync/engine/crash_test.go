@@ -117,13 +117,7 @@ func TestCrashedThreeStepMoveGoesBackWhenItsNameIsTaken(t *testing.T) {
 	hit := false
 	p := e.pair(func(o *engine.Options) {
 		o.MaxPasses = 1
-		o.Failpoint = func(name string) error {
-			if name == "move-remote.aside" && !hit {
-				hit = true
-				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
-			}
-			return nil
-		}
+		o.Failpoint = crashOnce("move-remote.aside", &hit)
 	})
 	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
 		t.Fatalf("no crash at move-remote.aside: %v", err)
@@ -159,13 +153,7 @@ func TestCrashAfterDownloadInPlaceIsNoLocalEdit(t *testing.T) {
 	e.replaceRemote(o, "doc.txt", "version two, from the remote")
 	hit := false
 	p := e.pair(func(opt *engine.Options) {
-		opt.Failpoint = func(name string) error {
-			if name == "download.committed" && !hit {
-				hit = true
-				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
-			}
-			return nil
-		}
+		opt.Failpoint = crashOnce("download.committed", &hit)
 	})
 	if _, err := p.Once(ctx, engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
 		t.Fatalf("no crash at download.committed: %v", err)
@@ -286,5 +274,17 @@ func TestCrashAfterFirstDownloadThenRemoteEditIsADownload(t *testing.T) {
 	e.assertSame()
 	if got := e.localFiles(); !equalMaps(got, want) {
 		t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+	}
+}
+
+// crashOnce is a failpoint that crashes the pass at point, the first time
+// only, and notes it in hit.
+func crashOnce(point string, hit *bool) func(string) error {
+	return func(name string) error {
+		if name == point && !*hit {
+			*hit = true
+			return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+		}
+		return nil
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/engine"
-	"github.com/syncd/syncd/sync/local"
 	"github.com/syncd/syncd/sync/plan"
 )
 
@@ -29,12 +28,7 @@ func TestIgnoreRulesNeverSyncAndNeverDelete(t *testing.T) {
 	e.write("build/out.o", "object")
 	e.sync()
 	// Newly ignoring build/ untracks it: nothing is deleted on either side.
-	m, err := local.NewMatcher([]string{"build/", "*.tmp"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.matcher = m
-	e.cfg.Ignored = m.Match
+	e.ignore("build/", "*.tmp")
 	e.write("scratch.tmp", "temp")
 	res := e.pass()
 	if n := opKinds(res); n["delete-remote"]+n["delete-local"]+n["upload"] != 0 {

@@ -94,6 +94,17 @@ func newEnvOver(t testing.TB, inProcess bool, mods ...func(*emulator.Options)) *
 	return e
 }
 
+// ignore replaces the pair's ignore rules (for the passes that follow).
+func (e *env) ignore(rules ...string) {
+	e.t.Helper()
+	m, err := local.NewMatcher(rules, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.matcher = m
+	e.cfg.Ignored = m.Match
+}
+
 func (e *env) newClient() *remote.Client {
 	e.t.Helper()
 	c, err := remote.New(remote.Config{URL: e.url, Key1: e.account.Key1, Key2: e.account.Key2,

@@ -527,16 +527,21 @@ func (w *world) passCrashingAt(t *testing.T, point string) {
 	}
 }
 
+// pinnedSeed is a simulation seed that once failed, kept so it is replayed:
+// its schedule of steps user actions, shrunk to keep (nil: the whole
+// schedule), and what it found.
+type pinnedSeed struct {
+	seed  uint64
+	steps int
+	keep  []int
+	found string
+}
+
 // simSeeds are TestSim failures pinned once fixed: the seed, the -steps it
 // ran with and the shrunk -keep list, the failure as found and the fix. A
 // pinned schedule depends on the simulation's generators: if they change,
 // re-find the schedule (or write a focused test) rather than drop the pin.
-var simSeeds = []struct {
-	seed  uint64
-	steps int
-	keep  []int // nil: the whole schedule
-	found string
-}{
+var simSeeds = []pinnedSeed{
 	// A remote move that both moves and renames went through its folder
 	// change first; a crash between the two calls left the entry under its
 	// old name in the new folder, where a live entry already had that name
@@ -692,12 +697,7 @@ var simSeeds = []struct {
 }
 
 // incSeeds are TestSimIncremental failures, pinned the same way.
-var incSeeds = []struct {
-	seed  uint64
-	steps int
-	keep  []int
-	found string
-}{
+var incSeeds = []pinnedSeed{
 	// A replace uploaded b.txt as "b (2).txt"; another client moved that
 	// file into folder y as c.md before the replace renamed it back, so the
 	// rename (by id) made a second y/b.txt. The delete of y, deleted
@@ -718,12 +718,7 @@ var incSeeds = []struct {
 
 // oneWaySeeds are TestSimOneWay failures (the seed picks the direction,
 // see oneWayOf), pinned the same way.
-var oneWaySeeds = []struct {
-	seed  uint64
-	steps int
-	keep  []int
-	found string
-}{
+var oneWaySeeds = []pinnedSeed{
 	// Download-only mirror: the local root's own files, never synced, go
 	// to the trash; the folder z holding one did not. Its trash premise
 	// wanted every entry inside to be one base knew, so it was skipped at
@@ -746,12 +741,7 @@ var oneWaySeeds = []struct {
 }
 
 // ignoreSeeds are TestSimIgnore failures, pinned the same way.
-var ignoreSeeds = []struct {
-	seed  uint64
-	steps int
-	keep  []int
-	found string
-}{
+var ignoreSeeds = []pinnedSeed{
 	// A folder moved locally to a name the rules exclude (z/z -> z/y,
 	// "y/" ignored) and its parent renamed (z -> x): the pass moves the
 	// parent remotely, then trashes x/z. The delete checked the remote

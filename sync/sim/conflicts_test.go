@@ -157,12 +157,7 @@ var flagBugs = flag.Bool("bugs", false, "run the TestBug... tests of bugs not fi
 // yet, each with its shrunk schedule (nil: the whole schedule); TestBugSimSeeds replays them with
 // -bugs. Once a bug is fixed its seeds move to simSeeds
 // (TestRegressionSimSeeds).
-var bugSeeds = []struct {
-	seed  uint64
-	steps int
-	keep  []int
-	found string
-}{}
+var bugSeeds = []pinnedSeed{}
 
 // sweepBugs are seeds of the default sweeps of the other variants that the
 // stricter oracle fails, found when the parallel scheduler and the checks
