@@ -177,6 +177,10 @@ func New(cfg Config) (*Client, error) {
 	if stall == 0 {
 		stall = DefaultStallTimeout
 	}
+	jitter := cfg.Jitter
+	if jitter == nil {
+		jitter = func(max time.Duration) time.Duration { return rand.N(max + 1) }
+	}
 	return &Client{
 		base:       base,
 		key1:       cfg.Key1,
@@ -187,7 +191,7 @@ func New(cfg Config) (*Client, error) {
 		lim:        newPacer(cfg.RequestsPerSecond),
 		maxRetries: retries,
 		baseDelay:  delay,
-		jitter:     cfg.Jitter,
+		jitter:     jitter,
 		stall:      stall,
 		now:        now,
 		authSlot:   make(chan struct{}, 1),
@@ -458,10 +462,7 @@ func (c *Client) backoff(n int) time.Duration {
 	if d <= 0 || d > maxBackoff {
 		d = maxBackoff
 	}
-	if c.jitter != nil {
-		return d/2 + c.jitter(d/2)
-	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + c.jitter(d/2)
 }
 
 func retryAfterOf(err error) time.Duration {
