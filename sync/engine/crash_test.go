@@ -288,3 +288,43 @@ func crashOnce(point string, hit *bool) func(string) error {
 		return nil
 	}
 }
+
+// A true conflict (the file edited on both sides) resolved by renaming the
+// local version aside, then the process dies before the commit. The next
+// pass must see the local file at the copy's name for the conflict copy it
+// is, not for the contested file moved there by the user: that reading
+// moved the remote version onto the copy's name and made a second copy,
+// "f (conflict …) (conflict …).txt" (TestSim seed 700048).
+func TestCrashAfterLocalConflictCopyMakesNoSecondCopy(t *testing.T) {
+	for _, point := range []string{"upload.begun", "download.committed", "commit.before"} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t)
+			e.write("f.txt", "version one")
+			e.sync()
+			e.write("f.txt", "local version two") // in place: the inode stays
+			e.replaceRemote(e.other(), "f.txt", "remote version two, longer")
+			hit := false
+			p := e.pair(func(o *engine.Options) {
+				o.Workers = 1
+				o.MaxPasses = 1
+				o.Failpoint = crashOnce(point, &hit)
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
+				t.Fatalf("no crash at %s: %v", point, err)
+			}
+			e.restart()
+			e.sync()
+			e.assertSame()
+			files := e.localFiles()
+			if len(files) != 2 {
+				t.Fatalf("want f.txt and one conflict copy, have %v", sorted(files))
+			}
+			if files["f.txt"] != sum("remote version two, longer") {
+				t.Fatalf("f.txt holds %s, want the remote version", files["f.txt"])
+			}
+			if cp := copyOf(t, files, "f"); files[cp] != sum("local version two") {
+				t.Fatalf("copy %s holds %s, want the local version", cp, files[cp])
+			}
+		})
+	}
+}

@@ -204,6 +204,15 @@ func (x *execution) journal(op string, rec transferRecord) (uint64, error) {
 	return x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: op, Step: stepBegun, Data: data})
 }
 
+// conflictRecord is the journal record of an op that makes a conflict
+// copy: the conflict, and for a conflict rename the op's kind and the path
+// it renames, whose base the op's commit would drop.
+type conflictRecord struct {
+	plan.Conflict
+	Kind plan.OpKind `json:",omitempty"`
+	From string      `json:",omitempty"`
+}
+
 // journalConflict records, before the rename that makes it, the conflict
 // the copy op resolves (0: op makes no conflict copy).
 func (x *execution) journalConflict(op plan.Op) (uint64, error) {
@@ -211,7 +220,11 @@ func (x *execution) journalConflict(op plan.Op) (uint64, error) {
 	if !ok {
 		return 0, nil
 	}
-	data, err := json.Marshal(c)
+	rec := conflictRecord{Conflict: c}
+	if op.Kind == plan.ConflictLocal || op.Kind == plan.ConflictRemote {
+		rec.Kind, rec.From = op.Kind, op.From
+	}
+	data, err := json.Marshal(rec)
 	if err != nil {
 		return 0, err
 	}

@@ -694,6 +694,14 @@ var simSeeds = []pinnedSeed{
 	// (sync/engine/journal.go; TestCrashedReplaceAfterItsPassMovedTheFile).
 	{101173, 30, []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 13}, "false conflict: folder z renamed on both sides"},
 	{206733, 30, nil, "false conflict: a replace recovered after a crash, onto a file its pass had moved"},
+	// A crash after a conflict-local (the local version renamed aside)
+	// and before its commit: the base still named the contested path with
+	// the renamed file's inode, so the next pass read the copy for the
+	// user's move of that file, moved the remote version onto the copy's
+	// name and copied the local one again. Recovery of the conflict's
+	// record now drops the renamed path's base, as the commit would have
+	// (TestCrashAfterLocalConflictCopyMakesNoSecondCopy).
+	{700048, 30, []int{3, 4, 5, 6, 7, 9, 10, 11, 13, 14, 15, 16, 26}, "false conflict: a copy of a conflict copy after a crash"},
 }
 
 // incSeeds are TestSimIncremental failures, pinned the same way.
