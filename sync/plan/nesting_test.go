@@ -24,3 +24,27 @@ func TestInvertedNestingMovesTheChildOutFirst(t *testing.T) {
 		t.Fatalf("plan:\n%q\nwant:\n%q", got, want)
 	}
 }
+
+// A folder one side deleted and the other moved to y, and a new folder y on
+// the first side (a pass made it for the move and died before its commit):
+// the new folder is the one the move needs, not a second entry for y made
+// a conflict copy (TestSim seed 800103). Both directions.
+func TestNewFolderWhereTheOtherSideMovedTheDeletedOne(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		f := newFx().synced("x/")
+		if local {
+			f.rmLocal("x").moveRemote("x", "y").local("y/")
+		} else {
+			f.rmRemote("x").moveLocal("x", "y").remote("y/")
+		}
+		p := Reconcile(f.input())
+		if len(p.Conflicts) != 0 {
+			t.Errorf("local=%v: conflicts %v, ops %v", local, p.Conflicts, p.Ops)
+		}
+		for _, op := range p.Ops {
+			if op.Kind != Record && op.Kind != Forget {
+				t.Errorf("local=%v: op %v %s, want only records", local, op.Kind, op.Path)
+			}
+		}
+	}
+}

@@ -796,6 +796,9 @@ func (r *reconciler) assignViews(candL, candR []string) {
 		if r.at[sideL][q] != nil {
 			continue
 		}
+		if in.Local[q].Kind == Dir && r.joinsGoneDir(q, sideL) {
+			continue
+		}
 		n := &node{kind: in.Local[q].Kind}
 		r.setView(n, sideL, q, false)
 		newL[q] = n
@@ -806,6 +809,9 @@ func (r *reconciler) assignViews(candL, candR []string) {
 			continue
 		}
 		k := in.Remote[q].Kind
+		if k == Dir && newL[q] == nil && r.joinsGoneDir(q, sideR) {
+			continue
+		}
 		n := newL[q]
 		if n == nil || n.kind != k {
 			n = &node{kind: k}
@@ -823,6 +829,23 @@ func (r *reconciler) assignViews(candL, candR []string) {
 			r.linkParent(n, s)
 		}
 	}
+}
+
+// joinsGoneDir gives a new folder at q on side s to the base folder the
+// other side has at q, when side s no longer has that base folder anywhere:
+// side s is to get a folder at q anyway (the other side moved its folder
+// there, side s deleted or lost it), and a folder has no content to
+// disagree on, so the one already there is it. The case of a pass that
+// made the folder and died before its commit (the other side's move of a
+// folder side s deleted: TestSim seed 800103); left as two entries for one
+// path, the new folder became a conflict copy nobody made.
+func (r *reconciler) joinsGoneDir(q string, s int) bool {
+	n := r.at[1-s][q]
+	if n == nil || n.base == nil || n.kind != Dir || n.v[s].present {
+		return false
+	}
+	r.setView(n, s, q, false)
+	return true
 }
 
 // sameRemoteParent reports whether the remote folder holding path is the

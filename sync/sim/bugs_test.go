@@ -702,6 +702,14 @@ var simSeeds = []pinnedSeed{
 	// record now drops the renamed path's base, as the commit would have
 	// (TestCrashAfterLocalConflictCopyMakesNoSecondCopy).
 	{700048, 30, []int{3, 4, 5, 6, 7, 9, 10, 11, 13, 14, 15, 16, 26}, "false conflict: a copy of a conflict copy after a crash"},
+	// The remote moved folder x to y, the local user deleted x; the pass
+	// made the local y and died before its commit. The next pass saw a new
+	// local folder y and the base folder x now at y remotely: two entries
+	// for one path, and the new one became a conflict copy. A new folder
+	// where the other side's base folder is, which this side no longer has
+	// anywhere, is now that folder (sync/plan joinsGoneDir;
+	// TestNewFolderWhereTheOtherSideMovedTheDeletedOne).
+	{800103, 30, []int{3, 4, 5, 7}, "false conflict: a folder made by a crashed pass for a remote move"},
 }
 
 // incSeeds are TestSimIncremental failures, pinned the same way.
