@@ -160,3 +160,25 @@ func TestDeleteOfFolderInsideAFolderMovedByThePass(t *testing.T) {
 		t.Fatalf("remote x/z not deleted: %v", e.remoteFiles())
 	}
 }
+
+// The remote renames a file to a name spelt in NFD while the local user edits
+// it in place: one pass moves the local file to the remote's spelling, then
+// replaces the remote content. The replace took the path's spelling from its
+// premise, planned before the move, in NFC: "open café.txt: not found", at
+// every pass (TestSim seed 800112).
+func TestReplaceAfterAMoveToAnNFDName(t *testing.T) {
+	e := newEnv(t)
+	e.write("a.txt", "version one")
+	e.sync()
+	nfd := "cafe\u0301.txt"
+	en, _ := e.remoteEntry("a.txt")
+	if _, err := e.other().RenameFile(context.Background(), idOf(en), nfd); err != nil {
+		t.Fatal(err)
+	}
+	e.write("a.txt", "version two, local") // in place: the same inode
+	e.cleanPass()
+	if got, _ := e.read(nfd); got != "version two, local" {
+		t.Fatalf("local %s holds %q; local files %v", nfd, got, sorted(e.localFiles()))
+	}
+	e.assertSame()
+}

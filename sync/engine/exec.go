@@ -773,10 +773,14 @@ func (x *execution) task(i int) opTask {
 	// Paths are resolved here, on the goroutine that folds results: op
 	// goroutines never read the working base.
 	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path), rawDir: x.localPath(parentKey(op.Path))}
-	if l := op.Local; l != nil && l.Name != "" && l.Name != baseName(t.rawPath) && norm.NFC.String(l.Name) == baseName(op.Path) {
+	if l := op.Local; l != nil && l.Name != "" && l.Name != baseName(t.rawPath) && norm.NFC.String(l.Name) == baseName(op.Path) &&
+		!(x.folded[op.Path] && x.work[op.Path].LocalName != "") {
 		// The key's last element is NFC; the local entry the op carries
 		// knows its spelling on disk (an NFD name, say), which neither the
 		// folded results nor the scan know at a path it is only moving to.
+		// A result of this pass that named the entry (a move-local giving
+		// it the remote's spelling) knows better than the premise, which
+		// was planned before (TestSim seed 800112).
 		t.rawPath = joinKey(t.rawDir, l.Name)
 	}
 	t.parentID, t.parentOK = x.folderID(parentKey(op.Path))
@@ -799,6 +803,7 @@ func (x *execution) task(i int) opTask {
 		t.was = x.durableID(op.Path)
 	case plan.Replace:
 		t.was = x.durableID(op.Path)
+
 	}
 	return t
 }

@@ -710,6 +710,12 @@ var simSeeds = []pinnedSeed{
 	// anywhere, is now that folder (sync/plan joinsGoneDir;
 	// TestNewFolderWhereTheOtherSideMovedTheDeletedOne).
 	{800103, 30, []int{3, 4, 5, 7}, "false conflict: a folder made by a crashed pass for a remote move"},
+	// A remote rename of a.txt to café.txt (NFD) and a local in-place edit:
+	// the pass's move-local gave the file the remote's spelling, and the
+	// replace after it took the NFC spelling of its premise, planned
+	// before the move: not found, at every pass (sync/engine/exec.go task;
+	// TestReplaceAfterAMoveToAnNFDName). TestSimTwoHosts seed 800082 too.
+	{800112, 30, []int{3, 12, 14, 17, 18, 19, 20, 21}, "premise: replace after a move-local to an NFD name"},
 }
 
 // incSeeds are TestSimIncremental failures, pinned the same way.
