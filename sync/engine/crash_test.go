@@ -328,3 +328,38 @@ func TestCrashAfterLocalConflictCopyMakesNoSecondCopy(t *testing.T) {
 		})
 	}
 }
+
+// The other client writes a new version of a file (a new remote id at the
+// same path) while the local user renames it; the pass moves the new
+// version to the local name and dies before its commit. Only the move tied
+// that id to the file's base entry: the next pass took it for another
+// client's file at the new name and made a conflict copy (TestSim seed
+// 800135). The journal now ties them; the next pass downloads the version.
+func TestCrashAfterMovingANewRemoteVersion(t *testing.T) {
+	e := newEnv(t)
+	e.write("e.txt", "version one")
+	e.sync()
+	e.replaceRemote(e.other(), "e.txt", "remote version two, longer")
+	if err := os.Rename(filepath.Join(e.dir, "e.txt"), filepath.Join(e.dir, "f.txt")); err != nil {
+		t.Fatal(err)
+	}
+	hit := false
+	p := e.pair(func(o *engine.Options) {
+		o.Workers = 1
+		o.MaxPasses = 1
+		o.Failpoint = crashOnce("move-remote.moved", &hit)
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
+		t.Fatalf("no crash at move-remote.moved: %v", err)
+	}
+	e.restart()
+	res := e.sync()
+	if len(res.Plan.Conflicts) != 0 {
+		t.Fatalf("conflicts %v", res.Plan.Conflicts)
+	}
+	e.assertSame()
+	want := map[string]string{"f.txt": sum("remote version two, longer")}
+	if got := e.localFiles(); !equalMaps(got, want) {
+		t.Fatalf("local files %v, want %v", sorted(got), sorted(want))
+	}
+}

@@ -792,6 +792,10 @@ func (x *execution) task(i int) opTask {
 		t.subtree = x.plannedRemote(x.listedAt(op))
 	case plan.DeleteLocal:
 		t.subtree = x.plannedSubtree(op.Path)
+	case plan.MoveRemote:
+		if b, ok := x.work[op.From]; ok && op.Remote != nil && b.Kind == op.Remote.Kind {
+			t.baseID = b.RemoteID
+		}
 	case plan.Download:
 		var b plan.Base
 		b, t.synced = x.work[op.Path]

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"strconv"
 	"strings"
@@ -79,7 +80,7 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		case opMove:
 			var m moveRecord
 			derr = json.Unmarshal(j.Data, &m)
-			path, resume = m.Path, func() error { return p.recoverMove(ctx, m) }
+			path, resume = m.Path, func() error { return p.recoverMove(ctx, m, base) }
 		default:
 			var rec transferRecord
 			derr = json.Unmarshal(j.Data, &rec)
@@ -202,7 +203,7 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 // name to where the move was going, or back where it came from when that
 // name is taken now. An entry anywhere else was moved on (by the move
 // itself, or by another client): its place stands.
-func (p *Pair) recoverMove(ctx context.Context, m moveRecord) error {
+func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]plan.Base) error {
 	x := &execution{p: p}
 	r := plan.Remote{Kind: plan.File, ID: m.ID}
 	if m.Dir {
@@ -215,7 +216,10 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord) error {
 	if err != nil {
 		return err
 	}
-	if cur.name != m.Aside {
+	if to := (remotePlace{m.ToParent, m.ToName}); cur == to {
+		return p.bindMoved(m, base)
+	}
+	if m.Aside == "" || cur.name != m.Aside {
 		return nil
 	}
 	for _, goal := range []remotePlace{{m.ToParent, m.ToName}, {m.FromParent, m.FromName}} {
@@ -237,12 +241,53 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord) error {
 			cur = h
 		}
 		p.log.Info("finished interrupted remote move", zap.String("path", m.Path), zap.String("name", goal.name))
+		if goal.parent == m.ToParent && goal.name == m.ToName {
+			return p.bindMoved(m, base)
+		}
 		return nil
 	}
 	// Nothing is lost under the temporary name, and the next pass syncs it
 	// as it stands; retrying would only repeat this.
 	p.log.Warn("interrupted remote move left the entry under its temporary name: its old and new names are both taken now",
 		zap.String("path", m.Path), zap.String("name", m.Aside))
+	return nil
+}
+
+// bindMoved writes, for a move that reached its destination, the base its
+// commit would have written when the record says only the journal ties the
+// moved entry to the base entry at From (moveRecord.Bind): the base entries
+// at and below From move to Path, the top one under its new name. Anything
+// else is left for the next pass, which finds a plain move by id.
+func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
+	if !m.Bind || m.From == "" {
+		return nil
+	}
+	b, ok := base[m.From]
+	if !ok || (b.Kind == plan.Dir) != m.Dir {
+		return nil // base moved on since
+	}
+	if _, taken := base[m.Path]; taken {
+		return nil
+	}
+	c := Commit{Put: make(map[string]plan.Base)}
+	for key, eb := range base {
+		if under(key, m.From) {
+			c.Delete = append(c.Delete, key)
+			c.Put[m.Path+key[len(m.From):]] = eb
+		}
+	}
+	b.LocalName, b.RemoteName, b.RemoteParentID = m.ToName, m.ToName, m.ToParent
+	if m.Dir {
+		b.RemoteID = m.ID
+	}
+	c.Put[m.Path] = b
+	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+		return fmt.Errorf("record recovered move %s: %w", m.Path, err)
+	}
+	for _, key := range c.Delete {
+		delete(base, key)
+	}
+	maps.Copy(base, c.Put)
 	return nil
 }
 

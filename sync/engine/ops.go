@@ -84,6 +84,12 @@ type moveRecord struct {
 	ToParent   string `json:"to_parent"`
 	ToName     string `json:"to_name"`
 	Aside      string `json:"aside"`
+	// Bind: the base entry at From (a key) names another remote id than
+	// the one moved (a new version the other client put at the base path,
+	// paired with it by place). The move is the only link between the two:
+	// recovery writes the base the op's commit would have (bindMoved).
+	From string `json:"from,omitempty"`
+	Bind bool   `json:"bind,omitempty"`
 }
 
 // exec runs one op. It never touches execution state except through the
@@ -726,11 +732,20 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		if err != nil {
 			return opResult{err: err}
 		}
-		if len(hops) == 3 {
+		// A move of a new version the plan paired with the base entry by
+		// place: after a crash only the journal ties it to that base entry
+		// (TestSim seed 800135: the next pass took it for another client's
+		// file at the destination and made a conflict copy).
+		bind := t.baseID != "" && t.baseID != r.ID
+		if len(hops) == 3 || bind {
 			// Through a temporary name: journaled, so that a crash or an
 			// error on the way never leaves the entry under that name.
-			data, err := json.Marshal(moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
-				FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, Aside: hops[0].name})
+			m := moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
+				FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, From: op.From, Bind: bind}
+			if len(hops) == 3 {
+				m.Aside = hops[0].name
+			}
+			data, err := json.Marshal(m)
 			if err != nil {
 				return opResult{err: err}
 			}

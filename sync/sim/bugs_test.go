@@ -716,6 +716,14 @@ var simSeeds = []pinnedSeed{
 	// before the move: not found, at every pass (sync/engine/exec.go task;
 	// TestReplaceAfterAMoveToAnNFDName). TestSimTwoHosts seed 800082 too.
 	{800112, 30, []int{3, 12, 14, 17, 18, 19, 20, 21}, "premise: replace after a move-local to an NFD name"},
+	// The remote user wrote a new version of e (a new id at e) and the
+	// local user renamed e; the pass moved the new version to the local
+	// name and died before its commit. Nothing but the move tied the new
+	// id to e's base entry, so the next pass took it for another client's
+	// file at the new name: a conflict copy. Such a move is journaled now
+	// and recovery binds the base (sync/engine/journal.go bindMoved;
+	// TestCrashAfterMovingANewRemoteVersion).
+	{800135, 30, []int{11, 23, 24, 25, 26, 27, 28}, "false conflict: crash after moving a new remote version"},
 }
 
 // incSeeds are TestSimIncremental failures, pinned the same way.
