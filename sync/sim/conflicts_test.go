@@ -53,7 +53,17 @@ func contested(p string) string {
 //     differed from the sender's at the last quiescence (an entry only it
 //     has, or its own content) counts as the receiver's touch (TestSimOneWay
 //     seeds 1, 13: a local file download-only never sent, then a remote
-//     file made at its path).
+//     file made at its path);
+//   - ignore rules: an excluded path is untracked (invariant 14: its base
+//     entry is dropped), so the sides do not agree on it; what each side
+//     holds there when the rules let it in again meets the other side's
+//     version with no base, and differences are conflicts by design. So a
+//     side's version that differed from the other's at the last quiescence
+//     (a file only it had while excluded, or its own content), or any
+//     version at a path the rules excluded then, counts as that side's
+//     touch (TestSimIgnore seed 800104: a local d.bin made while *.bin was
+//     excluded, a remote file renamed to d.bin, the rule lifted; seed
+//     800033: d.bin synced, then excluded, edited locally, let in again).
 func (r *run) checkNoFalseConflicts(final tree) error {
 	if r.lostDB {
 		return nil
@@ -74,6 +84,25 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 		for p, m := range rq {
 			if before[p] != m {
 				apart[p] = true
+			}
+		}
+	}
+	var apartOn map[string][2]bool // ignore runs: who held a version the other side did not
+	if r.w.cfg.Direction == plan.Both && r.rules != nil && r.qR != nil {
+		apartOn = map[string][2]bool{}
+		rq := nfc(r.qR)
+		for p, m := range before {
+			if rq[p] != m || r.qIgnored[p] {
+				a := apartOn[p]
+				a[onLocal] = true
+				apartOn[p] = a
+			}
+		}
+		for p, m := range rq {
+			if before[p] != m || r.qIgnored[p] {
+				a := apartOn[p]
+				a[onRemote] = true
+				apartOn[p] = a
 			}
 		}
 	}
@@ -114,6 +143,15 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 		for q := range apart {
 			if related(q, orig) {
 				touched[rside], onlySame = true, false
+			}
+		}
+		for q, a := range apartOn {
+			if related(q, orig) {
+				for side, held := range a {
+					if held {
+						touched[side], onlySame = true, false
+					}
+				}
 			}
 		}
 		if touched[onLocal] && touched[onRemote] && onlySame {

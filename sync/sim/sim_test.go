@@ -227,12 +227,13 @@ type run struct {
 	w         *world
 	u         *user
 	lines     []string
-	q         tree       // the tree at the last quiescence
-	qR        tree       // one-way runs: the remote tree then (the sides need not agree)
-	qIDs      identities // which object held each path then, on each side
-	lostDB    bool       // the state was lost or corrupted in this round
-	logLost   bool       // ... in any round: the conflict log may lack old copies
-	roundEvs  int        // index of the round's first event
+	q         tree            // the tree at the last quiescence
+	qR        tree            // one-way and ignore runs: the remote tree then (the sides need not agree)
+	qIgnored  map[string]bool // ignore runs: the paths (NFC) the rules excluded then
+	qIDs      identities      // which object held each path then, on each side
+	lostDB    bool            // the state was lost or corrupted in this round
+	logLost   bool            // ... in any round: the conflict log may lack old copies
+	roundEvs  int             // index of the round's first event
 	written   map[string]side
 	paths     map[string]map[string]bool // content -> paths it occupied this round
 	final     string                     // final local tree and emulator dump
@@ -665,6 +666,23 @@ func (r *run) quiesce(ctx context.Context) error {
 		return err
 	}
 	r.q, r.qIDs = final, finalIDs
+	if r.rules != nil {
+		// The sides need not agree on excluded paths: what each holds, and
+		// which paths the rules exclude now (see checkNoFalseConflicts).
+		r.qR, _ = w.remoteTree()
+		r.qIgnored = map[string]bool{}
+		for _, t := range []tree{final, r.qR} {
+			for p, m := range t {
+				kind := plan.File
+				if m == "/" {
+					kind = plan.Dir
+				}
+				if w.ignoring && w.ignoredPath(p, kind) {
+					r.qIgnored[norm.NFC.String(p)] = true
+				}
+			}
+		}
+	}
 	r.twinRound(final)
 	r.endRound()
 	return nil
