@@ -48,3 +48,26 @@ func TestNewFolderWhereTheOtherSideMovedTheDeletedOne(t *testing.T) {
 		}
 	}
 }
+
+// Remote file ids and folder ids are separate series (docs/api.md): a file
+// and a folder may share a number. A new folder whose id equals a renamed
+// file's hid the rename, which became a download and a local delete
+// (TestSimIncremental seed 810212).
+func TestRemoteRenameBesideAFolderOfTheSameID(t *testing.T) {
+	for _, name := range []string{"y", "z"} { // both orders of the listing's keys
+		f := newFx().synced("a.txt", "aa")
+		f.moveRemote("a.txt", "b.txt")
+		f.remote(name + "/")
+		r := f.in.Remote[name+""]
+		r.ID = f.in.Remote["b.txt"].ID
+		f.in.Remote[name] = r
+		p := Reconcile(f.input())
+		kinds := map[OpKind]int{}
+		for _, op := range p.Ops {
+			kinds[op.Kind]++
+		}
+		if kinds[MoveLocal] != 1 || kinds[Download] != 0 || kinds[DeleteLocal] != 0 {
+			t.Errorf("folder %s: ops %v, want the file's rename as one move-local", name, p.Ops)
+		}
+	}
+}

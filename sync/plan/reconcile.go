@@ -668,34 +668,40 @@ func (r *reconciler) detectRenames(candL, candR []string) {
 		}
 	}
 	if detect(sideR) && len(candR) > 0 {
+		// Remote ids name an entry with its kind: files and folders are
+		// numbered apart (api.md 25), so a folder may share a file's id.
+		type kindID struct {
+			kind Kind
+			id   string
+		}
 		freed := make(map[string]bool)
-		candIDs := make(map[string]bool)
+		candIDs := make(map[kindID]bool)
 		for _, q := range candR {
-			candIDs[in.Remote[q].ID] = true
+			candIDs[kindID{in.Remote[q].Kind, in.Remote[q].ID}] = true
 		}
 		inPlace := func(n *node) bool {
 			rm, ok := in.Remote[n.bpath]
 			return ok && rm.Kind == n.kind && rm.ID == n.base.RemoteID
 		}
 		for _, n := range r.nodes {
-			if !inPlace(n) && !candIDs[n.base.RemoteID] {
+			if !inPlace(n) && !candIDs[kindID{n.kind, n.base.RemoteID}] {
 				freed[n.bpath] = true
 			}
 		}
 		allowed := func(q string, k Kind) bool { return r.renameTarget(q, k) || freed[q] }
 		for progress := true; progress; {
 			progress = false
-			byID := make(map[string]string)
+			byID := make(map[kindID]string)
 			for _, q := range candR {
 				if rm := in.Remote[q]; rm.ID != "" && !matchedR[q] && allowed(q, rm.Kind) {
-					byID[rm.ID] = q
+					byID[kindID{rm.Kind, rm.ID}] = q
 				}
 			}
 			for _, n := range r.nodes {
 				if n.v[sideR].present || inPlace(n) {
 					continue
 				}
-				if q, ok := byID[n.base.RemoteID]; ok && in.Remote[q].Kind == n.kind && !matchedR[q] {
+				if q, ok := byID[kindID{n.kind, n.base.RemoteID}]; ok && !matchedR[q] {
 					matchedR[q] = true
 					n.v[sideR].path, n.v[sideR].present = q, true
 					freed[n.bpath] = true

@@ -744,6 +744,14 @@ var incSeeds = []pinnedSeed{
 	// The class of TestSim seed 30 (see simSeeds): a download of a remote
 	// conflict copy resolved its local path to the moved entry's old name.
 	{30, 30, nil, "premise: download of a remote conflict copy resolves to an existing local name"},
+	// Remote file and folder ids are two series (api.md 25): folder y and
+	// the renamed file .hidden had the same number, and the planner's
+	// rename detection keyed remote entries by id alone, so the rename
+	// was lost behind the folder and became a download and a local
+	// delete; a crash before the commit then left two base entries for
+	// one id and a conflict copy (sync/plan detectRenames;
+	// TestRemoteRenameBesideAFolderOfTheSameID).
+	{810212, 30, []int{0, 3, 5, 6, 8, 10, 12, 13}, "false conflict: a remote rename hidden by a folder of the same id"},
 }
 
 // oneWaySeeds are TestSimOneWay failures (the seed picks the direction,
