@@ -71,3 +71,24 @@ func TestRemoteRenameBesideAFolderOfTheSameID(t *testing.T) {
 		}
 	}
 }
+
+// A one-way pair whose receiver already holds the sender's renamed entry at
+// its new name, with the base entry's identity (syncd's own move there, its
+// commit lost to a crash): the receiver followed, nothing is in the way, no
+// conflict copy (TestSimOneWay seed 810057). Both directions.
+func TestOneWayReceiverThatFollowedTheSendersMove(t *testing.T) {
+	for _, dir := range []Direction{DownloadOnly, UploadOnly} {
+		f := newFx().synced("a.txt", "aa")
+		f.in.Direction = dir
+		f.moveLocal("a.txt", "d.bin").moveRemote("a.txt", "d.bin")
+		p := Reconcile(f.input())
+		if len(p.Conflicts) != 0 {
+			t.Errorf("%v: conflicts %v, ops %v", dir, p.Conflicts, p.Ops)
+		}
+		for _, op := range p.Ops {
+			if op.Kind != Record && op.Kind != Forget {
+				t.Errorf("%v: op %v %s, want only records", dir, op.Kind, op.Path)
+			}
+		}
+	}
+}

@@ -710,6 +710,60 @@ func (r *reconciler) detectRenames(candL, candR []string) {
 			}
 		}
 	}
+	if r.oneWay {
+		r.receiverFollowed(candL, candR, matchedL, matchedR)
+	}
+}
+
+// receiverFollowed binds, on a one-way pair, a receiver-side entry to the
+// base entry it is when it sits exactly where the sender moved that entry,
+// with the base entry's identity (inode, remote id): the receiver followed
+// the sender's move (syncd's own move there, whose commit a crash lost, or
+// its user's identical rename). Receiver-side renames are otherwise not
+// detected, and the entry would read as the receiver's own new file in the
+// way of the sender's: a conflict copy nobody made (TestSimOneWay seed
+// 810057).
+func (r *reconciler) receiverFollowed(candL, candR []string, matchedL, matchedR map[string]bool) {
+	s := r.receiver
+	cand, matched := candL, matchedL
+	if s == sideR {
+		cand, matched = candR, matchedR
+	}
+	at := make(map[string]bool, len(cand))
+	for _, q := range cand {
+		if !matched[q] {
+			at[q] = true
+		}
+	}
+	if len(at) == 0 {
+		return
+	}
+	for _, n := range r.nodes {
+		sv := n.v[r.sender]
+		if n.v[s].present || !sv.present || sv.path == n.bpath || !at[sv.path] {
+			continue
+		}
+		q := sv.path
+		if s == sideL {
+			l := r.in.Local[q]
+			if l.Kind != n.kind || l.Ino == 0 || !sameIno(&l, n.base) {
+				continue
+			}
+		} else {
+			rm := r.in.Remote[q]
+			if rm.Kind != n.kind || rm.ID != n.base.RemoteID {
+				continue
+			}
+		}
+		if _, ok := r.in.Local[n.bpath]; s == sideL && ok {
+			continue // the base path still holds an entry there
+		}
+		if _, ok := r.in.Remote[n.bpath]; s == sideR && ok {
+			continue
+		}
+		matched[q], at[q] = true, false
+		n.v[s].path, n.v[s].present = q, true
+	}
 }
 
 // setView fills the view of n on side s from the entry at path.

@@ -776,6 +776,14 @@ var oneWaySeeds = []pinnedSeed{
 	// touch (conflicts_test.go).
 	{1, 30, []int{12, 14, 18}, "false conflict (model): copy of d.bin, a local-only file download-only never sent"},
 	{13, 30, nil, "false conflict (model): copy of c.md, which the remote side only changed this round"},
+	// Download-only: the pass moved the local file where the remote had
+	// moved it and died before its commit; receiver-side renames are not
+	// detected, so the next pass took the moved file for the local user's
+	// own in the way of the remote one and made a conflict copy. A
+	// receiver entry exactly where the sender moved the base entry, with
+	// its identity, is that entry now (sync/plan receiverFollowed;
+	// TestOneWayReceiverThatFollowedTheSendersMove).
+	{810057, 30, []int{4, 5, 6, 7, 8, 10}, "false conflict: crash after a download-only move-local"},
 }
 
 // ignoreSeeds are TestSimIgnore failures, pinned the same way.
