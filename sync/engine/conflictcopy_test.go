@@ -182,3 +182,24 @@ func TestReplaceAfterAMoveToAnNFDName(t *testing.T) {
 	}
 	e.assertSame()
 }
+
+// The local user renames a file to a name spelt in NFD and edits it in
+// place: one pass moves the remote file to that spelling, then replaces its
+// content. The replace's premise, planned before the move, named the file
+// in NFC, and its check took the moved file for another client's change:
+// skipped at every pass (TestSimTwoHosts seed 800029).
+func TestReplaceAfterAMoveRemoteToAnNFDName(t *testing.T) {
+	e := newEnv(t)
+	e.write("a.txt", "version one")
+	e.sync()
+	nfd := "cafe\u0301.txt"
+	if err := os.Rename(filepath.Join(e.dir, "a.txt"), filepath.Join(e.dir, nfd)); err != nil {
+		t.Fatal(err)
+	}
+	e.write(nfd, "version two, local") // in place: the same inode
+	e.cleanPass()
+	e.assertSame()
+	if f := e.remoteFiles(); len(f) != 1 {
+		t.Fatalf("remote files %v", f)
+	}
+}

@@ -435,7 +435,11 @@ func (x *execution) checkRemoteFile(ctx context.Context, r plan.Remote) error {
 	if err != nil {
 		return err
 	}
-	if !f.Active || f.Name != r.Name || (r.ParentID != "" && f.FolderID != r.ParentID) {
+	// Names are compared as the trees key them (NFC): a premise planned
+	// before an op of this pass gave the file the local spelling of its
+	// name (a move-remote of a local rename to an NFD name) names the
+	// same path (TestSimTwoHosts seed 800029).
+	if !f.Active || norm.NFC.String(f.Name) != norm.NFC.String(r.Name) || (r.ParentID != "" && f.FolderID != r.ParentID) {
 		return fmt.Errorf("remote file %s is no longer %q: %w", r.ID, r.Name, errSkip)
 	}
 	return nil

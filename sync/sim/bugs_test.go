@@ -805,6 +805,16 @@ var ignoreSeeds = []pinnedSeed{
 	{800033, 30, []int{0, 1, 7, 8, 9, 10, 11, 12, 13, 18, 19, 20, 23, 25, 31, 32, 33}, "model: a file excluded after syncing, edited on one side, let in again"},
 }
 
+// twoHostSeeds are TestSimTwoHosts failures, pinned the same way.
+var twoHostSeeds = []pinnedSeed{
+	// A local rename to a name spelt in NFD and an in-place edit: the
+	// pass's move-remote gave the remote file that spelling, and the
+	// replace after it checked the NFC name of its premise, planned before
+	// the move: skipped at every pass (sync/engine/ops.go checkRemoteFile;
+	// TestReplaceAfterAMoveRemoteToAnNFDName).
+	{800029, 30, []int{1, 2, 4}, "premise: replace after a move-remote to an NFD name"},
+}
+
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
 // TestSimOneWay and TestSimIgnore failure.
 func TestRegressionSimSeeds(t *testing.T) {
@@ -825,6 +835,9 @@ func TestRegressionSimSeeds(t *testing.T) {
 	for _, c := range oneWaySeeds {
 		d, mirror := oneWayOf(c.seed)
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, direction: d, mirror: mirror}})
+	}
+	for _, c := range twoHostSeeds {
+		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 2}})
 	}
 	for _, c := range ignoreSeeds {
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, ignore: true}})
