@@ -81,6 +81,10 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 			var m moveRecord
 			derr = json.Unmarshal(j.Data, &m)
 			path, resume = m.Path, func() error { return p.recoverMove(ctx, m, base) }
+		case opMoveLocal:
+			var m moveLocalRecord
+			derr = json.Unmarshal(j.Data, &m)
+			path, resume = m.Path, func() error { return p.recoverMoveLocal(m, base) }
 		default:
 			var rec transferRecord
 			derr = json.Unmarshal(j.Data, &rec)
@@ -283,6 +287,45 @@ func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
 	c.Put[m.Path] = b
 	if err := p.store.Commit(p.cfg.Key, c); err != nil {
 		return fmt.Errorf("record recovered move %s: %w", m.Path, err)
+	}
+	for _, key := range c.Delete {
+		delete(base, key)
+	}
+	maps.Copy(base, c.Put)
+	return nil
+}
+
+// recoverMoveLocal writes the base an interrupted local move's commit
+// would have, when the moved entry is where the move put it: the base
+// entries at and below From move to Path, the top one under the new name.
+// Anything else (the rename never ran, the user moved it on, a later pass
+// decided) is left for the next pass to see.
+func (p *Pair) recoverMoveLocal(m moveLocalRecord, base map[string]plan.Base) error {
+	b, ok := base[m.From]
+	if !ok || (b.Kind == plan.Dir) != m.Dir || b.Dev != m.Dev || b.Ino != m.Ino {
+		return nil
+	}
+	if _, taken := base[m.Path]; taken {
+		return nil
+	}
+	st, err := p.local.Stat(m.Raw)
+	if err != nil || st.Dev != m.Dev || st.Ino != m.Ino || (st.Kind == plan.Dir) != m.Dir {
+		return nil
+	}
+	c := Commit{Put: make(map[string]plan.Base)}
+	for key, eb := range base {
+		if under(key, m.From) {
+			c.Delete = append(c.Delete, key)
+			c.Put[m.Path+key[len(m.From):]] = eb
+		}
+	}
+	b.LocalName, b.RemoteName = m.Name, m.Name
+	if m.ParentSet {
+		b.RemoteParentID = m.RemoteParentID
+	}
+	c.Put[m.Path] = b
+	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+		return fmt.Errorf("record recovered local move %s: %w", m.Path, err)
 	}
 	for _, key := range c.Delete {
 		delete(base, key)

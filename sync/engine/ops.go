@@ -28,7 +28,13 @@ const (
 	// opMove is a remote move routed through a temporary name (see
 	// route): a crash there must not leave the user's file or folder
 	// under that name.
-	opMove         = "move"
+	opMove = "move"
+	// opMoveLocal is a local rename that follows the remote side: a crash
+	// between the rename and the commit must still tie the moved entry to
+	// its base entry, or a later change of the remote entry's id (another
+	// client's new version) leaves nothing that links the two (TestSimOneWay
+	// seed 800173).
+	opMoveLocal    = "move-local"
 	stepBegun      = "begun"
 	stepUploaded   = "uploaded"
 	stepOldTrashed = "old-trashed"
@@ -90,6 +96,21 @@ type moveRecord struct {
 	// recovery writes the base the op's commit would have (bindMoved).
 	From string `json:"from,omitempty"`
 	Bind bool   `json:"bind,omitempty"`
+}
+
+// moveLocalRecord is the journal data of a local move (see opMoveLocal):
+// what recovery needs to write the base the move's commit would have, once
+// it finds the entry at Raw.
+type moveLocalRecord struct {
+	From           string `json:"from"`
+	Path           string `json:"path"`
+	Raw            string `json:"raw"`
+	Name           string `json:"name"`
+	Dev            uint64 `json:"dev"`
+	Ino            uint64 `json:"ino"`
+	Dir            bool   `json:"dir,omitempty"`
+	RemoteParentID string `json:"remote_parent_id,omitempty"`
+	ParentSet      bool   `json:"parent_set,omitempty"`
 }
 
 // exec runs one op. It never touches execution state except through the
@@ -938,10 +959,27 @@ func (x *execution) moveLocal(t opTask) opResult {
 		name = sameSpelling(op.Remote.Name, name)
 	}
 	to := joinKey(t.rawDir, name)
+	var seq uint64
+	if !t.copy {
+		rec := moveLocalRecord{From: op.From, Path: op.Path, Raw: to, Name: name, Dev: l.Dev, Ino: l.Ino, Dir: l.Kind == plan.Dir}
+		if ok {
+			rec.RemoteParentID, rec.ParentSet = r.ParentID, true
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if seq, err = x.journalGrouped(Journal{Op: opMoveLocal, Step: stepBegun, Data: data}); err != nil {
+			return opResult{err: fmt.Errorf("journal: %w", err)}
+		}
+	}
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
+		return opResult{err: err, seq: seq}
+	}
+	if err := x.p.fail("move-local.moved"); err != nil {
 		return opResult{err: err}
 	}
-	return opResult{fold: func(x *execution) {
+	return opResult{seq: seq, fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
 		b, had := x.work[op.Path]
 		if !had {

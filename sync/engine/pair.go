@@ -83,7 +83,7 @@ var Failpoints = []string{
 	"upload.begun", "upload.uploaded", "upload.renamed",
 	"replace.begun", "replace.uploaded", "replace.old-trashed", "replace.renamed",
 	"download.fetched", "download.committed",
-	"move-remote.moved", "move-remote.aside",
+	"move-remote.moved", "move-remote.aside", "move-local.moved",
 	"commit.before", "commit.after",
 }
 

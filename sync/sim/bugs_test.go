@@ -784,6 +784,13 @@ var oneWaySeeds = []pinnedSeed{
 	// its identity, is that entry now (sync/plan receiverFollowed;
 	// TestOneWayReceiverThatFollowedTheSendersMove).
 	{810057, 30, []int{4, 5, 6, 7, 8, 10}, "false conflict: crash after a download-only move-local"},
+	// Download-only: a local move following a remote rename, its commit
+	// lost to a crash, then another client's new version of the renamed
+	// file (a new id): nothing tied the local file to its base entry, so it
+	// read as the user's own in the way of the remote one: a conflict copy.
+	// Local moves are journaled now (sync/engine/journal.go
+	// recoverMoveLocal; TestCrashAfterLocalMoveThenRemoteEdit).
+	{800173, 30, []int{0, 4, 9, 14, 25, 26, 28, 29, 30, 31, 32, 34}, "false conflict: crash after a local move, then a remote edit"},
 }
 
 // ignoreSeeds are TestSimIgnore failures, pinned the same way.
