@@ -206,6 +206,8 @@ var sweepBugs = map[string]map[uint64]string{}
 // knownBug reports whether seed is a pinned engine bug of variant v's sweep.
 func knownBug(seed uint64, v variant) bool {
 	switch {
+	case v.loop:
+		return sweepBugs["loop"][seed] != ""
 	case v.incremental:
 		return sweepBugs["inc"][seed] != ""
 	case v.ignore:
