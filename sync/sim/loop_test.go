@@ -165,6 +165,9 @@ type loopDrv struct {
 	idleC, resumeC  chan struct{}
 	running, atIdle bool
 	passes          []loopPass // every pass Run reported (OnPass)
+	// emptied: a side held no file at some step of this round, so the
+	// emptied-side guard may rightly halt the pair (see force).
+	emptied bool
 
 	// The hooks of the passes in progress (nil: none).
 	observer  func(engine.OpEvent)
@@ -310,6 +313,7 @@ func (d *loopDrv) step(ctx context.Context, s step) error {
 // pass.
 func (d *loopDrv) pass(ctx context.Context, s step) error {
 	r, w := d.r, d.w
+	d.emptied = d.emptied || w.sideEmpty()
 	for _, f := range s.Faults {
 		w.emu().InjectFault(f)
 	}
@@ -352,6 +356,7 @@ func (d *loopDrv) pass(ctx context.Context, s step) error {
 			r.act(ctx, m)
 		}
 	}
+	d.emptied = d.emptied || w.sideEmpty()
 	if crashed || s.CrashAt > 0 || !d.running {
 		if !crashed && d.running {
 			r.logf("  crash while idle")
@@ -437,6 +442,8 @@ func (d *loopDrv) settle() error {
 		d.start()
 	}
 	d.src.flush()
+	d.emptied = d.emptied || w.sideEmpty()
+	defer func() { d.emptied = false }()
 	time.Sleep(loopScan + time.Second)
 	var broken []string
 	d.failpoint = nil
@@ -461,7 +468,7 @@ func (d *loopDrv) settle() error {
 		ps := d.passes[seen]
 		seen++
 		n++
-		if errors.Is(ps.err, engine.ErrHalted) && w.sideEmpty() {
+		if errors.Is(ps.err, engine.ErrHalted) && (d.emptied || w.sideEmpty()) {
 			if err := d.force(); err != nil {
 				return err
 			}
