@@ -416,14 +416,15 @@ func (d *loopDrv) trigger() (outage bool) {
 }
 
 // untilRecovered lets the loop retry through an outage, backing off,
-// until a pass succeeds again (or the daemon crashed).
+// until a pass is answered again (or the daemon crashed): it succeeds, or
+// the emptied-side guard halts it, which no server answer changes.
 func (d *loopDrv) untilRecovered() error {
 	for range 30 {
 		ran, err := d.untilPass()
 		if err != nil || !ran {
 			return err
 		}
-		if ps := d.passes[len(d.passes)-1]; ps.err == nil && ps.res.Failed == 0 {
+		if ps := d.passes[len(d.passes)-1]; (ps.err == nil && ps.res.Failed == 0) || errors.Is(ps.err, engine.ErrHalted) {
 			return nil
 		}
 	}
