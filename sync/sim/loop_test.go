@@ -18,7 +18,7 @@ import (
 	"github.com/syncd/syncd/sync/engine"
 )
 
-var flagLoopSeeds = flag.Int("loop-seeds", 6, "number of daemon-loop (engine.Pair.Run under testing/synctest) simulation seeds to run")
+var flagLoopSeeds = flag.Int("loop-seeds", 30, "number of daemon-loop (engine.Pair.Run under testing/synctest) simulation seeds to run")
 
 // The loop's settings in a loop run: short enough that a run's virtual
 // hours hold many polls, rescans and sweeps.
