@@ -645,8 +645,13 @@ var loopBugSeeds = []pinnedSeed{
 	// finds no remote folder for x and fails, in a pass nobody else acted
 	// in (invariant 26; sync/engine/ops.go moveRemote, exec.go folderID).
 	{1269, 60, []int{2, 6, 7, 10, 11, 13, 14, 17, 19, 20, 23, 24, 28, 30, 31, 32, 33}, "failed op: move-remote into a folder both sides renamed differently, its id not folded"},
-	// Not classified yet (oracle or engine): no-false-conflict fails.
+	// Likely the oracle's: y/d.bin renamed remotely to y/.hidden and
+	// locally to it's.txt at the root, and a local .hidden made at the
+	// root. The merged rename (the remote's name, the local folder) lands
+	// on .hidden: a real collision with the local file, but the remote
+	// touched .hidden only in y, so the oracle calls the copy false.
 	{1189, 60, nil, "false conflict: copy .hidden (conflict) of .hidden, which the local side only changed"},
+	// Not classified yet.
 	{917, 60, nil, "false conflict: copy x (conflict) of x, which the remote side only changed"},
 }
 
