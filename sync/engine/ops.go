@@ -308,7 +308,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	// leave it alone, where "env" for ".env" would look like a user's file.
 	sendAs := name
 	if uploadName(name) != name {
-		sendAs = tempName(name, tagUpload, strconv.FormatUint(seq, 10), hostTag(x.p.cfg.Host))
+		sendAs = tempName(name, tagUpload, strconv.FormatUint(seq, 10), x.p.tempTag())
 	}
 	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, sendAs, l, have, seq)
 	if err != nil {
@@ -488,7 +488,7 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	// server's "name (2).ext": until it has its name, every host leaves it
 	// alone (see addListing), however long the token or the process is
 	// lost between the steps.
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, hostTag(x.p.cfg.Host)), l, true, seq)
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -902,7 +902,7 @@ func (x *execution) route(ctx context.Context, r plan.Remote, from, to remotePla
 	if !src.taken(to.name, r.Kind, r.ID) {
 		return []remotePlace{{from.parent, to.name}, to}, nil
 	}
-	aside := tempName(to.name, tagMove, r.ID, hostTag(x.p.cfg.Host))
+	aside := tempName(to.name, tagMove, r.ID, x.p.tempTag())
 	if src.taken(aside, r.Kind, r.ID) || dst.taken(aside, r.Kind, r.ID) {
 		return nil, fmt.Errorf("no free name to move %q through: %w", from.name, errSkip)
 	}

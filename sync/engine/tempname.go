@@ -34,16 +34,20 @@ const (
 var tempSuffix = regexp.MustCompile(`\.syncd-(replace|upload|move)-([0-9A-Za-z]+)(?:-([0-9a-f]{8}))?$`)
 
 // tempName is the temporary name of name for the operation tag on id, made
-// by the host whose hostTag is host: a host recognises its own, which no
+// by the pair whose tempTag is host: a host recognises its own, which no
 // record of its journal may claim any more (its state was lost), and
 // cleans them up (see settleTemps).
 func tempName(name, tag, id, host string) string {
 	return name + ".syncd-" + tag + "-" + id + "-" + host
 }
 
-// hostTag is the short tag of a host name in temporary names.
-func hostTag(host string) string {
-	h := sha256.Sum256([]byte(host))
+// tempTag is this pair's short tag in temporary names: of the host name
+// and the local root, so that two daemons on machines that share a host
+// name (containers, the black-box test's two hosts on one machine) do not
+// take each other's temporary uploads for their own abandoned ones, which
+// settleTemps trashes.
+func (p *Pair) tempTag() string {
+	h := sha256.Sum256([]byte(p.cfg.Host + "\x00" + p.cfg.LocalRoot))
 	return hex.EncodeToString(h[:4])
 }
 
@@ -102,7 +106,7 @@ type tempEntry struct {
 
 // settleTemps finishes or cleans up the replaces and uploads that some
 // pass left under temporary names and that no journal record resolves:
-//   - a host trashes its own temporary uploads (by their host tag) that
+//   - a host trashes its own temporary uploads (by their tempTag) that
 //     no record of its journal claims: the process that made them lost its
 //     state, or gave up (the replace was skipped, and what is under the
 //     name now may be another client's version of syncd's upload: renamed
@@ -118,7 +122,7 @@ type tempEntry struct {
 // It reports whether it changed anything (the folders are then listed
 // again by the next pass).
 func (p *Pair) settleTemps(ctx context.Context, temps []tempEntry, held []string) bool {
-	mine := hostTag(p.cfg.Host)
+	mine := p.tempTag()
 	claimed := make(map[string]bool, len(held))
 	for _, k := range held {
 		claimed[k] = true
