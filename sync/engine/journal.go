@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"path"
 	"strconv"
@@ -250,10 +251,28 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]pl
 		}
 		return nil
 	}
-	// Nothing is lost under the temporary name, and the next pass syncs it
-	// as it stands; retrying would only repeat this.
-	p.log.Warn("interrupted remote move left the entry under its temporary name: its old and new names are both taken now",
-		zap.String("path", m.Path), zap.String("name", m.Aside))
+	// Both names were taken meanwhile: the entry becomes a conflict copy
+	// of its old name, in its old folder. Left under the temporary name,
+	// every host would leave it alone for good (see hideTemp).
+	from, err := x.listFolder(ctx, m.FromParent)
+	if err != nil {
+		return err
+	}
+	name := path.Base(plan.ConflictName(m.FromName, p.opt.Now(), p.cfg.Host, func(n string) bool {
+		return from.taken(path.Base(n), r.Kind, r.ID)
+	}))
+	hops := []remotePlace{{m.FromParent, name}}
+	if cur.parent != m.FromParent {
+		hops = []remotePlace{{m.FromParent, cur.name}, {m.FromParent, name}}
+	}
+	for _, h := range hops {
+		if err := x.hop(ctx, r, cur, h); err != nil {
+			return err
+		}
+		cur = h
+	}
+	p.log.Warn("interrupted remote move: its old and new names are both taken now; the entry keeps a conflict name",
+		zap.String("path", m.Path), zap.String("name", name))
 	return nil
 }
 
@@ -342,7 +361,7 @@ func (p *Pair) recoverMoveLocal(m moveLocalRecord, base map[string]plan.Base) er
 func (p *Pair) recoverDownload(rec transferRecord) error {
 	rc, st, err := p.local.OpenRead(rec.Raw)
 	if err != nil {
-		if errors.Is(err, ErrPremise) || errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrPremise) || errors.Is(err, ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return fmt.Errorf("read %s: %w", rec.Path, err)
@@ -377,7 +396,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		lists[rec.Folder] = files
 	}
 	for _, f := range files {
-		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) {
+		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) && !tempOf(f.Name, rec.Name) {
 			continue
 		}
 		sum, err := p.remote.Download(ctx, f.ID, f.Size, io.Discard, nil)
@@ -418,4 +437,23 @@ func serverNameOf(stored, wanted string) bool {
 		}
 	}
 	return false
+}
+
+// heldPaths are the paths the unsettled records of multi-step remote
+// operations concern: an upload's or a replace's path, a move's
+// destination (its source is frozen by its temporary name, see hideTemp).
+// A download's record holds nothing: the next pass compares the file in
+// place with base as it would without the record.
+func heldPaths(records []Journal) []string {
+	var out []string
+	for _, j := range records {
+		var rec struct {
+			Path string `json:"path"`
+		}
+		if j.Op != opUpload && j.Op != opReplace && j.Op != opMove || json.Unmarshal(j.Data, &rec) != nil || rec.Path == "" {
+			continue
+		}
+		out = append(out, rec.Path)
+	}
+	return out
 }

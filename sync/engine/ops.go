@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -323,7 +324,14 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("upload.begun"); err != nil {
 		return opResult{err: err}
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, name, l, have, seq)
+	// A name the server would change (a leading dot, a quote) is sent
+	// under syncd's temporary name: until the rename back, other hosts
+	// leave it alone, where "env" for ".env" would look like a user's file.
+	sendAs := name
+	if uploadName(name) != name {
+		sendAs = tempName(name, tagUpload, strconv.FormatUint(seq, 10), x.p.tempTag())
+	}
+	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, sendAs, l, have, seq)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -497,7 +505,11 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("replace.begun"); err != nil {
 		return opResult{err: err}
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, name, l, true, seq)
+	// The new version goes up under syncd's temporary name, never as the
+	// server's "name (2).ext": until it has its name, every host leaves it
+	// alone (see addListing), however long the token or the process is
+	// lost between the steps.
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -510,6 +522,13 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}
 	b, err := x.finishReplace(ctx, seq, rec, r)
 	if err != nil {
+		if !errors.Is(err, errSkip) {
+			// Unsettled (the token lost before the rename, say): the
+			// record stays open and recovery finishes the replace at
+			// the next pass; closed here, the upload stayed under its
+			// temporary name for good (issue 14).
+			seq = 0
+		}
 		return opResult{err: err, seq: seq}
 	}
 	// The name on disk now, not the premise's: an earlier op of this pass
@@ -528,11 +547,22 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
-			derr := x.p.remote.DeleteFile(ctx, rec.New)
-			return plan.Base{}, errors.Join(err, derr)
+			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil {
+				// Not settled: our upload is still there.
+				return plan.Base{}, fmt.Errorf("%v; trash our upload %s: %w", err, rec.New, derr)
+			}
+			return plan.Base{}, err
 		}
 		return plan.Base{}, err
 	} else if err == nil {
+		// Our upload still where we put it? Trashed or moved by another
+		// client meanwhile, the old version must stay: trashing it would
+		// leave the path empty on the remote, a deletion for every host.
+		if f, err := x.p.remote.FileInfo(ctx, rec.New); err != nil && !errors.Is(err, ErrNotFound) {
+			return plan.Base{}, err
+		} else if err != nil || !f.Active || f.FolderID != "" && f.FolderID != rec.Folder {
+			return plan.Base{}, fmt.Errorf("remote file %s: %w", rec.New, errMovedAway)
+		}
 		if err := x.p.remote.DeleteFile(ctx, old.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return plan.Base{}, fmt.Errorf("trash replaced remote file %s: %w", old.ID, err)
 		}
@@ -893,7 +923,7 @@ func (x *execution) route(ctx context.Context, r plan.Remote, from, to remotePla
 	if !src.taken(to.name, r.Kind, r.ID) {
 		return []remotePlace{{from.parent, to.name}, to}, nil
 	}
-	aside := fmt.Sprintf("%s.syncd-move-%s", to.name, r.ID)
+	aside := tempName(to.name, tagMove, r.ID, x.p.tempTag())
 	if src.taken(aside, r.Kind, r.ID) || dst.taken(aside, r.Kind, r.ID) {
 		return nil, fmt.Errorf("no free name to move %q through: %w", from.name, errSkip)
 	}
