@@ -292,20 +292,30 @@ func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
 	if _, taken := base[m.Path]; taken {
 		return nil
 	}
-	c := Commit{Put: make(map[string]plan.Base)}
-	for key, eb := range base {
-		if under(key, m.From) {
-			c.Delete = append(c.Delete, key)
-			c.Put[m.Path+key[len(m.From):]] = eb
-		}
-	}
 	b.LocalName, b.RemoteName, b.RemoteParentID = m.ToName, m.ToName, m.ToParent
 	if m.Dir {
 		b.RemoteID = m.ID
 	}
-	c.Put[m.Path] = b
-	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+	if err := p.moveBase(base, m.From, m.Path, b); err != nil {
 		return fmt.Errorf("record recovered move %s: %w", m.Path, err)
+	}
+	return nil
+}
+
+// moveBase commits what a move's fold does to the base (moveTree, then the
+// top entry rewritten): the entries at and below from move to to, the one at
+// to becomes top. The in-memory base follows, for the records after.
+func (p *Pair) moveBase(base map[string]plan.Base, from, to string, top plan.Base) error {
+	c := Commit{Put: make(map[string]plan.Base)}
+	for key, eb := range base {
+		if under(key, from) {
+			c.Delete = append(c.Delete, key)
+			c.Put[to+key[len(from):]] = eb
+		}
+	}
+	c.Put[to] = top
+	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+		return err
 	}
 	for _, key := range c.Delete {
 		delete(base, key)
@@ -331,25 +341,13 @@ func (p *Pair) recoverMoveLocal(m moveLocalRecord, base map[string]plan.Base) er
 	if err != nil || st.Dev != m.Dev || st.Ino != m.Ino || (st.Kind == plan.Dir) != m.Dir {
 		return nil
 	}
-	c := Commit{Put: make(map[string]plan.Base)}
-	for key, eb := range base {
-		if under(key, m.From) {
-			c.Delete = append(c.Delete, key)
-			c.Put[m.Path+key[len(m.From):]] = eb
-		}
-	}
 	b.LocalName, b.RemoteName = m.Name, m.Name
 	if m.ParentSet {
 		b.RemoteParentID = m.RemoteParentID
 	}
-	c.Put[m.Path] = b
-	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+	if err := p.moveBase(base, m.From, m.Path, b); err != nil {
 		return fmt.Errorf("record recovered local move %s: %w", m.Path, err)
 	}
-	for _, key := range c.Delete {
-		delete(base, key)
-	}
-	maps.Copy(base, c.Put)
 	return nil
 }
 

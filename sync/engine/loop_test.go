@@ -65,25 +65,34 @@ func (d *downRemote) Download(context.Context, string, int64, io.Writer, func(in
 }
 func (d *downRemote) Limits() engine.Limits { return engine.Limits{} }
 
-// While the server is down the loop retries with growing, jittered delays
-// (not in a tight loop, not only at the poll interval), and syncs as soon
-// as the server answers again.
-func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
+// downPair opens a real local root and state file for a pair whose remote
+// is r (made inside the synctest bubble, hence the function).
+func downPair(t *testing.T) func(r engine.Remote) *engine.Pair {
 	dir := t.TempDir()
 	st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	fs, err := local.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fs.Close()
+	t.Cleanup(func() { fs.Close() })
+	return func(r engine.Remote) *engine.Pair {
+		return engine.NewPair(engine.PairConfig{Key: "p", LocalRoot: dir, RemotePath: "/x"}, r,
+			&bind.Local{FS: fs}, bind.Store{S: st}, engine.Options{})
+	}
+}
+
+// While the server is down the loop retries with growing, jittered delays
+// (not in a tight loop, not only at the poll interval), and syncs as soon
+// as the server answers again.
+func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
+	newPair := downPair(t)
 	synctest.Test(t, func(t *testing.T) {
 		r := &downRemote{}
-		p := engine.NewPair(engine.PairConfig{Key: "p", LocalRoot: dir, RemotePath: "/x"}, r,
-			&bind.Local{FS: fs}, bind.Store{S: st}, engine.Options{})
+		p := newPair(r)
 		ctx, cancel := context.WithCancel(context.Background())
 		passes := make(chan error, 100)
 		done := make(chan struct{})
@@ -136,21 +145,10 @@ func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
 // seed 128 ran a pass the emptied-side guard halted every 30 s for half
 // an hour, where RetryMax was meant.)
 func TestLoopBackoffHoldsBackThePoll(t *testing.T) {
-	dir := t.TempDir()
-	st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fs, err := local.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Close()
+	newPair := downPair(t)
 	synctest.Test(t, func(t *testing.T) {
 		r := &downRemote{}
-		p := engine.NewPair(engine.PairConfig{Key: "p", LocalRoot: dir, RemotePath: "/x"}, r,
-			&bind.Local{FS: fs}, bind.Store{S: st}, engine.Options{})
+		p := newPair(r)
 		ctx, cancel := context.WithCancel(context.Background())
 		type pass struct {
 			at        time.Duration

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -38,14 +39,7 @@ func TestNewFolderWhereTheOtherSideMovedTheDeletedOne(t *testing.T) {
 			f.rmRemote("x").moveLocal("x", "y").remote("y/")
 		}
 		p := Reconcile(f.input())
-		if len(p.Conflicts) != 0 {
-			t.Errorf("local=%v: conflicts %v, ops %v", local, p.Conflicts, p.Ops)
-		}
-		for _, op := range p.Ops {
-			if op.Kind != Record && op.Kind != Forget {
-				t.Errorf("local=%v: op %v %s, want only records", local, op.Kind, op.Path)
-			}
-		}
+		onlyRecords(t, fmt.Sprintf("local=%v", local), p)
 	}
 }
 
@@ -82,13 +76,20 @@ func TestOneWayReceiverThatFollowedTheSendersMove(t *testing.T) {
 		f.in.Direction = dir
 		f.moveLocal("a.txt", "d.bin").moveRemote("a.txt", "d.bin")
 		p := Reconcile(f.input())
-		if len(p.Conflicts) != 0 {
-			t.Errorf("%v: conflicts %v, ops %v", dir, p.Conflicts, p.Ops)
-		}
-		for _, op := range p.Ops {
-			if op.Kind != Record && op.Kind != Forget {
-				t.Errorf("%v: op %v %s, want only records", dir, op.Kind, op.Path)
-			}
+		onlyRecords(t, fmt.Sprint(dir), p)
+	}
+}
+
+// onlyRecords fails the test unless plan p makes no conflict and only
+// records or forgets (what a case where both sides already agree plans).
+func onlyRecords(t *testing.T, label string, p Plan) {
+	t.Helper()
+	if len(p.Conflicts) != 0 {
+		t.Errorf("%s: conflicts %v, ops %v", label, p.Conflicts, p.Ops)
+	}
+	for _, op := range p.Ops {
+		if op.Kind != Record && op.Kind != Forget {
+			t.Errorf("%s: op %v %s, want only records", label, op.Kind, op.Path)
 		}
 	}
 }
