@@ -93,3 +93,28 @@ func onlyRecords(t *testing.T, label string, p Plan) {
 		}
 	}
 }
+
+// A folder made anew on one side (another inode, another id) where the
+// other side deleted the base folder is a new folder on either side: kept
+// and made on the other side, whichever side made it. The local side took
+// a new inode for the base folder unchanged, so a remote delete trashed
+// the user's new folder while the mirrored case kept it
+// (TestPropertySwapSidesMirrorsPlan at 3,000 checks).
+func TestFolderMadeAnewWhereTheOtherSideDeletedIt(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		f := newFx().synced("a/")
+		if local {
+			f.rmLocal("a").local("a/").rmRemote("a")
+		} else {
+			f.rmRemote("a").remote("a/").rmLocal("a")
+		}
+		p := Reconcile(f.input())
+		want := MkdirRemote
+		if !local {
+			want = MkdirLocal
+		}
+		if len(p.Ops) != 1 || p.Ops[0].Kind != want || p.Ops[0].Path != "a" {
+			t.Errorf("made anew locally=%v: ops %v, want %v a", local, p.Ops, want)
+		}
+	}
+}
