@@ -105,6 +105,12 @@ type Client struct {
 	token     string
 	accountID string
 	tokenGen  uint64 // incremented on every new token
+	// authAt is when the client last obtained a token; contested counts
+	// the invalidations in a row that came within contestWindow of it
+	// (another host sharing the keys is active: see reauthorize).
+	authAt    time.Time
+	contested int
+	losses    uint64 // requests refused because another client took the token
 	authErr   error  // sticky ErrBadKeys / ErrNoAPIAccess
 	limits    Limits
 	limitsSet bool
@@ -294,6 +300,15 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 	if s.gen != stale && s.token != "" {
 		return s, nil
 	}
+	if d := c.holdOff(s.token != ""); d > 0 {
+		// Every request that saw the token die waits here, behind the
+		// slot, and goes on with the one token this call gets.
+		c.log.Info("access token taken again soon after our authorization; holding off",
+			zap.Duration("wait", d), zap.Int("in_a_row", c.contested))
+		if err := sleep(ctx, d); err != nil {
+			return session{}, err
+		}
+	}
 	params := url.Values{"key1": {c.key1}, "key2": {c.key2}}
 	send := func(ctx context.Context) error {
 		env, err := c.retry(ctx, "authorize", true, func(ctx context.Context) (envelope, error) {
@@ -309,6 +324,7 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 		c.mu.Lock()
 		c.token, c.accountID = tok, acct
 		c.tokenGen++
+		c.authAt = c.now()
 		s = session{c.token, c.accountID, c.tokenGen}
 		c.mu.Unlock()
 		return nil
@@ -330,6 +346,60 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 		c.log.Error("authorization refused; not trying again", zap.Error(err))
 	}
 	return session{}, err
+}
+
+// contestWindow: a token invalidated this soon after the client obtained
+// it was taken by another host sharing the keys, busy at the same time
+// (api.md 7).
+const contestWindow = 10 * time.Second
+
+// holdOff is how long to wait before replacing a token that was
+// invalidated (invalidated: the client held one; false for a first
+// authorization). Two hosts busy at once would otherwise trade the token on
+// every request, each authorization killing the other's requests in
+// flight. The first invalidation, or one long after our authorization,
+// never waits: a single host, whose token only dies of age, is never
+// slower. From the second invalidation in a row that comes within
+// contestWindow of our own authorization, the wait grows as the retry
+// backoff does (RetryBaseDelay doubled per invalidation, capped, jittered
+// with the client's Jitter so that the hosts do not retry in step): the
+// other host gets a stretch of requests on its token, then we get ours.
+// Authorizations with good keys never count toward the IP lockout
+// (api.md 9), so the waits cost no lockout risk, only time.
+// Called with authSlot held.
+func (c *Client) holdOff(invalidated bool) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !invalidated || c.authAt.IsZero() || c.now().Sub(c.authAt) >= contestWindow {
+		c.contested = 0
+		return 0
+	}
+	c.contested++
+	if c.contested < 2 {
+		return 0
+	}
+	d := c.baseDelay << min(c.contested-2, 16)
+	if d <= 0 || d > maxHoldOff {
+		d = maxHoldOff
+	}
+	return d/2 + c.jitter(d/2)
+}
+
+// maxHoldOff caps the hold-off: it is a time slice, the stretch the other
+// host gets on its token, not a retry backoff. Longer, and the host that
+// holds off starves: the busy host takes the token back at the first
+// request after our authorization (its own lived long, so it does not
+// wait), before our poll is through (measured: waits of 23 s, 29 in a row,
+// host B not converged after 10 minutes of a 1,475-file burst).
+const maxHoldOff = 2 * time.Second
+
+// TokenLosses counts the requests refused because another client sharing
+// the keys had taken the token (api.md 7): the daemon's loop spaces its
+// idle polls by it.
+func (c *Client) TokenLosses() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.losses
 }
 
 // Refused returns the refusal (wrapping ErrBadKeys or ErrNoAPIAccess) that
@@ -408,6 +478,9 @@ func (c *Client) authed(ctx context.Context, endpoint string, idempotent bool, b
 			return env, err
 		}
 		c.log.Info("access token invalidated; re-authorizing", zap.String("endpoint", endpoint))
+		c.mu.Lock()
+		c.losses++
+		c.mu.Unlock()
 		if s, err = c.reauthorize(ctx, s.gen); err != nil {
 			return envelope{}, err
 		}

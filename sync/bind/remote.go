@@ -143,6 +143,9 @@ func (r Remote) Download(ctx context.Context, id string, size int64, w io.Writer
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// TokenLosses counts the requests another client's authorization refused.
+func (r Remote) TokenLosses() uint64 { return r.C.TokenLosses() }
+
 func (r Remote) Limits() engine.Limits {
 	l := r.C.Limits()
 	return engine.Limits{MaxUploadSize: l.MaxUploadSize, ConcurrentUploads: l.ConcurrentUploads, ConcurrentDownloads: l.ConcurrentDownloads}

@@ -67,6 +67,13 @@ type Remote interface {
 	Limits() Limits
 }
 
+// TokenLosses is implemented by a Remote that counts the requests refused
+// because another client sharing the account's keys took the one live token
+// (api.md 7): another host is active. The loop spaces idle polls by it.
+type TokenLosses interface {
+	TokenLosses() uint64
+}
+
 // Limits are the account limits the executor schedules by (0 = unlimited).
 type Limits struct {
 	MaxUploadSize       int64

@@ -203,6 +203,8 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 	defer w.scan.Stop()
 	lastScan := time.Now()
 	failures := 0
+	idleContested := 0 // contested idle polls in a row (see nextIdleContested)
+	lostAtPoll := p.tokenLosses()
 	for {
 		due := w.take(ctx, false)
 		if due.none() {
@@ -248,7 +250,17 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			continue // a scan tick with nothing to rescan, or the feed closed
 		}
 		w.stopRetry()
-		res, err := p.Pass(ctx, PassOptions{Incremental: true, LocalOnly: localOnly})
+		lost0 := p.tokenLosses()
+		// Another host took the token since our last poll: it is active,
+		// and may have changed folders this host does not list at a
+		// plain poll (only hot ones): look everywhere.
+		sweep := !localOnly && lost0 != lostAtPoll
+		res, err := p.Pass(ctx, PassOptions{Incremental: true, LocalOnly: localOnly, Sweep: sweep})
+		if !localOnly {
+			// Losses during this poll count for the next: this one may
+			// have listed the hot folders only.
+			lostAtPoll = lost0
+		}
 		if ctx.Err() != nil {
 			p.live.update(func(s *Status) { s.State = StateStopped })
 			return nil
@@ -256,8 +268,13 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		if lo.OnPass != nil {
 			lo.OnPass(res, err)
 		}
-		// A pass that listed the remote starts the poll interval again.
+		// A pass that listed the remote starts the poll interval again,
+		// stretched while idle polls only trade the token with another host.
 		pollIn, resetPoll := lo.PollInterval, !localOnly
+		if !localOnly {
+			idleContested = nextIdleContested(idleContested, res, err, p.tokenLosses() != lost0)
+			pollIn = pollAfter(lo.PollInterval, idleContested, lo.Jitter)
+		}
 		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0) {
 			failures++
 			d := backoff(lo.RetryMin, lo.RetryMax, failures, lo.Jitter)
@@ -292,6 +309,45 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			w.poll.Reset(pollIn)
 		}
 	}
+}
+
+// maxPollStretch bounds how far contested idle polls are spaced: up to
+// 2^maxPollStretch poll intervals.
+const maxPollStretch = 3
+
+// nextIdleContested counts the polls in a row that found nothing to do on
+// either side and lost the token to another host sharing the keys (api.md
+// 7): both hosts idle, each poll of one kills the other's token, so every
+// poll costs an authorization. Anything else starts the count again: a
+// pass with work, a failure, or a poll the token survived (a single host's
+// polls are never spaced).
+func nextIdleContested(n int, res PassResult, err error, lost bool) int {
+	if err != nil || !lost || res.Done > 0 || res.Failed > 0 || !res.Converged {
+		return 0
+	}
+	return min(n+1, maxPollStretch)
+}
+
+// pollAfter is the wait before the next poll: the interval, doubled per
+// contested idle poll in a row (up to 2^maxPollStretch times) with its
+// upper half jittered, so that two idle hosts trade the token at a
+// fraction of their polls and drift out of step. A local change still
+// starts a pass at once, and a poll that finds work resets the count.
+func pollAfter(interval time.Duration, contested int, jitter func(time.Duration) time.Duration) time.Duration {
+	if contested == 0 {
+		return interval
+	}
+	d := interval << contested
+	return d/2 + jitter(d/2)
+}
+
+// tokenLosses reads the remote's count of requests refused because
+// another host took the token (0 when it does not count them).
+func (p *Pair) tokenLosses() uint64 {
+	if t, ok := p.remote.(TokenLosses); ok {
+		return t.TokenLosses()
+	}
+	return 0
 }
 
 // loopWait is what Run waits on: the change feed and its timers.
