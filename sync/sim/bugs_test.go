@@ -827,6 +827,13 @@ var loopSeeds = []pinnedSeed{
 	// TestLoopBackoffHoldsBackThePoll).
 	{25, 30, nil, "driver: emptied-side guard after the side was refilled"},
 	{128, 30, nil, "driver: an outage ending in a halted pass; the poll cut the backoff short"},
+	// Locally z/z renamed to y (at the root) and y/a.txt to y/.hidden;
+	// remotely z/z renamed to z/x: one pass moves both folders to x, then
+	// the file inside. Neither move's fold recorded x (base had it at
+	// z/z), so the file's move found no remote folder for x. A folder move
+	// now tells where the folder is, base or not (sync/engine/exec.go
+	// movedDirs; TestMoveIntoAFolderBothSidesRenamedDifferently).
+	{1269, 60, []int{2, 6, 7, 10, 11, 13, 14, 17, 19, 20, 23, 24, 28, 30, 31, 32, 33}, "failed op: move-remote into a folder both sides renamed differently, its id not folded"},
 }
 
 // twoHostSeeds are TestSimTwoHosts failures, pinned the same way.
