@@ -635,16 +635,7 @@ func (s *simWatcher) stop() {
 // loopBugSeeds are TestSimLoop failures not fixed yet (found by a sweep of
 // seeds 801-1400 at -steps 60); TestBugSimLoopSeeds replays them with -bugs.
 // Once fixed they move to loopSeeds (TestRegressionSimSeeds).
-var loopBugSeeds = []pinnedSeed{
-	// Likely the oracle's: y/d.bin renamed remotely to y/.hidden and
-	// locally to it's.txt at the root, and a local .hidden made at the
-	// root. The merged rename (the remote's name, the local folder) lands
-	// on .hidden: a real collision with the local file, but the remote
-	// touched .hidden only in y, so the oracle calls the copy false.
-	{1189, 60, nil, "false conflict: copy .hidden (conflict) of .hidden, which the local side only changed"},
-	// Not classified yet.
-	{917, 60, nil, "false conflict: copy x (conflict) of x, which the remote side only changed"},
-}
+var loopBugSeeds = []pinnedSeed{}
 
 // TestBugSimLoopSeeds replays loopBugSeeds (only with -bugs: they fail
 // until fixed).
