@@ -203,3 +203,33 @@ func TestReplaceAfterAMoveRemoteToAnNFDName(t *testing.T) {
 		t.Fatalf("remote files %v", f)
 	}
 }
+
+// A folder renamed differently on both sides (z/z to y locally, to z/x
+// remotely) and a file inside it renamed locally: the pass moves the local
+// folder to x and the remote one to x (the local parent, the remote name),
+// then the file inside. Neither move's result wrote x into the working base
+// (base had the folder at z/z), so the file's move found no remote folder
+// for x and failed, in a pass nobody else acted in (TestSimLoop seed 1269).
+func TestMoveIntoAFolderBothSidesRenamedDifferently(t *testing.T) {
+	e := newEnv(t)
+	e.write("z/z/a.txt", "a")
+	e.write("z/keep.txt", "k")
+	e.sync()
+	if err := os.Rename(filepath.Join(e.dir, "z", "z"), filepath.Join(e.dir, "y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.dir, "y", "a.txt"), filepath.Join(e.dir, "y", ".hidden")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.other().RenameFolder(context.Background(), e.folderID("z/z"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	e.cleanPass()
+	e.sync()
+	files := e.localFiles()
+	want := map[string]string{"x": "/", "x/.hidden": sum("a"), "z": "/", "z/keep.txt": sum("k")}
+	if !equalMaps(files, want) {
+		t.Fatalf("local side: %v, want %v", sorted(files), sorted(want))
+	}
+	e.assertSame()
+}

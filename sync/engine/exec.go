@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 
 	"go.uber.org/zap"
@@ -28,6 +29,10 @@ type execution struct {
 	gone   map[string]bool      // file ids that left work since the last commit
 	dirty  map[string]bool      // keys of work changed since the last commit
 	folded map[string]bool      // keys of work changed by this pass's results
+	// movedDirs: remote folder ids a folder move of this pass put at a key
+	// where it wrote no base entry (see moveRemote): where entries inside
+	// the folder go, though no base pairs the sides there yet.
+	movedDirs map[string]string
 	// durable is what the store holds at keys this pass changed: the
 	// entry before the first change (absent: none), then what each commit
 	// wrote. A journal record carries it (see durableID).
@@ -246,6 +251,7 @@ func newExecution(p *Pair, in plan.Input, ops []plan.Op, rootID string) *executi
 		work:      in.Base,
 		dirty:     make(map[string]bool),
 		folded:    make(map[string]bool),
+		movedDirs: make(map[string]string),
 		learnt:    make(map[string]string),
 		known:     make(map[string]bool),
 		knownDirs: make(map[string]bool),
@@ -661,8 +667,17 @@ func (x *execution) dropTree(k string) {
 	}
 }
 
-// moveTree relocates the working base entries at and below from to to.
+// moveTree relocates the working base entries at and below from to to,
+// and the remote folders this pass moved there (movedDirs).
 func (x *execution) moveTree(from, to string) {
+	dirs := make(map[string]string)
+	for key, id := range x.movedDirs {
+		if under(key, from) {
+			dirs[to+key[len(from):]] = id
+			delete(x.movedDirs, key)
+		}
+	}
+	maps.Copy(x.movedDirs, dirs)
 	moved := make(map[string]plan.Base)
 	for key, b := range x.work {
 		if under(key, from) {
@@ -728,17 +743,24 @@ func (x *execution) listedAt(op plan.Op) string {
 }
 
 // folderID is the remote folder id of the directory key k: what this
-// pass's results put there, else the folder the snapshot lists there, else
-// the base's. The snapshot is newer than the base: a folder trashed and
-// made again at the same path (a new id the plan only records) must not
-// receive new entries in the trashed one, where nobody sees them.
+// pass's results put there (a base entry, else a folder moved there without
+// one), else the folder the snapshot lists there, else the base's. The
+// snapshot is newer than the base: a folder trashed and made again at the
+// same path (a new id the plan only records) must not receive new entries
+// in the trashed one, where nobody sees them.
 func (x *execution) folderID(k string) (string, bool) {
 	if k == "" {
 		return x.rootID, true
 	}
 	b, inWork := x.work[k]
+	if x.folded[k] && inWork {
+		return b.RemoteID, b.Kind == plan.Dir && b.RemoteID != ""
+	}
+	if id, ok := x.movedDirs[k]; ok {
+		return id, true
+	}
 	if x.folded[k] {
-		return b.RemoteID, inWork && b.Kind == plan.Dir && b.RemoteID != ""
+		return "", false
 	}
 	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
 		return r.ID, true

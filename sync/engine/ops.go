@@ -842,6 +842,15 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 	parent := t.parentID
 	return opResult{seq: seq, fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
+		if r.Kind == plan.Dir {
+			// The folder is at op.Path now, whatever base says: entries
+			// the pass moves or makes inside it go into it. A folder both
+			// sides renamed differently (z/z to y locally, to z/x
+			// remotely, both moved to x) has no base entry at either
+			// source, and the record pairing the sides at x may run after
+			// the ops inside (TestMoveIntoAFolderBothSidesRenamedDifferently).
+			x.movedDirs[op.Path] = r.ID
+		}
 		b, ok := x.work[op.Path]
 		if !ok {
 			l, here := x.in.Local[op.Path]

@@ -384,6 +384,9 @@ func (r *reconciler) resolveCollisions() {
 		if slices.Compare(rl[:], rw[:]) < 0 {
 			win, lose = lose, win
 		}
+		if r.unmerge(lose) || r.unmerge(win) {
+			continue
+		}
 		cp := r.conflictName(f)
 		_, lose.name = splitPath(cp)
 		r.conflicts = append(r.conflicts, Conflict{Path: f, Copy: cp, Reason: "two entries would take this path: one is kept as a conflict copy"})
@@ -408,4 +411,58 @@ func (r *reconciler) resolveCollisions() {
 			r.conflicts = append(r.conflicts, Conflict{Path: p, Copy: n.copyName, Reason: "a " + sideName(r.receiver) + " entry left alone is in the way: renamed"})
 		}
 	}
+}
+
+// unmerge takes a node that both sides moved or renamed, whose merged place
+// (the parent one side chose, the name the other chose) neither side has
+// and another entry wants, to one side's own place instead (the winner's
+// first) when that is free: the entry then lands where one user put it.
+// Left at the merged place, one of the two would become a conflict copy of a
+// path at most one side touched (TestSimLoop seeds 917, 1189: y/z renamed
+// to y/x locally, moved to z remotely, both merged to x, where an
+// unchanged folder is). It reports whether it moved the node; the caller
+// recomputes the final paths.
+func (r *reconciler) unmerge(n *node) bool {
+	l, rm := &n.v[sideL], &n.v[sideR]
+	if n.base == nil || !l.present || !rm.present || l.phantom || rm.phantom {
+		return false
+	}
+	if n.parent == l.parent && n.name == l.name || n.parent == rm.parent && n.name == rm.name {
+		return false
+	}
+	for _, s := range []int{r.winner, 1 - r.winner} {
+		v := &n.v[s]
+		if r.placeFree(n, v.parent, v.name) {
+			n.parent, n.name = v.parent, v.name
+			r.conflicts = append(r.conflicts, Conflict{Path: n.bpath, Reason: "renamed or moved differently on both sides, the merged place is taken: the " + sideName(s) + " place wins"})
+			return true
+		}
+	}
+	return false
+}
+
+// placeFree reports whether node n may take the place (parent, name): not
+// inside itself, and nothing at its final path but n itself (no other
+// node's final path, no entry of any tree but n's own, no conflict copy
+// name, nothing the rules exclude).
+func (r *reconciler) placeFree(n, parent *node, name string) bool {
+	for a := parent; a != nil; a = a.parent {
+		if a == n {
+			return false
+		}
+	}
+	q := joinPath(r.finalOf(parent), name)
+	if o := r.finals[q]; o != nil && o != n || r.copies[q] || r.ignored(q, n.kind) {
+		return false
+	}
+	if _, ok := r.in.Base[q]; ok && r.byBase[q] != n {
+		return false
+	}
+	if _, ok := r.in.Local[q]; ok && r.at[sideL][q] != n {
+		return false
+	}
+	if _, ok := r.in.Remote[q]; ok && r.at[sideR][q] != n {
+		return false
+	}
+	return true
 }

@@ -199,3 +199,52 @@ func TestRegressNewEntriesInFoldersCrossingOnOnePath(t *testing.T) {
 	}
 	checkCopiesPlanned(t, pl)
 }
+
+// Found by TestSimLoop seed 917: folder y/z renamed locally to y/x and
+// moved remotely to the root as z. The merged place takes the parent from
+// one side and the name from the other, x at the root, where an unchanged
+// folder x is: the moved folder became "x (conflict)", a copy of a path
+// neither user touched. Where the merged place is taken, the entry goes to
+// one side's own place (the winner's, the remote z, free here).
+func TestRegressMergedMoveOntoATakenName(t *testing.T) {
+	in := Input{
+		Base: map[string]Base{
+			"x":       {Kind: Dir, LocalName: "x", RemoteName: "x", Dev: 1, Ino: 10, RemoteID: "F1", RemoteParentID: "ROOT"},
+			"x/a.txt": {Kind: File, LocalName: "a.txt", RemoteName: "a.txt", Size: 3, MtimeNs: 1, Dev: 1, Ino: 11, MD5: "m1", RemoteID: "7", RemoteParentID: "F1"},
+			"y":       {Kind: Dir, LocalName: "y", RemoteName: "y", Dev: 1, Ino: 12, RemoteID: "F2", RemoteParentID: "ROOT"},
+			"y/z":     {Kind: Dir, LocalName: "z", RemoteName: "z", Dev: 1, Ino: 13, RemoteID: "F3", RemoteParentID: "F2"},
+		},
+		Local: map[string]Local{
+			"x":       {Kind: Dir, Name: "x", Dev: 1, Ino: 10},
+			"x/a.txt": {Kind: File, Name: "a.txt", Size: 3, MtimeNs: 1, Dev: 1, Ino: 11, MD5: "m1"},
+			"y":       {Kind: Dir, Name: "y", Dev: 1, Ino: 12},
+			"y/x":     {Kind: Dir, Name: "x", Dev: 1, Ino: 13},
+		},
+		Remote: map[string]Remote{
+			"x":       {Kind: Dir, Name: "x", ID: "F1", ParentID: "ROOT"},
+			"x/a.txt": {Kind: File, Name: "a.txt", ID: "7", ParentID: "F1", Size: 3, MD5: "m1"},
+			"y":       {Kind: Dir, Name: "y", ID: "F2", ParentID: "ROOT"},
+			"z":       {Kind: Dir, Name: "z", ID: "F3", ParentID: "ROOT"},
+		},
+		Host: "h",
+	}
+	pl := Reconcile(in)
+	for _, c := range pl.Conflicts {
+		if c.Copy != "" {
+			t.Fatalf("a conflict copy of a path nobody touched:\n%s", dumpPlanT(pl))
+		}
+	}
+	var moves []string
+	for _, op := range pl.Ops {
+		switch op.Kind {
+		case MoveLocal, MoveRemote:
+			moves = append(moves, fmt.Sprintf("%s %s <- %s", op.Kind, op.Path, op.From))
+		case Record, Forget:
+		default:
+			t.Errorf("unexpected %s %s", op.Kind, op.Path)
+		}
+	}
+	if want := []string{"move-local z <- y/x"}; !reflect.DeepEqual(moves, want) {
+		t.Fatalf("moves %v, want %v:\n%s", moves, want, dumpPlanT(pl))
+	}
+}

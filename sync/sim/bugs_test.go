@@ -827,6 +827,24 @@ var loopSeeds = []pinnedSeed{
 	// TestLoopBackoffHoldsBackThePoll).
 	{25, 30, nil, "driver: emptied-side guard after the side was refilled"},
 	{128, 30, nil, "driver: an outage ending in a halted pass; the poll cut the backoff short"},
+	// Locally z/z renamed to y (at the root) and y/a.txt to y/.hidden;
+	// remotely z/z renamed to z/x: one pass moves both folders to x, then
+	// the file inside. Neither move's fold recorded x (base had it at
+	// z/z), so the file's move found no remote folder for x. A folder move
+	// now tells where the folder is, base or not (sync/engine/exec.go
+	// movedDirs; TestMoveIntoAFolderBothSidesRenamedDifferently).
+	{1269, 60, []int{2, 6, 7, 10, 11, 13, 14, 17, 19, 20, 23, 24, 28, 30, 31, 32, 33}, "failed op: move-remote into a folder both sides renamed differently, its id not folded"},
+	// A file or folder both sides moved differently, to a place merged
+	// from the two (one side's folder, the other's name) that another
+	// entry holds: y/z renamed locally to y/x and moved remotely to z, an
+	// unchanged x at the root (917); y/d.bin renamed remotely to
+	// y/.hidden and locally to it's.txt, a new local .hidden (1189). One
+	// of the two became a conflict copy of a path at most one side
+	// touched. Not the oracle's: both users' places were free. The entry
+	// now goes to one side's own place (sync/plan/merge.go unmerge;
+	// TestRegressMergedMoveOntoATakenName).
+	{917, 60, []int{6, 7, 10, 11, 13, 15, 16, 17, 18, 21, 25, 29, 36, 39, 41, 43, 50, 53, 57, 60, 64, 65, 66, 68, 74}, "false conflict: copy x (conflict) of x, which neither side changed"},
+	{1189, 60, nil, "false conflict: copy .hidden (conflict) of .hidden, which the local side only changed"},
 }
 
 // twoHostSeeds are TestSimTwoHosts failures, pinned the same way.

@@ -635,25 +635,7 @@ func (s *simWatcher) stop() {
 // loopBugSeeds are TestSimLoop failures not fixed yet (found by a sweep of
 // seeds 801-1400 at -steps 60); TestBugSimLoopSeeds replays them with -bugs.
 // Once fixed they move to loopSeeds (TestRegressionSimSeeds).
-var loopBugSeeds = []pinnedSeed{
-	// Locally z/z renamed to y (at the root) and y/a.txt to y/.hidden;
-	// remotely z/z renamed to z/x; one pass sees it all and plans
-	// move-local x<-y, move-remote x<-z/x, then move-remote x/.hidden<-
-	// x/a.txt after the folder's move. Neither move's fold records x (base
-	// had it at z/z: nothing at y or z/x to move, and moveRemote's fold
-	// invents no entry the scan did not see at x), so the file's move
-	// finds no remote folder for x and fails, in a pass nobody else acted
-	// in (invariant 26; sync/engine/ops.go moveRemote, exec.go folderID).
-	{1269, 60, []int{2, 6, 7, 10, 11, 13, 14, 17, 19, 20, 23, 24, 28, 30, 31, 32, 33}, "failed op: move-remote into a folder both sides renamed differently, its id not folded"},
-	// Likely the oracle's: y/d.bin renamed remotely to y/.hidden and
-	// locally to it's.txt at the root, and a local .hidden made at the
-	// root. The merged rename (the remote's name, the local folder) lands
-	// on .hidden: a real collision with the local file, but the remote
-	// touched .hidden only in y, so the oracle calls the copy false.
-	{1189, 60, nil, "false conflict: copy .hidden (conflict) of .hidden, which the local side only changed"},
-	// Not classified yet.
-	{917, 60, nil, "false conflict: copy x (conflict) of x, which the remote side only changed"},
-}
+var loopBugSeeds = []pinnedSeed{}
 
 // TestBugSimLoopSeeds replays loopBugSeeds (only with -bugs: they fail
 // until fixed).
