@@ -18,6 +18,7 @@
 # Token churn: two idle daemons (poll 30 s) on one account for IDLE_MINUTES;
 # the "authorized" log lines of both, per minute (target: far below one
 # per poll, i.e. far below 4 per minute for two hosts).
+# KEEP=1 keeps the work dir (logs of both daemons) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -36,6 +37,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}" $emu; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "work dir kept: $work" >&2; return; fi
   chmod -R u+w "$work"; rm -rf "$work"
 }
 trap cleanup EXIT
