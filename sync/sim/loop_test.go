@@ -104,33 +104,7 @@ func runLoop(t *testing.T, dir string, seed uint64, sched []step) (*run, error) 
 		src: &simWatcher{}, t0: time.Now(), idleC: make(chan struct{}), resumeC: make(chan struct{})}
 	r.loop, w.watch = d, d.src
 	defer d.stop()
-	ctx := context.Background()
-
-	// A few files exist before the daemon starts.
-	boot := rand.New(rand.NewPCG(seed, 1))
-	for range 3 {
-		r.act(ctx, step{Kind: kAct, Side: onLocal, A: boot.Uint64() &^ 0xff, B: boot.Uint64(), C: boot.Uint64()})
-	}
-	d.start()
-	if err := r.quiesce(ctx); err != nil {
-		return r, err
-	}
-	for i, s := range sched {
-		r.logf("step %d: %s", i, s)
-		if err := d.step(ctx, s); err != nil {
-			return r, fmt.Errorf("step %d (%s): %w", i, s, err)
-		}
-	}
-	if err := r.quiesce(ctx); err != nil {
-		return r, err
-	}
-	lt, err := w.localTree()
-	if err != nil {
-		return r, err
-	}
-	r.final = lt.String() + "\n" + w.dumpString()
-	r.finalTree = lt
-	return r, nil
+	return r, r.play(context.Background(), sched, d.start, d.step)
 }
 
 // lockedRand is a seeded source of jitter safe for concurrent use

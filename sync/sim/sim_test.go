@@ -297,32 +297,37 @@ func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*
 	if *flagTwin && v.hosts <= 1 {
 		r.twin = &twinLog{}
 	}
-	ctx := context.Background()
+	return r, r.play(context.Background(), sched, func() {}, r.step)
+}
 
-	// A few files exist before the first pass.
-	boot := rand.New(rand.NewPCG(seed, 1))
+// play runs a schedule as every variant does: a few local files made
+// before start (which starts the daemon's loop, if there is one), each
+// step through do between two quiescences, then the final tree.
+func (r *run) play(ctx context.Context, sched []step, start func(), do func(context.Context, step) error) error {
+	boot := rand.New(rand.NewPCG(r.seed, 1))
 	for range 3 {
 		r.act(ctx, step{Kind: kAct, Side: onLocal, A: boot.Uint64() &^ 0xff, B: boot.Uint64(), C: boot.Uint64()})
 	}
+	start()
 	if err := r.quiesce(ctx); err != nil {
-		return r, err
+		return err
 	}
 	for i, s := range sched {
 		r.logf("step %d: %s", i, s)
-		if err := r.step(ctx, s); err != nil {
-			return r, fmt.Errorf("step %d (%s): %w", i, s, err)
+		if err := do(ctx, s); err != nil {
+			return fmt.Errorf("step %d (%s): %w", i, s, err)
 		}
 	}
 	if err := r.quiesce(ctx); err != nil {
-		return r, err
+		return err
 	}
-	lt, err := w.localTree()
+	lt, err := r.w.localTree()
 	if err != nil {
-		return r, err
+		return err
 	}
-	r.final = lt.String() + "\n" + w.dumpString()
+	r.final = lt.String() + "\n" + r.w.dumpString()
 	r.finalTree = lt
-	return r, nil
+	return nil
 }
 
 func (r *run) act(ctx context.Context, s step) {
