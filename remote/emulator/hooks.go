@@ -30,6 +30,12 @@ type Fault struct {
 	DropReply bool
 	// Latency delays the request before it is handled.
 	Latency time.Duration
+	// StoreDelay holds the request after its body has arrived and before
+	// it is applied, whatever the client does meanwhile: a client that
+	// gives up on the reply (or dies) in that time finds the request
+	// applied afterwards, as a real server finishes storing an upload
+	// whose sender is gone.
+	StoreDelay time.Duration
 	// StealToken deletes every access token of the request's account just
 	// before the request is handled, as another client sharing the keys and
 	// authorizing at that instant would: the request is refused with the

@@ -359,6 +359,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if q.upload != nil {
 		defer q.upload.discard()
 	}
+	if fault != nil && fault.StoreDelay > 0 {
+		time.Sleep(fault.StoreDelay) // deaf to the client on purpose
+	}
 	if fault != nil && fault.StealToken {
 		s.stealToken(q)
 	}

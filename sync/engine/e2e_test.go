@@ -146,7 +146,11 @@ func (e *env) restart() {
 }
 
 func (e *env) pair(mods ...func(*engine.Options)) *engine.Pair {
-	opt := engine.Options{ValidLocalName: func(n string) error { _, err := local.LocalName(n); return err }}
+	// Recovery's second look for late uploads a quarter of the product's:
+	// the emulator on loopback stores an upload within milliseconds, or
+	// after its fault's StoreDelay, well under this.
+	opt := engine.Options{ValidLocalName: func(n string) error { _, err := local.LocalName(n); return err },
+		LateUploadWait: 500 * time.Millisecond}
 	for _, m := range mods {
 		m(&opt)
 	}

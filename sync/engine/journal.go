@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -34,6 +35,7 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 	// uploads journaled together has many): ids claimed by one record are
 	// in inBase for the next.
 	lists := make(map[string][]RemoteFile)
+	var late []lateRecord
 	for _, j := range pending {
 		if inBase == nil {
 			inBase = make(map[string]bool, len(base))
@@ -100,25 +102,84 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		}
 		log := p.log.With(zap.String("op", j.Op), zap.String("step", j.Step), zap.String("path", path))
 		log.Info("resuming interrupted operation")
-		if err := resume(); err != nil {
-			if errors.Is(err, ErrAuth) || ctx.Err() != nil {
-				return true, err
-			}
-			log.Warn("could not resume interrupted operation; will retry next pass", zap.Error(err))
+		err := resume()
+		if errors.Is(err, errNotArrived) {
+			late = append(late, lateRecord{j, resume, log})
 			continue
 		}
-		if err := p.store.JournalDone(j.Seq); err != nil {
-			return true, fmt.Errorf("close journal record %d: %w", j.Seq, err)
+		if err := p.settle(ctx, j, err, log); err != nil {
+			return true, err
 		}
 	}
-	return len(pending) > 0, nil
+	if len(late) == 0 {
+		return len(pending) > 0, nil
+	}
+	// Uploads begun and not on the remote: either never sent, or sent
+	// whole by a process that died before the reply, and still being
+	// stored by the server. One wait for all of them, then a fresh
+	// listing: found now, they are syncd's own uploads like any other;
+	// still absent, they never arrived (a server does not take longer
+	// than this to store what it has received).
+	if p.opt.LateUploadWait > 0 {
+		p.log.Info("waiting for uploads an interrupted pass had begun", zap.Int("uploads", len(late)), zap.Duration("wait", p.opt.LateUploadWait))
+		t := time.NewTimer(p.opt.LateUploadWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return true, ctx.Err()
+		case <-t.C:
+		}
+		clear(lists)
+	}
+	for _, l := range late {
+		err := l.resume()
+		if errors.Is(err, errNotArrived) {
+			err = nil // nothing was uploaded: nothing to resume
+		}
+		if err := p.settle(ctx, l.j, err, l.log); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// errNotArrived is recoverOne's answer for a begun upload whose file is not
+// on the remote (yet).
+var errNotArrived = errors.New("begun upload not on the remote")
+
+// lateRecord is a journal record whose upload had not arrived when recovery
+// first looked.
+type lateRecord struct {
+	j      Journal
+	resume func() error
+	log    *zap.Logger
+}
+
+// settle closes journal record j after its recovery ended with err: done,
+// or left open for the next pass when it could not be resumed now. It
+// returns the errors that must stop the pass.
+func (p *Pair) settle(ctx context.Context, j Journal, err error, log *zap.Logger) error {
+	if err != nil {
+		if errors.Is(err, ErrAuth) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("could not resume interrupted operation; will retry next pass", zap.Error(err))
+		return nil
+	}
+	if err := p.store.JournalDone(j.Seq); err != nil {
+		return fmt.Errorf("close journal record %d: %w", j.Seq, err)
+	}
+	return nil
 }
 
 func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, base map[string]plan.Base, inBase map[string]bool, lists map[string][]RemoteFile) error {
 	if rec.New == "" {
 		id, err := p.findOrphan(ctx, rec, inBase, lists)
-		if err != nil || id == "" {
-			return err // nothing was uploaded: nothing to resume
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			return errNotArrived
 		}
 		rec.New = id
 	}

@@ -45,6 +45,13 @@ type Options struct {
 	// SettleWait is how long Once waits before looking again at files
 	// that were still being written (default 1s).
 	SettleWait time.Duration
+	// LateUploadWait is how long journal recovery waits, once, before it
+	// looks again for the uploads an interrupted pass had begun and that
+	// are not on the remote yet: a server finishes storing an upload whose
+	// sender died after sending it, possibly after the restarted process
+	// first listed the folder (default 2s; negative: no second look, for
+	// a caller that knows no request outlives a crash).
+	LateUploadWait time.Duration
 	// SweepInterval is how often an incremental pass lists every remote
 	// folder; in between, polls list the root, the folders active in the
 	// last hour (at most HotFolders) and those the pass's own operations
@@ -154,6 +161,9 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 	}
 	if opt.SettleWait <= 0 {
 		opt.SettleWait = time.Second
+	}
+	if opt.LateUploadWait == 0 {
+		opt.LateUploadWait = 2 * time.Second
 	}
 	if opt.SweepInterval <= 0 {
 		opt.SweepInterval = 10 * time.Minute

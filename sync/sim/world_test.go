@@ -413,6 +413,14 @@ func (w *world) restartEmulator() error {
 func (w *world) pair(opt engine.Options) *engine.Pair {
 	opt.Now = w.clk.Now
 	opt.Workers = 1
+	if w.srv != nil && opt.LateUploadWait == 0 {
+		// Outside a synctest bubble recovery's wait for late uploads
+		// would be real time, and none can come: ops run one at a time
+		// (the scheduler parks the others before their requests), so no
+		// request outlives a crash. In a bubble the wait costs nothing
+		// and the loop runs keep it.
+		opt.LateUploadWait = -1
+	}
 	opt.ValidLocalName = func(n string) error { _, err := local.LocalName(n); return err }
 	if *flagEngineLog && opt.Logger == nil {
 		opt.Logger = zap.NewExample()
