@@ -39,6 +39,7 @@ type execution struct {
 	knownDirs map[string]bool
 	seqs      []uint64                // journal records to close after the next commit
 	upJournal map[int]journaledUpload // uploads journaled, not launched yet
+	held      []heldUpload            // uploads waiting for their folder's check (confirm.go)
 	jq        chan journalReq         // the run's group-commit journal writer (nil: write directly)
 	refused   map[string]string       // path -> message: uploads the service refused
 	// copies maps a conflict copy's path to its conflict; conflicts holds
@@ -100,6 +101,10 @@ type opResult struct {
 	fold   func(x *execution) // applied on success
 	seq    uint64             // journal record to close once committed (0: none)
 	bytes  int64
+	// checkFolder, when set, is the folder an upload (fileID) went into:
+	// the result is held until a check shows the folder still active.
+	checkFolder, fileID string
+	checked             []opResult // a folder check's results (idx -1)
 }
 
 // opTask is what an op goroutine needs, resolved by run at launch.
@@ -343,7 +348,8 @@ func (x *execution) run(ctx context.Context) {
 		}
 	}
 	inflight := map[int]bool{}
-	results := make(chan opResult, n) // buffered: after a crash nobody reads
+	checking := 0                       // folder checks in flight (confirm.go): at most one
+	results := make(chan opResult, n+1) // buffered: after a crash nobody reads
 	var finish func(i int, st OpStatus)
 	finish = func(i int, st OpStatus) {
 		state[i] = st
@@ -360,6 +366,24 @@ func (x *execution) run(ctx context.Context) {
 			if waiting[d] == 0 {
 				ready = append(ready, d)
 			}
+		}
+	}
+	// apply folds a finished op's result into the run.
+	apply := func(r opResult) {
+		if r.status == OpDone && r.fold != nil {
+			r.fold(x)
+		}
+		if c, ok := x.copyOf(x.ops[r.idx]); ok && r.status == OpDone {
+			x.conflicts = append(x.conflicts, c)
+		}
+		if r.seq != 0 {
+			x.seqs = append(x.seqs, r.seq)
+		}
+		x.note(r)
+		finish(r.idx, r.status)
+		x.pending++
+		if x.pending >= x.p.opt.CommitEvery {
+			x.commit()
 		}
 	}
 	for {
@@ -393,7 +417,21 @@ func (x *execution) run(ctx context.Context) {
 			}
 		}
 		ready = still
-		if len(inflight) == 0 {
+		// Held uploads are checked when nothing else is left to wait for,
+		// or when a commit's worth of them waits.
+		if checking == 0 && len(x.held) > 0 && (len(inflight) == 0 || len(x.held) >= x.p.opt.CommitEvery) {
+			held := x.held
+			x.held = nil
+			checking++
+			check := func() opResult { return opResult{idx: -1, checked: x.checkFolders(ctx, held)} }
+			if d := x.p.opt.Dispatch; d != nil {
+				var r opResult
+				d.Go(func() { r = check() }, func() { results <- r })
+			} else {
+				go func() { results <- check() }()
+			}
+		}
+		if len(inflight) == 0 && checking == 0 {
 			break
 		}
 		x.dispatchWait()
@@ -401,29 +439,26 @@ func (x *execution) run(ctx context.Context) {
 		if errors.Is(r.err, ErrCrash) {
 			x.crashed = r.err
 			cancel()
-			for range len(inflight) - 1 {
+			for range len(inflight) + checking - 1 {
 				x.dispatchWait()
 				<-results // let the others stop; fold nothing
 			}
 			return
 		}
+		if r.idx < 0 {
+			checking--
+			for _, r := range r.checked {
+				apply(r)
+			}
+			continue
+		}
 		delete(inflight, r.idx)
 		running[classOf(x.ops[r.idx].Kind)]--
-		if r.status == OpDone && r.fold != nil {
-			r.fold(x)
+		if r.status == OpDone && r.checkFolder != "" {
+			x.holdUpload(r)
+			continue
 		}
-		if c, ok := x.copyOf(x.ops[r.idx]); ok && r.status == OpDone {
-			x.conflicts = append(x.conflicts, c)
-		}
-		if r.seq != 0 {
-			x.seqs = append(x.seqs, r.seq)
-		}
-		x.note(r)
-		finish(r.idx, r.status)
-		x.pending++
-		if x.pending >= x.p.opt.CommitEvery {
-			x.commit()
-		}
+		apply(r)
 	}
 	for i := range x.ops {
 		if state[i] == 0 { // never started: cancelled

@@ -302,7 +302,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("upload.begun"); err != nil {
 		return opResult{err: err}
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, name, l, have, seq)
+	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, name, l, have, seq, true)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -326,10 +326,14 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	}
 	b := plan.Base{Kind: plan.File, LocalName: name, RemoteName: name, Size: l.Size, MtimeNs: l.MtimeNs,
 		Dev: l.Dev, Ino: l.Ino, MD5: md5, RemoteID: f.ID, RemoteParentID: t.parentID}
-	return opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
+	r := opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
 		x.put(op.Path, b)
 		x.learnt[f.ID] = md5
 	}}
+	if t.parentID != "" {
+		r.checkFolder, r.fileID = t.parentID, f.ID // held until checkFolders confirms the folder
+	}
+	return r
 }
 
 // uploadRecord is the journal record of the upload t of the local file l.
@@ -343,12 +347,14 @@ func uploadRecord(t opTask, l plan.Local) transferRecord {
 // that what arrived is the planned version. A file that changed while it
 // was read is trashed on the remote: that content never existed as a whole.
 // A journal record seq (0: none) is closed when nothing can have arrived.
-func (x *execution) send(ctx context.Context, key, raw, folder, name string, l plan.Local, check bool, seq uint64) (RemoteFile, error) {
+// defer leaves the check of where the file landed to the caller (the run's
+// checkFolders); a replace checks at once, before it trashes the old file.
+func (x *execution) send(ctx context.Context, key, raw, folder, name string, l plan.Local, check bool, seq uint64, deferCheck bool) (RemoteFile, error) {
 	progress := x.p.live.startTransfer(key, "up", l.Size, x.p.opt.Now())
 	f, err := x.p.remote.Upload(ctx, Upload{
 		Folder: folder, Name: name, Size: l.Size,
 		Open: x.opener(raw, l, check), KnownIDs: x.isKnown, KeepServerName: true,
-		Progress: progress,
+		Progress: progress, DeferLocationCheck: deferCheck && folder != "",
 	})
 	x.p.live.endTransfer(key)
 	if err != nil {
@@ -476,7 +482,7 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("replace.begun"); err != nil {
 		return opResult{err: err}
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, name, l, true, seq)
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, name, l, true, seq, false)
 	if err != nil {
 		return opResult{err: err}
 	}
