@@ -309,16 +309,7 @@ func (x *execution) run(ctx context.Context) {
 	}
 	x.p.progressBegin(x.ops, x.p.opt.Now())
 	defer x.p.progressEnd()
-	lim := x.p.remote.Limits()
-	maxClass := map[opClass]int{
-		classMeta:     metaParallel,
-		classUpload:   min(orDefault(lim.ConcurrentUploads, defaultTransfers), maxTransfers),
-		classDownload: min(orDefault(lim.ConcurrentDownloads, defaultTransfers), maxTransfers),
-	}
-	total := x.p.opt.Workers
-	if total <= 0 {
-		total = maxClass[classMeta] + maxClass[classUpload] + maxClass[classDownload]
-	}
+	maxClass, total := x.p.slots()
 	// A crash (simulated by a failpoint) stops every op in flight: their
 	// next API call sees the cancelled context, as a killed process would
 	// make none.
@@ -480,19 +471,47 @@ func (x *execution) dispatchWait() {
 }
 
 // Concurrency bounds. Transfers follow the account's concurrent_uploads and
-// concurrent_downloads (default and cap below); other API calls (listings,
-// renames, moves, deletes) run metaParallel at a time.
+// concurrent_downloads, up to the number the package gives (api.md 13);
+// a package without a limit (0) gets unlimitedTransfers. Other API calls
+// (folder creations, listings, renames, moves, deletes) run metaParallel
+// at a time: they are small, and the pacer (remote) slows all of them
+// down when the server pushes back.
 const (
-	metaParallel     = 4
-	defaultTransfers = 4
-	maxTransfers     = 32
+	metaParallel       = 16
+	unlimitedTransfers = 64
 )
 
-func orDefault(v, d int) int {
-	if v <= 0 {
-		return d
+func transferSlots(limit int) int {
+	if limit <= 0 {
+		return unlimitedTransfers
 	}
-	return v
+	return limit
+}
+
+// slots are the executor's bounds for one pass: per class of op, and in
+// all (Options.Workers, clamped to the sum: more would only wait).
+func (p *Pair) slots() (map[opClass]int, int) {
+	lim := p.remote.Limits()
+	maxClass := map[opClass]int{
+		classMeta:     metaParallel,
+		classUpload:   transferSlots(lim.ConcurrentUploads),
+		classDownload: transferSlots(lim.ConcurrentDownloads),
+	}
+	sum := maxClass[classMeta] + maxClass[classUpload] + maxClass[classDownload]
+	total := p.opt.Workers
+	switch {
+	case total <= 0:
+		total = sum
+	case total > sum:
+		if !p.workersClamped {
+			p.workersClamped = true
+			p.log.Info("workers above what the account's package allows; using the package's limits",
+				zap.Int("workers", total), zap.Int("used", sum),
+				zap.Int("concurrent_uploads", lim.ConcurrentUploads), zap.Int("concurrent_downloads", lim.ConcurrentDownloads))
+		}
+		total = sum
+	}
+	return maxClass, total
 }
 
 // busy reports whether op i touches a path an op in flight touches (the

@@ -13,8 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/sync/bind"
+	"github.com/syncd/syncd/sync/engine"
 )
 
 // requestCounter counts the API requests that reach the emulator, by
@@ -156,4 +159,72 @@ func TestUploadIntoFolderTrashedMeanwhile(t *testing.T) {
 		}
 	}
 	e.sync()
+}
+
+// barrierRemote holds every upload until want of them are in flight at
+// once, or for 5 s when fewer come: maxSeen then tells how many the
+// executor ran together.
+type barrierRemote struct {
+	engine.Remote
+	want    int
+	mu      sync.Mutex
+	flight  int
+	maxSeen int
+	closed  bool
+	full    chan struct{}
+}
+
+func (b *barrierRemote) Upload(ctx context.Context, u engine.Upload) (engine.RemoteFile, error) {
+	b.mu.Lock()
+	b.flight++
+	b.maxSeen = max(b.maxSeen, b.flight)
+	if b.flight == b.want && !b.closed {
+		b.closed = true
+		close(b.full)
+	}
+	b.mu.Unlock()
+	defer func() { b.mu.Lock(); b.flight--; b.mu.Unlock() }()
+	select {
+	case <-b.full:
+	case <-ctx.Done():
+		return engine.RemoteFile{}, ctx.Err()
+	case <-time.After(5 * time.Second):
+		// Fewer run at once: let all go, the test reports maxSeen.
+		b.mu.Lock()
+		if !b.closed {
+			b.closed = true
+			close(b.full)
+		}
+		b.mu.Unlock()
+	}
+	return b.Remote.Upload(ctx, u)
+}
+
+// Uploads run as many at once as the package's concurrent_uploads allows
+// (the sample package's 100, not a fixed 32), and a package without a
+// limit does not mean a handful.
+func TestUploadsFollowThePackagesConcurrency(t *testing.T) {
+	for _, tc := range []struct{ limit, want int }{{100, 100}, {0, 64}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			e := newEnv(t, func(o *emulator.Options) {
+				a := emulator.DefaultAccount()
+				a.ConcurrentUploads = tc.limit
+				o.Accounts = []emulator.Account{a}
+			})
+			for i := range tc.want + 20 {
+				e.write(fmt.Sprintf("d/f%03d.txt", i), fmt.Sprintf("file %d", i))
+			}
+			b := &barrierRemote{Remote: bind.Remote{C: e.client}, want: tc.want, full: make(chan struct{})}
+			p := engine.NewPair(e.cfg, b, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
+				engine.Options{Workers: 1000})
+			res, err := p.Once(context.Background(), engine.PassOptions{})
+			if err != nil || res.Failed > 0 {
+				t.Fatalf("once: %v %+v", err, res.Errors)
+			}
+			if b.maxSeen != tc.want {
+				t.Errorf("%d uploads in flight at most, want %d", b.maxSeen, tc.want)
+			}
+			e.assertSame()
+		})
+	}
 }
