@@ -131,6 +131,25 @@ func TestDroppedReplyIsApplied(t *testing.T) {
 	}
 }
 
+// Through the in-process Transport a dropped reply is the same: applied,
+// and the caller gets an error, not the handler's panic.
+func TestDroppedReplyThroughTransport(t *testing.T) {
+	e := newEnv(t)
+	s := e.login()
+	hc := &http.Client{Transport: emulator.Transport{Handler: e.srv}}
+	e.srv.InjectFault(emulator.Fault{Endpoint: "folder/create", DropReply: true})
+	if _, err := hc.PostForm(e.url("folder/create"), s.form("folder_name", "ghost")); err == nil {
+		t.Fatal("dropped reply through Transport: no error")
+	}
+	d := e.srv.Dump(emulator.DemoAccountID)
+	if len(d) != 1 || d[0].Name != "ghost" || !d[0].Folder {
+		t.Fatalf("dump %+v", d)
+	}
+	if resp, err := hc.PostForm(e.url("folder/create"), s.form("folder_name", "seen")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the next request through Transport: %v %v", resp, err)
+	}
+}
+
 func TestUnknownPathsAndMethods(t *testing.T) {
 	e := newEnv(t)
 	code, _ := e.raw("file/nothing", nil)

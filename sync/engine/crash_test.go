@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 // TestCrashAtEveryFailpointResumes kills the pass at each step of every
@@ -30,6 +31,7 @@ func TestCrashAtEveryFailpointResumes(t *testing.T) {
 			e.write("p/one.txt", "p one")
 			e.write("p/two.txt", "p two")
 			e.write("q/one.txt", "q one")
+			e.write("ren.txt", "renamed remotely")
 			e.sync()
 
 			// One change of each kind: an upload, a replace, a download, a
@@ -46,7 +48,13 @@ func TestCrashAtEveryFailpointResumes(t *testing.T) {
 			if err := os.Rename(filepath.Join(e.dir, "p", "one.txt"), filepath.Join(e.dir, "q", "two.txt")); err != nil {
 				t.Fatal(err)
 			}
-			want := e.localFilesAfter(map[string]string{"down.txt": sum("from the remote")})
+			// A remote rename: a local move.
+			ren, _ := e.remoteEntry("ren.txt")
+			if _, err := e.other().RenameFile(context.Background(), idOf(ren), "ren2.txt"); err != nil {
+				t.Fatal(err)
+			}
+			want := e.localFilesAfter(map[string]string{"down.txt": sum("from the remote"), "ren2.txt": sum("renamed remotely")})
+			delete(want, "ren.txt")
 
 			hit := false
 			p := e.pair(func(o *engine.Options) {
@@ -361,5 +369,45 @@ func TestCrashAfterMovingANewRemoteVersion(t *testing.T) {
 	want := map[string]string{"f.txt": sum("remote version two, longer")}
 	if got := e.localFiles(); !equalMaps(got, want) {
 		t.Fatalf("local files %v, want %v", sorted(got), sorted(want))
+	}
+}
+
+// A remote rename brought down by a local move, the process dead before the
+// commit, then the other client writes a new version of the renamed file (a
+// new id). Only the uncommitted move tied the local file to its base entry:
+// the next pass took the local file for the user's own new file in the way of
+// the remote one and made a conflict copy (TestSimOneWay seed 800173). The
+// move is journaled now; the next pass downloads the version. Both a two-way
+// and a download-only pair.
+func TestCrashAfterLocalMoveThenRemoteEdit(t *testing.T) {
+	for _, down := range []bool{false, true} {
+		t.Run(fmt.Sprintf("download-only=%v", down), func(t *testing.T) {
+			e := newEnv(t)
+			e.write("a.txt", "version one")
+			e.sync()
+			en, _ := e.remoteEntry("a.txt")
+			if _, err := e.other().RenameFile(context.Background(), idOf(en), "b.txt"); err != nil {
+				t.Fatal(err)
+			}
+			if down {
+				e.cfg.Direction = plan.DownloadOnly
+			}
+			hit := false
+			p := e.pair(func(o *engine.Options) {
+				o.MaxPasses = 1
+				o.Failpoint = crashOnce("commit.before", &hit)
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) || !hit {
+				t.Fatalf("no crash at commit.before: %v", err)
+			}
+			e.replaceRemote(e.other(), "b.txt", "remote version two, longer")
+			e.restart()
+			e.sync()
+			want := map[string]string{"b.txt": sum("remote version two, longer")}
+			if got := e.localFiles(); !equalMaps(got, want) {
+				t.Fatalf("local files %v, want %v", sorted(got), sorted(want))
+			}
+			e.assertSame()
+		})
 	}
 }

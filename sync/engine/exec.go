@@ -113,6 +113,7 @@ type opTask struct {
 	idx      int
 	parentID string // remote folder id of the op's (destination) parent; "" unknown
 	parentOK bool
+	copy     bool   // op makes a conflict copy (journaled with its conflict)
 	rawPath  string // local path (original bytes) of op.Path
 	rawDir   string // local path of op.Path's parent
 	rawFrom  string // local path of op.From
@@ -837,6 +838,7 @@ func (x *execution) task(i int) opTask {
 		// was planned before (TestSim seed 800112).
 		t.rawPath = joinKey(t.rawDir, l.Name)
 	}
+	_, t.copy = x.copyOf(op)
 	t.parentID, t.parentOK = x.folderID(parentKey(op.Path))
 	if op.From != "" {
 		t.rawFrom = x.localPath(op.From)

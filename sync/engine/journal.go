@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"path"
 	"strconv"
@@ -81,6 +82,10 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 			var m moveRecord
 			derr = json.Unmarshal(j.Data, &m)
 			path, resume = m.Path, func() error { return p.recoverMove(ctx, m, base) }
+		case opMoveLocal:
+			var m moveLocalRecord
+			derr = json.Unmarshal(j.Data, &m)
+			path, resume = m.Path, func() error { return p.recoverMoveLocal(m, base) }
 		default:
 			var rec transferRecord
 			derr = json.Unmarshal(j.Data, &rec)
@@ -246,10 +251,28 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]pl
 		}
 		return nil
 	}
-	// Nothing is lost under the temporary name, and the next pass syncs it
-	// as it stands; retrying would only repeat this.
-	p.log.Warn("interrupted remote move left the entry under its temporary name: its old and new names are both taken now",
-		zap.String("path", m.Path), zap.String("name", m.Aside))
+	// Both names were taken meanwhile: the entry becomes a conflict copy
+	// of its old name, in its old folder. Left under the temporary name,
+	// every host would leave it alone for good (see hideTemp).
+	from, err := x.listFolder(ctx, m.FromParent)
+	if err != nil {
+		return err
+	}
+	name := path.Base(plan.ConflictName(m.FromName, p.opt.Now(), p.cfg.Host, func(n string) bool {
+		return from.taken(path.Base(n), r.Kind, r.ID)
+	}))
+	hops := []remotePlace{{m.FromParent, name}}
+	if cur.parent != m.FromParent {
+		hops = []remotePlace{{m.FromParent, cur.name}, {m.FromParent, name}}
+	}
+	for _, h := range hops {
+		if err := x.hop(ctx, r, cur, h); err != nil {
+			return err
+		}
+		cur = h
+	}
+	p.log.Warn("interrupted remote move: its old and new names are both taken now; the entry keeps a conflict name",
+		zap.String("path", m.Path), zap.String("name", name))
 	return nil
 }
 
@@ -269,25 +292,62 @@ func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
 	if _, taken := base[m.Path]; taken {
 		return nil
 	}
-	c := Commit{Put: make(map[string]plan.Base)}
-	for key, eb := range base {
-		if under(key, m.From) {
-			c.Delete = append(c.Delete, key)
-			c.Put[m.Path+key[len(m.From):]] = eb
-		}
-	}
 	b.LocalName, b.RemoteName, b.RemoteParentID = m.ToName, m.ToName, m.ToParent
 	if m.Dir {
 		b.RemoteID = m.ID
 	}
-	c.Put[m.Path] = b
-	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+	if err := p.moveBase(base, m.From, m.Path, b); err != nil {
 		return fmt.Errorf("record recovered move %s: %w", m.Path, err)
+	}
+	return nil
+}
+
+// moveBase commits what a move's fold does to the base (moveTree, then the
+// top entry rewritten): the entries at and below from move to to, the one at
+// to becomes top. The in-memory base follows, for the records after.
+func (p *Pair) moveBase(base map[string]plan.Base, from, to string, top plan.Base) error {
+	c := Commit{Put: make(map[string]plan.Base)}
+	for key, eb := range base {
+		if under(key, from) {
+			c.Delete = append(c.Delete, key)
+			c.Put[to+key[len(from):]] = eb
+		}
+	}
+	c.Put[to] = top
+	if err := p.store.Commit(p.cfg.Key, c); err != nil {
+		return err
 	}
 	for _, key := range c.Delete {
 		delete(base, key)
 	}
 	maps.Copy(base, c.Put)
+	return nil
+}
+
+// recoverMoveLocal writes the base an interrupted local move's commit
+// would have, when the moved entry is where the move put it: the base
+// entries at and below From move to Path, the top one under the new name.
+// Anything else (the rename never ran, the user moved it on, a later pass
+// decided) is left for the next pass to see.
+func (p *Pair) recoverMoveLocal(m moveLocalRecord, base map[string]plan.Base) error {
+	b, ok := base[m.From]
+	if !ok || (b.Kind == plan.Dir) != m.Dir || b.Dev != m.Dev || b.Ino != m.Ino {
+		return nil
+	}
+	if _, taken := base[m.Path]; taken {
+		return nil
+	}
+	st, err := p.local.Stat(m.Raw)
+	if err != nil || st.Dev != m.Dev || st.Ino != m.Ino || (st.Kind == plan.Dir) != m.Dir {
+		return nil
+	}
+	b.LocalName, b.RemoteName = m.Name, m.Name
+	if m.ParentSet {
+		b.RemoteParentID = m.RemoteParentID
+	}
+	if err := p.moveBase(base, m.From, m.Path, b); err != nil {
+		return fmt.Errorf("record recovered local move %s: %w", m.Path, err)
+	}
 	return nil
 }
 
@@ -299,7 +359,7 @@ func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
 func (p *Pair) recoverDownload(rec transferRecord) error {
 	rc, st, err := p.local.OpenRead(rec.Raw)
 	if err != nil {
-		if errors.Is(err, ErrPremise) || errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrPremise) || errors.Is(err, ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return fmt.Errorf("read %s: %w", rec.Path, err)
@@ -334,7 +394,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		lists[rec.Folder] = files
 	}
 	for _, f := range files {
-		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) {
+		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) && !tempOf(f.Name, rec.Name) {
 			continue
 		}
 		sum, err := p.remote.Download(ctx, f.ID, f.Size, io.Discard, nil)
@@ -375,4 +435,23 @@ func serverNameOf(stored, wanted string) bool {
 		}
 	}
 	return false
+}
+
+// heldPaths are the paths the unsettled records of multi-step remote
+// operations concern: an upload's or a replace's path, a move's
+// destination (its source is frozen by its temporary name, see hideTemp).
+// A download's record holds nothing: the next pass compares the file in
+// place with base as it would without the record.
+func heldPaths(records []Journal) []string {
+	var out []string
+	for _, j := range records {
+		var rec struct {
+			Path string `json:"path"`
+		}
+		if j.Op != opUpload && j.Op != opReplace && j.Op != opMove || json.Unmarshal(j.Data, &rec) != nil || rec.Path == "" {
+			continue
+		}
+		out = append(out, rec.Path)
+	}
+	return out
 }

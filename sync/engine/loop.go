@@ -165,7 +165,8 @@ func (p *Pair) Status() Status {
 // interval, a full local rescan (and a trash purge) every scan interval and
 // every DegradedScanInterval while the change source is degraded or off, a
 // look again after the settle delay while files are still being written,
-// and passes after failures with backoff. Passes never overlap. They are
+// and passes after failures with backoff (a failed pass holds back the
+// poll until its retry). Passes never overlap. They are
 // incremental: a poll lists the hot folders (everything at a sweep), a
 // batch rescans what it names, and a pass that finds nothing changed stops
 // before planning. Items that fail are retried by later passes without
@@ -255,6 +256,8 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		if lo.OnPass != nil {
 			lo.OnPass(res, err)
 		}
+		// A pass that listed the remote starts the poll interval again.
+		pollIn, resetPoll := lo.PollInterval, !localOnly
 		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0) {
 			failures++
 			d := backoff(lo.RetryMin, lo.RetryMax, failures, lo.Jitter)
@@ -263,6 +266,14 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			}
 			p.log.Warn("pass incomplete; retrying", zap.Error(err), zap.Int("failed", res.Failed), zap.Duration("in", d))
 			w.retryIn(d)
+			if err != nil {
+				// The pass as a whole failed (the server is down, the keys
+				// refused, a guard halted it): no poll before the retry,
+				// which lists the remote, or the backoff would stop growing
+				// at the poll interval. (While only items fail, the server
+				// answers: polls go on, and so do the other files.)
+				pollIn, resetPoll = max(pollIn, d), true
+			}
 			next := p.opt.Now().Add(d)
 			p.live.update(func(s *Status) { s.NextRetry = next })
 		} else {
@@ -277,8 +288,8 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 				w.retryIn(0)
 			}
 		}
-		if !localOnly {
-			w.poll.Reset(lo.PollInterval)
+		if resetPoll {
+			w.poll.Reset(pollIn)
 		}
 	}
 }

@@ -65,25 +65,34 @@ func (d *downRemote) Download(context.Context, string, int64, io.Writer, func(in
 }
 func (d *downRemote) Limits() engine.Limits { return engine.Limits{} }
 
-// While the server is down the loop retries with growing, jittered delays
-// (not in a tight loop, not only at the poll interval), and syncs as soon
-// as the server answers again.
-func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
+// downPair opens a real local root and state file for a pair whose remote
+// is r (made inside the synctest bubble, hence the function).
+func downPair(t *testing.T) func(r engine.Remote) *engine.Pair {
 	dir := t.TempDir()
 	st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	fs, err := local.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fs.Close()
+	t.Cleanup(func() { fs.Close() })
+	return func(r engine.Remote) *engine.Pair {
+		return engine.NewPair(engine.PairConfig{Key: "p", LocalRoot: dir, RemotePath: "/x"}, r,
+			&bind.Local{FS: fs}, bind.Store{S: st}, engine.Options{})
+	}
+}
+
+// While the server is down the loop retries with growing, jittered delays
+// (not in a tight loop, not only at the poll interval), and syncs as soon
+// as the server answers again.
+func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
+	newPair := downPair(t)
 	synctest.Test(t, func(t *testing.T) {
 		r := &downRemote{}
-		p := engine.NewPair(engine.PairConfig{Key: "p", LocalRoot: dir, RemotePath: "/x"}, r,
-			&bind.Local{FS: fs}, bind.Store{S: st}, engine.Options{})
+		p := newPair(r)
 		ctx, cancel := context.WithCancel(context.Background())
 		passes := make(chan error, 100)
 		done := make(chan struct{})
@@ -126,6 +135,55 @@ func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// The backoff after failed passes is not cut short by the poll: with a
+// 30 s poll interval the retries still come after 2, 4, ... 64 s, each
+// when status said it would. (The poll timer fired at the poll interval
+// whatever the backoff, so no retry came later than that: TestSimLoop
+// seed 128 ran a pass the emptied-side guard halted every 30 s for half
+// an hour, where RetryMax was meant.)
+func TestLoopBackoffHoldsBackThePoll(t *testing.T) {
+	newPair := downPair(t)
+	synctest.Test(t, func(t *testing.T) {
+		r := &downRemote{}
+		p := newPair(r)
+		ctx, cancel := context.WithCancel(context.Background())
+		type pass struct {
+			at        time.Duration
+			nextRetry time.Time
+			err       error
+		}
+		passes := make(chan pass, 100)
+		done := make(chan struct{})
+		start := time.Now()
+		go func() {
+			p.Run(ctx, engine.LoopOptions{PollInterval: 30 * time.Second, ScanInterval: 24 * time.Hour, Changes: newFakeSource(),
+				RetryMin: 2 * time.Second, RetryMax: 5 * time.Minute,
+				Jitter: func(max time.Duration) time.Duration { return max }, // no spread: the nominal delays
+				OnPass: func(_ engine.PassResult, err error) {
+					passes <- pass{time.Since(start), p.Status().NextRetry, err}
+				}})
+			close(done)
+		}()
+		defer func() { cancel(); <-done }()
+		prev := <-passes
+		for i, want := range []time.Duration{2, 4, 8, 16, 32, 64, 128} {
+			ps := <-passes
+			if ps.err == nil {
+				t.Fatal("a pass succeeded while the server was down")
+			}
+			if gap := ps.at - prev.at; gap != want*time.Second {
+				t.Fatalf("retry %d came %s after the pass before, want %s", i+1, gap, want*time.Second)
+			}
+			// (OnPass runs before the pass's own retry is scheduled: status
+			// still shows the one that started it.)
+			if !ps.nextRetry.Equal(start.Add(ps.at)) {
+				t.Fatalf("retry %d at %s, status said %s", i+1, ps.at, ps.nextRetry.Sub(start))
+			}
+			prev = ps
+		}
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -28,7 +29,13 @@ const (
 	// opMove is a remote move routed through a temporary name (see
 	// route): a crash there must not leave the user's file or folder
 	// under that name.
-	opMove         = "move"
+	opMove = "move"
+	// opMoveLocal is a local rename that follows the remote side: a crash
+	// between the rename and the commit must still tie the moved entry to
+	// its base entry, or a later change of the remote entry's id (another
+	// client's new version) leaves nothing that links the two (TestSimOneWay
+	// seed 800173).
+	opMoveLocal    = "move-local"
 	stepBegun      = "begun"
 	stepUploaded   = "uploaded"
 	stepOldTrashed = "old-trashed"
@@ -90,6 +97,21 @@ type moveRecord struct {
 	// recovery writes the base the op's commit would have (bindMoved).
 	From string `json:"from,omitempty"`
 	Bind bool   `json:"bind,omitempty"`
+}
+
+// moveLocalRecord is the journal data of a local move (see opMoveLocal):
+// what recovery needs to write the base the move's commit would have, once
+// it finds the entry at Raw.
+type moveLocalRecord struct {
+	From           string `json:"from"`
+	Path           string `json:"path"`
+	Raw            string `json:"raw"`
+	Name           string `json:"name"`
+	Dev            uint64 `json:"dev"`
+	Ino            uint64 `json:"ino"`
+	Dir            bool   `json:"dir,omitempty"`
+	RemoteParentID string `json:"remote_parent_id,omitempty"`
+	ParentSet      bool   `json:"parent_set,omitempty"`
 }
 
 // exec runs one op. It never touches execution state except through the
@@ -302,7 +324,18 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("upload.begun"); err != nil {
 		return opResult{err: err}
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, name, l, have, seq, true)
+	// A name the server would change (a leading dot, a quote) is sent
+	// under syncd's temporary name: until the rename back, other hosts
+	// leave it alone, where "env" for ".env" would look like a user's file.
+	// Only an upload under its own name leaves the check of where it
+	// landed to the run's checkFolders: one under a temporary name is
+	// renamed next, and that rename must act on a file known to be in
+	// its folder.
+	sendAs := name
+	if uploadName(name) != name {
+		sendAs = tempName(name, tagUpload, strconv.FormatUint(seq, 10), x.p.tempTag())
+	}
+	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, sendAs, l, have, seq, sendAs == name)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -482,7 +515,11 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	if err := x.p.fail("replace.begun"); err != nil {
 		return opResult{err: err}
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, name, l, true, seq, false)
+	// The new version goes up under syncd's temporary name, never as the
+	// server's "name (2).ext": until it has its name, every host leaves it
+	// alone (see addListing), however long the token or the process is
+	// lost between the steps.
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq, false)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -495,6 +532,13 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}
 	b, err := x.finishReplace(ctx, seq, rec, r)
 	if err != nil {
+		if !errors.Is(err, errSkip) {
+			// Unsettled (the token lost before the rename, say): the
+			// record stays open and recovery finishes the replace at
+			// the next pass; closed here, the upload stayed under its
+			// temporary name for good (issue 14).
+			seq = 0
+		}
 		return opResult{err: err, seq: seq}
 	}
 	// The name on disk now, not the premise's: an earlier op of this pass
@@ -513,11 +557,22 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
-			derr := x.p.remote.DeleteFile(ctx, rec.New)
-			return plan.Base{}, errors.Join(err, derr)
+			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil {
+				// Not settled: our upload is still there.
+				return plan.Base{}, fmt.Errorf("%v; trash our upload %s: %w", err, rec.New, derr)
+			}
+			return plan.Base{}, err
 		}
 		return plan.Base{}, err
 	} else if err == nil {
+		// Our upload still where we put it? Trashed or moved by another
+		// client meanwhile, the old version must stay: trashing it would
+		// leave the path empty on the remote, a deletion for every host.
+		if f, err := x.p.remote.FileInfo(ctx, rec.New); err != nil && !errors.Is(err, ErrNotFound) {
+			return plan.Base{}, err
+		} else if err != nil || !f.Active || f.FolderID != "" && f.FolderID != rec.Folder {
+			return plan.Base{}, fmt.Errorf("remote file %s: %w", rec.New, errMovedAway)
+		}
 		if err := x.p.remote.DeleteFile(ctx, old.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return plan.Base{}, fmt.Errorf("trash replaced remote file %s: %w", old.ID, err)
 		}
@@ -878,7 +933,7 @@ func (x *execution) route(ctx context.Context, r plan.Remote, from, to remotePla
 	if !src.taken(to.name, r.Kind, r.ID) {
 		return []remotePlace{{from.parent, to.name}, to}, nil
 	}
-	aside := fmt.Sprintf("%s.syncd-move-%s", to.name, r.ID)
+	aside := tempName(to.name, tagMove, r.ID, x.p.tempTag())
 	if src.taken(aside, r.Kind, r.ID) || dst.taken(aside, r.Kind, r.ID) {
 		return nil, fmt.Errorf("no free name to move %q through: %w", from.name, errSkip)
 	}
@@ -944,10 +999,27 @@ func (x *execution) moveLocal(t opTask) opResult {
 		name = sameSpelling(op.Remote.Name, name)
 	}
 	to := joinKey(t.rawDir, name)
+	var seq uint64
+	if !t.copy {
+		rec := moveLocalRecord{From: op.From, Path: op.Path, Raw: to, Name: name, Dev: l.Dev, Ino: l.Ino, Dir: l.Kind == plan.Dir}
+		if ok {
+			rec.RemoteParentID, rec.ParentSet = r.ParentID, true
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if seq, err = x.journalGrouped(Journal{Op: opMoveLocal, Step: stepBegun, Data: data}); err != nil {
+			return opResult{err: fmt.Errorf("journal: %w", err)}
+		}
+	}
 	if err := x.p.local.Rename(t.rawFrom, to, l); err != nil {
+		return opResult{err: err, seq: seq}
+	}
+	if err := x.p.fail("move-local.moved"); err != nil {
 		return opResult{err: err}
 	}
-	return opResult{fold: func(x *execution) {
+	return opResult{seq: seq, fold: func(x *execution) {
 		x.moveTree(op.From, op.Path)
 		b, had := x.work[op.Path]
 		if !had {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +85,7 @@ var Failpoints = []string{
 	"upload.begun", "upload.uploaded", "upload.renamed",
 	"replace.begun", "replace.uploaded", "replace.old-trashed", "replace.renamed",
 	"download.fetched", "download.committed",
-	"move-remote.moved", "move-remote.aside",
+	"move-remote.moved", "move-remote.aside", "move-local.moved",
 	"commit.before", "commit.after",
 }
 
@@ -306,6 +307,10 @@ type passState struct {
 	meta   Meta
 	rootID string
 	base   map[string]plan.Base // nil until loadBase
+	// held: the paths of journal records recovery could not settle (the
+	// token lost again, say): nothing is planned there from the
+	// unfinished state; the next pass's recovery finishes them.
+	held []string
 
 	// observe
 	scan          Scan
@@ -422,6 +427,11 @@ func (p *Pair) prepare(ctx context.Context, ps *passState) error {
 		if _, err := p.recoverJournal(ctx, b, pending); err != nil {
 			return err
 		}
+		left, err := p.store.JournalPending(p.cfg.Key)
+		if err != nil {
+			return fmt.Errorf("read journal of %s: %w", p.cfg.LocalRoot, err)
+		}
+		ps.held = heldPaths(left)
 		// Recovery changed the base and possibly both sides.
 		ps.base = nil
 		p.dropCaches()
@@ -479,6 +489,11 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 		ps.snap = *p.inc.snap
 	default:
 		ps.snap = ps.listings.assemble(ps.rootID, base, p.opt.ValidLocalName, len(base))
+		if !ps.po.DryRun && len(ps.snap.Temps) > 0 && p.settleTemps(ctx, ps.snap.Temps, ps.held) {
+			// This pass plans without them (their paths frozen); the next
+			// lists everything again and sees the result.
+			p.dropCaches()
+		}
 	}
 	if ps.incremental {
 		snap := ps.snap
@@ -505,7 +520,7 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 		Local:         ps.scan.Tree,
 		Remote:        ps.snap.Tree,
 		LocalUnknown:  ps.scan.Unknown,
-		RemoteUnknown: ps.snap.Unknown,
+		RemoteUnknown: append(slices.Clip(ps.snap.Unknown), ps.held...),
 		Ignored:       p.cfg.Ignored,
 		Direction:     p.cfg.Direction,
 		Mirror:        p.cfg.Mirror,

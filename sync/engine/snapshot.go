@@ -24,6 +24,49 @@ type remoteSnapshot struct {
 	Unknown  []string // subtrees whose listing failed or whose names clash
 	Problems []plan.Problem
 	Requests int // listing requests made
+
+	baseByID map[idKey]string // base's paths by remote id, built when first needed
+	Temps    []tempEntry      // files left out under temporary names
+}
+
+// hideTemp leaves out of the tree an entry e under one of syncd's
+// temporary names (see tempname.go) in the folder dir: one host's
+// unfinished replace, upload or move, which no host may bring down as a
+// file of its own, nor take for a deletion of what it stands for. The
+// paths the operation concerns are frozen (no op at or below them) while
+// it lasts: the entry's base path when base knows it (a move stopped
+// half-way), else the name it stands for, unless the listing still shows
+// the version a replace is replacing there (nothing has changed yet).
+// oldLive reports whether the folder lists the live file of an id.
+func (s *remoteSnapshot) hideTemp(dir, name string, e plan.Remote, base map[string]plan.Base, oldLive func(id string) bool) {
+	parts, _ := parseTempHost(name)
+	real, tag, id, _ := parseTemp(name)
+	if s.baseByID == nil {
+		s.baseByID = make(map[idKey]string, len(base))
+		for k, b := range base {
+			if b.RemoteID != "" {
+				s.baseByID[idKey{b.Kind, b.RemoteID}] = k
+			}
+		}
+	}
+	if k, ok := s.baseByID[idKey{e.Kind, e.ID}]; ok {
+		s.Unknown = append(s.Unknown, k)
+		return
+	}
+	live := tag == tagReplace && oldLive(id)
+	if e.Kind == plan.File {
+		t := tempEntry{dir: dir, folder: e.ParentID, id: e.ID, name: name, parts: parts, oldLive: live}
+		if tag == tagReplace {
+			t.oldName = tempOldName(base, s.baseByID, dir, id)
+		}
+		s.Temps = append(s.Temps, t)
+	}
+	if live {
+		return
+	}
+	// The name the entry stands for, and, the server having maybe dropped
+	// a leading dot (api.md 12), the same with it.
+	s.Unknown = append(s.Unknown, joinKey(dir, norm.NFC.String(real)), joinKey(dir, norm.NFC.String("."+real)))
 }
 
 // listParallel bounds how many folder listings run at once.
@@ -237,7 +280,19 @@ func addListing(snap *remoteSnapshot, dir, dirID string, folders []RemoteFolder,
 		e   plan.Remote
 	}
 	items := make([]keyed, 0, len(folders)+len(files))
+	oldLive := func(id string) bool {
+		for _, f := range files {
+			if f.ID == id && f.Active && (f.FolderID == "" || f.FolderID == dirID) {
+				return true
+			}
+		}
+		return false
+	}
 	add := func(name string, e plan.Remote) {
+		if isTemp(name) {
+			snap.hideTemp(dir, name, e, base, oldLive)
+			return
+		}
 		err := unsafeName(name)
 		if err == nil {
 			err = validName(name)

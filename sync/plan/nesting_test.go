@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -38,14 +39,7 @@ func TestNewFolderWhereTheOtherSideMovedTheDeletedOne(t *testing.T) {
 			f.rmRemote("x").moveLocal("x", "y").remote("y/")
 		}
 		p := Reconcile(f.input())
-		if len(p.Conflicts) != 0 {
-			t.Errorf("local=%v: conflicts %v, ops %v", local, p.Conflicts, p.Ops)
-		}
-		for _, op := range p.Ops {
-			if op.Kind != Record && op.Kind != Forget {
-				t.Errorf("local=%v: op %v %s, want only records", local, op.Kind, op.Path)
-			}
-		}
+		onlyRecords(t, fmt.Sprintf("local=%v", local), p)
 	}
 }
 
@@ -82,13 +76,45 @@ func TestOneWayReceiverThatFollowedTheSendersMove(t *testing.T) {
 		f.in.Direction = dir
 		f.moveLocal("a.txt", "d.bin").moveRemote("a.txt", "d.bin")
 		p := Reconcile(f.input())
-		if len(p.Conflicts) != 0 {
-			t.Errorf("%v: conflicts %v, ops %v", dir, p.Conflicts, p.Ops)
+		onlyRecords(t, fmt.Sprint(dir), p)
+	}
+}
+
+// onlyRecords fails the test unless plan p makes no conflict and only
+// records or forgets (what a case where both sides already agree plans).
+func onlyRecords(t *testing.T, label string, p Plan) {
+	t.Helper()
+	if len(p.Conflicts) != 0 {
+		t.Errorf("%s: conflicts %v, ops %v", label, p.Conflicts, p.Ops)
+	}
+	for _, op := range p.Ops {
+		if op.Kind != Record && op.Kind != Forget {
+			t.Errorf("%s: op %v %s, want only records", label, op.Kind, op.Path)
 		}
-		for _, op := range p.Ops {
-			if op.Kind != Record && op.Kind != Forget {
-				t.Errorf("%v: op %v %s, want only records", dir, op.Kind, op.Path)
-			}
+	}
+}
+
+// A folder made anew on one side (another inode, another id) where the
+// other side deleted the base folder is a new folder on either side: kept
+// and made on the other side, whichever side made it. The local side took
+// a new inode for the base folder unchanged, so a remote delete trashed
+// the user's new folder while the mirrored case kept it
+// (TestPropertySwapSidesMirrorsPlan at 3,000 checks).
+func TestFolderMadeAnewWhereTheOtherSideDeletedIt(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		f := newFx().synced("a/")
+		if local {
+			f.rmLocal("a").local("a/").rmRemote("a")
+		} else {
+			f.rmRemote("a").remote("a/").rmLocal("a")
+		}
+		p := Reconcile(f.input())
+		want := MkdirRemote
+		if !local {
+			want = MkdirLocal
+		}
+		if len(p.Ops) != 1 || p.Ops[0].Kind != want || p.Ops[0].Path != "a" {
+			t.Errorf("made anew locally=%v: ops %v, want %v a", local, p.Ops, want)
 		}
 	}
 }

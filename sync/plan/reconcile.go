@@ -781,7 +781,12 @@ func (r *reconciler) setView(n *node, s int, path string, phantom bool) {
 		}
 		v.loc = &l
 		v.md5 = l.MD5
-		v.mod = b == nil || (n.kind == File && l.MD5 != b.MD5)
+		// A folder under another inode is another folder, as a remote one
+		// under another id is (below): one the user made anew where the
+		// base one was. The two sides judge it alike, so a delete on the
+		// other side does not take it (TestPropertySwapSidesMirrorsPlan).
+		v.mod = b == nil || (n.kind == File && l.MD5 != b.MD5) ||
+			(n.kind == Dir && !phantom && l.Ino != 0 && b.Ino != 0 && !sameIno(&l, b))
 	} else {
 		var rm Remote
 		if phantom {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -383,6 +384,14 @@ func (u *user) remoteState() (rstate, bool) {
 		rel := strings.TrimPrefix(en.Path, prefix)
 		st.ids[rel] = en.ID
 		st.entries[rel] = en
+		if syncdTemp.MatchString(rel) {
+			// syncd's own working name (ARCHITECTURE.md, temporary
+			// names): users leave those alone as they leave .syncd/
+			// alone. Still in the tree: one left at quiescence fails
+			// the run.
+			st.t[rel] = en.MD5
+			continue
+		}
 		if en.Folder {
 			st.dirs = append(st.dirs, rel)
 			st.t[rel] = "/"
@@ -397,6 +406,9 @@ func (u *user) remoteState() (rstate, bool) {
 	st.ids[""] = st.rootID
 	return st, found
 }
+
+// syncdTemp matches syncd's temporary remote names (sync/engine/tempname.go).
+var syncdTemp = regexp.MustCompile(`\.syncd-(replace|upload|move)-[0-9A-Za-z]+(-[0-9a-f]{8})?(/|$)`)
 
 func rid(n int64) remote.ID { return remote.ID(strconv.FormatInt(n, 10)) }
 

@@ -784,6 +784,13 @@ var oneWaySeeds = []pinnedSeed{
 	// its identity, is that entry now (sync/plan receiverFollowed;
 	// TestOneWayReceiverThatFollowedTheSendersMove).
 	{810057, 30, []int{4, 5, 6, 7, 8, 10}, "false conflict: crash after a download-only move-local"},
+	// Download-only: a local move following a remote rename, its commit
+	// lost to a crash, then another client's new version of the renamed
+	// file (a new id): nothing tied the local file to its base entry, so it
+	// read as the user's own in the way of the remote one: a conflict copy.
+	// Local moves are journaled now (sync/engine/journal.go
+	// recoverMoveLocal; TestCrashAfterLocalMoveThenRemoteEdit).
+	{800173, 30, []int{0, 4, 9, 14, 25, 26, 28, 29, 30, 31, 32, 34}, "false conflict: crash after a local move, then a remote edit"},
 }
 
 // ignoreSeeds are TestSimIgnore failures, pinned the same way.
@@ -805,6 +812,23 @@ var ignoreSeeds = []pinnedSeed{
 	{800033, 30, []int{0, 1, 7, 8, 9, 10, 11, 12, 13, 18, 19, 20, 23, 25, 31, 32, 33}, "model: a file excluded after syncing, edited on one side, let in again"},
 }
 
+// loopSeeds are TestSimLoop failures, pinned the same way (their
+// schedules depend on the loop driver's choices too).
+var loopSeeds = []pinnedSeed{
+	// Model errors, not engine bugs (sync/sim/conflicts_test.go): a true
+	// conflict across a local rename, and an old copy inside a folder a
+	// conflict renamed.
+	{5, 30, []int{1, 2, 3, 4, 11, 12, 14, 16, 24}, "model: b.txt renamed and edited locally, edited remotely: the copy is of the new name"},
+	{368, 30, []int{0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21, 23, 25, 26, 28, 29, 30, 31, 34, 35, 38}, "model: an old copy carried by a folder rename and a folder conflict"},
+	// Driver errors: the guard halting a pass for a side the user emptied
+	// earlier in the round (the pass's uploads refilled it), and an
+	// outage's end seen as a pass the guard halted (which then ran every
+	// 30 s, not every RetryMax: sync/engine/loop.go, now fixed;
+	// TestLoopBackoffHoldsBackThePoll).
+	{25, 30, nil, "driver: emptied-side guard after the side was refilled"},
+	{128, 30, nil, "driver: an outage ending in a halted pass; the poll cut the backoff short"},
+}
+
 // twoHostSeeds are TestSimTwoHosts failures, pinned the same way.
 var twoHostSeeds = []pinnedSeed{
 	// A local rename to a name spelt in NFD and an in-place edit: the
@@ -816,7 +840,7 @@ var twoHostSeeds = []pinnedSeed{
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
-// TestSimOneWay and TestSimIgnore failure.
+// TestSimOneWay, TestSimIgnore and TestSimLoop failure.
 func TestRegressionSimSeeds(t *testing.T) {
 	type pinned struct {
 		seed  uint64
@@ -842,9 +866,14 @@ func TestRegressionSimSeeds(t *testing.T) {
 	for _, c := range ignoreSeeds {
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, ignore: true}})
 	}
+	for _, c := range loopSeeds {
+		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, loop: true}})
+	}
 	for _, c := range all {
 		name := fmt.Sprint(c.seed)
 		switch {
+		case c.v.loop:
+			name = "loop-" + name
 		case c.v.ignore:
 			name = "ignore-" + name
 		case c.v.incremental:

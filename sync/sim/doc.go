@@ -20,6 +20,20 @@
 //     quiescence a fresh pair observing both sides whole must find
 //     nothing to do. TestSimTwoHosts: two local roots on one account.
 //     TestSimDeterministic; shrinking of failing schedules.
+//   - loop_test.go: TestSimLoop, the same schedules run by the daemon's
+//     own loop: one long-lived pair in engine.Pair.Run inside a
+//     testing/synctest bubble, the emulator reached in-process
+//     (emulator.Transport), the clients' and the loop's jitter seeded.
+//     Run and the driver hand control to each other (LoopOptions.OnIdle),
+//     so one of them runs at a time and the bubble's clock moves when
+//     both wait: the driver acts between passes and from the pass's hooks,
+//     feeds the watcher's batches through the loop's ChangeSource (late,
+//     overflowing, degraded, missing events, stopped), lets polls, sweeps,
+//     scan_interval rescans and backoff fire, injects faults and outages,
+//     and crashes the daemon (Run stopped, state reopened, Run started).
+//     At each quiescence the loop is held until a whole rescan and a
+//     sweep are due, runs until a pass converges, and the checks above
+//     apply, with the live pair's status. TestSimLoopDeterministic.
 //   - sched_test.go: the seeded scheduler. Passes run the parallel
 //     executor with the product's worker count (engine.Options.Dispatch):
 //     the operations in flight run one at a time and switch at every
@@ -51,8 +65,8 @@
 //
 //	go test ./sync/sim -run 'TestSim$' -seed N -v [-keep i,j,k]
 //
-// (TestSimIncremental for a daemon-mode seed) and run many with -seeds N
-// (-inc-seeds N) -first-seed S. -steps sets the actions per run,
+// (TestSimIncremental for a daemon-mode seed, TestSimLoop for a loop one)
+// and run many with -seeds N (-inc-seeds N, -loop-seeds N) -first-seed S. -steps sets the actions per run,
 // -engine-log prints the engine's log, SIM_DEBUG=1 traces quiescence
 // passes and skipped operations, -twin adds the crash-equivalence twin,
 // -one-worker the one-op-at-a-time executor, -bugs runs TestBugSimSeeds.

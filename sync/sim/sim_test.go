@@ -215,6 +215,9 @@ type variant struct {
 	// what they exclude is never synced and never lost, and the rest
 	// converges.
 	ignore bool
+	// loop runs the daemon's own loop, engine.Pair.Run, in a
+	// testing/synctest bubble (see loop_test.go).
+	loop bool
 }
 
 // ignoreSets are the rules an ignore run switches between.
@@ -239,6 +242,7 @@ type run struct {
 	final     string                     // final local tree and emulator dump
 	finalTree tree                       // final local tree (the twin comparison)
 	twin      *twinLog                   // -twin: what each round's user saw and did
+	loop      *loopDrv                   // loop runs: the driver of the running Pair.Run
 	w2        *world                     // the second host of a two-host run
 	rules     *rand.Rand                 // ignore runs: when and how the rules change
 }
@@ -258,6 +262,9 @@ func (r *run) logf(format string, args ...any) {
 // simulate runs sched in a fresh world below dir and returns the first
 // invariant violation (nil: none) and the run (for comparisons).
 func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*run, error) {
+	if v.loop {
+		return simulateLoop(t, dir, seed, sched)
+	}
 	w, err := newWorld(t, dir, seed, "simhost")
 	if err != nil {
 		return nil, err
@@ -349,7 +356,7 @@ func (r *run) userAct(ctx context.Context, sd side, a, b, c uint64) {
 	from := len(r.u.events)
 	r.u.act(ctx, sd, a, b, c)
 	w := r.u.w
-	if sd != onLocal || w.inc == nil || w.inc.live == nil {
+	if sd != onLocal || ((w.inc == nil || w.inc.live == nil) && w.watch == nil) {
 		return
 	}
 	var dirs, trees []string
@@ -364,6 +371,10 @@ func (r *run) userAct(ctx context.Context, sd side, a, b, c uint64) {
 				trees = append(trees, local.Key(p))
 			}
 		}
+	}
+	if w.watch != nil {
+		w.watch.note(dirs, trees)
+		return
 	}
 	w.inc.live.LocalChanged(dirs, trees, false)
 }
@@ -697,6 +708,9 @@ func (r *run) settle() (endL, endR tree, err error) {
 		return nil, nil, err
 	}
 	endR, _ = w.remoteTree()
+	if r.loop != nil {
+		return endL, endR, r.loop.settle()
+	}
 	if _, err := w.quiesce(12); err != nil {
 		return nil, nil, err
 	}
@@ -964,6 +978,8 @@ func replayHint(seed uint64, steps int, v variant) string {
 	switch {
 	case v.hosts > 1:
 		name = "TestSimTwoHosts$"
+	case v.loop:
+		name = "TestSimLoop$"
 	case v.incremental:
 		name = "TestSimIncremental$"
 	case v.direction != plan.Both:
@@ -1040,7 +1056,7 @@ func runSeed(t *testing.T, seed uint64, steps int, v variant) {
 		sched = pick(sched, idx)
 	}
 	r, err := simulate(t, t.TempDir(), seed, sched, v)
-	if err == nil && *flagTwin && v.hosts <= 1 {
+	if err == nil && *flagTwin && v.hosts <= 1 && !v.loop {
 		err = runTwin(t, r, seed, sched, v)
 	}
 	if err == nil {

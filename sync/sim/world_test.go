@@ -37,10 +37,14 @@ import (
 var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // clock is the fake clock shared by the engine, the client and the
-// emulator. It only moves when the simulation moves it (it may jump back).
+// emulator. It only moves when the simulation moves it (it may jump back),
+// and, once following, as the time package's clock does too (inside a
+// testing/synctest bubble, the bubble's).
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	follow bool
+	mono   time.Time // time.Now when following began
 }
 
 func newClock() *clock { return &clock{t: epoch} }
@@ -48,7 +52,17 @@ func newClock() *clock { return &clock{t: epoch} }
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.follow {
+		return c.t.Add(time.Since(c.mono))
+	}
 	return c.t
+}
+
+// followTime makes the clock move with the time package's from now on.
+func (c *clock) followTime() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.follow, c.mono = true, time.Now()
 }
 
 func (c *clock) Advance(d time.Duration) {
@@ -115,7 +129,9 @@ type world struct {
 	clk     *clock
 	emuOpts emulator.Options
 	front   *front
-	srv     *httptest.Server
+	srv     *httptest.Server // nil in-process (worldOpts.inProcess)
+	hc      *http.Client     // the clients' HTTP client (nil: the default)
+	jitter  func(time.Duration) time.Duration
 	url     string
 	acct    emulator.Account
 
@@ -134,6 +150,8 @@ type world struct {
 	recycled int // files put in the recycle bin by the fault tests
 
 	inc *incState // incremental runs only (see variant.incremental)
+
+	watch *simWatcher // loop runs only: the change source the user's local actions reach
 
 	ignoring bool // the pair has ignore rules (see variant.ignore)
 
@@ -235,8 +253,22 @@ const remotePath = "/sim/root"
 // newWorld builds a world below base (a fresh directory) with the emulator
 // seeded by seed.
 func newWorld(t testing.TB, base string, seed uint64, host string) (*world, error) {
+	return newWorldWith(t, base, seed, host, worldOpts{})
+}
+
+// worldOpts are how a world's parts are connected.
+type worldOpts struct {
+	// inProcess reaches the emulator through emulator.Transport rather
+	// than a socket: what a testing/synctest bubble needs.
+	inProcess bool
+	// jitter spreads the clients' retry delays (remote.Config.Jitter; nil:
+	// random).
+	jitter func(time.Duration) time.Duration
+}
+
+func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOpts) (*world, error) {
 	w := &world{t: t, base: base, clk: newClock(), acct: emulator.DefaultAccount(), host: host,
-		front: &front{counts: map[string]int{}}}
+		front: &front{counts: map[string]int{}}, jitter: o.jitter}
 	w.emuOpts = emulator.Options{DataDir: filepath.Join(base, "emu"), NoSync: true, Seed: seed, Now: w.clk.Now}
 	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(base, "state")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -248,8 +280,13 @@ func newWorld(t testing.TB, base string, seed uint64, host string) (*world, erro
 		return nil, fmt.Errorf("start emulator: %w", err)
 	}
 	w.front.emu.Store(emu)
-	w.srv = httptest.NewServer(w.front)
-	w.url = w.srv.URL + "/api/v2/"
+	if o.inProcess {
+		w.url = "http://127.0.0.1:1/api/v2/" // never dialled
+		w.hc = &http.Client{Transport: emulator.Transport{Handler: w.front}}
+	} else {
+		w.srv = httptest.NewServer(w.front)
+		w.url = w.srv.URL + "/api/v2/"
+	}
 	w.dir = filepath.Join(base, "local")
 	w.recycle = filepath.Join(base, "recycle")
 	w.stPath = filepath.Join(base, "state", "state.db")
@@ -269,7 +306,7 @@ func newWorld(t testing.TB, base string, seed uint64, host string) (*world, erro
 // joinWorld builds a second host syncing the same account and remote
 // folder as w, with its own local root and state file.
 func joinWorld(w *world, base, host string) (*world, error) {
-	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, srv: w.srv, url: w.url,
+	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, srv: w.srv, hc: w.hc, jitter: w.jitter, url: w.url,
 		acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
 	o.dir = filepath.Join(base, "local")
 	o.recycle = filepath.Join(base, "recycle")
@@ -290,7 +327,7 @@ func (w *world) emu() *emulator.Server { return w.front.emu.Load() }
 
 func (w *world) newClient() (*remote.Client, error) {
 	c, err := remote.New(remote.Config{URL: w.url, Key1: w.acct.Key1, Key2: w.acct.Key2,
-		RequestsPerSecond: 100000, RetryBaseDelay: time.Millisecond, Now: w.clk.Now})
+		RequestsPerSecond: 100000, RetryBaseDelay: time.Millisecond, Now: w.clk.Now, HTTPClient: w.hc, Jitter: w.jitter})
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +388,9 @@ func (w *world) restart() error {
 func (w *world) shutdown(ownsServer bool) {
 	w.closeAll()
 	if ownsServer {
-		w.srv.Close()
+		if w.srv != nil {
+			w.srv.Close()
+		}
 		w.emu().Close()
 	}
 }
