@@ -37,6 +37,12 @@ type UploadRequest struct {
 	// Progress, when set, receives the content bytes sent so far in the
 	// current attempt.
 	Progress func(sent int64)
+	// SkipLocationCheck leaves out the file/info that checks the file
+	// landed in Folder (an unknown folder_id stores it in the root,
+	// api.md 11): the caller checks, once for many uploads, that Folder
+	// was still active after they were answered, and trashes the files
+	// if it was not.
+	SkipLocationCheck bool
 }
 
 // tokenCheckSize is the upload size from which the token is checked with
@@ -223,7 +229,7 @@ func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known fun
 
 // finishUpload checks where the file landed and restores its name.
 func (c *Client) finishUpload(ctx context.Context, req UploadRequest, f File) (File, error) {
-	if req.Folder != Root {
+	if req.Folder != Root && !req.SkipLocationCheck {
 		// An unknown folder_id silently puts the file in the root
 		// (api.md 11): check, and never leave it there.
 		info, err := c.FileInfo(ctx, f.ID)

@@ -47,10 +47,18 @@ func withMsg(lines []map[string]any, msg string) []map[string]any {
 	return out
 }
 
-// slow restarts the fixture's emulator with latency added to every request.
+// slow restarts the fixture's emulator with latency added to every request
+// and a package of one transfer at a time: the client follows the
+// package's concurrent_uploads, so without a limit a small first sync is
+// over in a few round trips.
 func (f *fixture) slow(d time.Duration) {
 	f.srv.stop()
-	f.srv.mod = func(o *emulator.Options) { o.Latency = d }
+	f.srv.mod = func(o *emulator.Options) {
+		o.Latency = d
+		a := emulator.DefaultAccount()
+		a.ConcurrentUploads, a.ConcurrentDownloads = 1, 1
+		o.Accounts = []emulator.Account{a}
+	}
 	f.srv.start()
 }
 
@@ -59,7 +67,7 @@ func (f *fixture) slow(d time.Duration) {
 // under a service manager (no terminal), and ends with "initial sync done".
 func TestProgressDuringInitialSync(t *testing.T) {
 	f := newFixture(t)
-	f.slow(40 * time.Millisecond)
+	f.slow(100 * time.Millisecond)
 	addr := freePort(t)
 	f.writeConfig("metrics_listen: " + addr + "\n")
 	const n = 40

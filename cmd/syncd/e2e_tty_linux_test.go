@@ -44,7 +44,7 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 // log lines above it, and clears it before its report.
 func TestOnceProgressLineInATerminal(t *testing.T) {
 	f := newFixture(t)
-	f.slow(30 * time.Millisecond)
+	f.slow(60 * time.Millisecond)
 	for i := range 30 {
 		os.WriteFile(filepath.Join(f.local, fmt.Sprintf("f%02d.bin", i)), bytes.Repeat([]byte("x"), 5000+i), 0o644)
 	}

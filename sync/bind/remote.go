@@ -122,6 +122,7 @@ func (r Remote) Upload(ctx context.Context, u engine.Upload) (engine.RemoteFile,
 	req := remote.UploadRequest{
 		Folder: remote.ID(u.Folder), Name: u.Name, Size: u.Size, Open: open,
 		KeepServerName: u.KeepServerName, Progress: u.Progress,
+		SkipLocationCheck: u.DeferLocationCheck,
 	}
 	if u.KnownIDs != nil {
 		req.KnownIDs = func(id remote.ID) bool { return u.KnownIDs(string(id)) }

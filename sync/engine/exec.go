@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/text/unicode/norm"
@@ -44,6 +45,8 @@ type execution struct {
 	knownDirs map[string]bool
 	seqs      []uint64                // journal records to close after the next commit
 	upJournal map[int]journaledUpload // uploads journaled, not launched yet
+	held      []heldUpload            // uploads waiting for their folder's check (confirm.go)
+	heldSince time.Time               // when the oldest of held was held
 	jq        chan journalReq         // the run's group-commit journal writer (nil: write directly)
 	refused   map[string]string       // path -> message: uploads the service refused
 	// copies maps a conflict copy's path to its conflict; conflicts holds
@@ -105,6 +108,10 @@ type opResult struct {
 	fold   func(x *execution) // applied on success
 	seq    uint64             // journal record to close once committed (0: none)
 	bytes  int64
+	// checkFolder, when set, is the folder an upload (fileID) went into:
+	// the result is held until a check shows the folder still active.
+	checkFolder, fileID string
+	checked             []opResult // a folder check's results (idx -1)
 }
 
 // opTask is what an op goroutine needs, resolved by run at launch.
@@ -311,16 +318,7 @@ func (x *execution) run(ctx context.Context) {
 	}
 	x.p.progressBegin(x.ops, x.p.opt.Now())
 	defer x.p.progressEnd()
-	lim := x.p.remote.Limits()
-	maxClass := map[opClass]int{
-		classMeta:     metaParallel,
-		classUpload:   min(orDefault(lim.ConcurrentUploads, defaultTransfers), maxTransfers),
-		classDownload: min(orDefault(lim.ConcurrentDownloads, defaultTransfers), maxTransfers),
-	}
-	total := x.p.opt.Workers
-	if total <= 0 {
-		total = maxClass[classMeta] + maxClass[classUpload] + maxClass[classDownload]
-	}
+	maxClass, total := x.p.slots()
 	// A crash (simulated by a failpoint) stops every op in flight: their
 	// next API call sees the cancelled context, as a killed process would
 	// make none.
@@ -350,7 +348,8 @@ func (x *execution) run(ctx context.Context) {
 		}
 	}
 	inflight := map[int]bool{}
-	results := make(chan opResult, n) // buffered: after a crash nobody reads
+	checking := 0                       // folder checks in flight (confirm.go): at most one
+	results := make(chan opResult, n+1) // buffered: after a crash nobody reads
 	var finish func(i int, st OpStatus)
 	finish = func(i int, st OpStatus) {
 		state[i] = st
@@ -367,6 +366,24 @@ func (x *execution) run(ctx context.Context) {
 			if waiting[d] == 0 {
 				ready = append(ready, d)
 			}
+		}
+	}
+	// apply folds a finished op's result into the run.
+	apply := func(r opResult) {
+		if r.status == OpDone && r.fold != nil {
+			r.fold(x)
+		}
+		if c, ok := x.copyOf(x.ops[r.idx]); ok && r.status == OpDone {
+			x.conflicts = append(x.conflicts, c)
+		}
+		if r.seq != 0 {
+			x.seqs = append(x.seqs, r.seq)
+		}
+		x.note(r)
+		finish(r.idx, r.status)
+		x.pending++
+		if x.pending >= x.p.opt.CommitEvery {
+			x.commit()
 		}
 	}
 	for {
@@ -400,7 +417,24 @@ func (x *execution) run(ctx context.Context) {
 			}
 		}
 		ready = still
-		if len(inflight) == 0 {
+		// Held uploads are checked when nothing else is left to wait for,
+		// when a commit's worth of them waits, or when the oldest has
+		// waited heldCheckAfter: progress, dependants and commits then
+		// move during a long batch, not only at its end.
+		if checking == 0 && len(x.held) > 0 && (len(inflight) == 0 || len(x.held) >= x.p.opt.CommitEvery ||
+			x.p.opt.Now().Sub(x.heldSince) >= heldCheckAfter) {
+			held := x.held
+			x.held = nil
+			checking++
+			check := func() opResult { return opResult{idx: -1, checked: x.checkFolders(ctx, held)} }
+			if d := x.p.opt.Dispatch; d != nil {
+				var r opResult
+				d.Go(func() { r = check() }, func() { results <- r })
+			} else {
+				go func() { results <- check() }()
+			}
+		}
+		if len(inflight) == 0 && checking == 0 {
 			break
 		}
 		x.dispatchWait()
@@ -408,29 +442,26 @@ func (x *execution) run(ctx context.Context) {
 		if errors.Is(r.err, ErrCrash) {
 			x.crashed = r.err
 			cancel()
-			for range len(inflight) - 1 {
+			for range len(inflight) + checking - 1 {
 				x.dispatchWait()
 				<-results // let the others stop; fold nothing
 			}
 			return
 		}
+		if r.idx < 0 {
+			checking--
+			for _, r := range r.checked {
+				apply(r)
+			}
+			continue
+		}
 		delete(inflight, r.idx)
 		running[classOf(x.ops[r.idx].Kind)]--
-		if r.status == OpDone && r.fold != nil {
-			r.fold(x)
+		if r.status == OpDone && r.checkFolder != "" {
+			x.holdUpload(r)
+			continue
 		}
-		if c, ok := x.copyOf(x.ops[r.idx]); ok && r.status == OpDone {
-			x.conflicts = append(x.conflicts, c)
-		}
-		if r.seq != 0 {
-			x.seqs = append(x.seqs, r.seq)
-		}
-		x.note(r)
-		finish(r.idx, r.status)
-		x.pending++
-		if x.pending >= x.p.opt.CommitEvery {
-			x.commit()
-		}
+		apply(r)
 	}
 	for i := range x.ops {
 		if state[i] == 0 { // never started: cancelled
@@ -452,19 +483,47 @@ func (x *execution) dispatchWait() {
 }
 
 // Concurrency bounds. Transfers follow the account's concurrent_uploads and
-// concurrent_downloads (default and cap below); other API calls (listings,
-// renames, moves, deletes) run metaParallel at a time.
+// concurrent_downloads, up to the number the package gives (api.md 13);
+// a package without a limit (0) gets unlimitedTransfers. Other API calls
+// (folder creations, listings, renames, moves, deletes) run metaParallel
+// at a time: they are small, and the pacer (remote) slows all of them
+// down when the server pushes back.
 const (
-	metaParallel     = 4
-	defaultTransfers = 4
-	maxTransfers     = 32
+	metaParallel       = 16
+	unlimitedTransfers = 64
 )
 
-func orDefault(v, d int) int {
-	if v <= 0 {
-		return d
+func transferSlots(limit int) int {
+	if limit <= 0 {
+		return unlimitedTransfers
 	}
-	return v
+	return limit
+}
+
+// slots are the executor's bounds for one pass: per class of op, and in
+// all (Options.Workers, clamped to the sum: more would only wait).
+func (p *Pair) slots() (map[opClass]int, int) {
+	lim := p.remote.Limits()
+	maxClass := map[opClass]int{
+		classMeta:     metaParallel,
+		classUpload:   transferSlots(lim.ConcurrentUploads),
+		classDownload: transferSlots(lim.ConcurrentDownloads),
+	}
+	sum := maxClass[classMeta] + maxClass[classUpload] + maxClass[classDownload]
+	total := p.opt.Workers
+	switch {
+	case total <= 0:
+		total = sum
+	case total > sum:
+		if !p.workersClamped {
+			p.workersClamped = true
+			p.log.Info("workers above what the account's package allows; using the package's limits",
+				zap.Int("workers", total), zap.Int("used", sum),
+				zap.Int("concurrent_uploads", lim.ConcurrentUploads), zap.Int("concurrent_downloads", lim.ConcurrentDownloads))
+		}
+		total = sum
+	}
+	return maxClass, total
 }
 
 // busy reports whether op i touches a path an op in flight touches (the

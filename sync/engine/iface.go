@@ -44,6 +44,10 @@ type Upload struct {
 	KnownIDs       func(id string) bool
 	KeepServerName bool
 	Progress       func(sent int64)
+	// DeferLocationCheck: the caller checks after the upload that Folder
+	// is still active, so the Remote need not check where the file
+	// landed (see execution.checkFolders).
+	DeferLocationCheck bool
 }
 
 // Remote is the account as the engine uses it. The account's root folder is

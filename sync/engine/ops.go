@@ -327,11 +327,15 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	// A name the server would change (a leading dot, a quote) is sent
 	// under syncd's temporary name: until the rename back, other hosts
 	// leave it alone, where "env" for ".env" would look like a user's file.
+	// Only an upload under its own name leaves the check of where it
+	// landed to the run's checkFolders: one under a temporary name is
+	// renamed next, and that rename must act on a file known to be in
+	// its folder.
 	sendAs := name
 	if uploadName(name) != name {
 		sendAs = tempName(name, tagUpload, strconv.FormatUint(seq, 10), x.p.tempTag())
 	}
-	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, sendAs, l, have, seq)
+	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, sendAs, l, have, seq, sendAs == name)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -355,10 +359,14 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	}
 	b := plan.Base{Kind: plan.File, LocalName: name, RemoteName: name, Size: l.Size, MtimeNs: l.MtimeNs,
 		Dev: l.Dev, Ino: l.Ino, MD5: md5, RemoteID: f.ID, RemoteParentID: t.parentID}
-	return opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
+	r := opResult{seq: seq, bytes: l.Size, fold: func(x *execution) {
 		x.put(op.Path, b)
 		x.learnt[f.ID] = md5
 	}}
+	if t.parentID != "" {
+		r.checkFolder, r.fileID = t.parentID, f.ID // held until checkFolders confirms the folder
+	}
+	return r
 }
 
 // uploadRecord is the journal record of the upload t of the local file l.
@@ -372,12 +380,14 @@ func uploadRecord(t opTask, l plan.Local) transferRecord {
 // that what arrived is the planned version. A file that changed while it
 // was read is trashed on the remote: that content never existed as a whole.
 // A journal record seq (0: none) is closed when nothing can have arrived.
-func (x *execution) send(ctx context.Context, key, raw, folder, name string, l plan.Local, check bool, seq uint64) (RemoteFile, error) {
+// defer leaves the check of where the file landed to the caller (the run's
+// checkFolders); a replace checks at once, before it trashes the old file.
+func (x *execution) send(ctx context.Context, key, raw, folder, name string, l plan.Local, check bool, seq uint64, deferCheck bool) (RemoteFile, error) {
 	progress := x.p.live.startTransfer(key, "up", l.Size, x.p.opt.Now())
 	f, err := x.p.remote.Upload(ctx, Upload{
 		Folder: folder, Name: name, Size: l.Size,
 		Open: x.opener(raw, l, check), KnownIDs: x.isKnown, KeepServerName: true,
-		Progress: progress,
+		Progress: progress, DeferLocationCheck: deferCheck && folder != "",
 	})
 	x.p.live.endTransfer(key)
 	if err != nil {
@@ -509,7 +519,7 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	// server's "name (2).ext": until it has its name, every host leaves it
 	// alone (see addListing), however long the token or the process is
 	// lost between the steps.
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq)
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq, false)
 	if err != nil {
 		return opResult{err: err}
 	}

@@ -34,8 +34,9 @@ type Options struct {
 	// ValidLocalName reports why a remote name cannot be a local name (nil:
 	// it can). Entries it refuses become problems.
 	ValidLocalName func(name string) error
-	// Workers bounds all operations in flight (default: the account's
-	// transfer limits plus a few for other calls). 1 runs ops one by one.
+	// Workers bounds all operations in flight (default, and most: the
+	// account's concurrent_uploads plus concurrent_downloads plus the
+	// executor's fan-out for other calls). 1 runs ops one by one.
 	Workers int
 	// CommitEvery bounds how many results are folded before the base is
 	// committed (default 256).
@@ -140,6 +141,8 @@ type Pair struct {
 	// marks from any goroutine, inc only on the one running passes.
 	marks localMarks
 	inc   incCache
+
+	workersClamped bool // Options.Workers above the package's limits was logged
 }
 
 // NewPair wires a pair. It performs no I/O.
