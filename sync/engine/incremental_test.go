@@ -272,3 +272,54 @@ func incrementalRun(t *testing.T, seed uint64, steps int) {
 		}
 	}
 }
+
+// Another client moves a file and a folder out of a folder that a poll
+// reads from the cache into one the poll lists (the root): the poll must
+// see moves, not each entry at both places. It once downloaded the moved file beside its old
+// copy, and a later pass uploaded the old copy back: a deleted file
+// resurrected on both sides (issue 14, found by bench/twohosts.sh on a git
+// checkout that reused an inode).
+func TestPollSeesAMoveOutOfAFolderItDoesNotList(t *testing.T) {
+	e := newEnv(t)
+	e.write("a/x.txt", "the file that moves")
+	e.write("b/y.txt", "another")
+	e.write("a/sub/s.txt", "in a folder that moves")
+	want := map[string]string{"x.txt": sum("the file that moves"), "a": "/", "b": "/", "b/y.txt": sum("another"),
+		"sub": "/", "sub/s.txt": sum("in a folder that moves")}
+	for i := range engine.HotFolders + 2 { // more folders than a poll lists
+		e.write(fmt.Sprintf("f%02d/z.txt", i), "z")
+		want[fmt.Sprintf("f%02d", i)], want[fmt.Sprintf("f%02d/z.txt", i)] = "/", sum("z")
+	}
+	e.sync()
+	p := e.pair()
+	ctx := context.Background()
+	if _, err := p.Pass(ctx, engine.PassOptions{Incremental: true, Sweep: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := e.otherWithRoot()
+	x, _ := e.remoteEntry("a/x.txt")
+	if _, err := other.MoveFile(ctx, idOf(x), e.folderID("")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.MoveFolder(ctx, e.folderID("a/sub"), e.folderID("")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Pass(ctx, engine.PassOptions{Incremental: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range res.Plan.Ops {
+		if op.Kind.String() == "download" {
+			t.Errorf("the poll downloads %s: it took the moved file for a new one", op.Path)
+		}
+	}
+	for i := 0; i < 2; i++ { // and it stays so
+		if got := e.localFiles(); !equalMaps(got, want) {
+			t.Fatalf("after poll %d:\n got  %v\n want %v", i+1, sorted(got), sorted(want))
+		}
+		if _, err := p.Pass(ctx, engine.PassOptions{Incremental: true, Sweep: i == 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.assertSame()
+}

@@ -105,7 +105,69 @@ func newListingCache() *listingCache {
 // anything differs from what the cache held. Only a failure to list the
 // root fails it; any other failed listing makes that subtree unknown to
 // assemble (never read as deletions).
+//
+// An entry moved from a folder read from the cache into one listed now
+// would show in both, one id at two paths (a poll that lists the
+// destination only): the next pass took the moved file for a new one and
+// downloaded it beside its old copy, which a later pass then uploaded back
+// (a deleted file resurrected, issue 14). Ids are unique (api.md 25), so
+// every cached folder that holds an id a fresh listing shows is listed too,
+// until none does.
 func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time) (requests int, changed bool, err error) {
+	listed := make(map[string]bool)
+	requests, changed, err = c.refreshLevels(ctx, r, rootID, relist, now, listed)
+	for err == nil {
+		stale := c.staleHolders(listed)
+		if len(stale) == 0 {
+			break
+		}
+		n, ch, e := c.refreshLevels(ctx, r, rootID, func(id string) bool { return stale[id] }, now, listed)
+		requests, changed, err = requests+n, changed || ch, e
+	}
+	return requests, changed, err
+}
+
+// staleHolders returns the cached folders, not listed in this refresh,
+// whose listing shows an entry that a folder listed in it shows too.
+func (c *listingCache) staleHolders(listed map[string]bool) map[string]bool {
+	if len(listed) == len(c.byID) {
+		return nil
+	}
+	fresh := make(map[idKey]bool)
+	for id := range listed {
+		if l, ok := c.byID[id]; ok {
+			for _, f := range l.folders {
+				if f.Active {
+					fresh[idKey{plan.Dir, f.ID}] = true
+				}
+			}
+			for _, f := range l.files {
+				if f.Active {
+					fresh[idKey{plan.File, f.ID}] = true
+				}
+			}
+		}
+	}
+	var stale map[string]bool
+	for id, l := range c.byID {
+		if listed[id] {
+			continue
+		}
+		hit := slices.ContainsFunc(l.folders, func(f RemoteFolder) bool { return f.Active && fresh[idKey{plan.Dir, f.ID}] }) ||
+			slices.ContainsFunc(l.files, func(f RemoteFile) bool { return f.Active && fresh[idKey{plan.File, f.ID}] })
+		if hit {
+			if stale == nil {
+				stale = make(map[string]bool)
+			}
+			stale[id] = true
+		}
+	}
+	return stale
+}
+
+// refreshLevels is one walk of refresh from rootID down; listed collects
+// the folders it listed.
+func (c *listingCache) refreshLevels(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time, listed map[string]bool) (requests int, changed bool, err error) {
 	first := len(c.byID) == 0
 	seen := make(map[string]bool, len(c.byID))
 	var mu sync.Mutex
@@ -146,6 +208,7 @@ func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, rel
 					return nil
 				}
 				delete(c.failed, id)
+				listed[id] = true
 				switch {
 				case !cached:
 					l := &listing{folders: folders, files: files}
