@@ -27,8 +27,9 @@ import (
 //
 // Any failed pass drops all of it: the next one observes both sides whole.
 
-// HotFolders bounds how many recently active remote folders an incremental
-// poll lists besides the root and the folders its own operations touched.
+// HotFolders is the default of Options.HotFolders: how many recently active
+// remote folders an incremental poll lists besides the root and the
+// folders its own operations touched.
 const HotFolders = 32
 
 // hotWindow is how long a remote folder stays hot after it was last seen
@@ -180,7 +181,10 @@ func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string,
 	dirty := p.inc.rdirty
 	p.inc.rdirty = nil
 	c.touch(dirty, now)
-	sweep := !po.LocalOnly && (po.Sweep || now.Sub(c.lastSweep) >= p.opt.SweepInterval || len(c.byID) <= HotFolders+1)
+	// A clock set back since the last sweep says nothing of how long ago
+	// it was: sweep, or the next one waits for the clock to catch up.
+	sinceSweep := now.Sub(c.lastSweep)
+	sweep := !po.LocalOnly && (po.Sweep || sinceSweep >= p.opt.SweepInterval || sinceSweep < 0 || len(c.byID) <= p.opt.HotFolders+1)
 	var relist func(id string) bool
 	switch {
 	case sweep:
@@ -188,7 +192,7 @@ func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string,
 	case po.LocalOnly:
 		relist = func(id string) bool { return dirty[id] }
 	default:
-		hot := c.hot(now.Add(-hotWindow), HotFolders)
+		hot := c.hot(now.Add(-hotWindow), p.opt.HotFolders)
 		relist = func(id string) bool { return id == rootID || dirty[id] || hot[id] }
 	}
 	n, changed, err := c.refresh(ctx, p.remote, rootID, relist, now)

@@ -55,9 +55,13 @@ type Options struct {
 	LateUploadWait time.Duration
 	// SweepInterval is how often an incremental pass lists every remote
 	// folder; in between, polls list the root, the folders active in the
-	// last hour (at most HotFolders) and those the pass's own operations
+	// last hour (at most Options.HotFolders) and those the pass's own operations
 	// touched (default 10 minutes).
 	SweepInterval time.Duration
+	// HotFolders bounds the recently active folders a poll lists (default
+	// HotFolders). A tree of no more folders than this is swept at every
+	// poll.
+	HotFolders int
 	// Observer, when set, is told of every operation as it ends.
 	Observer func(OpEvent)
 	// Failpoint, when set, is called at every step of every multi-step
@@ -167,6 +171,9 @@ func NewPair(cfg PairConfig, r Remote, l LocalFS, s Store, opt Options) *Pair {
 	}
 	if opt.LateUploadWait == 0 {
 		opt.LateUploadWait = 2 * time.Second
+	}
+	if opt.HotFolders <= 0 {
+		opt.HotFolders = HotFolders
 	}
 	if opt.SweepInterval <= 0 {
 		opt.SweepInterval = 10 * time.Minute

@@ -413,6 +413,13 @@ func (w *world) restartEmulator() error {
 func (w *world) pair(opt engine.Options) *engine.Pair {
 	opt.Now = w.clk.Now
 	opt.Workers = 1
+	if opt.HotFolders == 0 {
+		// The product's 32 is more folders than a schedule makes, and a
+		// tree that small is swept at every poll: with one, polls list
+		// the root, the hottest folder and what the pass touched, and
+		// read the rest from the cache.
+		opt.HotFolders = 1
+	}
 	if w.srv != nil && opt.LateUploadWait == 0 {
 		// Outside a synctest bubble recovery's wait for late uploads
 		// would be real time, and none can come: ops run one at a time
