@@ -259,5 +259,7 @@ func (p *Pair) markTouched(ops []plan.Op, x *execution, snap map[string]plan.Rem
 // the previous pass found both sides in agreement and this one saw no
 // change on either.
 func (p *Pair) unchanged(po PassOptions, localChanged, remoteChanged bool) bool {
-	return po.Incremental && !po.DryRun && p.inc.clean && !localChanged && !remoteChanged
+	// Another host's stopped replace being timed (settleTemps) needs
+	// passes that reach it.
+	return po.Incremental && !po.DryRun && p.inc.clean && !localChanged && !remoteChanged && len(p.tempsSeen) == 0
 }

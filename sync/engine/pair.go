@@ -145,6 +145,9 @@ type Pair struct {
 	// marks from any goroutine, inc only on the one running passes.
 	marks localMarks
 	inc   incCache
+	// tempsSeen is when each of another host's stopped replaces was first
+	// seen (see settleTemps); only the goroutine running passes touches it.
+	tempsSeen map[string]time.Time
 
 	workersClamped bool // Options.Workers above the package's limits was logged
 }
@@ -506,11 +509,13 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 		ps.snap = *p.inc.snap
 	default:
 		ps.snap = ps.listings.assemble(ps.rootID, base, p.opt.ValidLocalName, len(base))
-		if !ps.po.DryRun && len(ps.snap.Temps) > 0 && p.settleTemps(ctx, ps.snap.Temps, ps.held) {
-			// This pass plans without them (their paths frozen); the next
-			// lists everything again and sees the result.
-			p.dropCaches()
-		}
+	}
+	// Also with the same tree as the last pass: another host's stopped
+	// replace is timed across passes.
+	if ps.listings != nil && !ps.po.DryRun && len(ps.snap.Temps) > 0 && p.settleTemps(ctx, ps.snap.Temps, ps.held) {
+		// This pass plans without them (their paths frozen); the next
+		// lists everything again and sees the result.
+		p.dropCaches()
 	}
 	if ps.incremental {
 		snap := ps.snap

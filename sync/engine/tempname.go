@@ -7,6 +7,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -112,12 +113,18 @@ type tempEntry struct {
 //     name now may be another client's version of syncd's upload: renamed
 //     into place it made a false conflict, TestSim seed 700048); the local
 //     file is still on disk and the next pass decides from it;
-//   - any host finishes another host's replace whose old version is gone
-//     from the folder by renaming the new one to the name base gives the
-//     old one, when that name is free: the step its owner would take next,
-//     and one that repeating is harmless. Another host's temporary
-//     uploads are left alone while the old version lives: its owner may
-//     be between two steps.
+//   - any host finishes another host's replace whose old version has been
+//     gone from the folder for abandonAfter, by renaming the new one to the
+//     name the replace was for, when that name is free: the step its owner
+//     would take next, and one that repeating is harmless. Another host's
+//     temporary uploads are left alone while the old version lives, and
+//     for abandonAfter after it is gone: its owner may be between two
+//     steps, or retrying after it lost the token. Finished at once, with
+//     the name base gave the old file, a host renamed the owner's upload
+//     to where the old file had been before the owner moved it in the
+//     same pass (bench/twohosts.sh: x/tools' testdata/rand.txt, whose new
+//     content was about to become basic.txt). The time is kept in memory:
+//     a daemon finishes such a replace, a single `once` never does.
 //
 // It reports whether it changed anything (the folders are then listed
 // again by the next pass).
@@ -129,6 +136,9 @@ func (p *Pair) settleTemps(ctx context.Context, temps []tempEntry, held []string
 	}
 	x := &execution{p: p}
 	changed := false
+	now := p.opt.Now()
+	seen := make(map[string]time.Time)
+	defer func() { p.tempsSeen = seen }()
 	for _, t := range temps {
 		if t.parts.tag == tagMove {
 			continue // recoverMove's, from the record
@@ -142,9 +152,23 @@ func (p *Pair) settleTemps(ctx context.Context, temps []tempEntry, held []string
 		case t.parts.host == mine:
 			err = p.remote.DeleteFile(ctx, t.id)
 			p.log.Info("trashed an abandoned temporary upload", zap.String("name", joinKey(t.dir, t.name)), zap.Error(err))
-		case t.parts.tag == tagReplace && !t.oldLive && t.oldName != "":
-			err = x.nameNew(ctx, t.id, t.folder, t.oldName)
-			p.log.Info("finished an abandoned replace", zap.String("path", joinKey(t.dir, t.oldName)), zap.Error(err))
+		case t.parts.tag == tagReplace && !t.oldLive:
+			first, ok := p.tempsSeen[t.id]
+			if !ok || first.After(now) { // new, or the clock was set back
+				first = now
+			}
+			seen[t.id] = first
+			if now.Sub(first) < abandonAfter {
+				continue
+			}
+			// The name in the temporary one is the owner's; base's spells
+			// it exactly where the server cleaned it (a leading dot).
+			name := t.parts.real
+			if t.oldName != "" && uploadName(t.oldName) == name {
+				name = t.oldName
+			}
+			err = x.nameNew(ctx, t.id, t.folder, name)
+			p.log.Info("finished an abandoned replace", zap.String("path", joinKey(t.dir, name)), zap.Error(err))
 		default:
 			continue
 		}
@@ -155,6 +179,11 @@ func (p *Pair) settleTemps(ctx context.Context, temps []tempEntry, held []string
 	}
 	return changed
 }
+
+// abandonAfter is how long another host's replace must look stopped (its
+// old version gone, its upload under the temporary name) before this host
+// finishes it: three times the daemon loop's longest retry backoff.
+const abandonAfter = 15 * time.Minute
 
 // tempOldName is the remote name base gives the file old in folder dir ("": none).
 func tempOldName(base map[string]plan.Base, baseByID map[idKey]string, dir, old string) string {
