@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 )
 
@@ -320,6 +322,70 @@ func TestPollSeesAMoveOutOfAFolderItDoesNotList(t *testing.T) {
 		if _, err := p.Pass(ctx, engine.PassOptions{Incremental: true, Sweep: i == 1}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	e.assertSame()
+}
+
+// moveDuringList is the pair's remote with another client's action run
+// just before the first listing of one folder: what a client moving
+// entries between two listings of one snapshot does.
+type moveDuringList struct {
+	engine.Remote
+	folder string
+	do     func()
+	done   atomic.Bool // listings run in parallel
+}
+
+func (m *moveDuringList) List(ctx context.Context, folder string) ([]engine.RemoteFolder, []engine.RemoteFile, error) {
+	if folder == m.folder && m.done.CompareAndSwap(false, true) {
+		m.do()
+	}
+	return m.Remote.List(ctx, folder)
+}
+
+// Another client moves a file from a folder the snapshot has listed into
+// one it is about to list: both listings are fresh and show the file. The
+// pass must see one move (or nothing yet), never a new file beside the old
+// one (issue 14: host B downloaded the moved file and uploaded its old copy
+// back, found by bench/twohosts.sh).
+func TestMoveBetweenTwoListingsOfOneSnapshot(t *testing.T) {
+	e := newEnv(t)
+	e.write("d/atomic.go", "atomic")
+	e.write("d/t/a.go", "a")
+	e.sync()
+	ctx := context.Background()
+	other := e.otherWithRoot()
+	x, _ := e.remoteEntry("d/atomic.go")
+	y, _ := e.remoteEntry("d/t/a.go")
+	dt := e.folderID("d/t")
+	r := &moveDuringList{Remote: bind.Remote{C: e.client}, folder: string(dt), do: func() {
+		if err := other.DeleteFile(ctx, idOf(y)); err != nil {
+			t.Error(err)
+		}
+		if _, err := other.RenameFile(ctx, idOf(x), "a.go"); err != nil {
+			t.Error(err)
+		}
+		if _, err := other.MoveFile(ctx, idOf(x), dt); err != nil {
+			t.Error(err)
+		}
+	}}
+	p := engine.NewPair(e.cfg, r, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{})
+	res, err := p.Pass(ctx, engine.PassOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.done.Load() {
+		t.Fatal("the snapshot never listed d/t")
+	}
+	for _, op := range res.Plan.Ops {
+		if op.Kind.String() == "download" || op.Kind.String() == "upload" {
+			t.Errorf("%s %s: the moved file taken for a new one", op.Kind, op.Path)
+		}
+	}
+	e.sync()
+	want := map[string]string{"d": "/", "d/t": "/", "d/t/a.go": sum("atomic")}
+	if got := e.localFiles(); !equalMaps(got, want) {
+		t.Fatalf("local:\n got  %v\n want %v", sorted(got), sorted(want))
 	}
 	e.assertSame()
 }

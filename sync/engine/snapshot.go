@@ -83,6 +83,8 @@ type listingCache struct {
 	// subtrees are unknown until a listing succeeds.
 	failed    map[string]error
 	lastSweep time.Time
+	// twice holds the ids the last refresh still found in two folders.
+	twice map[idKey]bool
 }
 
 // listing is one folder's entries as the service last listed them.
@@ -106,63 +108,73 @@ func newListingCache() *listingCache {
 // root fails it; any other failed listing makes that subtree unknown to
 // assemble (never read as deletions).
 //
-// An entry moved from a folder read from the cache into one listed now
-// would show in both, one id at two paths (a poll that lists the
-// destination only): the next pass took the moved file for a new one and
-// downloaded it beside its old copy, which a later pass then uploaded back
-// (a deleted file resurrected, issue 14). Ids are unique (api.md 25), so
-// every cached folder that holds an id a fresh listing shows is listed too,
-// until none does.
+// An entry moved between two folders can show in both listings, one id at
+// two paths: a poll that lists the destination and reads the source from
+// the cache, or two listings of one refresh that the move fell between.
+// The next pass took the moved file for a new one and downloaded it beside
+// its old copy, which a later pass uploaded back (a deleted file
+// resurrected, issue 14). Ids are unique (api.md 25), so every folder whose
+// listing shows an id that another's shows is listed again, up to
+// relistRounds times while the refresh changed anything; ids still at two
+// paths after that are kept in twice, and assemble leaves their paths
+// alone for this pass.
 func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time) (requests int, changed bool, err error) {
 	listed := make(map[string]bool)
+	fresh := len(c.byID) == 0 // a first refresh reports no change
 	requests, changed, err = c.refreshLevels(ctx, r, rootID, relist, now, listed)
-	for err == nil {
-		stale := c.staleHolders(listed)
-		if len(stale) == 0 {
-			break
-		}
-		n, ch, e := c.refreshLevels(ctx, r, rootID, func(id string) bool { return stale[id] }, now, listed)
-		requests, changed, err = requests+n, changed || ch, e
+	c.twice = nil
+	if err != nil || !changed && !fresh {
+		return requests, changed, err // nothing new: no new id at two paths
 	}
-	return requests, changed, err
+	for round := 0; ; round++ {
+		again, ids := c.twoPlaced()
+		if len(again) == 0 {
+			return requests, changed, nil
+		}
+		if round == relistRounds {
+			c.twice = ids
+			return requests, changed, nil
+		}
+		n, ch, e := c.refreshLevels(ctx, r, rootID, func(id string) bool { return again[id] }, now, listed)
+		requests, changed = requests+n, changed || ch
+		if e != nil {
+			return requests, changed, e
+		}
+	}
 }
 
-// staleHolders returns the cached folders, not listed in this refresh,
-// whose listing shows an entry that a folder listed in it shows too.
-func (c *listingCache) staleHolders(listed map[string]bool) map[string]bool {
-	if len(listed) == len(c.byID) {
-		return nil
+// relistRounds bounds the extra listings of one refresh: a move falls
+// between two listings only while another client is moving entries.
+const relistRounds = 3
+
+// twoPlaced returns the folders whose listing shows an entry that another
+// folder's listing shows too, and those entries' ids.
+func (c *listingCache) twoPlaced() (folders map[string]bool, ids map[idKey]bool) {
+	at := make(map[idKey]string)
+	note := func(k idKey, dir string) {
+		first, seen := at[k]
+		if !seen {
+			at[k] = dir
+			return
+		}
+		if folders == nil {
+			folders, ids = make(map[string]bool), make(map[idKey]bool)
+		}
+		folders[first], folders[dir], ids[k] = true, true, true
 	}
-	fresh := make(map[idKey]bool)
-	for id := range listed {
-		if l, ok := c.byID[id]; ok {
-			for _, f := range l.folders {
-				if f.Active {
-					fresh[idKey{plan.Dir, f.ID}] = true
-				}
+	for dir, l := range c.byID {
+		for _, f := range l.folders {
+			if f.Active && (f.ParentID == "" || f.ParentID == dir) {
+				note(idKey{plan.Dir, f.ID}, dir)
 			}
-			for _, f := range l.files {
-				if f.Active {
-					fresh[idKey{plan.File, f.ID}] = true
-				}
+		}
+		for _, f := range l.files {
+			if f.Active && (f.FolderID == "" || f.FolderID == dir) {
+				note(idKey{plan.File, f.ID}, dir)
 			}
 		}
 	}
-	var stale map[string]bool
-	for id, l := range c.byID {
-		if listed[id] {
-			continue
-		}
-		hit := slices.ContainsFunc(l.folders, func(f RemoteFolder) bool { return f.Active && fresh[idKey{plan.Dir, f.ID}] }) ||
-			slices.ContainsFunc(l.files, func(f RemoteFile) bool { return f.Active && fresh[idKey{plan.File, f.ID}] })
-		if hit {
-			if stale == nil {
-				stale = make(map[string]bool)
-			}
-			stale[id] = true
-		}
-	}
-	return stale
+	return folders, ids
 }
 
 // refreshLevels is one walk of refresh from rootID down; listed collects
@@ -277,6 +289,13 @@ func (c *listingCache) assemble(rootID string, base map[string]plan.Base, validN
 			next = append(next, addListing(&snap, j.path, j.id, l.folders, l.files, base, validName)...)
 		}
 		level = next
+	}
+	if len(c.twice) > 0 {
+		for key, e := range snap.Tree {
+			if c.twice[idKey{e.Kind, e.ID}] {
+				snap.Unknown = append(snap.Unknown, key)
+			}
+		}
 	}
 	sort.Strings(snap.Unknown)
 	sort.Slice(snap.Problems, func(a, b int) bool { return snap.Problems[a].Path < snap.Problems[b].Path })
