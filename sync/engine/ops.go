@@ -547,7 +547,13 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
-			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil {
+			// Not found: our upload is in the trash already (another
+			// client trashed its folder, and the old file with it; a
+			// trashed file cannot be deleted again, api.md 15). Settled
+			// too: left open, every later recovery met the same refusal
+			// and the local version was never sent (TestSimTwoHosts
+			// seed 820087).
+			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil && !errors.Is(derr, ErrNotFound) {
 				// Not settled: our upload is still there.
 				return plan.Base{}, fmt.Errorf("%v; trash our upload %s: %w", err, rec.New, derr)
 			}

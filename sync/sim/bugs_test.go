@@ -855,6 +855,13 @@ var twoHostSeeds = []pinnedSeed{
 	// the move: skipped at every pass (sync/engine/ops.go checkRemoteFile;
 	// TestReplaceAfterAMoveRemoteToAnNFDName).
 	{800029, 30, []int{1, 2, 4}, "premise: replace after a move-remote to an NFD name"},
+	// Another client trashed the folder y while a replace of y/it's.txt
+	// had uploaded its new version: the upload went to the trash with the
+	// folder, and trashing it again answered "not found", which left the
+	// replace open for ever; the local edit was never sent
+	// (sync/engine/ops.go finishReplace;
+	// TestRegressionReplaceIntoAFolderTrashedMeanwhile).
+	{820087, 30, []int{2, 3, 5, 7, 8, 9, 11, 15, 16, 17, 22, 23, 24, 26, 27, 30, 31, 32, 34, 35, 36, 38}, "sides differ: replace open for ever after its folder was trashed meanwhile"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
@@ -963,4 +970,44 @@ func (w *world) passRacing(t *testing.T, endpoint string, fn func()) {
 	if !fired.Load() {
 		t.Fatalf("the pass made no %s request: the race was not staged", endpoint)
 	}
+}
+
+// TestRegressionReplaceIntoAFolderTrashedMeanwhile: a replace has uploaded
+// the new version of y/h.txt when another client trashes the folder y,
+// which trashes the old file and the upload with it. The replace finds the
+// old file gone and trashes its upload, which the service refuses as "not
+// found" (a trashed file cannot be deleted again, api.md 15): the replace
+// was left open, and every later pass's recovery repeated the same refusal,
+// so the local edit (which beats the remote delete, testing.md 7) was never
+// sent: the sides differed at quiescence for ever (sync/engine/ops.go
+// finishReplace). Found by TestSimTwoHosts (seed 820087).
+func TestRegressionReplaceIntoAFolderTrashedMeanwhile(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "y/h.txt", "version one")
+	w.settle(t)
+	y := rid(w.folderID(t, "y"))
+	two := w.put(t, "y/h.txt", "version two, local")
+	fired := false
+	hook := func(p string) error {
+		if p != "replace.uploaded" || fired {
+			return nil
+		}
+		fired = true
+		if err := w.userClient.DeleteFolder(context.Background(), y); err != nil {
+			t.Errorf("other client's folder delete: %v", err)
+		}
+		return nil
+	}
+	_, err := w.pass(t, engine.Options{Failpoint: hook})
+	if !fired {
+		t.Fatalf("the replace never reached replace.uploaded: %v", err)
+	}
+	if _, err := w.quiesce(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
+	}
+	w.assertLive(t, two)
 }
