@@ -1025,6 +1025,9 @@ func (x *execution) moveLocal(t opTask) opResult {
 		return opResult{err: err}
 	}
 	return opResult{seq: seq, fold: func(x *execution) {
+		if l.Kind == plan.Dir {
+			x.movedLocalDir(op.From, op.Path)
+		}
 		x.moveTree(op.From, op.Path)
 		b, had := x.work[op.Path]
 		if !had {

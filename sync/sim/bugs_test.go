@@ -861,6 +861,12 @@ var twoHostSeeds = []pinnedSeed{
 	// replace open for ever; the local edit was never sent
 	// (sync/engine/ops.go finishReplace;
 	// TestRegressionReplaceIntoAFolderTrashedMeanwhile).
+	// The local folder x moved to y (following the remote), then the
+	// conflict rename of y/café.txt, a new local file spelt in NFD: its
+	// path was built from the NFC key, as the scan had seen the file at x
+	// and the base never had it (sync/engine/exec.go localPath;
+	// TestRegressionConflictInsideAFolderMovedByThePass).
+	{810198, 30, []int{0, 3, 6, 8, 11, 17, 18, 19, 20, 21, 22, 25, 27, 29, 30, 36, 38, 39, 40, 42, 43, 46}, "own ops broke each other: conflict rename of an NFD name inside a folder the pass moved"},
 	{820087, 30, []int{2, 3, 5, 7, 8, 9, 11, 15, 16, 17, 22, 23, 24, 26, 27, 30, 31, 32, 34, 35, 36, 38}, "sides differ: replace open for ever after its folder was trashed meanwhile"},
 }
 
@@ -1010,4 +1016,39 @@ func TestRegressionReplaceIntoAFolderTrashedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.assertLive(t, two)
+}
+
+// TestRegressionConflictInsideAFolderMovedByThePass: another client renames
+// the synced folder x to y and puts a new y/café.txt there, while the local
+// user makes x/café.txt spelt in NFD with other content. One pass moves the
+// local folder to y, then renames the local file aside as a conflict copy:
+// that rename looked for y/café.txt under its NFC key, as neither the scan
+// (which saw the file at x) nor the base (which never had it) knew its
+// spelling at y: "changed since planned" at every pass, the two versions
+// never synced (sync/engine/exec.go localPath). Found by TestSimTwoHosts
+// (seed 810198).
+func TestRegressionConflictInsideAFolderMovedByThePass(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "x/k.txt", "k")
+	w.settle(t)
+	x := rid(w.folderID(t, "x"))
+	mine := w.put(t, "x/cafe\u0301.txt", "local café")
+	if _, err := w.userClient.RenameFolder(context.Background(), x, "y"); err != nil {
+		t.Fatal(err)
+	}
+	theirs := w.remoteUpload(t, "y", "café.txt", "remote café").MD5
+	res, err := w.pass(t, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped > 0 || res.Failed > 0 {
+		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
+	}
+	if _, err := w.quiesce(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
+	}
+	w.assertLive(t, mine, theirs)
 }
