@@ -26,9 +26,10 @@ const (
 	// the plan.Conflict, so that a crash between the copy's rename and the
 	// commit that logs it still gets the conflict reported.
 	opConflict = "conflict"
-	// opMove is a remote move routed through a temporary name (see
-	// route): a crash there must not leave the user's file or folder
-	// under that name.
+	// opMove is a remote move: a crash in one routed through a temporary
+	// name (see route) must not leave the user's file or folder under
+	// that name, and one that reached its destination must still tie the
+	// moved entry to its base entry (see bindMoved).
 	opMove = "move"
 	// opMoveLocal is a local rename that follows the remote side: a crash
 	// between the rename and the commit must still tie the moved entry to
@@ -798,21 +799,24 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		// (TestSim seed 800135: the next pass took it for another client's
 		// file at the destination and made a conflict copy).
 		bind := t.baseID != "" && t.baseID != r.ID
-		if len(hops) == 3 || bind {
-			// Through a temporary name: journaled, so that a crash or an
-			// error on the way never leaves the entry under that name.
-			m := moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
-				FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, From: op.From, Bind: bind}
-			if len(hops) == 3 {
-				m.Aside = hops[0].name
-			}
-			data, err := json.Marshal(m)
-			if err != nil {
-				return opResult{err: err}
-			}
-			if seq, err = x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opMove, Step: stepBegun, Data: data}); err != nil {
-				return opResult{err: fmt.Errorf("journal: %w", err)}
-			}
+		// Journaled: through a temporary name, so that a crash or an
+		// error on the way never leaves the entry under that name; and
+		// any move, so that after a crash before the commit recovery
+		// writes the base the commit would have (bindMoved). Without
+		// it, a local file replaced at the new path after the crash
+		// (a new inode) was tied to nothing, and met the moved remote
+		// file there as a conflict (TestSimIgnore seed 810248).
+		m := moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
+			FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, From: op.From, Bind: bind}
+		if len(hops) == 3 {
+			m.Aside = hops[0].name
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if seq, err = x.journalGrouped(Journal{Op: opMove, Step: stepBegun, Data: data}); err != nil {
+			return opResult{err: fmt.Errorf("journal: %w", err)}
 		}
 		for i, h := range hops {
 			if i > 0 {

@@ -819,6 +819,13 @@ var ignoreSeeds = []pinnedSeed{
 	// checkNoFalseConflicts). Pinned so that the oracle keeps the rule.
 	{800104, 30, []int{0, 14}, "model: a local file made while excluded meets a remote rename onto its path"},
 	{800033, 30, []int{0, 1, 7, 8, 9, 10, 11, 12, 13, 18, 19, 20, 23, 25, 31, 32, 33}, "model: a file excluded after syncing, edited on one side, let in again"},
+	// A local rename .hidden -> c.md, its move-remote done and the pass
+	// dead before its commit; then c.md replaced locally (a new inode).
+	// Single-call remote moves were not journaled: nothing tied c.md to
+	// the base entry of .hidden, and the local file met the moved remote
+	// one as a conflict (sync/engine/journal.go bindMoved;
+	// TestRegressionCrashAfterMoveRemoteThenLocalReplace).
+	{810248, 30, []int{0, 2, 13, 14, 19, 20, 21, 22, 24, 26, 41, 43, 46}, "false conflict: crash after a move-remote, then a local replace at the new path"},
 }
 
 // loopSeeds are TestSimLoop failures, pinned the same way (their
@@ -1060,4 +1067,43 @@ func TestRegressionConflictInsideAFolderMovedByThePass(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.assertLive(t, mine, theirs)
+}
+
+// TestRegressionCrashAfterMoveRemoteThenLocalReplace: the local user
+// renames a.txt to c.md; the pass moves the remote file (one call) and dies
+// before its commit. The user then replaces c.md (a new file renamed over
+// it: a new inode, new content). Nothing tied c.md to the base entry of
+// a.txt any more: the next pass saw a remote rename and a local delete of
+// a.txt, and a new local c.md in the way of the moved remote file: a
+// conflict copy of a path only the local user changed (testing.md 10, 18).
+// Remote moves are journaled now, as local moves are, and recovery writes
+// the base the commit would have (sync/engine/journal.go recoverMove).
+// Found by TestSimIgnore (seed 810248).
+func TestRegressionCrashAfterMoveRemoteThenLocalReplace(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "a.txt", "version one")
+	w.settle(t)
+	if err := os.Rename(filepath.Join(w.dir, "a.txt"), filepath.Join(w.dir, "c.md")); err != nil {
+		t.Fatal(err)
+	}
+	w.passCrashingAt(t, "move-remote.moved")
+	if err := w.restart(); err != nil {
+		t.Fatal(err)
+	}
+	two := w.put(t, "c.md.new", "version two, local")
+	if err := os.Rename(filepath.Join(w.dir, "c.md.new"), filepath.Join(w.dir, "c.md")); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, two)
+	l, err := w.localTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range l {
+		if contested(p) != "" {
+			t.Errorf("false conflict copy %s", p)
+		}
+	}
 }
