@@ -826,6 +826,12 @@ var ignoreSeeds = []pinnedSeed{
 	// one as a conflict (sync/engine/journal.go bindMoved;
 	// TestRegressionCrashAfterMoveRemoteThenLocalReplace).
 	{810248, 30, []int{0, 2, 13, 14, 19, 20, 21, 22, 24, 26, 41, 43, 46}, "false conflict: crash after a move-remote, then a local replace at the new path"},
+	// Model error, not an engine bug: the whole schedule of the same seed
+	// made y/e (conflict) in a pass, then excluded y/ and deleted it
+	// locally (the remote kept it), then let y/ in again: the copy came
+	// back down and was taken for a new one. The oracle now counts a copy
+	// either side held at the last quiescence as old.
+	{810248, 30, []int{0, 2, 4, 5, 8, 10, 13, 14, 15, 17, 19, 20, 21, 22, 26, 27, 29, 30, 31, 32, 51}, "false conflict (model): an old copy on the remote side while excluded"},
 }
 
 // loopSeeds are TestSimLoop failures, pinned the same way (their

@@ -42,6 +42,10 @@ func contested(p string) string {
 // Allowances, each a written rule:
 //   - the state file was lost or corrupted this round: the rebuild turns
 //     every difference into a conflict (invariant 20);
+//   - a copy either side held at the last quiescence is old, even where
+//     the sides did not agree (an excluded path: TestSimIgnore seed
+//     810248, a copy made, then y/ excluded and deleted locally, then let
+//     in again);
 //   - a copy the user moved this round (a rename event related to its
 //     path) is an old copy at a new place;
 //   - a rename carries the other side's touches: a path one side renamed
@@ -87,6 +91,10 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 	}
 	evs := r.u.events[r.roundEvs:]
 	before := nfc(r.q)
+	var beforeR tree // the remote side then, where the sides need not agree
+	if r.qR != nil {
+		beforeR = nfc(r.qR)
+	}
 	rside, apart := onRemote, map[string]bool{}
 	if r.w.cfg.Direction == plan.DownloadOnly {
 		rside = onLocal
@@ -129,6 +137,13 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 			continue
 		}
 		if _, old := before[p]; old {
+			continue
+		}
+		if _, old := beforeR[p]; old {
+			// Held by the remote side at the last quiescence (while the
+			// rules excluded it, or by a one-way pair's side the other did
+			// not follow): an old copy coming back, not a new one
+			// (TestSimIgnore seed 810248).
 			continue
 		}
 		if r.carriedCopy(p, final, before, evs) {
