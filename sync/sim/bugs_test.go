@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -1111,5 +1112,106 @@ func TestRegressionCrashAfterMoveRemoteThenLocalReplace(t *testing.T) {
 		if contested(p) != "" {
 			t.Errorf("false conflict copy %s", p)
 		}
+	}
+}
+
+// TestRegressionRemoteRootTwinAfterALostCreateReply: two hosts create the
+// pair folder at once, and host A's folder/create is applied but its reply
+// lost. A's pass fails before it can look again for a twin; its next pass
+// found two folders of the pair's path and halted for good ("2 folders are
+// named"), as every later host would (sync/engine/pair.go remoteRoot: the
+// twin rule applied only right after a create that returned). Both hosts
+// running at once once left two live sim folders this way
+// (TestFaultTwoHostsFightOverToken under -race). Expected: the lowest id
+// is the pair folder for every host, the empty twin is trashed.
+func TestRegressionRemoteRootTwinAfterALostCreateReply(t *testing.T) {
+	dir := t.TempDir()
+	a, err := newWorld(t, dir, 1, "hostA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown(true)
+	// Host A's create is applied and its reply lost; the client lists to
+	// resolve it, and just then the other host's create lands.
+	a.emu().InjectFault(emulator.Fault{Endpoint: "folder/create", DropReply: true})
+	var created, fired atomic.Bool
+	hook := func(ep string) {
+		if ep == "folder/create" {
+			created.Store(true)
+		}
+		if ep != "folder/listing" || !created.Load() || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := a.userClient.CreateFolder(context.Background(), remote.Root, strings.Trim(remotePath, "/")[:3]); err != nil {
+			t.Errorf("other host's create: %v", err)
+		}
+	}
+	a.front.hook.Store(&hook)
+	a.put(t, "a.txt", "from A")
+	if _, err := a.pass(t, engine.Options{}); err != nil {
+		t.Logf("host A's first pass: %v", err)
+	}
+	a.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatal("host A never created a folder: the race was not staged")
+	}
+	if _, err := a.quiesce(3); err != nil {
+		t.Fatalf("host A after the lost reply: %v", err)
+	}
+	n := 0
+	for _, en := range a.emu().Dump(a.acct.ID) {
+		if en.Folder && en.Status == "active" && en.Path == "/sim" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d live folders /sim after host A's passes:\n%s", n, a.dumpString())
+	}
+	b, err := joinWorld(a, t.TempDir(), "hostB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.shutdown(false)
+	if _, err := b.quiesce(3); err != nil {
+		t.Fatalf("host B cannot join: %v", err)
+	}
+	if lb, _ := b.localTree(); lb["a.txt"] != sum([]byte("from A")) {
+		t.Fatalf("host B does not see host A's file:\n%s", lb)
+	}
+}
+
+// TestRemoteRootTwinWithContentHalts: twins of the pair folder are settled
+// only while all but the lowest are empty; a twin that holds a file is
+// someone's data, and a new host halts rather than trash or ignore it.
+func TestRemoteRootTwinWithContentHalts(t *testing.T) {
+	a, err := newWorld(t, t.TempDir(), 1, "hostA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown(true)
+	ctx := context.Background()
+	var ids []remote.ID
+	for range 2 {
+		f, err := a.userClient.CreateFolder(ctx, remote.Root, strings.Trim(remotePath, "/")[:3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, f.ID)
+	}
+	if _, err := a.userClient.CreateFolder(ctx, ids[1], "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	a.put(t, "a.txt", "from A")
+	if _, err := a.pass(t, engine.Options{}); !errors.Is(err, engine.ErrHalted) {
+		t.Fatalf("pass with a non-empty twin: %v, want halted", err)
+	}
+	n := 0
+	for _, en := range a.emu().Dump(a.acct.ID) {
+		if en.Folder && en.Status == "active" && en.Path == "/sim" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d live folders /sim, want both twins left alone:\n%s", n, a.dumpString())
 	}
 }
