@@ -203,7 +203,12 @@ type PassResult struct {
 	Started   time.Time
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
-	Unsettled int  // local files left for later: still being written
+	// SettledTemps: the pass finished or trashed entries another pass left
+	// under temporary names (settleTemps). It planned without their paths,
+	// so it is not converged, and the next pass, which sees the result,
+	// must run: it counts as progress.
+	SettledTemps bool
+	Unsettled    int // local files left for later: still being written
 	// ConflictsLogged is how many conflicts this pass wrote to the conflict
 	// log: the copies it made, and those resolved without a copy. A copy
 	// skipped and planned again is counted once, when it is made.
@@ -238,7 +243,7 @@ func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
 	var done, logged, hashed int
 	for i := 0; i < p.opt.MaxPasses; i++ {
 		res, err = p.Pass(ctx, po)
-		progressed := res.Done > 0
+		progressed := res.Done > 0 || res.SettledTemps
 		done, logged, hashed = done+res.Done, logged+res.ConflictsLogged, hashed+res.Hashed
 		res.Done, res.ConflictsLogged, res.Hashed, res.Passes = done, logged, hashed, i+1
 		if err != nil {
@@ -498,8 +503,11 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 		ps.snap = ps.listings.assemble(ps.rootID, base, p.opt.ValidLocalName, len(base))
 		if !ps.po.DryRun && len(ps.snap.Temps) > 0 && p.settleTemps(ctx, ps.snap.Temps, ps.held) {
 			// This pass plans without them (their paths frozen); the next
-			// lists everything again and sees the result.
+			// lists everything again and sees the result. Reported
+			// converged, this one ended `once` and the sim with a local
+			// version never sent (TestSimOneWay seed 840008).
 			p.dropCaches()
+			ps.res.SettledTemps = true
 		}
 	}
 	if ps.incremental {
@@ -567,7 +575,7 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 	pl.Problems = mergeProblems(pl.Problems, ps.scan.Problems, ps.snap.Problems, refusedProblems(refused))
 	ps.pl = pl
 	ps.res.Plan = pl
-	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0
+	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0 && !ps.res.SettledTemps
 	return nil
 }
 

@@ -792,6 +792,13 @@ var oneWaySeeds = []pinnedSeed{
 	// Local moves are journaled now (sync/engine/journal.go
 	// recoverMoveLocal; TestCrashAfterLocalMoveThenRemoteEdit).
 	{800173, 30, []int{0, 4, 9, 14, 25, 26, 28, 29, 30, 31, 32, 34}, "false conflict: crash after a local move, then a remote edit"},
+	// Upload-only: a replace died after trashing the old remote version
+	// and the state file was lost; the next pass trashed the abandoned
+	// temporary upload, planned without the path it froze and reported
+	// converged: the local version was never sent (sync/engine/pair.go
+	// PassResult.SettledTemps;
+	// TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent).
+	{840008, 30, []int{1, 2, 3, 4}, "sides differ: a pass that settled temporary uploads reported converged"},
 	// Model error, not an engine bug: download-only; y/b.txt a true
 	// conflict (a local file carried to y by the remote's folder rename,
 	// a remote file made there); its copy then carried by two folder
@@ -1214,4 +1221,30 @@ func TestRemoteRootTwinWithContentHalts(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d live folders /sim, want both twins left alone:\n%s", n, a.dumpString())
 	}
+}
+
+// TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent: a replace dies
+// after trashing the old remote version, its new one still under its
+// temporary name, and the state file is lost. The next pass trashes the
+// abandoned temporary upload (settleTemps) and plans without the path it
+// froze, so it plans nothing and reported Converged: the sim, `syncd once`
+// and the daemon stopped there, the local version never sent and the path
+// empty on the remote (testing.md 2, 9). A pass that settled temporary
+// entries now is not converged and counts as progress.
+// Found by TestSimOneWay (seed 840008, upload-only; the same both ways).
+func TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "café.txt", "version one")
+	w.settle(t)
+	two := w.put(t, "café.txt", "version two, local")
+	w.passCrashingAt(t, "replace.old-trashed")
+	w.closeAll()
+	if err := os.Remove(w.stPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.open(); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, two)
 }
