@@ -34,6 +34,9 @@ type execution struct {
 	// where it wrote no base entry (see moveRemote): where entries inside
 	// the folder go, though no base pairs the sides there yet.
 	movedDirs map[string]string
+	// scannedAt: for each key a local folder move of this pass put a
+	// folder at, the key the scan saw that folder at (see scanKey).
+	scannedAt map[string]string
 	// durable is what the store holds at keys this pass changed: the
 	// entry before the first change (absent: none), then what each commit
 	// wrote. A journal record carries it (see durableID).
@@ -844,10 +847,60 @@ func (x *execution) localPath(k string) string {
 		name = b.LocalName
 	case scanned && l.Name != "":
 		name = l.Name
+	case x.scannedName(k) != "":
+		// Inside a folder this pass moved on disk: the scan saw the entry
+		// at the folder's old place, spelt as it is (an NFD name the base
+		// never had: TestSimTwoHosts seed 810198).
+		name = x.scannedName(k)
 	case inWork && b.LocalName != "":
 		name = b.LocalName
 	}
 	return joinKey(parent, name)
+}
+
+// scannedName is the name on disk the scan saw for key k at the place a
+// local folder move of this pass took it from, or "" when no such move
+// took k or the scan did not see it there.
+func (x *execution) scannedName(k string) string {
+	if _, moved := x.scannedAt[k]; moved {
+		return "" // the folder itself: the move gave it its name
+	}
+	if o := x.scanKey(k); o != k {
+		if l, ok := x.in.Local[o]; ok {
+			return l.Name
+		}
+	}
+	return ""
+}
+
+// scanKey is the key the scan saw the entry now at k at: k itself, unless
+// a local folder move of this pass took k's folder (or k) from elsewhere.
+func (x *execution) scanKey(k string) string {
+	for a := k; a != "" && len(x.scannedAt) > 0; a = parentKey(a) {
+		if o, ok := x.scannedAt[a]; ok {
+			return o + k[len(a):]
+		}
+	}
+	return k
+}
+
+// movedLocalDir notes a local folder moved on disk by this pass from from
+// to to, for scanKey: the folder's scan key, and those of the folders
+// moved into it earlier, move with it.
+func (x *execution) movedLocalDir(from, to string) {
+	origin := x.scanKey(from)
+	if x.scannedAt == nil {
+		x.scannedAt = make(map[string]string)
+	}
+	moved := make(map[string]string)
+	for key, o := range x.scannedAt {
+		if under(key, from) {
+			moved[to+key[len(from):]] = o
+			delete(x.scannedAt, key)
+		}
+	}
+	maps.Copy(x.scannedAt, moved)
+	x.scannedAt[to] = origin
 }
 
 func (x *execution) task(i int) opTask {

@@ -275,7 +275,7 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			idleContested = nextIdleContested(idleContested, res, err, p.tokenLosses() != lost0)
 			pollIn = pollAfter(lo.PollInterval, idleContested, lo.Jitter)
 		}
-		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0) {
+		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0 && !res.SettledTemps) {
 			failures++
 			d := backoff(lo.RetryMin, lo.RetryMax, failures, lo.Jitter)
 			if errors.Is(err, ErrAuth) || errors.Is(err, ErrHalted) {
@@ -298,9 +298,10 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 			switch {
 			case res.Unsettled > 0:
 				w.retryIn(lo.Settle)
-			case !res.Converged && res.Skipped > 0:
-				// Some ops were skipped (a premise changed): look again
-				// right away. A plan that fully succeeded needs no second
+			case !res.Converged && (res.Skipped > 0 || res.SettledTemps):
+				// Some ops were skipped (a premise changed), or paths
+				// frozen by temporary entries this pass settled: look
+				// again right away. A plan that fully succeeded needs no second
 				// look: base records what it did.
 				w.retryIn(0)
 			}

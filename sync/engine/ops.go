@@ -26,9 +26,10 @@ const (
 	// the plan.Conflict, so that a crash between the copy's rename and the
 	// commit that logs it still gets the conflict reported.
 	opConflict = "conflict"
-	// opMove is a remote move routed through a temporary name (see
-	// route): a crash there must not leave the user's file or folder
-	// under that name.
+	// opMove is a remote move: a crash in one routed through a temporary
+	// name (see route) must not leave the user's file or folder under
+	// that name, and one that reached its destination must still tie the
+	// moved entry to its base entry (see bindMoved).
 	opMove = "move"
 	// opMoveLocal is a local rename that follows the remote side: a crash
 	// between the rename and the commit must still tie the moved entry to
@@ -557,11 +558,12 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
-			// Not found: already trashed (with its folder, by another
-			// client), which is what this asks. Taken for a failure, the
-			// record stayed open and every pass retried it, holding the
-			// path for good (TestSimIncremental seed 7 with polls that
-			// skip folders).
+			// Not found: our upload is in the trash already (another
+			// client trashed its folder, and the old file with it; a
+			// trashed file cannot be deleted again, api.md 15). Settled
+			// too: left open, every later recovery met the same refusal
+			// and the local version was never sent (TestSimTwoHosts
+			// seed 820087, TestSimIncremental seed 7).
 			if derr := x.p.remote.DeleteFile(ctx, rec.New); derr != nil && !errors.Is(derr, ErrNotFound) {
 				// Not settled: our upload is still there.
 				return plan.Base{}, fmt.Errorf("%v; trash our upload %s: %w", err, rec.New, derr)
@@ -807,21 +809,24 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 		// (TestSim seed 800135: the next pass took it for another client's
 		// file at the destination and made a conflict copy).
 		bind := t.baseID != "" && t.baseID != r.ID
-		if len(hops) == 3 || bind {
-			// Through a temporary name: journaled, so that a crash or an
-			// error on the way never leaves the entry under that name.
-			m := moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
-				FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, From: op.From, Bind: bind}
-			if len(hops) == 3 {
-				m.Aside = hops[0].name
-			}
-			data, err := json.Marshal(m)
-			if err != nil {
-				return opResult{err: err}
-			}
-			if seq, err = x.p.store.JournalBegin(x.p.cfg.Key, Journal{Op: opMove, Step: stepBegun, Data: data}); err != nil {
-				return opResult{err: fmt.Errorf("journal: %w", err)}
-			}
+		// Journaled: through a temporary name, so that a crash or an
+		// error on the way never leaves the entry under that name; and
+		// any move, so that after a crash before the commit recovery
+		// writes the base the commit would have (bindMoved). Without
+		// it, a local file replaced at the new path after the crash
+		// (a new inode) was tied to nothing, and met the moved remote
+		// file there as a conflict (TestSimIgnore seed 810248).
+		m := moveRecord{Path: op.Path, ID: r.ID, Dir: r.Kind == plan.Dir,
+			FromParent: cur.parent, FromName: cur.name, ToParent: to.parent, ToName: to.name, From: op.From, Bind: bind}
+		if len(hops) == 3 {
+			m.Aside = hops[0].name
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if seq, err = x.journalGrouped(Journal{Op: opMove, Step: stepBegun, Data: data}); err != nil {
+			return opResult{err: fmt.Errorf("journal: %w", err)}
 		}
 		for i, h := range hops {
 			if i > 0 {
@@ -1034,6 +1039,9 @@ func (x *execution) moveLocal(t opTask) opResult {
 		return opResult{err: err}
 	}
 	return opResult{seq: seq, fold: func(x *execution) {
+		if l.Kind == plan.Dir {
+			x.movedLocalDir(op.From, op.Path)
+		}
 		x.moveTree(op.From, op.Path)
 		b, had := x.work[op.Path]
 		if !had {

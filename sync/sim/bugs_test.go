@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncd/syncd/remote"
+	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -791,6 +792,22 @@ var oneWaySeeds = []pinnedSeed{
 	// Local moves are journaled now (sync/engine/journal.go
 	// recoverMoveLocal; TestCrashAfterLocalMoveThenRemoteEdit).
 	{800173, 30, []int{0, 4, 9, 14, 25, 26, 28, 29, 30, 31, 32, 34}, "false conflict: crash after a local move, then a remote edit"},
+	// Upload-only: a replace died after trashing the old remote version
+	// and the state file was lost; the next pass trashed the abandoned
+	// temporary upload, planned without the path it froze and reported
+	// converged: the local version was never sent (sync/engine/pair.go
+	// PassResult.SettledTemps;
+	// TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent).
+	{840008, 30, []int{1, 2, 3, 4}, "sides differ: a pass that settled temporary uploads reported converged"},
+	// Model error, not an engine bug: download-only; y/b.txt a true
+	// conflict (a local file carried to y by the remote's folder rename,
+	// a remote file made there); its copy then carried by two folder
+	// conflicts (a local folder in the way of a remote folder rename) and
+	// the user's move between them, to "x (conflict)/b (conflict).txt".
+	// The oracle looked for the copy's path inside "x (conflict)", which
+	// nobody touched; syncd's folder conflict renames now count as renames
+	// (conflicts_test.go untagged).
+	{810133, 30, []int{0, 1, 2, 3, 8, 13, 14, 15, 16, 18, 19, 24, 27}, "false conflict (model): a copy carried by folder conflicts and a move"},
 }
 
 // ignoreSeeds are TestSimIgnore failures, pinned the same way.
@@ -810,6 +827,19 @@ var ignoreSeeds = []pinnedSeed{
 	// checkNoFalseConflicts). Pinned so that the oracle keeps the rule.
 	{800104, 30, []int{0, 14}, "model: a local file made while excluded meets a remote rename onto its path"},
 	{800033, 30, []int{0, 1, 7, 8, 9, 10, 11, 12, 13, 18, 19, 20, 23, 25, 31, 32, 33}, "model: a file excluded after syncing, edited on one side, let in again"},
+	// A local rename .hidden -> c.md, its move-remote done and the pass
+	// dead before its commit; then c.md replaced locally (a new inode).
+	// Single-call remote moves were not journaled: nothing tied c.md to
+	// the base entry of .hidden, and the local file met the moved remote
+	// one as a conflict (sync/engine/journal.go bindMoved;
+	// TestRegressionCrashAfterMoveRemoteThenLocalReplace).
+	{810248, 30, []int{0, 2, 13, 14, 19, 20, 21, 22, 24, 26, 41, 43, 46}, "false conflict: crash after a move-remote, then a local replace at the new path"},
+	// Model error, not an engine bug: the whole schedule of the same seed
+	// made y/e (conflict) in a pass, then excluded y/ and deleted it
+	// locally (the remote kept it), then let y/ in again: the copy came
+	// back down and was taken for a new one. The oracle now counts a copy
+	// either side held at the last quiescence as old.
+	{810248, 30, []int{0, 2, 4, 5, 8, 10, 13, 14, 15, 17, 19, 20, 21, 22, 26, 27, 29, 30, 31, 32, 51}, "false conflict (model): an old copy on the remote side while excluded"},
 }
 
 // loopSeeds are TestSimLoop failures, pinned the same way (their
@@ -855,6 +885,19 @@ var twoHostSeeds = []pinnedSeed{
 	// the move: skipped at every pass (sync/engine/ops.go checkRemoteFile;
 	// TestReplaceAfterAMoveRemoteToAnNFDName).
 	{800029, 30, []int{1, 2, 4}, "premise: replace after a move-remote to an NFD name"},
+	// Another client trashed the folder y while a replace of y/it's.txt
+	// had uploaded its new version: the upload went to the trash with the
+	// folder, and trashing it again answered "not found", which left the
+	// replace open for ever; the local edit was never sent
+	// (sync/engine/ops.go finishReplace;
+	// TestRegressionReplaceIntoAFolderTrashedMeanwhile).
+	// The local folder x moved to y (following the remote), then the
+	// conflict rename of y/café.txt, a new local file spelt in NFD: its
+	// path was built from the NFC key, as the scan had seen the file at x
+	// and the base never had it (sync/engine/exec.go localPath;
+	// TestRegressionConflictInsideAFolderMovedByThePass).
+	{810198, 30, []int{0, 3, 6, 8, 11, 17, 18, 19, 20, 21, 22, 25, 27, 29, 30, 36, 38, 39, 40, 42, 43, 46}, "own ops broke each other: conflict rename of an NFD name inside a folder the pass moved"},
+	{820087, 30, []int{2, 3, 5, 7, 8, 9, 11, 15, 16, 17, 22, 23, 24, 26, 27, 30, 31, 32, 34, 35, 36, 38}, "sides differ: replace open for ever after its folder was trashed meanwhile"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
@@ -963,4 +1006,245 @@ func (w *world) passRacing(t *testing.T, endpoint string, fn func()) {
 	if !fired.Load() {
 		t.Fatalf("the pass made no %s request: the race was not staged", endpoint)
 	}
+}
+
+// TestRegressionReplaceIntoAFolderTrashedMeanwhile: a replace has uploaded
+// the new version of y/h.txt when another client trashes the folder y,
+// which trashes the old file and the upload with it. The replace finds the
+// old file gone and trashes its upload, which the service refuses as "not
+// found" (a trashed file cannot be deleted again, api.md 15): the replace
+// was left open, and every later pass's recovery repeated the same refusal,
+// so the local edit (which beats the remote delete, testing.md 7) was never
+// sent: the sides differed at quiescence for ever (sync/engine/ops.go
+// finishReplace). Found by TestSimTwoHosts (seed 820087).
+func TestRegressionReplaceIntoAFolderTrashedMeanwhile(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "y/h.txt", "version one")
+	w.settle(t)
+	y := rid(w.folderID(t, "y"))
+	two := w.put(t, "y/h.txt", "version two, local")
+	fired := false
+	hook := func(p string) error {
+		if p != "replace.uploaded" || fired {
+			return nil
+		}
+		fired = true
+		if err := w.userClient.DeleteFolder(context.Background(), y); err != nil {
+			t.Errorf("other client's folder delete: %v", err)
+		}
+		return nil
+	}
+	_, err := w.pass(t, engine.Options{Failpoint: hook})
+	if !fired {
+		t.Fatalf("the replace never reached replace.uploaded: %v", err)
+	}
+	if _, err := w.quiesce(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
+	}
+	w.assertLive(t, two)
+}
+
+// TestRegressionConflictInsideAFolderMovedByThePass: another client renames
+// the synced folder x to y and puts a new y/café.txt there, while the local
+// user makes x/café.txt spelt in NFD with other content. One pass moves the
+// local folder to y, then renames the local file aside as a conflict copy:
+// that rename looked for y/café.txt under its NFC key, as neither the scan
+// (which saw the file at x) nor the base (which never had it) knew its
+// spelling at y: "changed since planned" at every pass, the two versions
+// never synced (sync/engine/exec.go localPath). Found by TestSimTwoHosts
+// (seed 810198).
+func TestRegressionConflictInsideAFolderMovedByThePass(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "x/k.txt", "k")
+	w.settle(t)
+	x := rid(w.folderID(t, "x"))
+	mine := w.put(t, "x/cafe\u0301.txt", "local café")
+	if _, err := w.userClient.RenameFolder(context.Background(), x, "y"); err != nil {
+		t.Fatal(err)
+	}
+	theirs := w.remoteUpload(t, "y", "café.txt", "remote café").MD5
+	res, err := w.pass(t, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped > 0 || res.Failed > 0 {
+		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
+	}
+	if _, err := w.quiesce(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkConverged(); err != nil {
+		t.Fatal(err)
+	}
+	w.assertLive(t, mine, theirs)
+}
+
+// TestRegressionCrashAfterMoveRemoteThenLocalReplace: the local user
+// renames a.txt to c.md; the pass moves the remote file (one call) and dies
+// before its commit. The user then replaces c.md (a new file renamed over
+// it: a new inode, new content). Nothing tied c.md to the base entry of
+// a.txt any more: the next pass saw a remote rename and a local delete of
+// a.txt, and a new local c.md in the way of the moved remote file: a
+// conflict copy of a path only the local user changed (testing.md 10, 18).
+// Remote moves are journaled now, as local moves are, and recovery writes
+// the base the commit would have (sync/engine/journal.go recoverMove).
+// Found by TestSimIgnore (seed 810248).
+func TestRegressionCrashAfterMoveRemoteThenLocalReplace(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.put(t, "a.txt", "version one")
+	w.settle(t)
+	if err := os.Rename(filepath.Join(w.dir, "a.txt"), filepath.Join(w.dir, "c.md")); err != nil {
+		t.Fatal(err)
+	}
+	w.passCrashingAt(t, "move-remote.moved")
+	if err := w.restart(); err != nil {
+		t.Fatal(err)
+	}
+	two := w.put(t, "c.md.new", "version two, local")
+	if err := os.Rename(filepath.Join(w.dir, "c.md.new"), filepath.Join(w.dir, "c.md")); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, two)
+	l, err := w.localTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range l {
+		if contested(p) != "" {
+			t.Errorf("false conflict copy %s", p)
+		}
+	}
+}
+
+// TestRegressionRemoteRootTwinAfterALostCreateReply: two hosts create the
+// pair folder at once, and host A's folder/create is applied but its reply
+// lost. A's pass fails before it can look again for a twin; its next pass
+// found two folders of the pair's path and halted for good ("2 folders are
+// named"), as every later host would (sync/engine/pair.go remoteRoot: the
+// twin rule applied only right after a create that returned). Both hosts
+// running at once once left two live sim folders this way
+// (TestFaultTwoHostsFightOverToken under -race). Expected: the lowest id
+// is the pair folder for every host, the empty twin is trashed.
+func TestRegressionRemoteRootTwinAfterALostCreateReply(t *testing.T) {
+	dir := t.TempDir()
+	a, err := newWorld(t, dir, 1, "hostA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown(true)
+	// Host A's create is applied and its reply lost; the client lists to
+	// resolve it, and just then the other host's create lands.
+	a.emu().InjectFault(emulator.Fault{Endpoint: "folder/create", DropReply: true})
+	var created, fired atomic.Bool
+	hook := func(ep string) {
+		if ep == "folder/create" {
+			created.Store(true)
+		}
+		if ep != "folder/listing" || !created.Load() || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := a.userClient.CreateFolder(context.Background(), remote.Root, strings.Trim(remotePath, "/")[:3]); err != nil {
+			t.Errorf("other host's create: %v", err)
+		}
+	}
+	a.front.hook.Store(&hook)
+	a.put(t, "a.txt", "from A")
+	if _, err := a.pass(t, engine.Options{}); err != nil {
+		t.Logf("host A's first pass: %v", err)
+	}
+	a.front.hook.Store(nil)
+	if !fired.Load() {
+		t.Fatal("host A never created a folder: the race was not staged")
+	}
+	if _, err := a.quiesce(3); err != nil {
+		t.Fatalf("host A after the lost reply: %v", err)
+	}
+	n := 0
+	for _, en := range a.emu().Dump(a.acct.ID) {
+		if en.Folder && en.Status == "active" && en.Path == "/sim" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d live folders /sim after host A's passes:\n%s", n, a.dumpString())
+	}
+	b, err := joinWorld(a, t.TempDir(), "hostB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.shutdown(false)
+	if _, err := b.quiesce(3); err != nil {
+		t.Fatalf("host B cannot join: %v", err)
+	}
+	if lb, _ := b.localTree(); lb["a.txt"] != sum([]byte("from A")) {
+		t.Fatalf("host B does not see host A's file:\n%s", lb)
+	}
+}
+
+// TestRemoteRootTwinWithContentHalts: twins of the pair folder are settled
+// only while all but the lowest are empty; a twin that holds a file is
+// someone's data, and a new host halts rather than trash or ignore it.
+func TestRemoteRootTwinWithContentHalts(t *testing.T) {
+	a, err := newWorld(t, t.TempDir(), 1, "hostA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown(true)
+	ctx := context.Background()
+	var ids []remote.ID
+	for range 2 {
+		f, err := a.userClient.CreateFolder(ctx, remote.Root, strings.Trim(remotePath, "/")[:3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, f.ID)
+	}
+	if _, err := a.userClient.CreateFolder(ctx, ids[1], "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	a.put(t, "a.txt", "from A")
+	if _, err := a.pass(t, engine.Options{}); !errors.Is(err, engine.ErrHalted) {
+		t.Fatalf("pass with a non-empty twin: %v, want halted", err)
+	}
+	n := 0
+	for _, en := range a.emu().Dump(a.acct.ID) {
+		if en.Folder && en.Status == "active" && en.Path == "/sim" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d live folders /sim, want both twins left alone:\n%s", n, a.dumpString())
+	}
+}
+
+// TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent: a replace dies
+// after trashing the old remote version, its new one still under its
+// temporary name, and the state file is lost. The next pass trashes the
+// abandoned temporary upload (settleTemps) and plans without the path it
+// froze, so it plans nothing and reported Converged: the sim, `syncd once`
+// and the daemon stopped there, the local version never sent and the path
+// empty on the remote (testing.md 2, 9). A pass that settled temporary
+// entries now is not converged and counts as progress.
+// Found by TestSimOneWay (seed 840008, upload-only; the same both ways).
+func TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "café.txt", "version one")
+	w.settle(t)
+	two := w.put(t, "café.txt", "version two, local")
+	w.passCrashingAt(t, "replace.old-trashed")
+	w.closeAll()
+	if err := os.Remove(w.stPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.open(); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, two)
 }

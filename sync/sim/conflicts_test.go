@@ -42,6 +42,10 @@ func contested(p string) string {
 // Allowances, each a written rule:
 //   - the state file was lost or corrupted this round: the rebuild turns
 //     every difference into a conflict (invariant 20);
+//   - a copy either side held at the last quiescence is old, even where
+//     the sides did not agree (an excluded path: TestSimIgnore seed
+//     810248, a copy made, then y/ excluded and deleted locally, then let
+//     in again);
 //   - a copy the user moved this round (a rename event related to its
 //     path) is an old copy at a new place;
 //   - a rename carries the other side's touches: a path one side renamed
@@ -55,6 +59,11 @@ func contested(p string) string {
 //     (conflict) at the last quiescence, z renamed locally to x, a
 //     remote folder moved to x: the local x became "x (conflict)", with
 //     the copy inside);
+//   - likewise a copy made this round and carried by renames and by
+//     syncd's conflict renames of folders above it: the path it was made
+//     for is found through those renames (a folder's conflict rename
+//     counts as one from its name without the tag, see untagged), and
+//     both sides must have touched that path (TestSimOneWay seed 810133);
 //   - both sides wrote exactly the same content and nothing else there is
 //     still a false conflict (identical changes are no conflict), so a
 //     path counts as touched by both only when the two sides' events there
@@ -82,6 +91,10 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 	}
 	evs := r.u.events[r.roundEvs:]
 	before := nfc(r.q)
+	var beforeR tree // the remote side then, where the sides need not agree
+	if r.qR != nil {
+		beforeR = nfc(r.qR)
+	}
 	rside, apart := onRemote, map[string]bool{}
 	if r.w.cfg.Direction == plan.DownloadOnly {
 		rside = onLocal
@@ -126,6 +139,13 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 		if _, old := before[p]; old {
 			continue
 		}
+		if _, old := beforeR[p]; old {
+			// Held by the remote side at the last quiescence (while the
+			// rules excluded it, or by a one-way pair's side the other did
+			// not follow): an old copy coming back, not a new one
+			// (TestSimIgnore seed 810248).
+			continue
+		}
 		if r.carriedCopy(p, final, before, evs) {
 			continue
 		}
@@ -136,6 +156,12 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 		// The paths orig had this round, by either side's renames (the
 		// later first), each with the side that renamed it there.
 		aliases := map[string]int{norm.NFC.String(orig): -1}
+		// syncd's conflict renames of folders above the copy are renames
+		// too, from the folder's name without the tag (no user event
+		// records them): see untagged.
+		if u := untagged(orig); u != norm.NFC.String(orig) {
+			aliases[u] = -1
+		}
 		for i := len(evs) - 1; i >= 0; i-- {
 			if ev := evs[i]; ev.kind == "rename" && len(ev.paths) >= 2 {
 				// A rename's paths: the old one first, the new one last
@@ -149,6 +175,9 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 				}
 				for _, a := range found {
 					aliases[a] = int(ev.side)
+					if u := untagged(a); u != a {
+						aliases[u] = int(ev.side)
+					}
 				}
 			}
 		}
@@ -215,6 +244,21 @@ func (r *run) checkNoFalseConflicts(final tree) error {
 		return fmt.Errorf("false conflict: copy %s of %s, which %s changed this round", p, norm.NFC.String(orig), who)
 	}
 	return nil
+}
+
+// untagged is p (NFC) with the conflict tags dropped from its folders'
+// names: where a copy inside a folder's conflict copy was before syncd's
+// conflict rename of the folder. A copy made this round, then carried by
+// renames and folder conflicts, is checked at the path it was made for
+// (TestSimOneWay seed 810133: y/b.txt a true conflict, its copy carried by
+// the folder conflicts y -> "y (conflict)", the user's move of that to x,
+// and x -> "x (conflict)").
+func untagged(p string) string {
+	parts := strings.Split(norm.NFC.String(p), "/")
+	for i := range parts[:len(parts)-1] {
+		parts[i] = copyTag.ReplaceAllString(parts[i], "")
+	}
+	return strings.Join(parts, "/")
 }
 
 // carriedCopy reports whether the copy at p (NFC) is one the last
