@@ -18,7 +18,10 @@
 # Token churn: two idle daemons (poll 30 s) on one account for IDLE_MINUTES;
 # the "authorized" log lines of both, per minute (target: far below one
 # per poll, i.e. far below 4 per minute for two hosts).
-# KEEP=1 keeps the work dir (logs of both daemons) for a look afterwards.
+# KEEP=1 keeps the work dir (logs of both daemons) for a look afterwards;
+# LOG=debug logs every operation of both daemons. A run ends as soon as a
+# server-made name or a conflict copy appears in B's folder (a failure
+# whatever happens next), rather than at the 600 s limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -62,7 +65,7 @@ host() { # host DIR POLL: a host's folder at A and its config (log level info)
   mkdir -p "$1/local"
   write_config "$1" "poll_interval: $2
 max_delete: 100%"
-  sed -i 's/level: warn/level: info/' "$1/config.yaml"
+  sed -i "s/level: warn/level: ${LOG:-info}/" "$1/config.yaml"
   checkout "$1/local" checkout -qf A -- .
 }
 now() { date +%s.%N; }
@@ -105,6 +108,7 @@ for run in $(seq "$RUNS"); do
   ok=no
   while [ "$(echo "$(now) - $t0 < 600" | bc)" = 1 ]; do
     if same "$work/tree" "$d/B/local"; then ok=yes; break; fi
+    [ -z "$(bad "$d/B/local")" ] || break
     sleep 0.2
   done
   two=$(echo "$(now) - $t0" | bc)
