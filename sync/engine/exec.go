@@ -732,14 +732,7 @@ func (x *execution) dropTree(k string) {
 // moveTree relocates the working base entries at and below from to to,
 // and the remote folders this pass moved there (movedDirs).
 func (x *execution) moveTree(from, to string) {
-	dirs := make(map[string]string)
-	for key, id := range x.movedDirs {
-		if under(key, from) {
-			dirs[to+key[len(from):]] = id
-			delete(x.movedDirs, key)
-		}
-	}
-	maps.Copy(x.movedDirs, dirs)
+	rekeyUnder(x.movedDirs, from, to)
 	moved := make(map[string]plan.Base)
 	for key, b := range x.work {
 		if under(key, from) {
@@ -892,15 +885,21 @@ func (x *execution) movedLocalDir(from, to string) {
 	if x.scannedAt == nil {
 		x.scannedAt = make(map[string]string)
 	}
+	rekeyUnder(x.scannedAt, from, to)
+	x.scannedAt[to] = origin
+}
+
+// rekeyUnder moves the entries of m at and below key from to the same
+// places below to.
+func rekeyUnder(m map[string]string, from, to string) {
 	moved := make(map[string]string)
-	for key, o := range x.scannedAt {
+	for key, v := range m {
 		if under(key, from) {
-			moved[to+key[len(from):]] = o
-			delete(x.scannedAt, key)
+			moved[to+key[len(from):]] = v
+			delete(m, key)
 		}
 	}
-	maps.Copy(x.scannedAt, moved)
-	x.scannedAt[to] = origin
+	maps.Copy(m, moved)
 }
 
 func (x *execution) task(i int) opTask {

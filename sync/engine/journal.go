@@ -104,8 +104,11 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		log.Info("resuming interrupted operation")
 		err := resume()
 		if errors.Is(err, errNotArrived) {
-			late = append(late, lateRecord{j, resume, log})
-			continue
+			if p.opt.LateUploadWait > 0 {
+				late = append(late, lateRecord{j, resume, log})
+				continue
+			}
+			err = nil // nothing was uploaded: nothing to resume
 		}
 		if err := p.settle(ctx, j, err, log); err != nil {
 			return true, err
@@ -120,17 +123,15 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 	// listing: found now, they are syncd's own uploads like any other;
 	// still absent, they never arrived (a server does not take longer
 	// than this to store what it has received).
-	if p.opt.LateUploadWait > 0 {
-		p.log.Info("waiting for uploads an interrupted pass had begun", zap.Int("uploads", len(late)), zap.Duration("wait", p.opt.LateUploadWait))
-		t := time.NewTimer(p.opt.LateUploadWait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return true, ctx.Err()
-		case <-t.C:
-		}
-		clear(lists)
+	p.log.Info("waiting for uploads an interrupted pass had begun", zap.Int("uploads", len(late)), zap.Duration("wait", p.opt.LateUploadWait))
+	t := time.NewTimer(p.opt.LateUploadWait)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return true, ctx.Err()
+	case <-t.C:
 	}
+	clear(lists)
 	for _, l := range late {
 		err := l.resume()
 		if errors.Is(err, errNotArrived) {

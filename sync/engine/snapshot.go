@@ -119,9 +119,8 @@ func newListingCache() *listingCache {
 // paths after that are kept in twice, and assemble leaves their paths
 // alone for this pass.
 func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time) (requests int, changed bool, err error) {
-	listed := make(map[string]bool)
 	fresh := len(c.byID) == 0 // a first refresh reports no change
-	requests, changed, err = c.refreshLevels(ctx, r, rootID, relist, now, listed)
+	requests, changed, err = c.refreshLevels(ctx, r, rootID, relist, now)
 	c.twice = nil
 	if err != nil || !changed && !fresh {
 		return requests, changed, err // nothing new: no new id at two paths
@@ -135,7 +134,7 @@ func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, rel
 			c.twice = ids
 			return requests, changed, nil
 		}
-		n, ch, e := c.refreshLevels(ctx, r, rootID, func(id string) bool { return again[id] }, now, listed)
+		n, ch, e := c.refreshLevels(ctx, r, rootID, func(id string) bool { return again[id] }, now)
 		requests, changed = requests+n, changed || ch
 		if e != nil {
 			return requests, changed, e
@@ -177,9 +176,8 @@ func (c *listingCache) twoPlaced() (folders map[string]bool, ids map[idKey]bool)
 	return folders, ids
 }
 
-// refreshLevels is one walk of refresh from rootID down; listed collects
-// the folders it listed.
-func (c *listingCache) refreshLevels(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time, listed map[string]bool) (requests int, changed bool, err error) {
+// refreshLevels is one walk of refresh from rootID down.
+func (c *listingCache) refreshLevels(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time) (requests int, changed bool, err error) {
 	first := len(c.byID) == 0
 	seen := make(map[string]bool, len(c.byID))
 	var mu sync.Mutex
@@ -220,7 +218,6 @@ func (c *listingCache) refreshLevels(ctx context.Context, r Remote, rootID strin
 					return nil
 				}
 				delete(c.failed, id)
-				listed[id] = true
 				switch {
 				case !cached:
 					l := &listing{folders: folders, files: files}
