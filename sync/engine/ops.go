@@ -449,6 +449,23 @@ func (l folderListing) taken(name string, kind plan.Kind, self string) bool {
 	return false
 }
 
+// takenBesides reports whether a live entry other than the files a and b
+// has name in the folder.
+func (l folderListing) takenBesides(name, a, b string) bool {
+	key := norm.NFC.String(name)
+	for _, f := range l.files {
+		if f.Active && f.ID != a && f.ID != b && norm.NFC.String(f.Name) == key && (f.FolderID == l.id || f.FolderID == "") {
+			return true
+		}
+	}
+	for _, f := range l.folders {
+		if f.Active && norm.NFC.String(f.Name) == key && (f.ParentID == l.id || f.ParentID == "") {
+			return true
+		}
+	}
+	return false
+}
+
 // nameOf is the name under which the folder shows the live entry id (of
 // kind), if it shows it.
 func (l folderListing) nameOf(kind plan.Kind, id string) (string, bool) {
@@ -503,8 +520,12 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 		}
 		r.ParentID = t.parentID
 	}
-	if err := x.checkRemoteFile(ctx, r); err != nil {
-		return opResult{err: err}
+	if l.Size >= checkBeforeReplace {
+		// Worth a request to learn, before sending it, that the old
+		// file changed: finishReplace would find out only afterwards.
+		if err := x.checkRemoteFile(ctx, r); err != nil {
+			return opResult{err: err}
+		}
 	}
 	name := baseName(t.rawPath)
 	rec := transferRecord{Path: op.Path, Folder: r.ParentID, Name: name, Size: l.Size, MD5: l.MD5, Old: r.ID,
@@ -520,7 +541,8 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	// server's "name (2).ext": until it has its name, every host leaves it
 	// alone (see addListing), however long the token or the process is
 	// lost between the steps.
-	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq, false)
+	// Where it landed is checked by finishReplace's listing.
+	f, err := x.send(ctx, op.Path, t.rawPath, r.ParentID, tempName(name, tagReplace, r.ID, x.p.tempTag()), l, true, seq, true)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -551,11 +573,62 @@ func (x *execution) replace(ctx context.Context, t opTask) opResult {
 	}}
 }
 
+// checkBeforeReplace is the size from which a replace checks the old file
+// before it sends the new content rather than only after.
+const checkBeforeReplace = 1 << 20
+
 // finishReplace runs the steps after the new content is uploaded: check the
-// old file is still what was planned, trash it, rename the new one. If the
-// old one changed meanwhile, the new upload is trashed instead (the local
-// content is still on disk) and the next pass decides.
+// old file is still what was planned and the new one where it was sent,
+// trash the old, rename the new. If the old one changed meanwhile, the new
+// upload is trashed instead (the local content is still on disk) and the
+// next pass decides.
+//
+// One listing of the folder answers every check at once when all is as
+// planned (the old file under its name, the new one in the folder, the name
+// free of anything else): trash and rename follow. Anything else is asked
+// of each file on its own (finishReplaceChecked), which tells a trashed
+// file from a moved one. A replace costs five requests this way (upload,
+// listing, trash, rename, the rename's check) instead of ten.
 func (x *execution) finishReplace(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
+	there, err := x.listFolder(ctx, rec.Folder)
+	if errors.Is(err, ErrNotFound) {
+		return x.finishReplaceChecked(ctx, seq, rec, old)
+	}
+	if err != nil {
+		return plan.Base{}, err
+	}
+	oldName, oldHere := there.nameOf(plan.File, old.ID)
+	newName, newHere := there.nameOf(plan.File, rec.New)
+	if !oldHere || !newHere || norm.NFC.String(oldName) != norm.NFC.String(old.Name) ||
+		there.takenBesides(rec.Name, old.ID, rec.New) {
+		return x.finishReplaceChecked(ctx, seq, rec, old)
+	}
+	if err := x.p.remote.DeleteFile(ctx, old.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		return plan.Base{}, fmt.Errorf("trash replaced remote file %s: %w", old.ID, err)
+	}
+	if err := x.advance(seq, stepOldTrashed, rec); err != nil {
+		return plan.Base{}, fmt.Errorf("journal: %w", err)
+	}
+	if err := x.p.fail("replace.old-trashed"); err != nil {
+		return plan.Base{}, err
+	}
+	if newName != rec.Name {
+		// The listing showed the name free but for the old file, trashed
+		// now; the rename's own check catches a newcomer.
+		if err := x.hop(ctx, plan.Remote{Kind: plan.File, ID: rec.New}, remotePlace{rec.Folder, newName}, remotePlace{rec.Folder, rec.Name}); err != nil {
+			return plan.Base{}, err
+		}
+	}
+	if err := x.p.fail("replace.renamed"); err != nil {
+		return plan.Base{}, err
+	}
+	return plan.Base{Kind: plan.File, RemoteName: rec.Name, Size: rec.Size, MD5: rec.MD5,
+		RemoteID: rec.New, RemoteParentID: rec.Folder}, nil
+}
+
+// finishReplaceChecked is finishReplace when its listing did not show
+// everything as planned: each file asked about by id.
+func (x *execution) finishReplaceChecked(ctx context.Context, seq uint64, rec transferRecord, old plan.Remote) (plan.Base, error) {
 	if err := x.checkRemoteFile(ctx, old); err != nil && !errors.Is(err, ErrNotFound) {
 		if errors.Is(err, errSkip) {
 			// Not found: our upload is in the trash already (another

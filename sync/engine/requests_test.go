@@ -121,43 +121,10 @@ func TestUploadIntoFolderTrashedMeanwhile(t *testing.T) {
 		e.write(fmt.Sprintf("a/f%d.txt", i), fmt.Sprintf("file %d", i))
 		e.write(fmt.Sprintf("b/f%d.txt", i), fmt.Sprintf("file b%d", i))
 	}
-	var trashed string
-	var mu sync.Mutex // uploads run in parallel: the first one trashes
-	c.before = func(ep string, r *http.Request) error {
-		if ep != "file/upload" {
-			return nil
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if trashed != "" {
-			return nil
-		}
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return err
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		form, err := multipart.NewReader(bytes.NewReader(b), params["boundary"]).ReadForm(1 << 20)
-		if err != nil {
-			return err
-		}
-		v := func(k string) string { return form.Value[k][0] }
-		trashed = v("folder_id")
-		del := url.Values{"access_token": {v("access_token")}, "account_id": {v("account_id")}, "folder_id": {trashed}}
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, e.url+"folder/delete", strings.NewReader(del.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := c.next.RoundTrip(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	}
+	trashed := trashFolderOnFirstUpload(e, c)
 	res := e.pass()
 	c.before = nil
-	if trashed == "" {
+	if *trashed == "" {
 		t.Fatal("no upload was sent")
 	}
 	if res.Done != 2+6 || res.Skipped != 6 {
@@ -236,5 +203,128 @@ func TestUploadsFollowThePackagesConcurrency(t *testing.T) {
 			}
 			e.assertSame()
 		})
+	}
+}
+
+// A replace costs five requests (upload under a temporary name, one
+// listing that checks both files, trash of the old, rename of the new, the
+// rename's check): none of them a file/info.
+func TestReplaceRequestsPerFile(t *testing.T) {
+	e := newEnv(t)
+	const files, folders = 40, 4
+	for i := range files {
+		e.write(fmt.Sprintf("d%d/f%03d.txt", i%folders, i), fmt.Sprintf("file %d", i))
+	}
+	e.sync()
+	c := countRequests(e)
+	for i := range files {
+		e.write(fmt.Sprintf("d%d/f%03d.txt", i%folders, i), fmt.Sprintf("file %d, second version", i))
+	}
+	res := e.pass()
+	n, total := c.take()
+	t.Logf("%d requests: %s (%d done)", total, describe(n), res.Done)
+	if res.Done != files || res.Failed+res.Skipped != 0 {
+		t.Errorf("done %d failed %d skipped %d, want %d, 0, 0: %+v", res.Done, res.Failed, res.Skipped, files, res.Errors)
+	}
+	if n["file/upload"] != files {
+		t.Errorf("%d uploads, want %d", n["file/upload"], files)
+	}
+	if n["file/info"] != 0 {
+		t.Errorf("%d file/info requests, want none", n["file/info"])
+	}
+	// Besides: the new client's authorize and account/package, the
+	// check of the pair's folder, the listings of it and its folders.
+	if want := 5*files + 3 + 1 + folders; total > want {
+		t.Errorf("%d requests for %d replaces, want at most %d", total, files, want)
+	}
+	e.sync()
+	r := e.remoteFiles()
+	for i := range files {
+		rel := fmt.Sprintf("d%d/f%03d.txt", i%folders, i)
+		if r[rel] != sum(fmt.Sprintf("file %d, second version", i)) {
+			t.Errorf("%s on the remote: %q, not the second version", rel, r[rel])
+		}
+	}
+}
+
+// trashFolderOnFirstUpload makes another client trash the folder the first
+// upload through c is sent to, just before the upload reaches the server.
+// The id of the trashed folder is set once it is.
+func trashFolderOnFirstUpload(e *env, c *requestCounter) *string {
+	var trashed string
+	var mu sync.Mutex // uploads run in parallel: the first one trashes
+	c.before = func(ep string, r *http.Request) error {
+		if ep != "file/upload" {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if trashed != "" {
+			return nil
+		}
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		form, err := multipart.NewReader(bytes.NewReader(b), params["boundary"]).ReadForm(1 << 20)
+		if err != nil {
+			return err
+		}
+		v := func(k string) string { return form.Value[k][0] }
+		trashed = v("folder_id")
+		del := url.Values{"access_token": {v("access_token")}, "account_id": {v("account_id")}, "folder_id": {trashed}}
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, e.url+"folder/delete", strings.NewReader(del.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.next.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	return &trashed
+}
+
+// A replace into a folder another client trashed just before: the new
+// version lands in the account's root (api.md 11), where finishReplace's
+// listing cannot see it (the replace no longer asks the upload to check
+// where it landed). The old file, trashed with its folder, is not as
+// planned: the upload is trashed, and the next pass brings the local
+// versions up again into a new folder: nothing outside the pair, nothing
+// lost.
+func TestReplaceIntoFolderTrashedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		e.write(fmt.Sprintf("a/f%d.txt", i), fmt.Sprintf("file %d", i))
+		e.write(fmt.Sprintf("b/f%d.txt", i), fmt.Sprintf("file b%d", i))
+	}
+	e.sync()
+	c := countRequests(e)
+	for i := range 3 {
+		e.write(fmt.Sprintf("a/f%d.txt", i), fmt.Sprintf("file %d, edited", i))
+	}
+	trashed := trashFolderOnFirstUpload(e, c)
+	res := e.pass()
+	c.before = nil
+	if *trashed == "" {
+		t.Fatal("no upload was sent")
+	}
+	if res.Done != 0 || res.Skipped+res.Failed != 3 {
+		t.Errorf("done %d skipped %d failed %d, want 0 and 3 in all: %+v", res.Done, res.Skipped, res.Failed, res.Errors)
+	}
+	for _, en := range e.emu.Dump(e.account.ID) {
+		if !en.Folder && en.Status == "active" && !strings.HasPrefix(en.Path, e.remote+"/") {
+			t.Errorf("file left outside the pair: %+v", en)
+		}
+	}
+	e.sync()
+	r := e.remoteFiles()
+	for i := range 3 {
+		if rel := fmt.Sprintf("a/f%d.txt", i); r[rel] != sum(fmt.Sprintf("file %d, edited", i)) {
+			t.Errorf("%s on the remote: %q, not the edited version", rel, r[rel])
+		}
 	}
 }
