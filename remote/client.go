@@ -91,6 +91,7 @@ type Client struct {
 	lim        *pacer
 	maxRetries int
 	baseDelay  time.Duration
+	readerWait time.Duration // readerHoldOff, scaled down with a shorter RetryBaseDelay (tests)
 	jitter     func(time.Duration) time.Duration
 	stall      time.Duration
 	now        func() time.Time
@@ -110,6 +111,10 @@ type Client struct {
 	// (another host sharing the keys is active: see reauthorize).
 	authAt    time.Time
 	contested int
+	// writes counts the calls in flight that change the account; wroteAt
+	// is when the last one ended (see writing).
+	writes    int
+	wroteAt   time.Time
 	losses    uint64 // requests refused because another client took the token
 	authErr   error  // sticky ErrBadKeys / ErrNoAPIAccess
 	limits    Limits
@@ -173,7 +178,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	delay := cfg.RetryBaseDelay
 	if delay <= 0 {
-		delay = 500 * time.Millisecond
+		delay = defaultBaseDelay
 	}
 	now := cfg.Now
 	if now == nil {
@@ -197,6 +202,7 @@ func New(cfg Config) (*Client, error) {
 		lim:        newPacer(cfg.RequestsPerSecond),
 		maxRetries: retries,
 		baseDelay:  delay,
+		readerWait: min(readerHoldOff, delay*(readerHoldOff/defaultBaseDelay)),
 		jitter:     jitter,
 		stall:      stall,
 		now:        now,
@@ -353,30 +359,85 @@ func (c *Client) reauthorize(ctx context.Context, stale uint64) (session, error)
 // (api.md 7).
 const contestWindow = 10 * time.Second
 
+// readOnly reports whether endpoint only reads the account: a client whose
+// calls are all of these (a poll, downloads) yields the token to one that
+// writes (see holdOff).
+func readOnly(endpoint string) bool {
+	switch endpoint {
+	case "folder/listing", "folder/info", "file/info", "file/download", "account/info", "account/package":
+		return true
+	}
+	return false
+}
+
+// writeLinger keeps a client writing for a moment after its last write
+// ended: the gaps between one op's steps, or between batches.
+const writeLinger = time.Second
+
+func (c *Client) beginWrite() {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+}
+
+func (c *Client) endWrite() {
+	c.mu.Lock()
+	c.writes--
+	c.wroteAt = c.now()
+	c.mu.Unlock()
+}
+
+// writing reports whether the client changes the account now. Called with
+// c.mu held.
+func (c *Client) writing() bool {
+	return c.writes > 0 || !c.wroteAt.IsZero() && c.now().Sub(c.wroteAt) < writeLinger
+}
+
 // holdOff is how long to wait before replacing a token that was
 // invalidated (invalidated: the client held one; false for a first
 // authorization). Two hosts busy at once would otherwise trade the token on
 // every request, each authorization killing the other's requests in
-// flight. The first invalidation, or one long after our authorization,
-// never waits: a single host, whose token only dies of age, is never
-// slower. From the second invalidation in a row that comes within
-// contestWindow of our own authorization, the wait grows as the retry
-// backoff does (RetryBaseDelay doubled per invalidation, capped, jittered
-// with the client's Jitter so that the hosts do not retry in step): the
-// other host gets a stretch of requests on its token, then we get ours.
-// Authorizations with good keys never count toward the IP lockout
-// (api.md 9), so the waits cost no lockout risk, only time.
-// Called with authSlot held.
+// flight. A token that dies long after our authorization (contestWindow)
+// never waits, nor does the first that dies soon after: a single host,
+// whose token only dies of age, is never slower. From the second
+// invalidation in a row within contestWindow another host is busy, and who
+// waits depends on what each does (api.md 7, 9):
+//
+//   - A client that only reads (a poll, downloads: see readOnly) yields to
+//     one that writes: it waits readerHoldOff before taking the token back.
+//     Its reads would see the writer's work half done; after the writer's
+//     burst they see it whole.
+//   - A writer takes the token back at once when it had held it for
+//     yieldedAfter or longer: the host that took it had waited that long,
+//     so it was yielding (writers never wait that long), and it waits
+//     again. The writer's burst goes on almost at its single-host speed.
+//   - Two writers share the token in time slices: the wait grows as the
+//     retry backoff does (RetryBaseDelay doubled per invalidation, up to
+//     maxHoldOff, jittered with the client's Jitter so that the hosts do not
+//     retry in step).
+//
+// Authorizations with good keys never count toward the IP lockout (api.md
+// 9), so the waits cost no lockout risk, only time. Called with authSlot
+// held.
 func (c *Client) holdOff(invalidated bool) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !invalidated || c.authAt.IsZero() || c.now().Sub(c.authAt) >= contestWindow {
+	lived := c.now().Sub(c.authAt)
+	if !invalidated || c.authAt.IsZero() || lived >= contestWindow {
 		c.contested = 0
 		return 0
 	}
 	c.contested++
+	writing := c.writing()
+	if writing && lived >= c.readerWait/11*8 { // yieldedAfter, as scaled
+		c.contested = 0
+		return 0
+	}
 	if c.contested < 2 {
 		return 0
+	}
+	if !writing {
+		return c.readerWait - c.readerWait/5 + c.jitter(2*c.readerWait/5)
 	}
 	d := c.baseDelay << min(c.contested-2, 16)
 	if d <= 0 || d > maxHoldOff {
@@ -385,13 +446,28 @@ func (c *Client) holdOff(invalidated bool) time.Duration {
 	return d/2 + c.jitter(d/2)
 }
 
-// maxHoldOff caps the hold-off: it is a time slice, the stretch the other
-// host gets on its token, not a retry backoff. Longer, and the host that
-// holds off starves: the busy host takes the token back at the first
-// request after our authorization (its own lived long, so it does not
-// wait), before our poll is through (measured: waits of 23 s, 29 in a row,
-// host B not converged after 10 minutes of a 1,475-file burst).
+// maxHoldOff caps a writer's hold-off: it is a time slice, the stretch the
+// other writer gets on its token, not a retry backoff. Longer, and the
+// writer that holds off starves: the busy host takes the token back at the
+// first request after our authorization (its own lived long, so it does
+// not wait), before our work is through (measured: waits of 23 s, 29 in a
+// row, host B not converged after 10 minutes of a 1,475-file burst).
 const maxHoldOff = 2 * time.Second
+
+// yieldedAfter: a token that lived this long before another host took it
+// was taken by a reader that had waited readerHoldOff (a writer waits at
+// most maxHoldOff).
+const yieldedAfter = 2 * maxHoldOff
+
+// readerHoldOff is how long a client that only reads waits before it takes
+// the token from a busy host, give or take a fifth (jitter); always more
+// than yieldedAfter, so that a writer tells it from another writer. It
+// bounds how long a reader lags behind once the writer's burst ends. Both
+// shrink with a RetryBaseDelay below the default (tests, the simulation).
+const readerHoldOff = yieldedAfter / 8 * 11
+
+// defaultBaseDelay is RetryBaseDelay's default.
+const defaultBaseDelay = 500 * time.Millisecond
 
 // TokenLosses counts the requests refused because another client sharing
 // the keys had taken the token (api.md 7): the daemon's loop spaces its
@@ -466,6 +542,10 @@ func (c *Client) call(ctx context.Context, endpoint string, params url.Values, i
 // authed runs build with the shared token; when the server says the token
 // is invalid it re-authorizes once and tries again (api.md 7, 8).
 func (c *Client) authed(ctx context.Context, endpoint string, idempotent bool, build func(session) requestBuilder) (envelope, error) {
+	if !readOnly(endpoint) {
+		c.beginWrite()
+		defer c.endWrite()
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return envelope{}, err

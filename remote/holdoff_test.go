@@ -3,37 +3,49 @@ package remote
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest/observer"
 )
 
-// Two hosts busy on one account take the token from each other (api.md 7).
-// The first invalidation is answered at once, so a single host is never
-// slower; a token taken again soon after our own authorization, again and
-// again, holds the next authorization off, longer each time (issue 14).
-func TestContestedTokenHoldsOffReauthorization(t *testing.T) {
-	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"account/info": func(w http.ResponseWriter, r *http.Request) {
-			// Another host authorizes at every one of our requests.
+// stolenEveryTime is an API where another host authorizes at every one of
+// our requests of endpoint (api.md 7).
+func stolenEveryTime(t *testing.T, endpoint string) *fakeAPI {
+	return newFakeAPI(t, map[string]http.HandlerFunc{
+		endpoint: func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, apiError("Could not validate access_token, please reauthenticate or try again."))
 		},
 	})
-	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 40 * time.Millisecond })
-	holds := func() []time.Duration {
-		var out []time.Duration
-		for _, e := range logs.FilterMessage("access token taken again soon after our authorization; holding off").All() {
-			out = append(out, e.ContextMap()["wait"].(time.Duration))
-		}
-		return out
+}
+
+// holdOffs are the hold-offs the client logged.
+func holdOffs(logs *observer.ObservedLogs) []time.Duration {
+	var out []time.Duration
+	for _, e := range logs.FilterMessage("access token taken again soon after our authorization; holding off").All() {
+		out = append(out, e.ContextMap()["wait"].(time.Duration))
 	}
-	if _, err := c.AccountInfo(testCtx(t)); !errors.Is(err, ErrTokenInvalid) {
+	return out
+}
+
+// Two hosts writing to one account take the token from each other (api.md
+// 7). The first invalidation is answered at once, so a single host is never
+// slower; a token taken again soon after our own authorization, again and
+// again, holds the next authorization off, longer each time: the two share
+// the token in time slices (issue 14).
+func TestContestedTokenHoldsOffReauthorization(t *testing.T) {
+	f := stolenEveryTime(t, "file/edit")
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 40 * time.Millisecond })
+	holds := func() []time.Duration { return holdOffs(logs) }
+	if _, err := c.RenameFile(testCtx(t), "7", "a.txt"); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("err = %v, want ErrTokenInvalid", err)
 	}
 	if h := holds(); len(h) != 0 {
 		t.Fatalf("the first invalidation waited %v: a single host would be slower", h)
 	}
 	for range 3 {
-		c.AccountInfo(testCtx(t))
+		c.RenameFile(testCtx(t), "7", "a.txt")
 	}
 	h := holds()
 	if len(h) != 3 {
@@ -49,8 +61,58 @@ func TestContestedTokenHoldsOffReauthorization(t *testing.T) {
 	// Long after our authorization, an invalidation is a first one again.
 	now := time.Now().Add(time.Minute)
 	c.now = func() time.Time { return now }
-	c.AccountInfo(testCtx(t))
+	c.RenameFile(testCtx(t), "7", "a.txt")
 	if got := holds(); len(got) != 3 {
 		t.Fatalf("an invalidation long after our authorization waited: %v", got[3:])
+	}
+}
+
+// A client that only reads (a poll, downloads) yields the token to a host
+// that writes: from the second contested invalidation it waits about
+// readerWait every time, not a growing slice, so that the writer's burst
+// runs on (issue 14).
+func TestReaderYieldsTokenToWriter(t *testing.T) {
+	f := stolenEveryTime(t, "account/info")
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 10 * time.Millisecond })
+	c.readerWait = 200 * time.Millisecond
+	for range 4 {
+		c.AccountInfo(testCtx(t))
+	}
+	h := holdOffs(logs)
+	if len(h) != 3 {
+		t.Fatalf("hold-offs %v, want one per contested re-authorization after the first", h)
+	}
+	for _, d := range h {
+		if d < 160*time.Millisecond || d > 240*time.Millisecond {
+			t.Fatalf("hold-offs %v, want each within a fifth of %v", h, c.readerWait)
+		}
+	}
+}
+
+// A writer whose token lived yieldedAfter before another host took it takes
+// it back at once: the other host had waited that long, so it only reads
+// (writers never wait longer than maxHoldOff), and it waits again.
+func TestWriterTakesTokenBackFromReader(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"file/edit": func(w http.ResponseWriter, r *http.Request) {
+			// Our token lived yieldedAfter before the other host took it.
+			mu.Lock()
+			now = now.Add(yieldedAfter)
+			mu.Unlock()
+			writeJSON(w, apiError("Could not validate access_token, please reauthenticate or try again."))
+		},
+	})
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 40 * time.Millisecond })
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	for range 4 {
+		c.RenameFile(testCtx(t), "7", "a.txt")
+	}
+	if h := holdOffs(logs); len(h) != 0 {
+		t.Fatalf("hold-offs %v, want none: the other host was yielding", h)
+	}
+	if f.auths != 5 {
+		t.Fatalf("authorize requests = %d, want 5 (one, then one per request)", f.auths)
 	}
 }
