@@ -587,11 +587,43 @@ func (p *Pair) decide(ctx context.Context, ps *passState) error {
 	}
 	ps.planned = p.opt.Now()
 	ps.res.PlanTime = ps.planned.Sub(t3)
+	p.logPlan(ps.in, pl)
 	pl.Problems = mergeProblems(pl.Problems, ps.scan.Problems, ps.snap.Problems, refusedProblems(refused))
 	ps.pl = pl
 	ps.res.Plan = pl
 	ps.res.Converged = len(pl.Ops) == 0 && pl.Halt == "" && ps.scan.Unsettled == 0 && !ps.res.SettledTemps
 	return nil
+}
+
+// logPlan writes, at debug level, what the pass decided and from which
+// unknowns: with it a wrong outcome in a real run can be traced to the
+// input that led to it.
+func (p *Pair) logPlan(in plan.Input, pl plan.Plan) {
+	if len(pl.Ops) == 0 && len(pl.Conflicts) == 0 {
+		return
+	}
+	ce := p.log.Check(zap.DebugLevel, "planned")
+	if ce == nil {
+		return
+	}
+	ce.Write(zap.Int("ops", len(pl.Ops)), zap.Int("conflicts", len(pl.Conflicts)), zap.String("halt", pl.Halt),
+		zap.Strings("remote_unknown", in.RemoteUnknown), zap.Strings("local_unknown", in.LocalUnknown))
+	for _, c := range pl.Conflicts {
+		p.log.Debug("planned conflict", zap.String("path", c.Path), zap.String("copy", c.Copy), zap.String("reason", c.Reason))
+	}
+	for _, op := range pl.Ops {
+		f := []zap.Field{zap.Stringer("op", op.Kind), zap.String("path", op.Path), zap.String("from", op.From), zap.String("reason", op.Reason)}
+		if b, ok := in.Base[op.Path]; ok {
+			f = append(f, zap.String("base_id", b.RemoteID), zap.String("base_md5", b.MD5))
+		}
+		if op.Remote != nil {
+			f = append(f, zap.String("remote_id", op.Remote.ID), zap.String("remote_md5", op.Remote.MD5))
+		}
+		if op.Local != nil {
+			f = append(f, zap.String("local_md5", op.Local.MD5))
+		}
+		p.log.Debug("planned op", f...)
+	}
 }
 
 // execute runs the plan's operations. An empty plan needs no execution. An
