@@ -18,7 +18,8 @@
 # Token churn: two idle daemons (poll 30 s) on one account for IDLE_MINUTES;
 # the "authorized" log lines of both, per minute (target: far below one
 # per poll, i.e. far below 4 per minute for two hosts).
-# KEEP=1 keeps the work dir (logs of both daemons) for a look afterwards;
+# KEEP=1 keeps the work dir (logs of both daemons) for a look afterwards,
+# and a copy of each failed run's dir as fail-RUN;
 # LOG=debug logs every operation of both daemons. A run ends as soon as a
 # server-made name or a conflict copy appears in B's folder (a failure
 # whatever happens next), rather than at the 600 s limit.
@@ -123,6 +124,7 @@ for run in $(seq "$RUNS"); do
   verdict=ok
   if [ "$ok" != yes ] || [ -n "$names" ] || [ "$remote_ok" != yes ] || [ "$(echo "$ratio > 3" | bc)" = 1 ]; then
     verdict=FAIL; fail=$((fail+1))
+    [ -z "${KEEP:-}" ] || cp -a "$d" "$work/fail-$run" # both daemons' logs and state of this run
   fi
   printf 'run %d: single %.1fs, two hosts %.1fs (B converged: %s), ratio %s, authorizations %s, remote ok %s, bad names [%s]: %s\n' \
     "$run" "$single" "$two" "$ok" "$ratio" "$gens" "$remote_ok" "$names" "$verdict"
