@@ -187,7 +187,7 @@ func (f *FS) Hash(ctx context.Context, p string) (plan.Local, error) {
 	if err != nil {
 		return plan.Local{}, fmt.Errorf("hash %s: %w", p, err)
 	}
-	sum, _, err := hashFile(ctx, f.root, p, st, make([]byte, hashBufSize))
+	sum, _, err := hashFile(ctx, f.root, p, st, make([]byte, hashBufSize), false)
 	if err != nil {
 		return plan.Local{}, fmt.Errorf("hash %s: %w", p, err)
 	}

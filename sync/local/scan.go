@@ -453,16 +453,12 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 			w.tree[key] = l
 			return
 		}
+		recent := false
 		if settleNs > 0 {
-			if d := nowNs - st.mtimeNs; d < settleNs && d > -settleNs {
-				w.mu.Lock()
-				w.stats.Unsettled++
-				w.unknown = append(w.unknown, key)
-				w.mu.Unlock()
-				return
-			}
+			d := nowNs - st.mtimeNs
+			recent = d < settleNs && d > -settleNs
 		}
-		if w.opts.Base != nil {
+		if w.opts.Base != nil && !recent {
 			if b, ok := w.opts.Base(key); ok && b.Kind == plan.File && b.MD5 != "" &&
 				b.Size == st.size && b.MtimeNs == st.mtimeNs && b.Dev == st.dev && b.Ino == st.ino {
 				l.MD5 = b.MD5
@@ -470,17 +466,18 @@ func (w *walker) entries(dir *os.File, dirRaw, dirKey string, names []string) ([
 				return
 			}
 		}
-		w.hash(rel(), key, l, st)
+		w.hash(rel(), key, l, st, recent)
 	})
 	return dirs, err
 }
 
 // hash reads a changed file on a hasher goroutine. A file that changes while
-// it is read is still being written: unknown, not an entry.
-func (w *walker) hash(rel, key string, l plan.Local, pre fileStat) {
+// it is read is still being written: unknown, not an entry; so is a recent
+// one (see hashFile).
+func (w *walker) hash(rel, key string, l plan.Local, pre fileStat, recent bool) {
 	w.hashers.Go(func() error {
 		buf := w.buffer()
-		sum, n, err := hashFile(w.ctx, w.root, rel, pre, buf)
+		sum, n, err := hashFile(w.ctx, w.root, rel, pre, buf, recent)
 		w.bufs <- buf
 		switch {
 		case w.ctx.Err() != nil:
@@ -536,12 +533,21 @@ func cause(err error) error {
 
 // hashFile returns the MD5 of the regular file rel, which must be the
 // object pre describes and must not change while it is read.
-func hashFile(ctx context.Context, root *os.Root, rel string, pre fileStat, buf []byte) (string, int64, error) {
+func hashFile(ctx context.Context, root *os.Root, rel string, pre fileStat, buf []byte, recent bool) (string, int64, error) {
 	f, err := root.OpenFile(osPath(rel), os.O_RDONLY|nonBlock, 0)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
+	if recent {
+		// Written moments ago (within Settle): still being written unless
+		// the system says no process has it open for writing. Then it is
+		// read at once (a change during the read is caught below), and a
+		// one-file change goes up without waiting for its age.
+		if open, known := openForWriting(f); open || !known {
+			return "", 0, fmt.Errorf("%s: %w", rel, ErrChanged)
+		}
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return "", 0, err
