@@ -389,3 +389,53 @@ func TestMoveBetweenTwoListingsOfOneSnapshot(t *testing.T) {
 	}
 	e.assertSame()
 }
+
+// ghostList shows, in every listing of folder, the file ghost as well: one
+// id at two paths for as long as the test likes (another client moving it
+// back and forth faster than the listings).
+type ghostList struct {
+	engine.Remote
+	folder string
+	ghost  engine.RemoteFile
+}
+
+func (g *ghostList) List(ctx context.Context, folder string) ([]engine.RemoteFolder, []engine.RemoteFile, error) {
+	folders, files, err := g.Remote.List(ctx, folder)
+	if err == nil && folder == g.folder {
+		files = append(files, g.ghost)
+	}
+	return folders, files, err
+}
+
+// An id the listings still show at two paths after the relists is frozen
+// at both, and stays frozen in the next pass too when nothing it lists
+// again has changed: that pass assembles its tree from the same cached
+// listings (the execution in between dropped the last tree). It used to
+// forget the frozen ids there and download the second path as a new file.
+func TestIdAtTwoPathsStaysFrozenWhileListingsStayTheSame(t *testing.T) {
+	e := newEnv(t)
+	e.write("d/x.go", "x")
+	e.write("t/a.go", "a")
+	e.sync()
+	x, _ := e.remoteEntry("d/x.go")
+	r := &ghostList{Remote: bind.Remote{C: e.client}, folder: string(e.folderID("t")),
+		ghost: engine.RemoteFile{ID: string(idOf(x)), Name: "ghost.go", FolderID: string(e.folderID("t")), Size: 1, Active: true}}
+	p := engine.NewPair(e.cfg, r, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{})
+	ctx := context.Background()
+	// Another client adds a file: the first pass has something to do.
+	e.upload(e.other(), "t", "b.go", "b")
+	for i := range 3 {
+		res, err := p.Pass(ctx, engine.PassOptions{Incremental: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range res.Plan.Ops {
+			if op.Path == "t/ghost.go" || op.Path == "d/x.go" {
+				t.Errorf("pass %d: %s %s: a path of the id at two places not frozen", i+1, op.Kind, op.Path)
+			}
+		}
+	}
+	if _, ok := e.read("t/ghost.go"); ok {
+		t.Error("the second path of one id was downloaded")
+	}
+}

@@ -121,10 +121,18 @@ func newListingCache() *listingCache {
 func (c *listingCache) refresh(ctx context.Context, r Remote, rootID string, relist func(id string) bool, now time.Time) (requests int, changed bool, err error) {
 	fresh := len(c.byID) == 0 // a first refresh reports no change
 	requests, changed, err = c.refreshLevels(ctx, r, rootID, relist, now)
-	c.twice = nil
-	if err != nil || !changed && !fresh {
-		return requests, changed, err // nothing new: no new id at two paths
+	if err != nil {
+		c.twice = nil
+		return requests, changed, err
 	}
+	if !changed && !fresh {
+		// The same listings as the last refresh: the same ids at two
+		// paths, still to be left alone. (Forgotten here, the pass after
+		// an execution, which assembles its tree anew from these
+		// listings, downloaded the second path of one as a new file.)
+		return requests, changed, nil
+	}
+	c.twice = nil
 	for round := 0; ; round++ {
 		again, ids := c.twoPlaced()
 		if len(again) == 0 {
