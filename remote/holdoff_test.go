@@ -116,3 +116,24 @@ func TestWriterTakesTokenBackFromReader(t *testing.T) {
 		t.Fatalf("authorize requests = %d, want 5 (one, then one per request)", f.auths)
 	}
 }
+
+// A download is work, not a look: a host bringing down another host's
+// burst shares the token in short slices with it, rather than waiting
+// readerWait at each of its idle polls.
+func TestDownloadIsWorkForTheToken(t *testing.T) {
+	f := stolenEveryTime(t, "file/download")
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 10 * time.Millisecond })
+	c.readerWait = 2 * time.Second
+	for range 3 {
+		c.downloadURL(testCtx(t), "7")
+	}
+	h := holdOffs(logs)
+	if len(h) != 2 {
+		t.Fatalf("hold-offs %v, want one per contested re-authorization after the first", h)
+	}
+	for _, d := range h {
+		if d >= time.Second {
+			t.Fatalf("hold-offs %v: a download waited as a poll does", h)
+		}
+	}
+}
