@@ -425,3 +425,62 @@ func TestCrashAfterLocalMoveThenRemoteEdit(t *testing.T) {
 		})
 	}
 }
+
+// The download of a new remote file lands in place when the process dies,
+// before the commit; then the user edits that file in place before the
+// next pass. The next pass must know the file for syncd's own download
+// (its inode, journaled before the rename into place), edited since, and
+// upload the edit over the remote version: nobody else wrote that file, so
+// a conflict copy would be false (issue 13). Saved as a new file over the
+// download (a new inode), the edit is still a conflict copy: the journal
+// cannot tell it from a file the user made where the download never
+// landed.
+func TestCrashAfterFirstDownloadThenLocalEditIsAnUpload(t *testing.T) {
+	e := newEnv(t)
+	e.write("old.txt", "synced before")
+	e.sync()
+	c := e.otherWithRoot()
+	for i := range 8 {
+		e.upload(c, "", fmt.Sprintf("r%d.txt", i), fmt.Sprintf("remote version one %d", i))
+	}
+	var landed atomic.Int32
+	p := e.pair(func(o *engine.Options) {
+		o.MaxPasses = 1
+		o.Failpoint = func(name string) error {
+			if name == "download.committed" && landed.Add(1) >= 3 {
+				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+			}
+			return nil
+		}
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("no crash at download.committed: %v", err)
+	}
+	e.restart()
+	// Every file in place is edited now (os.WriteFile: the same inode); the
+	// others come down.
+	want := map[string]string{"old.txt": sum("synced before")}
+	edited := 0
+	for i := range 8 {
+		rel := fmt.Sprintf("r%d.txt", i)
+		want[rel] = sum(fmt.Sprintf("remote version one %d", i))
+		if _, ok := e.read(rel); !ok {
+			continue
+		}
+		v := fmt.Sprintf("local edit %d, longer than the download", i)
+		e.write(rel, v)
+		want[rel] = sum(v)
+		edited++
+	}
+	if edited == 0 {
+		t.Fatal("no download had landed before the crash")
+	}
+	res := e.once()
+	if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+		t.Fatalf("syncd's own download taken for the user's file: conflicts %+v", res.Plan.Conflicts)
+	}
+	e.assertSame()
+	if got := e.localFiles(); !equalMaps(got, want) {
+		t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+	}
+}

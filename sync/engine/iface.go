@@ -89,6 +89,9 @@ type Limits struct {
 type Temp interface {
 	io.Writer
 	Name() string
+	// Stat is the file's stat once written (size, mtime, device, inode),
+	// which CommitTemp keeps: the stat of the file it puts in place.
+	Stat() (plan.Local, error)
 }
 
 // LocalFS is the pair's local root as the engine uses it. Paths are

@@ -417,11 +417,15 @@ func (p *Pair) recoverMoveLocal(m moveLocalRecord, base map[string]plan.Base) er
 	return nil
 }
 
-// recoverDownload records the base a download over a synced file would
-// have committed, when the file in place holds exactly the downloaded
-// content: then local and remote agree on it, whoever put it there. Any
-// other content (the download never landed, or the user wrote since) is
-// left for the next pass to see against the old base.
+// recoverDownload records the base a download would have committed, when
+// the file in place holds exactly the downloaded content (then local and
+// remote agree on it, whoever put it there), or when it is the very file
+// the download put there (its device and inode, from the record), edited
+// in place since: then the base names the file as downloaded, and the next
+// pass sees the user's edit of a synced file, an ordinary upload, never a
+// conflict with the remote version (issue 13). Any other file (the
+// download never landed, or the user saved a new file over it) is left
+// for the next pass to see against the old base.
 func (p *Pair) recoverDownload(rec transferRecord) error {
 	rc, st, err := p.local.OpenRead(rec.Raw)
 	if err != nil {
@@ -440,7 +444,12 @@ func (p *Pair) recoverDownload(rec transferRecord) error {
 		return fmt.Errorf("read %s: %w", rec.Path, err)
 	}
 	if st.Size != rec.Size || hex.EncodeToString(h.Sum(nil)) != rec.MD5 {
-		return nil
+		if rec.Ino == 0 || st.Dev != rec.Dev || st.Ino != rec.Ino {
+			return nil
+		}
+		// The downloaded file, written since: its stat as downloaded, so
+		// that the next scan hashes it and finds the edit.
+		st.Size, st.MtimeNs = rec.Size, rec.MtimeNs
 	}
 	b := plan.Base{Kind: plan.File, LocalName: path.Base(rec.Raw), RemoteName: rec.Name, Size: st.Size,
 		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: rec.MD5, RemoteID: rec.New, RemoteParentID: rec.Folder}

@@ -57,6 +57,7 @@ type transferRecord struct {
 	New    string `json:"new,omitempty"` // the uploaded id, once known
 	// Upload, replace: the local file's stat as sent, for the base recovery
 	// writes when the upload arrived and the pass died before its commit.
+	// Download: the stat of the file it puts in place (see recoverDownload).
 	MtimeNs int64  `json:"mtime_ns,omitempty"`
 	Dev     uint64 `json:"dev,omitempty"`
 	Ino     uint64 `json:"ino,omitempty"`
@@ -687,7 +688,16 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// the next pass takes the download for a local edit (over a synced
 	// file) or, for a new file the other side changed again meanwhile,
 	// for a file the user made (a false conflict, issue 13).
-	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
+	// The record names the file it puts in place by its stat (the rename
+	// keeps it): a file the user edited in place after a crash before the
+	// commit is still syncd's download, edited since, and the edit goes up
+	// as an ordinary change, never as a conflict with the remote version.
+	ts, err := tmp.Stat()
+	if err != nil {
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID,
+		MtimeNs: ts.MtimeNs, Dev: ts.Dev, Ino: ts.Ino}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}

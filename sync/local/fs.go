@@ -305,6 +305,19 @@ func (t *TempFile) MD5() string { return hex.EncodeToString(t.h.Sum(nil)) }
 // Name is the temp file's path relative to the root, for logs.
 func (t *TempFile) Name() string { return t.name }
 
+// Stat is the temp file's stat as it stands (size, mtime, device, inode),
+// which a Commit keeps: the file is linked into place, never copied.
+func (t *TempFile) Stat() (plan.Local, error) {
+	if t.sealed {
+		return plan.Local{}, fmt.Errorf("stat temp %s: already committed", t.name)
+	}
+	fi, err := t.f.Stat()
+	if err != nil {
+		return plan.Local{}, fmt.Errorf("stat temp %s: %w", t.name, err)
+	}
+	return statOf(fi).local(path.Base(t.name)), nil
+}
+
 // seal syncs and closes the file once and checks that it holds what was
 // written; a Commit retried after ErrExists or ErrPremise skips it.
 func (t *TempFile) seal() error {
