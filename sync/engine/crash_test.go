@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -482,5 +483,66 @@ func TestCrashAfterFirstDownloadThenLocalEditIsAnUpload(t *testing.T) {
 	e.assertSame()
 	if got := e.localFiles(); !equalMaps(got, want) {
 		t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+	}
+}
+
+// crashAfterUpload is a Remote whose upload of a file named name arrives
+// on the server, then the process dies before hearing of it.
+type crashAfterUpload struct {
+	engine.Remote
+	name string
+}
+
+func (c crashAfterUpload) Upload(ctx context.Context, u engine.Upload) (engine.RemoteFile, error) {
+	f, err := c.Remote.Upload(ctx, u)
+	if err == nil && u.Name == c.name {
+		return engine.RemoteFile{}, fmt.Errorf("after uploading %s: %w", u.Name, engine.ErrCrash)
+	}
+	return f, err
+}
+
+// An upload that becomes ready late (its folder is made by the same pass)
+// while a full batch of journaled uploads waits for a slot comes first in
+// plan order and is launched at once: it must be journaled too. Launched
+// unjournaled, a crash after its file arrived left nothing to tie it to
+// the local file, and the user's edit before the next pass became a
+// conflict copy of syncd's own upload (TestKillWithEditsBetweenKills,
+// issue 13).
+func TestCrashAfterLateReadyUploadThenLocalEditIsAReplace(t *testing.T) {
+	e := newEnv(t, func(o *emulator.Options) {
+		a := emulator.DefaultAccount()
+		a.ConcurrentUploads = 2
+		o.Accounts = []emulator.Account{a}
+	})
+	e.write("b/keep.txt", "synced before")
+	e.sync()
+	e.write("a/x.txt", "first version of x")
+	for i := range 30 {
+		e.write(fmt.Sprintf("b/f%02d.txt", i), fmt.Sprintf("first version %d", i))
+	}
+	// Uploads take a while: the folder a exists before the batch of b's
+	// uploads is through.
+	e.emu.InjectFault(emulator.Fault{Endpoint: "file/upload", Count: 1000, StoreDelay: 30 * time.Millisecond})
+	p := engine.NewPair(e.cfg, crashAfterUpload{Remote: bind.Remote{C: e.client}, name: "x.txt"},
+		&bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{MaxPasses: 1, LateUploadWait: 100 * time.Millisecond})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("no crash after the upload of a/x.txt: %v", err)
+	}
+	if _, ok := e.remoteEntry("a/x.txt"); !ok {
+		t.Fatal("a/x.txt did not arrive before the crash")
+	}
+	e.restart()
+	e.emu.ClearFaults()
+	e.write("a/x.txt", "second version of x, edited after the crash")
+	res := e.once()
+	if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+		t.Fatalf("syncd's own upload taken for another's file: conflicts %+v", res.Plan.Conflicts)
+	}
+	e.assertSame()
+	if got, _ := e.read("a/x.txt"); got != "second version of x, edited after the crash" {
+		t.Fatalf("a/x.txt holds %q", got)
+	}
+	if got := e.remoteFiles()["a/x.txt"]; got != sum("second version of x, edited after the crash") {
+		t.Fatalf("remote a/x.txt holds %s", got)
 	}
 }

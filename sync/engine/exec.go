@@ -204,8 +204,8 @@ func (x *execution) journalGrouped(j Journal) (uint64, error) {
 }
 
 // journalUploads journals, in one transaction, ready uploads about to be
-// launched (see upload). A store that cannot write is reported by the
-// commits; the uploads go ahead as they would unjournaled.
+// launched (see upload). Uploads it does not journal (a store that cannot
+// write, a batch already waiting) journal themselves when they start.
 func (x *execution) journalUploads(ready []int, state []OpStatus, slots int) {
 	if len(x.upJournal) >= slots {
 		return

@@ -298,16 +298,19 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		l = st
 	}
 	name := baseName(t.rawPath)
-	// The run journaled this upload before launching it, in one
-	// transaction with the other uploads of its batch (see
-	// journalUploads): a crash after the file arrived and before the
-	// commit leaves a record by which recovery knows the file for syncd's
-	// own and records the base, even when the local file changed again
-	// since (then the change is an ordinary replace, not a conflict). An
-	// upload journaled otherwise, or not as launched, is journaled here
-	// when the server will rename it (recovery must rename it back); one
-	// the server stores under its exact name goes unjournaled then, and a
-	// crash leaves a file the next pass matches by content.
+	// Every upload is journaled before its request: a crash after the
+	// file arrived and before the commit leaves a record by which recovery
+	// knows the file for syncd's own and records the base, even when the
+	// local file changed again since (then the change is an ordinary
+	// replace, not a conflict). The run journals most uploads before
+	// launching them, in one transaction with the other uploads of their
+	// batch (see journalUploads); one it did not (ready after its batch
+	// was written, say, when its folder was made by this pass: it comes
+	// first in plan order and is launched before the batch) or not as
+	// launched is journaled here, through the run's group commit. Left
+	// unjournaled, a crash after its file arrived made the user's next
+	// edit a conflict copy of syncd's own upload
+	// (TestCrashAfterLateReadyUploadThenLocalEditIsAReplace).
 	rec := uploadRecord(t, l)
 	var seq uint64
 	if t.jseq != 0 {
@@ -317,9 +320,12 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 			x.p.store.JournalDone(t.jseq)
 		}
 	}
-	if seq == 0 && uploadName(name) != name {
-		var err error
-		if seq, err = x.journal(opUpload, rec); err != nil {
+	if seq == 0 {
+		data, err := json.Marshal(rec)
+		if err == nil {
+			seq, err = x.journalGrouped(Journal{Op: opUpload, Step: stepBegun, Data: data})
+		}
+		if err != nil {
 			return opResult{err: fmt.Errorf("journal: %w", err)}
 		}
 	}
