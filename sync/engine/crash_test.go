@@ -428,61 +428,105 @@ func TestCrashAfterLocalMoveThenRemoteEdit(t *testing.T) {
 }
 
 // The download of a new remote file lands in place when the process dies,
-// before the commit; then the user edits that file in place before the
-// next pass. The next pass must know the file for syncd's own download
-// (its inode, journaled before the rename into place), edited since, and
-// upload the edit over the remote version: nobody else wrote that file, so
-// a conflict copy would be false (issue 13). Saved as a new file over the
-// download (a new inode), the edit is still a conflict copy: the journal
-// cannot tell it from a file the user made where the download never
-// landed.
+// before the commit; then the user edits that file before the next pass,
+// in place or by saving a new file over it (a new inode). The next pass
+// must know the file for syncd's own download (by its inode, or by its
+// temp file gone: both journaled before the rename into place), edited
+// since, and upload the edit over the remote version: nobody else wrote
+// that file, so a conflict copy would be false (issue 13).
 func TestCrashAfterFirstDownloadThenLocalEditIsAnUpload(t *testing.T) {
+	for _, how := range []string{"in place", "new inode"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			e.write("old.txt", "synced before")
+			e.sync()
+			c := e.otherWithRoot()
+			for i := range 8 {
+				e.upload(c, "", fmt.Sprintf("r%d.txt", i), fmt.Sprintf("remote version one %d", i))
+			}
+			var landed atomic.Int32
+			p := e.pair(func(o *engine.Options) {
+				o.MaxPasses = 1
+				o.Failpoint = func(name string) error {
+					if name == "download.committed" && landed.Add(1) >= 3 {
+						return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+					}
+					return nil
+				}
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+				t.Fatalf("no crash at download.committed: %v", err)
+			}
+			e.restart()
+			// Every file in place is edited now; the others come down.
+			want := map[string]string{"old.txt": sum("synced before")}
+			edited := 0
+			for i := range 8 {
+				rel := fmt.Sprintf("r%d.txt", i)
+				want[rel] = sum(fmt.Sprintf("remote version one %d", i))
+				if _, ok := e.read(rel); !ok {
+					continue
+				}
+				v := fmt.Sprintf("local edit %d, longer than the download", i)
+				if how == "new inode" {
+					// As editors save: a new file renamed over the old one.
+					tmp := filepath.Join(e.dir, rel+".swp")
+					if err := os.WriteFile(tmp, []byte(v), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(tmp, filepath.Join(e.dir, rel)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				e.write(rel, v)
+				want[rel] = sum(v)
+				edited++
+			}
+			if edited == 0 {
+				t.Fatal("no download had landed before the crash")
+			}
+			res := e.once()
+			if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+				t.Fatalf("syncd's own download taken for the user's file: conflicts %+v", res.Plan.Conflicts)
+			}
+			e.assertSame()
+			if got := e.localFiles(); !equalMaps(got, want) {
+				t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+			}
+		})
+	}
+}
+
+// A download journaled and interrupted before its rename into place, then
+// a file of the user's own at that path: a real conflict (both sides made
+// the file), which recovery must not take for syncd's download edited
+// since (its temp file is still there).
+func TestCrashBeforeDownloadInPlaceThenLocalFileIsAConflict(t *testing.T) {
 	e := newEnv(t)
 	e.write("old.txt", "synced before")
 	e.sync()
 	c := e.otherWithRoot()
-	for i := range 8 {
-		e.upload(c, "", fmt.Sprintf("r%d.txt", i), fmt.Sprintf("remote version one %d", i))
-	}
-	var landed atomic.Int32
+	e.upload(c, "", "r.txt", "remote version")
+	hit := false
 	p := e.pair(func(o *engine.Options) {
 		o.MaxPasses = 1
-		o.Failpoint = func(name string) error {
-			if name == "download.committed" && landed.Add(1) >= 3 {
-				return fmt.Errorf("%s: %w", name, engine.ErrCrash)
-			}
-			return nil
-		}
+		o.Failpoint = crashOnce("download.journaled", &hit)
 	})
 	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
-		t.Fatalf("no crash at download.committed: %v", err)
+		t.Fatalf("no crash at download.journaled: %v", err)
 	}
 	e.restart()
-	// Every file in place is edited now (os.WriteFile: the same inode); the
-	// others come down.
-	want := map[string]string{"old.txt": sum("synced before")}
-	edited := 0
-	for i := range 8 {
-		rel := fmt.Sprintf("r%d.txt", i)
-		want[rel] = sum(fmt.Sprintf("remote version one %d", i))
-		if _, ok := e.read(rel); !ok {
-			continue
-		}
-		v := fmt.Sprintf("local edit %d, longer than the download", i)
-		e.write(rel, v)
-		want[rel] = sum(v)
-		edited++
+	if _, ok := e.read("r.txt"); ok {
+		t.Fatal("r.txt in place before its rename")
 	}
-	if edited == 0 {
-		t.Fatal("no download had landed before the crash")
-	}
+	e.write("r.txt", "the user's own file")
 	res := e.once()
-	if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
-		t.Fatalf("syncd's own download taken for the user's file: conflicts %+v", res.Plan.Conflicts)
+	if res.ConflictsLogged != 1 {
+		t.Fatalf("%d conflicts logged, want the one of r.txt; local %v", res.ConflictsLogged, sorted(e.localFiles()))
 	}
 	e.assertSame()
-	if got := e.localFiles(); !equalMaps(got, want) {
-		t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+	if got, _ := e.read("r.txt"); got != "remote version" {
+		t.Fatalf("r.txt holds %q, want the remote version (the local one is the copy)", got)
 	}
 }
 

@@ -49,6 +49,7 @@ const (
 type transferRecord struct {
 	Path   string `json:"path"`
 	Raw    string `json:"raw,omitempty"` // download: the local path as on disk
+	Tmp    string `json:"tmp,omitempty"` // download: the temp file it comes from (Temp.Name)
 	Folder string `json:"folder"`
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
@@ -695,15 +696,17 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// file) or, for a new file the other side changed again meanwhile,
 	// for a file the user made (a false conflict, issue 13).
 	// The record names the file it puts in place by its stat (the rename
-	// keeps it): a file the user edited in place after a crash before the
-	// commit is still syncd's download, edited since, and the edit goes up
-	// as an ordinary change, never as a conflict with the remote version.
+	// keeps it) and its temp file (gone once the file is in place): a file
+	// the user edited after a crash before the commit, in place or saved
+	// anew over it, is still syncd's download, edited since, and the edit
+	// goes up as an ordinary change, never as a conflict with the remote
+	// version (see recoverDownload).
 	ts, err := tmp.Stat()
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
 	}
 	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID,
-		MtimeNs: ts.MtimeNs, Dev: ts.Dev, Ino: ts.Ino}
+		MtimeNs: ts.MtimeNs, Dev: ts.Dev, Ino: ts.Ino, Tmp: tmp.Name()}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
@@ -712,9 +715,17 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
 	}
+	if err := x.p.fail("download.journaled"); err != nil {
+		return opResult{err: err}
+	}
 	st, err := x.p.local.CommitTemp(tmp, raw, expect)
 	if err != nil {
-		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp)), seq: seq}
+		// Closed before the temp file goes: a record whose temp file is
+		// gone reads as a download in place.
+		if jerr := x.p.store.JournalDone(seq); jerr != nil {
+			return opResult{err: errors.Join(err, jerr, x.p.local.DiscardTemp(tmp)), seq: seq}
+		}
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
 	}
 	if err := x.p.fail("download.committed"); err != nil {
 		return opResult{err: err}

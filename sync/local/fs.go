@@ -665,6 +665,20 @@ func (f *FS) PurgeTrash(olderThan time.Duration, now time.Time) (int, error) {
 	return n, nil
 }
 
+// TempExists reports whether the temporary download name (a TempFile's
+// Name) is still in MetaDir/tmp: a Commit removes it only once the file is
+// linked into place.
+func (f *FS) TempExists(name string) (bool, error) {
+	if !strings.HasPrefix(name, metaTmp+"/dl-") || strings.Contains(name[len(metaTmp)+1:], "/") {
+		return false, fmt.Errorf("temp %q: not a temporary download", name)
+	}
+	_, err := f.root.Lstat(osPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // CleanTemp removes every temporary download (left by a crash) and returns
 // how many. Call it only while no download is in progress.
 func (f *FS) CleanTemp() (int, error) {
