@@ -177,9 +177,8 @@ func openApp(ctx context.Context, cfg *config.Config, log *zap.Logger, observer 
 			continue
 		}
 		if !dryRun {
-			if _, err := fs.CleanTemp(); err != nil {
-				log.Warn("could not clean temporary downloads", zap.String("pair", pc.Local), zap.Error(err))
-			}
+			// Temporary downloads a crash left are cleaned by the engine,
+			// after its journal recovery has looked at them.
 			if _, err := fs.PurgeTrash(cfg.TrashRetention, time.Now()); err != nil {
 				log.Warn("could not purge old trash", zap.String("pair", pc.Local), zap.Error(err))
 			}

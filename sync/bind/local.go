@@ -128,6 +128,10 @@ func (l *Local) CommitTemp(t engine.Temp, p string, expect *plan.Local) (plan.Lo
 	return st, premise(err)
 }
 
+func (l *Local) TempExists(name string) (bool, error) { return l.FS.TempExists(name) }
+
+func (l *Local) CleanTemp() (int, error) { return l.FS.CleanTemp() }
+
 func (l *Local) DiscardTemp(t engine.Temp) error {
 	tf, ok := t.(*local.TempFile)
 	if !ok {

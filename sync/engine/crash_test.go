@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/plan"
 )
@@ -423,5 +424,169 @@ func TestCrashAfterLocalMoveThenRemoteEdit(t *testing.T) {
 			}
 			e.assertSame()
 		})
+	}
+}
+
+// The download of a new remote file lands in place when the process dies,
+// before the commit; then the user edits that file before the next pass,
+// in place or by saving a new file over it (a new inode). The next pass
+// must know the file for syncd's own download (by its inode, or by its
+// temp file gone: both journaled before the rename into place), edited
+// since, and upload the edit over the remote version: nobody else wrote
+// that file, so a conflict copy would be false (issue 13).
+func TestCrashAfterFirstDownloadThenLocalEditIsAnUpload(t *testing.T) {
+	for _, how := range []string{"in place", "new inode"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			e.write("old.txt", "synced before")
+			e.sync()
+			c := e.otherWithRoot()
+			for i := range 8 {
+				e.upload(c, "", fmt.Sprintf("r%d.txt", i), fmt.Sprintf("remote version one %d", i))
+			}
+			var landed atomic.Int32
+			p := e.pair(func(o *engine.Options) {
+				o.MaxPasses = 1
+				o.Failpoint = func(name string) error {
+					if name == "download.committed" && landed.Add(1) >= 3 {
+						return fmt.Errorf("%s: %w", name, engine.ErrCrash)
+					}
+					return nil
+				}
+			})
+			if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+				t.Fatalf("no crash at download.committed: %v", err)
+			}
+			e.restart()
+			// Every file in place is edited now; the others come down.
+			want := map[string]string{"old.txt": sum("synced before")}
+			edited := 0
+			for i := range 8 {
+				rel := fmt.Sprintf("r%d.txt", i)
+				want[rel] = sum(fmt.Sprintf("remote version one %d", i))
+				if _, ok := e.read(rel); !ok {
+					continue
+				}
+				v := fmt.Sprintf("local edit %d, longer than the download", i)
+				if how == "new inode" {
+					// As editors save: a new file renamed over the old one.
+					tmp := filepath.Join(e.dir, rel+".swp")
+					if err := os.WriteFile(tmp, []byte(v), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(tmp, filepath.Join(e.dir, rel)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				e.write(rel, v)
+				want[rel] = sum(v)
+				edited++
+			}
+			if edited == 0 {
+				t.Fatal("no download had landed before the crash")
+			}
+			res := e.once()
+			if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+				t.Fatalf("syncd's own download taken for the user's file: conflicts %+v", res.Plan.Conflicts)
+			}
+			e.assertSame()
+			if got := e.localFiles(); !equalMaps(got, want) {
+				t.Fatalf("after the pass:\n got  %v\n want %v", sorted(got), sorted(want))
+			}
+		})
+	}
+}
+
+// A download journaled and interrupted before its rename into place, then
+// a file of the user's own at that path: a real conflict (both sides made
+// the file), which recovery must not take for syncd's download edited
+// since (its temp file is still there).
+func TestCrashBeforeDownloadInPlaceThenLocalFileIsAConflict(t *testing.T) {
+	e := newEnv(t)
+	e.write("old.txt", "synced before")
+	e.sync()
+	c := e.otherWithRoot()
+	e.upload(c, "", "r.txt", "remote version")
+	hit := false
+	p := e.pair(func(o *engine.Options) {
+		o.MaxPasses = 1
+		o.Failpoint = crashOnce("download.journaled", &hit)
+	})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("no crash at download.journaled: %v", err)
+	}
+	e.restart()
+	if _, ok := e.read("r.txt"); ok {
+		t.Fatal("r.txt in place before its rename")
+	}
+	e.write("r.txt", "the user's own file")
+	res := e.once()
+	if res.ConflictsLogged != 1 {
+		t.Fatalf("%d conflicts logged, want the one of r.txt; local %v", res.ConflictsLogged, sorted(e.localFiles()))
+	}
+	e.assertSame()
+	if got, _ := e.read("r.txt"); got != "remote version" {
+		t.Fatalf("r.txt holds %q, want the remote version (the local one is the copy)", got)
+	}
+}
+
+// crashAfterUpload is a Remote whose upload of a file named name arrives
+// on the server, then the process dies before hearing of it.
+type crashAfterUpload struct {
+	engine.Remote
+	name string
+}
+
+func (c crashAfterUpload) Upload(ctx context.Context, u engine.Upload) (engine.RemoteFile, error) {
+	f, err := c.Remote.Upload(ctx, u)
+	if err == nil && u.Name == c.name {
+		return engine.RemoteFile{}, fmt.Errorf("after uploading %s: %w", u.Name, engine.ErrCrash)
+	}
+	return f, err
+}
+
+// An upload that becomes ready late (its folder is made by the same pass)
+// while a full batch of journaled uploads waits for a slot comes first in
+// plan order and is launched at once: it must be journaled too. Launched
+// unjournaled, a crash after its file arrived left nothing to tie it to
+// the local file, and the user's edit before the next pass became a
+// conflict copy of syncd's own upload (TestKillWithEditsBetweenKills,
+// issue 13).
+func TestCrashAfterLateReadyUploadThenLocalEditIsAReplace(t *testing.T) {
+	e := newEnv(t, func(o *emulator.Options) {
+		a := emulator.DefaultAccount()
+		a.ConcurrentUploads = 2
+		o.Accounts = []emulator.Account{a}
+	})
+	e.write("b/keep.txt", "synced before")
+	e.sync()
+	e.write("a/x.txt", "first version of x")
+	for i := range 30 {
+		e.write(fmt.Sprintf("b/f%02d.txt", i), fmt.Sprintf("first version %d", i))
+	}
+	// Uploads take a while: the folder a exists before the batch of b's
+	// uploads is through.
+	e.emu.InjectFault(emulator.Fault{Endpoint: "file/upload", Count: 1000, StoreDelay: 30 * time.Millisecond})
+	p := engine.NewPair(e.cfg, crashAfterUpload{Remote: bind.Remote{C: e.client}, name: "x.txt"},
+		&bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{MaxPasses: 1, LateUploadWait: 100 * time.Millisecond})
+	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
+		t.Fatalf("no crash after the upload of a/x.txt: %v", err)
+	}
+	if _, ok := e.remoteEntry("a/x.txt"); !ok {
+		t.Fatal("a/x.txt did not arrive before the crash")
+	}
+	e.restart()
+	e.emu.ClearFaults()
+	e.write("a/x.txt", "second version of x, edited after the crash")
+	res := e.once()
+	if len(res.Plan.Conflicts) != 0 || res.ConflictsLogged != 0 {
+		t.Fatalf("syncd's own upload taken for another's file: conflicts %+v", res.Plan.Conflicts)
+	}
+	e.assertSame()
+	if got, _ := e.read("a/x.txt"); got != "second version of x, edited after the crash" {
+		t.Fatalf("a/x.txt holds %q", got)
+	}
+	if got := e.remoteFiles()["a/x.txt"]; got != sum("second version of x, edited after the crash") {
+		t.Fatalf("remote a/x.txt holds %s", got)
 	}
 }

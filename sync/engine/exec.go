@@ -204,10 +204,25 @@ func (x *execution) journalGrouped(j Journal) (uint64, error) {
 }
 
 // journalUploads journals, in one transaction, ready uploads about to be
-// launched (see upload). A store that cannot write is reported by the
-// commits; the uploads go ahead as they would unjournaled.
+// launched (see upload). Uploads it does not journal (a store that cannot
+// write, a batch already waiting) journal themselves when they start.
 func (x *execution) journalUploads(ready []int, state []OpStatus, slots int) {
-	if len(x.upJournal) >= slots {
+	// The launch goes in plan order: enough journaled uploads must come
+	// first, before any that is not. One that became ready after a batch
+	// was written (its folder made by this pass) can come before that
+	// whole batch; unjournaled, it would journal itself when it starts,
+	// one transaction each.
+	covered := 0
+	for _, i := range ready {
+		if state[i] != 0 || x.ops[i].Kind != plan.Upload {
+			continue
+		}
+		if _, ok := x.upJournal[i]; !ok {
+			break
+		}
+		covered++
+	}
+	if covered >= slots {
 		return
 	}
 	var idx []int

@@ -89,6 +89,9 @@ type Limits struct {
 type Temp interface {
 	io.Writer
 	Name() string
+	// Stat is the file's stat once written (size, mtime, device, inode),
+	// which CommitTemp keeps: the stat of the file it puts in place.
+	Stat() (plan.Local, error)
 }
 
 // LocalFS is the pair's local root as the engine uses it. Paths are
@@ -119,6 +122,13 @@ type LocalFS interface {
 	// expect and goes to the local trash first. Returns the new file's stat.
 	CommitTemp(t Temp, path string, expect *plan.Local) (plan.Local, error)
 	DiscardTemp(t Temp) error
+	// TempExists reports whether the temp file of that Name is still
+	// there (CommitTemp removes it once the file is in place); CleanTemp
+	// removes every temp file a crash left. The engine cleans them after
+	// the journal's recovery, which reads a temp file's absence as "the
+	// download was put in place".
+	TempExists(name string) (bool, error)
+	CleanTemp() (int, error)
 	Rename(from, to string, expect plan.Local) error
 	// Trash moves path (a file, or a directory with its subtree) to the
 	// local trash after checking that it still matches expect, and for a

@@ -417,11 +417,18 @@ func (p *Pair) recoverMoveLocal(m moveLocalRecord, base map[string]plan.Base) er
 	return nil
 }
 
-// recoverDownload records the base a download over a synced file would
-// have committed, when the file in place holds exactly the downloaded
-// content: then local and remote agree on it, whoever put it there. Any
-// other content (the download never landed, or the user wrote since) is
-// left for the next pass to see against the old base.
+// recoverDownload records the base a download would have committed, when
+// the file in place holds exactly the downloaded content (then local and
+// remote agree on it, whoever put it there), or when the download was put
+// in place and the user wrote the file since: the file is the one the
+// download put there (its device and inode, from the record), edited in
+// place, or its temp file is gone (CommitTemp removes it once the file is
+// linked into place; the engine cleans temp files only after recovery),
+// so a file saved anew over it. The base then names the file as
+// downloaded, and the next pass sees the user's edit of a synced file, an
+// ordinary upload, never a conflict with the remote version (issue 13).
+// Anything else (the download never landed) is left for the next pass to
+// see against the old base.
 func (p *Pair) recoverDownload(rec transferRecord) error {
 	rc, st, err := p.local.OpenRead(rec.Raw)
 	if err != nil {
@@ -440,7 +447,23 @@ func (p *Pair) recoverDownload(rec transferRecord) error {
 		return fmt.Errorf("read %s: %w", rec.Path, err)
 	}
 	if st.Size != rec.Size || hex.EncodeToString(h.Sum(nil)) != rec.MD5 {
-		return nil
+		if rec.Ino == 0 {
+			return nil // a record of an older version: no stat, no temp name
+		}
+		if st.Dev != rec.Dev || st.Ino != rec.Ino {
+			// Another file: the download never landed (its temp file is
+			// still there), or CommitTemp put it in place, removed the temp
+			// file, and the user saved a new file over it.
+			if rec.Tmp == "" {
+				return nil
+			}
+			if there, err := p.local.TempExists(rec.Tmp); err != nil || there {
+				return err
+			}
+		}
+		// The downloaded file, written since: its stat as downloaded, so
+		// that the next scan hashes it and finds the edit.
+		st.Size, st.MtimeNs, st.Dev, st.Ino = rec.Size, rec.MtimeNs, rec.Dev, rec.Ino
 	}
 	b := plan.Base{Kind: plan.File, LocalName: path.Base(rec.Raw), RemoteName: rec.Name, Size: st.Size,
 		MtimeNs: st.MtimeNs, Dev: st.Dev, Ino: st.Ino, MD5: rec.MD5, RemoteID: rec.New, RemoteParentID: rec.Folder}

@@ -49,6 +49,7 @@ const (
 type transferRecord struct {
 	Path   string `json:"path"`
 	Raw    string `json:"raw,omitempty"` // download: the local path as on disk
+	Tmp    string `json:"tmp,omitempty"` // download: the temp file it comes from (Temp.Name)
 	Folder string `json:"folder"`
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
@@ -57,6 +58,7 @@ type transferRecord struct {
 	New    string `json:"new,omitempty"` // the uploaded id, once known
 	// Upload, replace: the local file's stat as sent, for the base recovery
 	// writes when the upload arrived and the pass died before its commit.
+	// Download: the stat of the file it puts in place (see recoverDownload).
 	MtimeNs int64  `json:"mtime_ns,omitempty"`
 	Dev     uint64 `json:"dev,omitempty"`
 	Ino     uint64 `json:"ino,omitempty"`
@@ -297,16 +299,19 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 		l = st
 	}
 	name := baseName(t.rawPath)
-	// The run journaled this upload before launching it, in one
-	// transaction with the other uploads of its batch (see
-	// journalUploads): a crash after the file arrived and before the
-	// commit leaves a record by which recovery knows the file for syncd's
-	// own and records the base, even when the local file changed again
-	// since (then the change is an ordinary replace, not a conflict). An
-	// upload journaled otherwise, or not as launched, is journaled here
-	// when the server will rename it (recovery must rename it back); one
-	// the server stores under its exact name goes unjournaled then, and a
-	// crash leaves a file the next pass matches by content.
+	// Every upload is journaled before its request: a crash after the
+	// file arrived and before the commit leaves a record by which recovery
+	// knows the file for syncd's own and records the base, even when the
+	// local file changed again since (then the change is an ordinary
+	// replace, not a conflict). The run journals most uploads before
+	// launching them, in one transaction with the other uploads of their
+	// batch (see journalUploads); one it did not (ready after its batch
+	// was written, say, when its folder was made by this pass: it comes
+	// first in plan order and is launched before the batch) or not as
+	// launched is journaled here, through the run's group commit. Left
+	// unjournaled, a crash after its file arrived made the user's next
+	// edit a conflict copy of syncd's own upload
+	// (TestCrashAfterLateReadyUploadThenLocalEditIsAReplace).
 	rec := uploadRecord(t, l)
 	var seq uint64
 	if t.jseq != 0 {
@@ -316,9 +321,12 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 			x.p.store.JournalDone(t.jseq)
 		}
 	}
-	if seq == 0 && uploadName(name) != name {
-		var err error
-		if seq, err = x.journal(opUpload, rec); err != nil {
+	if seq == 0 {
+		data, err := json.Marshal(rec)
+		if err == nil {
+			seq, err = x.journalGrouped(Journal{Op: opUpload, Step: stepBegun, Data: data})
+		}
+		if err != nil {
 			return opResult{err: fmt.Errorf("journal: %w", err)}
 		}
 	}
@@ -760,7 +768,18 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	// the next pass takes the download for a local edit (over a synced
 	// file) or, for a new file the other side changed again meanwhile,
 	// for a file the user made (a false conflict, issue 13).
-	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID}
+	// The record names the file it puts in place by its stat (the rename
+	// keeps it) and its temp file (gone once the file is in place): a file
+	// the user edited after a crash before the commit, in place or saved
+	// anew over it, is still syncd's download, edited since, and the edit
+	// goes up as an ordinary change, never as a conflict with the remote
+	// version (see recoverDownload).
+	ts, err := tmp.Stat()
+	if err != nil {
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
+	}
+	rec := transferRecord{Path: op.Path, Raw: raw, Folder: r.ParentID, Name: name, Size: r.Size, MD5: sum, Old: t.baseID, New: r.ID,
+		MtimeNs: ts.MtimeNs, Dev: ts.Dev, Ino: ts.Ino, Tmp: tmp.Name()}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
@@ -769,9 +788,17 @@ func (x *execution) download(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: errors.Join(fmt.Errorf("journal: %w", err), x.p.local.DiscardTemp(tmp))}
 	}
+	if err := x.p.fail("download.journaled"); err != nil {
+		return opResult{err: err}
+	}
 	st, err := x.p.local.CommitTemp(tmp, raw, expect)
 	if err != nil {
-		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp)), seq: seq}
+		// Closed before the temp file goes: a record whose temp file is
+		// gone reads as a download in place.
+		if jerr := x.p.store.JournalDone(seq); jerr != nil {
+			return opResult{err: errors.Join(err, jerr, x.p.local.DiscardTemp(tmp)), seq: seq}
+		}
+		return opResult{err: errors.Join(err, x.p.local.DiscardTemp(tmp))}
 	}
 	if err := x.p.fail("download.committed"); err != nil {
 		return opResult{err: err}

@@ -95,7 +95,7 @@ var ErrCrash = errors.New("simulated crash")
 var Failpoints = []string{
 	"upload.begun", "upload.uploaded", "upload.renamed",
 	"replace.begun", "replace.uploaded", "replace.old-trashed", "replace.renamed",
-	"download.fetched", "download.committed",
+	"download.fetched", "download.journaled", "download.committed",
 	"move-remote.moved", "move-remote.aside", "move-local.moved",
 	"commit.before", "commit.after",
 }
@@ -150,6 +150,7 @@ type Pair struct {
 	tempsSeen map[string]time.Time
 
 	workersClamped bool // Options.Workers above the package's limits was logged
+	tempsCleaned   bool // the temp files a crash left are gone (cleanTemps)
 }
 
 // NewPair wires a pair. It performs no I/O.
@@ -460,8 +461,31 @@ func (p *Pair) prepare(ctx context.Context, ps *passState) error {
 		// Recovery changed the base and possibly both sides.
 		ps.base = nil
 		p.dropCaches()
+		pending = left
 	}
+	p.cleanTemps(pending)
 	return nil
+}
+
+// cleanTemps removes, once per Pair, the temp files of downloads a crash
+// interrupted, after the journal's recovery: recovery reads a download's
+// temp file gone for "put in place" (see recoverDownload), so they stay
+// while a download's record is open.
+func (p *Pair) cleanTemps(pending []Journal) {
+	if p.tempsCleaned {
+		return
+	}
+	for _, j := range pending {
+		if j.Op == opDownload {
+			return
+		}
+	}
+	p.tempsCleaned = true
+	if n, err := p.local.CleanTemp(); err != nil {
+		p.log.Warn("could not clean temporary downloads", zap.Error(err))
+	} else if n > 0 {
+		p.log.Debug("removed temporary downloads an interrupted pass left", zap.Int("files", n))
+	}
 }
 
 // observe scans the local tree and lists the remote (both incrementally

@@ -305,6 +305,19 @@ func (t *TempFile) MD5() string { return hex.EncodeToString(t.h.Sum(nil)) }
 // Name is the temp file's path relative to the root, for logs.
 func (t *TempFile) Name() string { return t.name }
 
+// Stat is the temp file's stat as it stands (size, mtime, device, inode),
+// which a Commit keeps: the file is linked into place, never copied.
+func (t *TempFile) Stat() (plan.Local, error) {
+	if t.sealed {
+		return plan.Local{}, fmt.Errorf("stat temp %s: already committed", t.name)
+	}
+	fi, err := t.f.Stat()
+	if err != nil {
+		return plan.Local{}, fmt.Errorf("stat temp %s: %w", t.name, err)
+	}
+	return statOf(fi).local(path.Base(t.name)), nil
+}
+
 // seal syncs and closes the file once and checks that it holds what was
 // written; a Commit retried after ErrExists or ErrPremise skips it.
 func (t *TempFile) seal() error {
@@ -650,6 +663,20 @@ func (f *FS) PurgeTrash(olderThan time.Duration, now time.Time) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// TempExists reports whether the temporary download name (a TempFile's
+// Name) is still in MetaDir/tmp: a Commit removes it only once the file is
+// linked into place.
+func (f *FS) TempExists(name string) (bool, error) {
+	if !strings.HasPrefix(name, metaTmp+"/dl-") || strings.Contains(name[len(metaTmp)+1:], "/") {
+		return false, fmt.Errorf("temp %q: not a temporary download", name)
+	}
+	_, err := f.root.Lstat(osPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // CleanTemp removes every temporary download (left by a crash) and returns

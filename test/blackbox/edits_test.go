@@ -30,9 +30,10 @@ func TestKillWithEditsBetweenKills(t *testing.T) {
 	seed := *flagSeed
 	switch {
 	case seed == 0 && os.Getenv("CI") != "":
-		// CI replays one schedule, so that a red run is a regression: seed
-		// 1796226371279738957 still fails (a false conflict of l0/d71.txt
-		// after the kills), an open engine bug; sweeps give -seed or none.
+		// CI replays one schedule, so that a red run is a regression;
+		// sweeps give -seed or none. Its false conflicts (seed
+		// 1796226371279738957, l0/d71.txt) were uploads sent unjournaled
+		// (TestCrashAfterLateReadyUploadThenLocalEditIsAReplace).
 		seed = 1
 	case seed == 0:
 		seed = uint64(time.Now().UnixNano())
@@ -64,7 +65,7 @@ func TestKillWithEditsBetweenKills(t *testing.T) {
 		newLocal()
 	}
 	killed, edits, remoteEdits := 0, 0, 0
-	for range *flagKills {
+	for i := range *flagKills {
 		mode := "once"
 		if r.rng.IntN(2) == 0 {
 			mode = "run"
@@ -81,6 +82,7 @@ func TestKillWithEditsBetweenKills(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok && !ee.Exited() {
 			killed++
 		}
+		r.saveLog(fmt.Sprintf("%03d-%s.log", i, mode), out.Bytes())
 		if strings.Contains(out.String(), "panic:") {
 			t.Fatalf("syncd %s panicked:\n%s", mode, out.String())
 		}
@@ -104,7 +106,9 @@ func TestKillWithEditsBetweenKills(t *testing.T) {
 	var code int
 	var out string
 	for try := range 3 {
-		if code, out = r.syncd(ctx, "once"); code == 0 {
+		code, out = r.syncd(ctx, "once")
+		r.saveLog(fmt.Sprintf("final-%d-once.log", try), []byte(out))
+		if code == 0 {
 			break
 		}
 		t.Logf("once %d exited %d: %s", try, code, lastLines(out, 8))

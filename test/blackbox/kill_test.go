@@ -28,9 +28,12 @@ import (
 
 // Test flags: package-level because the testing package parses them first.
 var (
-	flagKills = flag.Int("kills", 6, "SIGKILL points of TestKillAnywhere (200 for the full run)")
-	flagSeed  = flag.Uint64("seed", 0, "seed of TestKillAnywhere (0: from the clock; the log prints it)")
-	flagFiles = flag.Int("files", 150, "files on each side at the start")
+	flagKills   = flag.Int("kills", 6, "SIGKILL points of TestKillAnywhere (200 for the full run)")
+	flagSeed    = flag.Uint64("seed", 0, "seed of TestKillAnywhere (0: from the clock; the log prints it)")
+	flagFiles   = flag.Int("files", 150, "files on each side at the start")
+	flagLog     = flag.String("log", "warn", "log level of the syncd runs (debug to see every operation)")
+	flagKeep    = flag.String("keep", "", "directory to copy a failed run's local root, state, emulator data and syncd logs to")
+	flagKeepAll = flag.Bool("keep-all", false, "with -keep: keep passing runs too")
 )
 
 const remoteDir = "/bb/data"
@@ -85,6 +88,7 @@ func newRig(t *testing.T, seed uint64) *rig {
 	}
 	r.startEmulator()
 	t.Cleanup(r.stopEmulator)
+	t.Cleanup(r.keep)
 	acct := emulator.DefaultAccount()
 	cfg := fmt.Sprintf(`api:
   url: %s
@@ -95,11 +99,11 @@ poll_interval: 1s
 debounce: 10ms
 max_delete: 100%%
 log:
-  level: warn
+  level: %s
 pairs:
   - local: %s
     remote: %s
-`, r.url, acct.Key1, acct.Key2, filepath.Join(r.base, "state"), r.dir, remoteDir)
+`, r.url, acct.Key1, acct.Key2, filepath.Join(r.base, "state"), *flagLog, r.dir, remoteDir)
 	r.config = filepath.Join(r.base, "config.yaml")
 	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -139,6 +143,29 @@ func (r *rig) startEmulator() {
 	}
 	r.emuIn, r.srv = emu, httptest.NewServer(emu)
 	r.url = r.srv.URL + "/api/v2/"
+}
+
+// keep copies a failed run's (with -keep-all any run's) whole rig (local root, state dir, emulator
+// data, the logs of every syncd run) to -keep, for a post-mortem.
+func (r *rig) keep() {
+	if *flagKeep == "" || !r.t.Failed() && !*flagKeepAll {
+		return
+	}
+	r.stopEmulator()
+	os.MkdirAll(*flagKeep, 0o755)
+	dst := filepath.Join(*flagKeep, fmt.Sprintf("%s-%d", r.t.Name(), time.Now().UnixNano()))
+	if out, err := exec.Command("cp", "-a", r.base, dst).CombinedOutput(); err != nil {
+		r.t.Logf("keep %s: %v %s", dst, err, out)
+		return
+	}
+	r.t.Logf("kept the failed run in %s", dst)
+}
+
+// saveLog keeps the output of one syncd run under the rig's logs/.
+func (r *rig) saveLog(name string, out []byte) {
+	dir := filepath.Join(r.base, "logs")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, name), out, 0o644)
 }
 
 func (r *rig) stopEmulator() {
