@@ -233,3 +233,30 @@ func TestMoveIntoAFolderBothSidesRenamedDifferently(t *testing.T) {
 	}
 	e.assertSame()
 }
+
+// A folder renamed remotely (y to x) whose subfolder y/x another client
+// trashed: the pass moves the local folder to x, then trashes x/x, the
+// subfolder at its new place, with its file. The trash checked what it
+// found inside against the scan's entries at x/x, where the scan had seen
+// nothing (it saw them at y/x): x/x/c.md "is not as planned", the delete was
+// skipped, in a pass nobody else acted in (TestSimTwoHosts seed 860175).
+func TestDeleteOfAFolderInsideAFolderMovedByThePass(t *testing.T) {
+	e := newEnv(t)
+	e.write("y/x/c.md", "c")
+	e.write("y/keep.txt", "k")
+	e.sync()
+	o := e.other()
+	if err := o.DeleteFolder(context.Background(), e.folderID("y/x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.RenameFolder(context.Background(), e.folderID("y"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	res := e.cleanPass()
+	e.sync()
+	files := e.localFiles()
+	want := map[string]string{"x": "/", "x/keep.txt": sum("k")}
+	if !equalMaps(files, want) {
+		t.Fatalf("local side: %v, want %v (plan %v)", sorted(files), sorted(want), res.Plan.Ops)
+	}
+}

@@ -760,18 +760,24 @@ func (x *execution) moveTree(from, to string) {
 	}
 }
 
-// plannedSubtree is every local entry at and below k as the plan saw it,
-// keyed by where the scan saw it: a folder delete trashes the folder only
-// if everything in it is still so (anything new or changed since aborts
-// it: modify beats delete). The planner deletes a folder only when what
-// it holds is unchanged since base, or, in a mirror, an extra of the
-// receiving side that base never knew: comparing with the scan covers
-// both.
+// plannedSubtree is every local entry at and below k as the plan saw it:
+// a folder delete trashes the folder only if everything in it is still so
+// (anything new or changed since aborts it: modify beats delete). The
+// planner deletes a folder only when what it holds is unchanged since
+// base, or, in a mirror, an extra of the receiving side that base never
+// knew: comparing with the scan covers both. The entries are keyed by where
+// they are now, as the trash finds them below k, and sought where the scan
+// saw them: below the folder's old place when a local folder move of this
+// pass took k there (a folder trashed remotely inside a folder renamed
+// remotely: move-local y to x, then delete-local x/x; the scan saw nothing
+// at x/x, so every entry in it was "not as planned": TestSimTwoHosts seed
+// 860175, TestDeleteOfAFolderInsideAFolderMovedByThePass).
 func (x *execution) plannedSubtree(k string) map[string]plan.Base {
 	out := make(map[string]plan.Base)
+	from := x.scanKey(k)
 	for key, l := range x.in.Local {
-		if under(key, k) {
-			out[key] = plan.Base{Kind: l.Kind, LocalName: l.Name, Size: l.Size, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, MD5: l.MD5}
+		if under(key, from) {
+			out[k+key[len(from):]] = plan.Base{Kind: l.Kind, LocalName: l.Name, Size: l.Size, MtimeNs: l.MtimeNs, Dev: l.Dev, Ino: l.Ino, MD5: l.MD5}
 		}
 	}
 	return out
