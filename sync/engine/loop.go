@@ -277,6 +277,15 @@ func (p *Pair) Run(ctx context.Context, lo LoopOptions) error {
 		}
 		if err != nil || res.Failed > 0 || (!res.Converged && res.Done == 0 && res.Unsettled == 0 && !res.SettledTemps) {
 			failures++
+			if p.tokenLosses() != lost0 {
+				// Another host took the token during the pass: it is busy,
+				// not down. The client already spaces its authorizations
+				// (a hold-off per contested one); a growing backoff on top
+				// kept this host waiting long after the other's burst had
+				// ended (bench/twohosts.sh: 9 s of backoff plus a 6 s
+				// hold-off). Retry at the shortest delay.
+				failures = 1
+			}
 			d := backoff(lo.RetryMin, lo.RetryMax, failures, lo.Jitter)
 			if errors.Is(err, ErrAuth) || errors.Is(err, ErrHalted) {
 				d = lo.RetryMax // nothing a quick retry can fix

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -132,6 +133,60 @@ func TestLoopBacksOffDuringAnOutageAndRecovers(t *testing.T) {
 		}
 		if st := p.Status(); st.State != engine.StateIdle {
 			t.Fatalf("status after recovery: %+v", st)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// takenRemote fails like downRemote, each failure a request refused
+// because another host took the shared token.
+type takenRemote struct {
+	*downRemote
+	losses atomic.Uint64
+}
+
+func (r *takenRemote) List(ctx context.Context, folder string) ([]engine.RemoteFolder, []engine.RemoteFile, error) {
+	r.losses.Add(1)
+	return r.downRemote.List(ctx, folder)
+}
+
+func (r *takenRemote) FolderInfo(ctx context.Context, id string) (engine.RemoteFolder, error) {
+	r.losses.Add(1)
+	return r.downRemote.FolderInfo(ctx, id)
+}
+
+func (r *takenRemote) TokenLosses() uint64 { return r.losses.Load() }
+
+// Passes that fail because another host keeps taking the token are retried
+// at the shortest delay, not after a growing backoff: the other host is
+// busy, not down, and the client spaces its authorizations itself.
+func TestLoopRetriesSoonWhenTheTokenWasTaken(t *testing.T) {
+	newPair := downPair(t)
+	synctest.Test(t, func(t *testing.T) {
+		r := &takenRemote{downRemote: &downRemote{}}
+		p := newPair(r)
+		ctx, cancel := context.WithCancel(context.Background())
+		passes := make(chan error, 100)
+		done := make(chan struct{})
+		go func() {
+			p.Run(ctx, engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: newFakeSource(),
+				RetryMin: 2 * time.Second, RetryMax: time.Minute,
+				OnPass: func(_ engine.PassResult, err error) { passes <- err }})
+			close(done)
+		}()
+		start := time.Now()
+		var at []time.Duration
+		for len(at) < 6 {
+			if err := <-passes; err == nil {
+				t.Fatal("a pass succeeded while the token was taken")
+			}
+			at = append(at, time.Since(start))
+		}
+		for i := 1; i < len(at); i++ {
+			if gap := at[i] - at[i-1]; gap < time.Second || gap > 2*time.Second {
+				t.Fatalf("retry %d came after %s, want between 1 s and 2 s (all: %v)", i, gap, at)
+			}
 		}
 		cancel()
 		<-done
