@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -441,5 +442,37 @@ func TestRootComesBack(t *testing.T) {
 		if deg, why := w.Degraded(); deg {
 			t.Fatalf("still degraded: %s", why)
 		}
+	})
+}
+
+// OnHint fires at the first hint of each batch, a debounce before the
+// batch is ready, and not again for the hints that join it: the engine
+// readies its client for the pass the batch will ask for.
+func TestOnHintAtTheFirstHintOfEachBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := t.TempDir()
+		mkdirs(t, root, "a")
+		f := newFakeSource()
+		var hints atomic.Int32
+		w := startFake(t, Options{Root: root, Debounce: time.Second, OnHint: func() { hints.Add(1) }}, f)
+		want := func(n int32, when string) {
+			t.Helper()
+			synctest.Wait()
+			if got := hints.Load(); got != n {
+				t.Fatalf("OnHint called %d times %s, want %d", got, when, n)
+			}
+		}
+		want(0, "before any event")
+		f.event(root, "a/x", fsnotify.Create)
+		want(1, "at the first event")
+		expectNone(t, w) // the batch is not ready yet: the hint came first
+		for i := range 10 {
+			f.event(root, fmt.Sprintf("a/f%d", i), fsnotify.Write)
+		}
+		time.Sleep(time.Second)
+		expectBatch(t, w, Batch{Dirs: []string{"a"}})
+		want(1, "for one batch")
+		f.event(root, "a/y", fsnotify.Write)
+		want(2, "after the next batch's first event")
 	})
 }

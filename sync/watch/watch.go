@@ -50,6 +50,10 @@ type Options struct {
 	MaxDelay time.Duration
 	// Logger receives warnings about lost coverage; nil logs nothing.
 	Logger *zap.Logger
+	// OnHint, when set, is called (from Run's goroutine, so it must not
+	// block) at the first hint of each batch, a debounce before the batch
+	// is ready: the caller may get ready for the pass it will ask for.
+	OnHint func()
 }
 
 // Stats are counters for status and metrics.
@@ -66,6 +70,7 @@ type Watcher struct {
 	ignore   func(rel string, dir bool) bool
 	debounce time.Duration
 	maxDelay time.Duration
+	onHint   func()
 	log      *zap.Logger
 	open     func() (source, error)
 	batches  chan Batch
@@ -95,6 +100,7 @@ func newWatcher(opts Options, open func() (source, error)) (*Watcher, error) {
 		ignore:   opts.Ignore,
 		debounce: opts.Debounce,
 		maxDelay: opts.MaxDelay,
+		onHint:   opts.OnHint,
 		log:      opts.Logger,
 		open:     open,
 		batches:  make(chan Batch),
@@ -245,6 +251,9 @@ func (l *loop) touched() {
 	now := time.Now()
 	if l.first.IsZero() {
 		l.first = now
+		if l.w.onHint != nil {
+			l.w.onHint()
+		}
 	}
 	d := min(l.w.debounce, l.first.Add(l.w.maxDelay).Sub(now))
 	l.timer.Reset(max(d, 0))
