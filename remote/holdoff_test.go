@@ -20,6 +20,25 @@ func stolenEveryTime(t *testing.T, endpoint string) *fakeAPI {
 	})
 }
 
+// stolenAfterLiving is an API where another host authorizes at every one
+// of our requests of endpoint, each time after our token lived
+// yieldedAfter (the client's clock moves on by that much per request).
+func stolenAfterLiving(t *testing.T, endpoint string) (*fakeAPI, *Client, *observer.ObservedLogs) {
+	var mu sync.Mutex
+	now := time.Now()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		endpoint: func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			now = now.Add(yieldedAfter)
+			mu.Unlock()
+			writeJSON(w, apiError("Could not validate access_token, please reauthenticate or try again."))
+		},
+	})
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 40 * time.Millisecond })
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	return f, c, logs
+}
+
 // holdOffs are the hold-offs the client logged.
 func holdOffs(logs *observer.ObservedLogs) []time.Duration {
 	var out []time.Duration
@@ -93,19 +112,7 @@ func TestReaderYieldsTokenToWriter(t *testing.T) {
 // it back at once: the other host had waited that long, so it only reads
 // (writers never wait longer than maxHoldOff), and it waits again.
 func TestWriterTakesTokenBackFromReader(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"file/edit": func(w http.ResponseWriter, r *http.Request) {
-			// Our token lived yieldedAfter before the other host took it.
-			mu.Lock()
-			now = now.Add(yieldedAfter)
-			mu.Unlock()
-			writeJSON(w, apiError("Could not validate access_token, please reauthenticate or try again."))
-		},
-	})
-	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 40 * time.Millisecond })
-	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f, c, logs := stolenAfterLiving(t, "file/edit")
 	for range 4 {
 		c.RenameFile(testCtx(t), "7", "a.txt")
 	}
@@ -135,5 +142,58 @@ func TestDownloadIsWorkForTheToken(t *testing.T) {
 		if d >= time.Second {
 			t.Fatalf("hold-offs %v: a download waited as a poll does", h)
 		}
+	}
+}
+
+// A client told that writes are coming (local changes wait for a pass) is
+// a writer for the token before its first write: its listings take a token
+// that lived yieldedAfter back at once, as a write would (issue 14: host A's
+// burst waited out a reader's hold-off after an idle poll).
+func TestExpectedWritesMakeAReaderAWriter(t *testing.T) {
+	f, c, logs := stolenAfterLiving(t, "account/info")
+	c.ExpectWrites(time.Hour)
+	for range 4 {
+		c.AccountInfo(testCtx(t))
+	}
+	if h := holdOffs(logs); len(h) != 0 {
+		t.Fatalf("hold-offs %v, want none: writes were expected", h)
+	}
+	if f.auths != 5 {
+		t.Fatalf("authorize requests = %d, want 5 (one, then one per request)", f.auths)
+	}
+
+	// Withdrawn, the client reads again, and yields.
+	c.ExpectWrites(0)
+	c.readerWait = 10 * time.Millisecond
+	for range 3 {
+		c.AccountInfo(testCtx(t))
+	}
+	if h := holdOffs(logs); len(h) == 0 {
+		t.Fatal("no hold-off after the expectation was withdrawn: the reader never yields")
+	}
+}
+
+// A reader sitting out a hold-off stops waiting when it is told writes are
+// coming: the user's burst starts now, not at the end of the wait.
+func TestExpectWritesEndsAReadersHoldOff(t *testing.T) {
+	f := stolenEveryTime(t, "account/info")
+	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 10 * time.Millisecond })
+	c.readerWait = time.Minute
+	c.AccountInfo(testCtx(t)) // the first invalidation: no wait
+	go func() {
+		for len(holdOffs(logs)) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.ExpectWrites(time.Minute)
+	}()
+	done := make(chan struct{})
+	go func() { c.AccountInfo(testCtx(t)); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reader waited out its hold-off although writes were expected")
+	}
+	if h := holdOffs(logs); len(h) != 1 {
+		t.Fatalf("hold-offs %v, want the one ExpectWrites cut short", h)
 	}
 }
