@@ -223,6 +223,7 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 	matcher := pr.matcher
 	w, err := watch.New(watch.Options{
 		Root: pr.cfg.Local, Debounce: d.cfg.Debounce, Logger: d.log,
+		OnHint: pr.pair.LocalStirring,
 		Ignore: func(rel string, dir bool) bool {
 			k := plan.File
 			if dir {

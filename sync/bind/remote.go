@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -146,6 +147,9 @@ func (r Remote) Download(ctx context.Context, id string, size int64, w io.Writer
 
 // TokenLosses counts the requests another client's authorization refused.
 func (r Remote) TokenLosses() uint64 { return r.C.TokenLosses() }
+
+// ExpectWrites tells the client that local changes wait to be sent.
+func (r Remote) ExpectWrites(d time.Duration) { r.C.ExpectWrites(d) }
 
 func (r Remote) Limits() engine.Limits {
 	l := r.C.Limits()

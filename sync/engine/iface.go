@@ -78,6 +78,15 @@ type TokenLosses interface {
 	TokenLosses() uint64
 }
 
+// WriteIntent is implemented by a Remote whose client shares the one live
+// token with other hosts (api.md 7): told that this pair has local changes
+// to send, it holds the token as a writer from the start of the pass rather
+// than from its first upload (see remote.Client.ExpectWrites; d <= 0
+// withdraws it).
+type WriteIntent interface {
+	ExpectWrites(d time.Duration)
+}
+
 // Limits are the account limits the executor schedules by (0 = unlimited).
 type Limits struct {
 	MaxUploadSize       int64

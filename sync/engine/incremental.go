@@ -110,6 +110,38 @@ func (p *Pair) LocalChanged(dirs, trees []string, full bool) {
 	p.marks.add(dirs, trees, full)
 }
 
+// LocalStirring tells the pair that local changes are on their way: the
+// watcher saw the first event of a batch it delivers after its debounce.
+// The pair's remote client then counts as writing for the shared token
+// (WriteIntent) until the pass that batch asks for has planned, or for
+// stirWindow: a host whose user has just rewritten its tree does not yield
+// the token to another host's idle poll, nor wait out a reader's hold-off,
+// before its burst. Safe to call from any goroutine, and it never blocks.
+func (p *Pair) LocalStirring() {
+	p.stirs.Add(1)
+	if w, ok := p.remote.(WriteIntent); ok {
+		w.ExpectWrites(stirWindow)
+	}
+}
+
+// stirWindow bounds a write intent no pass withdrew: longer than a
+// debounce plus a pass's scan and listings, short enough that a host whose
+// changes turned out to be nothing to send does not hold the token as a
+// writer for long.
+const stirWindow = 10 * time.Second
+
+// withdrawWrites ends the write intent of LocalStirring once a pass has
+// planned, unless another change stirred since the pass began (stirs: the
+// count then): that one's pass is still to come.
+func (p *Pair) withdrawWrites(stirs uint64) {
+	if p.stirs.Load() != stirs {
+		return
+	}
+	if w, ok := p.remote.(WriteIntent); ok {
+		w.ExpectWrites(0)
+	}
+}
+
 // dropCaches forgets everything incremental passes kept: the next pass
 // observes both sides whole.
 func (p *Pair) dropCaches() { p.inc.drop() }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -145,6 +146,9 @@ type Pair struct {
 	// marks from any goroutine, inc only on the one running passes.
 	marks localMarks
 	inc   incCache
+	// stirs counts LocalStirring calls (any goroutine): a pass withdraws
+	// the write intent only if none came since it took its marks.
+	stirs atomic.Uint64
 	// tempsSeen is when each of another host's stopped replaces was first
 	// seen (see settleTemps); only the goroutine running passes touches it.
 	tempsSeen map[string]time.Time
@@ -371,13 +375,19 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	if err := p.prepare(ctx, ps); err != nil {
 		return ps.res, err
 	}
+	stirs := p.stirs.Load()
 	unchanged, err := p.observe(ctx, ps)
 	if err != nil || unchanged {
+		if unchanged {
+			p.withdrawWrites(stirs)
+		}
 		return ps.res, err
 	}
 	if err := p.decide(ctx, ps); err != nil {
 		return ps.res, err
 	}
+	// From here the ops' own calls say whether the client writes.
+	p.withdrawWrites(stirs)
 	if po.DryRun {
 		ps.res.Finished = p.opt.Now()
 		return ps.res, nil
