@@ -2,9 +2,10 @@
 # own process and a tree of small synced-to-be files.
 
 # start_emulator BINARY DIR: serves the demo account from DIR/emu; sets emu
-# (its pid), url, key1 and key2.
+# (its pid), url, key1 and key2. EMULATOR=BINARY runs the emulator of that
+# binary instead (before/after comparisons against one server).
 start_emulator() {
-  "$1" emulator -listen 127.0.0.1:0 -data "$2/emu" -log-level warn >"$2/emu.out" 2>"$2/emu.err" &
+  "${EMULATOR:-$1}" emulator -listen 127.0.0.1:0 -data "$2/emu" -log-level warn >"$2/emu.out" 2>"$2/emu.err" &
   emu=$!
   for _ in $(seq 100); do grep -q listening "$2/emu.out" 2>/dev/null && break; sleep 0.1; done
   url=$(head -1 "$2/emu.out" | sed 's/^listening on //')
