@@ -481,7 +481,13 @@ func (c *Client) holdOff(invalidated bool) (wait time.Duration, reader bool) {
 	c.contested++
 	writing := c.writing()
 	if writing && lived >= c.readerWait/11*8 { // yieldedAfter, as scaled
-		c.contested = 0
+		// Taken back at once, but the other host is still active: the
+		// next invalidation within the window is a contested one, so that
+		// this host, idle by then, yields to the other's work instead of
+		// taking the token once more as though it were the first
+		// (bench/twohosts.sh: host A's first poll after its burst took the
+		// token from host B's downloads, and B waited 5 s).
+		c.contested = 1
 		return 0, false
 	}
 	if c.contested < 2 {

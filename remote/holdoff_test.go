@@ -21,19 +21,21 @@ func stolenEveryTime(t *testing.T, endpoint string) *fakeAPI {
 }
 
 // stolenAfterLiving is an API where another host authorizes at every one
-// of our requests of endpoint, each time after our token lived
-// yieldedAfter (the client's clock moves on by that much per request).
-func stolenAfterLiving(t *testing.T, endpoint string) (*fakeAPI, *Client, *observer.ObservedLogs) {
+// of our requests of each endpoint in lived, each time after our token
+// lived that long (the client's clock moves on by it per request).
+func stolenAfterLiving(t *testing.T, lived map[string]time.Duration) (*fakeAPI, *Client, *observer.ObservedLogs) {
 	var mu sync.Mutex
 	now := time.Now()
-	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		endpoint: func(w http.ResponseWriter, r *http.Request) {
+	handlers := map[string]http.HandlerFunc{}
+	for endpoint, d := range lived {
+		handlers[endpoint] = func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
-			now = now.Add(yieldedAfter)
+			now = now.Add(d)
 			mu.Unlock()
 			writeJSON(w, apiError("Could not validate access_token, please reauthenticate or try again."))
-		},
-	})
+		}
+	}
+	f := newFakeAPI(t, handlers)
 	c, logs := newTestClient(t, f.url(), func(cfg *Config) { cfg.RetryBaseDelay = 40 * time.Millisecond })
 	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	return f, c, logs
@@ -112,7 +114,7 @@ func TestReaderYieldsTokenToWriter(t *testing.T) {
 // it back at once: the other host had waited that long, so it only reads
 // (writers never wait longer than maxHoldOff), and it waits again.
 func TestWriterTakesTokenBackFromReader(t *testing.T) {
-	f, c, logs := stolenAfterLiving(t, "file/edit")
+	f, c, logs := stolenAfterLiving(t, map[string]time.Duration{"file/edit": yieldedAfter})
 	for range 4 {
 		c.RenameFile(testCtx(t), "7", "a.txt")
 	}
@@ -150,7 +152,7 @@ func TestDownloadIsWorkForTheToken(t *testing.T) {
 // that lived yieldedAfter back at once, as a write would (issue 14: host A's
 // burst waited out a reader's hold-off after an idle poll).
 func TestExpectedWritesMakeAReaderAWriter(t *testing.T) {
-	f, c, logs := stolenAfterLiving(t, "account/info")
+	f, c, logs := stolenAfterLiving(t, map[string]time.Duration{"account/info": yieldedAfter})
 	c.ExpectWrites(time.Hour)
 	for range 4 {
 		c.AccountInfo(testCtx(t))
@@ -195,5 +197,28 @@ func TestExpectWritesEndsAReadersHoldOff(t *testing.T) {
 	}
 	if h := holdOffs(logs); len(h) != 1 {
 		t.Fatalf("hold-offs %v, want the one ExpectWrites cut short", h)
+	}
+}
+
+// A writer that took the token back at once knows another host is active:
+// when it only reads again, the next token taken soon after is a contested
+// one, and it yields, rather than taking it once more as though it were
+// the first (bench/twohosts.sh: host A's first poll after its burst took
+// the token from host B's downloads of that burst, and B waited 5 s).
+func TestWriterThatTookTheTokenBackYieldsWhenItOnlyReads(t *testing.T) {
+	_, c, logs := stolenAfterLiving(t, map[string]time.Duration{
+		"file/edit":    yieldedAfter, // the other host was yielding
+		"account/info": 2 * time.Second,
+	})
+	c.readerWait = 20 * time.Millisecond
+	for range 3 {
+		c.RenameFile(testCtx(t), "7", "a.txt")
+	}
+	if h := holdOffs(logs); len(h) != 0 {
+		t.Fatalf("the writer held off %v: the other host was yielding", h)
+	}
+	c.AccountInfo(testCtx(t)) // idle now (writeLinger passed), token taken 2 s after ours
+	if h := holdOffs(logs); len(h) != 1 {
+		t.Fatalf("hold-offs %v: the host, only reading now, took the token from the active one at once", h)
 	}
 }
