@@ -951,7 +951,7 @@ func TestRegressionSimSeeds(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			sched := schedule(c.seed, c.steps, c.v.hosts)
+			sched := scheduleOf(c.seed, c.steps, c.v.hosts, c.v.interleave)
 			if c.keep != nil {
 				sched = pick(sched, c.keep)
 			}

@@ -320,11 +320,22 @@ var bugSeeds = []pinnedSeed{}
 // stricter oracle fails, found when the parallel scheduler and the checks
 // of invariants 10 and 26 came in; not yet classified or fixed. The sweep
 // names them instead of failing on them (-bugs runs them).
-var sweepBugs = map[string]map[uint64]string{}
+var sweepBugs = map[string]map[uint64]string{
+	// Found by TestSimTwoHostsInterleaved's first sweep (920000-920299):
+	// both fail with the planner of 9937fa8 too, so they are not the
+	// inode-reuse rule; their schedules' shape (one host's crashed pass,
+	// the other's pass, a local move) is one TestSimTwoHosts rarely draws.
+	"interleave": {
+		920082: "own ops broke each other: replace café.txt opens the local file a local move took to b.txt (keep 0,5,6,8,9)",
+		920042: "own ops broke each other: upload y/e, remote folder of y not known yet (keep 1,5,6,8,9,11,20,22,23,29,30,31,32,33,35,36,37)",
+	},
+}
 
 // knownBug reports whether seed is a pinned engine bug of variant v's sweep.
 func knownBug(seed uint64, v variant) bool {
 	switch {
+	case v.interleave:
+		return sweepBugs["interleave"][seed] != ""
 	case v.loop:
 		return sweepBugs["loop"][seed] != ""
 	case v.incremental:

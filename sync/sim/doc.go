@@ -18,7 +18,10 @@
 //     action as the watcher would tell them, some triggered by a local
 //     change, some polls, some sweeps; a crash restarts it, and at each
 //     quiescence a fresh pair observing both sides whole must find
-//     nothing to do. TestSimTwoHosts: two local roots on one account.
+//     nothing to do. TestSimTwoHosts: two local roots on one account;
+//     TestSimTwoHostsInterleaved: the same with some passes of one host
+//     run inside the other's, at one of its operation steps (the two
+//     daemons at once, each authorization killing the other's token).
 //     TestSimDeterministic; shrinking of failing schedules.
 //   - loop_test.go: TestSimLoop, the same schedules run by the daemon's
 //     own loop: one long-lived pair in engine.Pair.Run inside a

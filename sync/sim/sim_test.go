@@ -33,6 +33,7 @@ var (
 	flagSeed        = flag.Uint64("seed", 0, "run only this simulation seed (replay)")
 	flagSeeds       = flag.Int("seeds", 30, "number of simulation seeds to run")
 	flagSeeds2      = flag.Int("seeds2", 10, "number of two-host simulation seeds to run")
+	flagSeeds2i     = flag.Int("seeds2i", 10, "number of two-host simulation seeds whose passes interleave to run")
 	flagOneWaySeeds = flag.Int("oneway-seeds", 20, "number of one-way (upload-only, download-only, mirror) simulation seeds to run")
 	flagIgnoreSeeds = flag.Int("ignore-seeds", 20, "number of simulation seeds with changing ignore rules to run")
 	flagIncSeeds    = flag.Int("inc-seeds", 30, "number of incremental (daemon-mode) simulation seeds to run")
@@ -137,7 +138,13 @@ func randAct(r *rand.Rand) step {
 }
 
 // schedule derives the whole run from the seed.
-func schedule(seed uint64, steps, hosts int) []step {
+func schedule(seed uint64, steps, hosts int) []step { return scheduleOf(seed, steps, hosts, false) }
+
+// scheduleOf is schedule, with, when interleave is set (two hosts), some
+// mid-pass steps that are the other host's pass. The extra draws happen only
+// then, so every other variant's schedules, and the pinned seeds, stay
+// what they were.
+func scheduleOf(seed uint64, steps, hosts int, interleave bool) []step {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	host := func(s step) step {
 		if hosts > 1 {
@@ -172,6 +179,9 @@ func schedule(seed uint64, steps, hosts int) []step {
 						m = step{Kind: kInvalidate}
 					case 1:
 						m = step{Kind: kFault, Faults: randFaults(r)}
+					}
+					if interleave && hosts == 2 && r.IntN(3) == 0 {
+						m = step{Kind: kPass, Host: 1 - p.Host}
 					}
 					p.Mid = append(p.Mid, m)
 					acts++
@@ -219,6 +229,10 @@ type variant struct {
 	// loop runs the daemon's own loop, engine.Pair.Run, in a
 	// testing/synctest bubble (see loop_test.go).
 	loop bool
+	// interleave (two hosts) runs some of one host's passes inside the
+	// other's, at one of its operation steps: the two daemons at once,
+	// each taking the token from the other, their calls interleaved.
+	interleave bool
 }
 
 // ignoreSets are the rules an ignore run switches between.
@@ -351,6 +365,12 @@ func (r *run) act(ctx context.Context, s step) {
 	case kFault:
 		for _, f := range s.Faults {
 			r.w.emu().InjectFault(f)
+		}
+	case kPass:
+		// The other host's whole pass, inside this one's (interleave):
+		// its calls run while this pass's operations are parked.
+		if err := r.step(ctx, s); err != nil {
+			r.logf("  other host's pass: %v", err)
 		}
 	}
 }
@@ -982,6 +1002,8 @@ func keys(m map[string]bool) []string {
 func replayHint(seed uint64, steps int, v variant) string {
 	name := "TestSim$"
 	switch {
+	case v.hosts > 1 && v.interleave:
+		name = "TestSimTwoHostsInterleaved$"
 	case v.hosts > 1:
 		name = "TestSimTwoHosts$"
 	case v.loop:
@@ -1053,7 +1075,7 @@ func joinInts(idx []int) string {
 }
 
 func runSeed(t *testing.T, seed uint64, steps int, v variant) {
-	sched := schedule(seed, steps, v.hosts)
+	sched := scheduleOf(seed, steps, v.hosts, v.interleave)
 	if *flagKeep != "" {
 		idx, err := parseKeep(*flagKeep)
 		if err != nil {
@@ -1128,6 +1150,15 @@ func TestSimIncremental(t *testing.T) {
 // state files, one account and remote folder) for -seeds2 seeds (or -seed
 // N): user actions and passes pick a host; both must agree at quiescence.
 func TestSimTwoHosts(t *testing.T) { runSeeds(t, *flagSeeds2, variant{hosts: 2}) }
+
+// TestSimTwoHostsInterleaved is TestSimTwoHosts with the two daemons at
+// once: some passes of one host run inside the other's, at one of its
+// operation steps, so that their requests interleave and each
+// authorization kills the other's token mid-pass (issue 14). -seeds2i
+// seeds (or -seed N).
+func TestSimTwoHostsInterleaved(t *testing.T) {
+	runSeeds(t, *flagSeeds2i, variant{hosts: 2, interleave: true})
+}
 
 func runSeeds(t *testing.T, n int, v variant) {
 	if testing.Short() && *flagSeed == 0 {
