@@ -40,7 +40,8 @@ func Serve(h http.Handler, inProcess bool) *Endpoint {
 // InProcess reports whether the endpoint serves without a socket.
 func (e *Endpoint) InProcess() bool { return e.inProcess }
 
-// Close stops serving; an in-process endpoint has nothing to stop.
+// Close stops serving; an in-process endpoint has nothing to stop. Closing
+// again does nothing.
 func (e *Endpoint) Close() {
 	if e.srv != nil {
 		e.srv.Close()
@@ -88,10 +89,14 @@ func NewServer(tb testing.TB, inProcess bool, mods ...func(*emulator.Options)) *
 	if err != nil {
 		tb.Fatalf("start emulator: %v", err)
 	}
-	ep := Serve(emu, inProcess)
-	tb.Cleanup(func() {
-		ep.Close()
-		emu.Close()
-	})
-	return &Server{Endpoint: ep, Emu: emu, Options: opts, Account: FirstAccount(opts)}
+	s := &Server{Endpoint: Serve(emu, inProcess), Emu: emu, Options: opts, Account: FirstAccount(opts)}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Close stops serving, then closes the emulator; closing again does
+// nothing.
+func (s *Server) Close() {
+	s.Endpoint.Close()
+	s.Emu.Close()
 }
