@@ -8,7 +8,9 @@ import (
 	"github.com/syncd/syncd/remote/emulator"
 )
 
-// Endpoint is where clients reach an API handler.
+// Endpoint is where clients reach an API handler: one Serve started, or
+// one written by hand for a URL another process serves (which has nothing
+// to close).
 type Endpoint struct {
 	// URL is the API's base URL (remote.Config.URL), ending in "/api/v2/".
 	URL string
