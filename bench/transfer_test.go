@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
-	"github.com/syncd/syncd/remote/emulator"
 )
 
-// env is an emulator on loopback and a client of it.
+// env is an emulator on loopback and a client of it configured as the
+// product's defaults are (no testenv.Quick: the benchmarks measure
+// transfers as syncd makes them).
 type env struct {
 	c   *remote.Client
 	dir string
@@ -29,24 +30,8 @@ type env struct {
 
 func newEnv(b *testing.B) *env {
 	b.Helper()
-	srv, err := emulator.New(emulator.Options{DataDir: b.TempDir(), NoSync: true, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	b.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	acct := emulator.DefaultAccount()
-	c, err := remote.New(remote.Config{URL: hs.URL + "/api/v2/", Key1: acct.Key1, Key2: acct.Key2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.Package(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	return &env{c: c, dir: b.TempDir()}
+	s := testenv.NewServer(b, false)
+	return &env{c: s.Client(b), dir: b.TempDir()}
 }
 
 // makeFile writes size pseudo-random bytes to a file and returns its path

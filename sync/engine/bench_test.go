@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
-	"github.com/syncd/syncd/sync/local"
 )
 
 var (
@@ -129,8 +129,7 @@ func BenchmarkInitialUpload(b *testing.B) {
 		})
 		writeTree(b, e.dir, *benchUploads)
 		cr := newCounting(bind.Remote{C: e.client})
-		p := engine.NewPair(e.cfg, cr, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-			engine.Options{ValidLocalName: validName})
+		p := e.pairOver(cr, engine.Options{ValidLocalName: testenv.ValidLocalName})
 		b.StartTimer()
 		start := time.Now()
 		res, err := p.Once(context.Background(), engine.PassOptions{})
@@ -153,15 +152,13 @@ func BenchmarkNoChangePass(b *testing.B) {
 	e := newEnvTB(b)
 	writeTree(b, e.dir, *benchFiles)
 	setupStart := time.Now()
-	p := engine.NewPair(e.cfg, bind.Remote{C: e.client}, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-		engine.Options{ValidLocalName: validName})
+	p := e.bind().Pair(e.cfg, engine.Options{ValidLocalName: testenv.ValidLocalName})
 	if res, err := p.Once(context.Background(), engine.PassOptions{}); err != nil || !res.Converged {
 		b.Fatalf("initial sync: %v", err)
 	}
 	b.Logf("initial sync of %d files took %s", *benchFiles, time.Since(setupStart))
 	cr := newCounting(bind.Remote{C: e.client})
-	p = engine.NewPair(e.cfg, cr, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-		engine.Options{ValidLocalName: validName})
+	p = e.pairOver(cr, engine.Options{ValidLocalName: testenv.ValidLocalName})
 	p.Pass(context.Background(), engine.PassOptions{}) // warm the page cache
 	runtime.GC()
 	cr.reset()
@@ -196,8 +193,6 @@ func BenchmarkNoChangePass(b *testing.B) {
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak_rss_MiB")
 }
 
-func validName(n string) error { _, err := local.LocalName(n); return err }
-
 // BenchmarkLocalChangePass measures what the daemon does on a local write
 // in a large synced tree: one watcher-named directory rescanned, the
 // cached listings reused, one upload. Its time is most of the
@@ -205,8 +200,7 @@ func validName(n string) error { _, err := local.LocalName(n); return err }
 func BenchmarkLocalChangePass(b *testing.B) {
 	e := newEnvTB(b)
 	writeTree(b, e.dir, *benchFiles)
-	p := engine.NewPair(e.cfg, bind.Remote{C: e.client}, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-		engine.Options{ValidLocalName: validName})
+	p := e.bind().Pair(e.cfg, engine.Options{ValidLocalName: testenv.ValidLocalName})
 	ctx := context.Background()
 	if res, err := p.Once(ctx, engine.PassOptions{}); err != nil || !res.Converged {
 		b.Fatalf("initial sync: %v", err)

@@ -567,8 +567,7 @@ func TestCrashAfterLateReadyUploadThenLocalEditIsAReplace(t *testing.T) {
 	// Uploads take a while: the folder a exists before the batch of b's
 	// uploads is through.
 	e.emu.InjectFault(emulator.Fault{Endpoint: "file/upload", Count: 1000, StoreDelay: 30 * time.Millisecond})
-	p := engine.NewPair(e.cfg, crashAfterUpload{Remote: bind.Remote{C: e.client}, name: "x.txt"},
-		&bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{MaxPasses: 1, LateUploadWait: 100 * time.Millisecond})
+	p := e.pairOver(crashAfterUpload{Remote: bind.Remote{C: e.client}, name: "x.txt"}, engine.Options{MaxPasses: 1, LateUploadWait: 100 * time.Millisecond})
 	if _, err := p.Once(context.Background(), engine.PassOptions{}); !errors.Is(err, engine.ErrCrash) {
 		t.Fatalf("no crash after the upload of a/x.txt: %v", err)
 	}

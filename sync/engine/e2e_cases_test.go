@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/bind"
@@ -71,12 +72,12 @@ func TestLocalModifyReplacesRemoteKeepingOneLiveFile(t *testing.T) {
 	e.write("doc.txt", "v1")
 	e.sync()
 	old, _ := e.remoteEntry("doc.txt")
-	if _, ok, _ := e.store.RemoteMD5(itoa(old.ID)); !ok {
+	if _, ok, _ := e.host.Store.RemoteMD5(itoa(old.ID)); !ok {
 		t.Fatal("the uploaded file's MD5 was not cached")
 	}
 	e.write("doc.txt", "version 2, longer")
 	e.sync()
-	if _, ok, _ := e.store.RemoteMD5(itoa(old.ID)); ok {
+	if _, ok, _ := e.host.Store.RemoteMD5(itoa(old.ID)); ok {
 		t.Fatal("the replaced id's MD5 is still cached")
 	}
 	live := 0
@@ -349,8 +350,7 @@ func TestIncrementalPasses(t *testing.T) {
 	}
 	e.sync()
 	cr := newCounting(bind.Remote{C: e.client})
-	p := engine.NewPair(e.cfg, cr, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-		engine.Options{ValidLocalName: validName})
+	p := e.pairOver(cr, engine.Options{ValidLocalName: testenv.ValidLocalName})
 	ctx := context.Background()
 	pass := func(what string, po engine.PassOptions) engine.PassResult {
 		t.Helper()
@@ -424,8 +424,7 @@ func TestRefusedUploadIsNotRetriedEveryPass(t *testing.T) {
 	e.write("small.txt", "fits")
 	e.write("big.txt", strings.Repeat("x", 200))
 	cr := newCounting(bind.Remote{C: e.client})
-	p := engine.NewPair(e.cfg, cr, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-		engine.Options{ValidLocalName: validName})
+	p := e.pairOver(cr, engine.Options{ValidLocalName: testenv.ValidLocalName})
 	ctx := context.Background()
 	res, _ := p.Pass(ctx, engine.PassOptions{})
 	if res.Failed != 1 {
@@ -503,7 +502,7 @@ func TestStatusCountsEachConflictOnce(t *testing.T) {
 	if got := p.Status().Conflicts; got != 2 {
 		t.Fatalf("status counts %d conflicts, want 2", got)
 	}
-	log, err := e.store.Conflicts(e.cfg.Key)
+	log, err := e.host.Store.Conflicts(e.cfg.Key)
 	if err != nil {
 		t.Fatal(err)
 	}

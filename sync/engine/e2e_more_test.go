@@ -295,7 +295,7 @@ func TestHashedFileIDNotGivenToFolder(t *testing.T) {
 	if res.Hashed == 0 {
 		t.Fatalf("no remote file was hashed: %+v", res)
 	}
-	base, err := e.store.Base(e.cfg.Key)
+	base, err := e.host.Store.Base(e.cfg.Key)
 	if err != nil {
 		t.Fatal(err)
 	}

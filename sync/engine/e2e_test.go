@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,29 +16,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
-	"github.com/syncd/syncd/state"
-	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
 	"github.com/syncd/syncd/sync/plan"
 )
 
-// env is one pair synced through the real parts: the emulator behind
-// httptest, the real client, a real bbolt state file and a real temp dir.
+// env is one pair synced through the real parts (internal/testenv): the
+// emulator behind httptest, the real client, a real bbolt state file and a
+// real temp dir.
 type env struct {
 	t       testing.TB
+	srv     *testenv.Server
 	emu     *emulator.Server
 	url     string
 	hc      *http.Client // nil: the default transport, over a socket
 	account emulator.Account
 	client  *remote.Client
-	store   *state.Store
-	stPath  string
-	dir     string
-	fs      *local.FS
-	remote  string // the pair's remote folder path
+	host    *testenv.Host // the state file and local root, open
+	dir     string        // host.Dir
+	remote  string        // the pair's remote folder path
 	cfg     engine.PairConfig
 	matcher *local.Matcher
 }
@@ -52,45 +50,26 @@ func newEnvTB(t testing.TB, mods ...func(*emulator.Options)) *env {
 
 // newBubbleEnv is newEnv for a testing/synctest bubble (call it inside
 // one): the client reaches the emulator in-process rather than over a
-// socket, because a goroutine reading a socket is not durably blocked and
-// the bubble's clock would never advance while a connection sits idle.
+// socket (see testenv.Serve).
 func newBubbleEnv(t *testing.T, mods ...func(*emulator.Options)) *env {
 	return newEnvOver(t, true, mods...)
 }
 
 func newEnvOver(t testing.TB, inProcess bool, mods ...func(*emulator.Options)) *env {
 	t.Helper()
-	opts := emulator.Options{DataDir: t.TempDir(), NoSync: true, Seed: 1}
-	for _, m := range mods {
-		m(&opts)
-	}
-	emu, err := emulator.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, emu: emu, account: emulator.DefaultAccount(), remote: "/sync/pair"}
-	if inProcess {
-		e.url = "http://127.0.0.1:1/api/v2/" // never dialled
-		e.hc = &http.Client{Transport: emulator.Transport{Handler: emu}}
-		t.Cleanup(func() { emu.Close() })
-	} else {
-		srv := httptest.NewServer(emu)
-		e.url = srv.URL + "/api/v2/"
-		t.Cleanup(func() { srv.Close(); emu.Close() })
-	}
-	if len(opts.Accounts) > 0 {
-		e.account = opts.Accounts[0]
-	}
+	srv := testenv.NewServer(t, inProcess, mods...)
+	e := &env{t: t, srv: srv, emu: srv.Emu, url: srv.URL, hc: srv.HTTPClient, account: srv.Account, remote: "/sync/pair"}
 	e.dir = t.TempDir()
-	e.stPath = filepath.Join(t.TempDir(), "state.db")
+	statePath := filepath.Join(t.TempDir(), "state.db")
 	e.client = e.newClient()
+	var err error
 	e.matcher, err = local.NewMatcher(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.cfg = engine.PairConfig{Key: "pair1", LocalRoot: e.dir, RemotePath: e.remote, Ignored: e.matcher.Match,
 		DeleteLimit: plan.DeleteLimit{Percent: 50, Min: 10}, Host: "testhost"}
-	e.open()
+	e.host = testenv.OpenHost(t, e.dir, statePath)
 	return e
 }
 
@@ -105,57 +84,39 @@ func (e *env) ignore(rules ...string) {
 	e.cfg.Ignored = m.Match
 }
 
+// newClient is a connected client of the account over e.hc.
 func (e *env) newClient() *remote.Client {
 	e.t.Helper()
-	c, err := remote.New(remote.Config{URL: e.url, Key1: e.account.Key1, Key2: e.account.Key2,
-		RequestsPerSecond: 1000, RetryBaseDelay: time.Millisecond, HTTPClient: e.hc})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := c.Authorize(ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := c.Package(ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-// open (re)opens the state store and the local root, as a restart would.
-func (e *env) open() {
-	e.t.Helper()
-	st, err := state.Open(e.stPath, state.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.store = st
-	fs, err := local.Open(e.dir)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.fs = fs
-	e.t.Cleanup(func() { st.Close(); fs.Close() })
+	return e.srv.Client(e.t, testenv.Quick, func(c *remote.Config) { c.HTTPClient = e.hc })
 }
 
 // restart drops every in-memory structure and reopens the state file.
 func (e *env) restart() {
-	e.store.Close()
-	e.fs.Close()
-	e.open()
+	e.t.Helper()
+	if err := e.host.Restart(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// bind is the engine's bindings over e's client, root and store.
+func (e *env) bind() testenv.Bindings { return e.host.Bind(e.client, e.matcher) }
+
+// pairOver is a pair over r instead of e's client, with opt as given.
+func (e *env) pairOver(r engine.Remote, opt engine.Options) *engine.Pair {
+	b := e.bind()
+	b.Remote = r
+	return b.Pair(e.cfg, opt)
 }
 
 func (e *env) pair(mods ...func(*engine.Options)) *engine.Pair {
 	// Recovery's second look for late uploads a quarter of the product's:
 	// the emulator on loopback stores an upload within milliseconds, or
 	// after its fault's StoreDelay, well under this.
-	opt := engine.Options{ValidLocalName: func(n string) error { _, err := local.LocalName(n); return err },
-		LateUploadWait: 500 * time.Millisecond}
+	opt := engine.Options{ValidLocalName: testenv.ValidLocalName, LateUploadWait: 500 * time.Millisecond}
 	for _, m := range mods {
 		m(&opt)
 	}
-	return engine.NewPair(e.cfg, bind.Remote{C: e.client},
-		&bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, opt)
+	return e.bind().Pair(e.cfg, opt)
 }
 
 // once runs `syncd once` for the pair and fails the test on an error.

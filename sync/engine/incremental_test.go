@@ -369,7 +369,7 @@ func TestMoveBetweenTwoListingsOfOneSnapshot(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	p := engine.NewPair(e.cfg, r, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{})
+	p := e.pairOver(r, engine.Options{})
 	res, err := p.Pass(ctx, engine.PassOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -420,7 +420,7 @@ func TestIdAtTwoPathsStaysFrozenWhileListingsStayTheSame(t *testing.T) {
 	x, _ := e.remoteEntry("d/x.go")
 	r := &ghostList{Remote: bind.Remote{C: e.client}, folder: string(e.folderID("t")),
 		ghost: engine.RemoteFile{ID: string(idOf(x)), Name: "ghost.go", FolderID: string(e.folderID("t")), Size: 1, Active: true}}
-	p := engine.NewPair(e.cfg, r, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{})
+	p := e.pairOver(r, engine.Options{})
 	ctx := context.Background()
 	// Another client adds a file: the first pass has something to do.
 	e.upload(e.other(), "t", "b.go", "b")

@@ -13,7 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/syncd/syncd/state"
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
@@ -69,20 +69,11 @@ func (d *downRemote) Limits() engine.Limits { return engine.Limits{} }
 // downPair opens a real local root and state file for a pair whose remote
 // is r (made inside the synctest bubble, hence the function).
 func downPair(t *testing.T) func(r engine.Remote) *engine.Pair {
-	dir := t.TempDir()
-	st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	fs, err := local.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fs.Close() })
+	h := testenv.OpenHost(t, t.TempDir(), filepath.Join(t.TempDir(), "s.db"))
 	return func(r engine.Remote) *engine.Pair {
-		return engine.NewPair(engine.PairConfig{Key: "p", LocalRoot: dir, RemotePath: "/x"}, r,
-			&bind.Local{FS: fs}, bind.Store{S: st}, engine.Options{})
+		b := h.Bind(nil, nil)
+		b.Remote = r
+		return b.Pair(engine.PairConfig{Key: "p", LocalRoot: h.Dir, RemotePath: "/x"}, engine.Options{})
 	}
 }
 
@@ -430,7 +421,7 @@ func TestLoopPollsEveryPollInterval(t *testing.T) {
 func TestLoopRescansWholeAtScanIntervalAndPurgesTrash(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newBubbleEnv(t)
-		trash := &purgeLog{fs: e.fs, start: time.Now()}
+		trash := &purgeLog{fs: e.host.FS, start: time.Now()}
 		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: 10 * time.Minute, ScanInterval: time.Hour,
 			Changes: newFakeSource(), Trash: trash, TrashRetention: 24 * time.Hour})
 		l.next()
@@ -457,7 +448,7 @@ func TestLoopRescansEveryMinuteWhileTheWatcherIsDegraded(t *testing.T) {
 		e := newBubbleEnv(t)
 		src := newFakeSource()
 		src.setDegraded(true)
-		trash := &purgeLog{fs: e.fs, start: time.Now()}
+		trash := &purgeLog{fs: e.host.FS, start: time.Now()}
 		l := startLoop(t, e, e.pair(), engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour,
 			Changes: src, Trash: trash})
 		l.next()
@@ -503,8 +494,9 @@ func TestLoopLooksAgainAfterSettle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newBubbleEnv(t)
 		src := newFakeSource()
-		p := engine.NewPair(e.cfg, bind.Remote{C: e.client}, &bind.Local{FS: e.fs, Matcher: e.matcher, Settle: 2 * time.Second},
-			bind.Store{S: e.store}, engine.Options{})
+		b := e.bind()
+		b.Local = &bind.Local{FS: e.host.FS, Matcher: e.matcher, Settle: 2 * time.Second}
+		p := b.Pair(e.cfg, engine.Options{})
 		l := startLoop(t, e, p, engine.LoopOptions{PollInterval: time.Hour, ScanInterval: 24 * time.Hour, Changes: src, Settle: time.Second})
 		l.next()
 		time.Sleep(time.Minute)

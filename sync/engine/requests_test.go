@@ -192,8 +192,7 @@ func TestUploadsFollowThePackagesConcurrency(t *testing.T) {
 				e.write(fmt.Sprintf("d/f%03d.txt", i), fmt.Sprintf("file %d", i))
 			}
 			b := &barrierRemote{Remote: bind.Remote{C: e.client}, want: tc.want, full: make(chan struct{})}
-			p := engine.NewPair(e.cfg, b, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store},
-				engine.Options{Workers: 1000})
+			p := e.pairOver(b, engine.Options{Workers: 1000})
 			res, err := p.Once(context.Background(), engine.PassOptions{})
 			if err != nil || res.Failed > 0 {
 				t.Fatalf("once: %v %+v", err, res.Errors)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote/emulator"
 	"github.com/syncd/syncd/sync/engine"
 )
@@ -22,11 +23,11 @@ func (e *env) twin() *env {
 	e.t.Helper()
 	b := *e
 	b.dir = e.t.TempDir()
-	b.stPath = filepath.Join(e.t.TempDir(), "state.db")
+	statePath := filepath.Join(e.t.TempDir(), "state.db")
 	b.client = b.newClient()
 	b.cfg.LocalRoot = b.dir
 	b.cfg.Host = "otherhost"
-	b.open()
+	b.host = testenv.OpenHost(e.t, b.dir, statePath)
 	return &b
 }
 

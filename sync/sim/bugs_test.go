@@ -171,7 +171,7 @@ func TestRegressionCrossedRenameRecordsStaleLocalName(t *testing.T) {
 	if _, err := w.pass(t, engine.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	base, err := w.store.Base("pair")
+	base, err := w.machine.Store.Base("pair")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1246,7 +1246,7 @@ func TestRegressionLostStateDuringAReplaceLeavesTheFileUnsent(t *testing.T) {
 	two := w.put(t, "café.txt", "version two, local")
 	w.passCrashingAt(t, "replace.old-trashed")
 	w.closeAll()
-	if err := os.Remove(w.stPath); err != nil {
+	if err := os.Remove(w.machine.StatePath); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.open(); err != nil {

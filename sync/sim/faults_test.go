@@ -310,7 +310,7 @@ func TestFaultStateDeletedBetweenRuns(t *testing.T) {
 	w.put(t, "gone.txt", "deleted locally")
 	w.settle(t)
 	w.closeAll()
-	if err := os.Remove(w.stPath); err != nil {
+	if err := os.Remove(w.machine.StatePath); err != nil {
 		t.Fatal(err)
 	}
 	mod := w.put(t, "mod.txt", "mod two, local")

@@ -174,7 +174,7 @@ func (d *loopDrv) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done, d.running, d.atIdle = cancel, make(chan struct{}), true, false
 	lo := engine.LoopOptions{PollInterval: loopPoll, ScanInterval: loopScan, Changes: d.src,
-		Trash: w.fs, TrashRetention: 30 * 24 * time.Hour, RetryMin: 2 * time.Second, RetryMax: loopRetryMax,
+		Trash: w.machine.FS, TrashRetention: 30 * 24 * time.Hour, RetryMin: 2 * time.Second, RetryMax: loopRetryMax,
 		Jitter: func(max time.Duration) time.Duration { return time.Duration(d.jit.Int64N(int64(max) + 1)) },
 		OnPass: func(res engine.PassResult, err error) {
 			d.passes = append(d.passes, loopPass{res, err})
@@ -266,10 +266,10 @@ func (d *loopDrv) step(ctx context.Context, s step) error {
 		d.stop()
 		w.closeAll()
 		if s.Kind == kLoseState {
-			if err := os.Remove(w.stPath); err != nil {
+			if err := os.Remove(w.machine.StatePath); err != nil {
 				return err
 			}
-		} else if err := corrupt(w.stPath, s.A); err != nil {
+		} else if err := corrupt(w.machine.StatePath, s.A); err != nil {
 			return err
 		}
 		if err := w.open(); err != nil {

@@ -10,12 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
-	"github.com/syncd/syncd/state"
-	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
 )
@@ -33,25 +31,14 @@ func TestHelperEnginePass(t *testing.T) {
 		t.Skip("helper process only")
 	}
 	dir, stPath, url := os.Getenv("SIM_DIR"), os.Getenv("SIM_STATE"), os.Getenv("SIM_URL")
-	acct := emulator.DefaultAccount()
-	c, err := remote.New(remote.Config{URL: url, Key1: acct.Key1, Key2: acct.Key2, RequestsPerSecond: 1000, RetryBaseDelay: time.Millisecond})
+	c, err := remote.New(testenv.ClientConfig(&testenv.Endpoint{URL: url}, emulator.DefaultAccount(), testenv.Quick))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(stPath, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lfs, err := local.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lfs.Close()
+	h := testenv.OpenHost(t, dir, stPath)
 	m, _ := local.NewMatcher(nil, nil)
 	cfg := engine.PairConfig{Key: "pair", LocalRoot: dir, RemotePath: remotePath, Ignored: m.Match, Host: "helper"}
-	p := engine.NewPair(cfg, bind.Remote{C: c}, &bind.Local{FS: lfs, Matcher: m}, bind.Store{S: st},
-		engine.Options{Workers: 1, ValidLocalName: func(n string) error { _, err := local.LocalName(n); return err }})
+	p := h.Bind(c, m).Pair(cfg, engine.Options{Workers: 1, ValidLocalName: testenv.ValidLocalName})
 	res, err := p.Once(context.Background(), engine.PassOptions{})
 	fmt.Printf("RESULT err=%v done=%d skipped=%d failed=%d\n", err, res.Done, res.Skipped, res.Failed)
 	for _, e := range res.Errors {
@@ -98,7 +85,7 @@ func TestFaultPermissionDenied(t *testing.T) {
 	if err := copyFile(os.Args[0], bin); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{base, w.dir, filepath.Dir(w.stPath), w.recycle} {
+	for _, p := range []string{base, w.dir, filepath.Dir(w.machine.StatePath), w.recycle} {
 		os.Chmod(p, 0o755)
 	}
 	filepath.Walk(base, func(p string, _ os.FileInfo, err error) error {
@@ -110,7 +97,7 @@ func TestFaultPermissionDenied(t *testing.T) {
 	os.Chmod(filepath.Join(w.dir, "secret.txt"), 0)
 	os.Chmod(filepath.Join(w.dir, "locked"), 0)
 	cmd := exec.Command(bin, "-test.run=^TestHelperEnginePass$", "-test.v")
-	cmd.Env = append(os.Environ(), "SIM_HELPER=1", "SIM_DIR="+w.dir, "SIM_STATE="+w.stPath, "SIM_URL="+w.url, "HOME="+base)
+	cmd.Env = append(os.Environ(), "SIM_HELPER=1", "SIM_DIR="+w.dir, "SIM_STATE="+w.machine.StatePath, "SIM_URL="+w.ep.URL, "HOME="+base)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	t.Logf("engine as uid %d: %v\n%s", nobody, err, out)

@@ -483,7 +483,7 @@ func (r *run) step(ctx context.Context, s step) error {
 			r.twin.void = true
 		}
 		w.closeAll()
-		if err := os.Remove(w.stPath); err != nil {
+		if err := os.Remove(w.machine.StatePath); err != nil {
 			return err
 		}
 		return w.open()
@@ -493,7 +493,7 @@ func (r *run) step(ctx context.Context, s step) error {
 			r.twin.void = true
 		}
 		w.closeAll()
-		if err := corrupt(w.stPath, s.A); err != nil {
+		if err := corrupt(w.machine.StatePath, s.A); err != nil {
 			return err
 		}
 		return w.open()
@@ -909,7 +909,7 @@ func (r *run) checkStatus(p *engine.Pair, res engine.PassResult, final tree) err
 	for _, pr := range st.Problems {
 		shown[pr.Path] = true
 	}
-	saved, err := w.store.Problems(w.cfg.Key)
+	saved, err := w.machine.Store.Problems(w.cfg.Key)
 	if err != nil {
 		return err
 	}
@@ -920,13 +920,13 @@ func (r *run) checkStatus(p *engine.Pair, res engine.PassResult, final tree) err
 	if !maps.Equal(planned, shown) || !maps.Equal(planned, savedPaths) {
 		return fmt.Errorf("problems at quiescence: plan %v, status %v, saved %v", slices.Sorted(maps.Keys(planned)), slices.Sorted(maps.Keys(shown)), slices.Sorted(maps.Keys(savedPaths)))
 	}
-	if meta, _, err := w.store.Meta(w.cfg.Key); err != nil || meta.Pending != 0 {
+	if meta, _, err := w.machine.Store.Meta(w.cfg.Key); err != nil || meta.Pending != 0 {
 		return fmt.Errorf("saved state at quiescence: %d pending (%v)", meta.Pending, err)
 	}
 	if r.logLost {
 		return nil
 	}
-	logged, err := w.store.Conflicts(w.cfg.Key)
+	logged, err := w.machine.Store.Conflicts(w.cfg.Key)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,9 +22,9 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
-	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
@@ -129,20 +128,16 @@ type world struct {
 	clk     *clock
 	emuOpts emulator.Options
 	front   *front
-	srv     *httptest.Server // nil in-process (worldOpts.inProcess)
-	hc      *http.Client     // the clients' HTTP client (nil: the default)
+	ep      *testenv.Endpoint // where the clients reach the front (in process with worldOpts.inProcess)
 	jitter  func(time.Duration) time.Duration
-	url     string
 	acct    emulator.Account
 
 	engineClient *remote.Client
 	userClient   *remote.Client
 
-	dir     string // the local root
-	recycle string // where the simulated user's local deletes and overwrites go
-	stPath  string
-	store   *state.Store
-	fs      *local.FS
+	dir     string        // the local root (machine.Dir)
+	recycle string        // where the simulated user's local deletes and overwrites go
+	machine *testenv.Host // the state file and local root; closed after a crash until open
 	matcher *local.Matcher
 	cfg     engine.PairConfig
 	host    string
@@ -267,9 +262,11 @@ type worldOpts struct {
 }
 
 func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOpts) (*world, error) {
-	w := &world{t: t, base: base, clk: newClock(), acct: emulator.DefaultAccount(), host: host,
+	w := &world{t: t, base: base, clk: newClock(), host: host,
 		front: &front{counts: map[string]int{}}, jitter: o.jitter}
-	w.emuOpts = emulator.Options{DataDir: filepath.Join(base, "emu"), NoSync: true, Seed: seed, Now: w.clk.Now}
+	w.emuOpts = testenv.EmulatorOptions(filepath.Join(base, "emu"))
+	w.emuOpts.Seed, w.emuOpts.Now = seed, w.clk.Now
+	w.acct = testenv.FirstAccount(w.emuOpts)
 	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(base, "state")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -280,16 +277,10 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 		return nil, fmt.Errorf("start emulator: %w", err)
 	}
 	w.front.emu.Store(emu)
-	if o.inProcess {
-		w.url = "http://127.0.0.1:1/api/v2/" // never dialled
-		w.hc = &http.Client{Transport: emulator.Transport{Handler: w.front}}
-	} else {
-		w.srv = httptest.NewServer(w.front)
-		w.url = w.srv.URL + "/api/v2/"
-	}
+	w.ep = testenv.Serve(w.front, o.inProcess)
 	w.dir = filepath.Join(base, "local")
 	w.recycle = filepath.Join(base, "recycle")
-	w.stPath = filepath.Join(base, "state", "state.db")
+	w.machine = &testenv.Host{Dir: w.dir, StatePath: filepath.Join(base, "state", "state.db")}
 	if w.matcher, err = local.NewMatcher(nil, nil); err != nil {
 		return nil, err
 	}
@@ -306,12 +297,12 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 // joinWorld builds a second host syncing the same account and remote
 // folder as w, with its own local root and state file.
 func joinWorld(w *world, base, host string) (*world, error) {
-	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, srv: w.srv, hc: w.hc, jitter: w.jitter, url: w.url,
+	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, ep: w.ep, jitter: w.jitter,
 		acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
 	o.dir = filepath.Join(base, "local")
 	o.recycle = filepath.Join(base, "recycle")
-	o.stPath = filepath.Join(base, "state", "state.db")
-	for _, d := range []string{o.dir, o.recycle, filepath.Dir(o.stPath)} {
+	o.machine = &testenv.Host{Dir: o.dir, StatePath: filepath.Join(base, "state", "state.db")}
+	for _, d := range []string{o.dir, o.recycle, filepath.Dir(o.machine.StatePath)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -325,54 +316,33 @@ func joinWorld(w *world, base, host string) (*world, error) {
 
 func (w *world) emu() *emulator.Server { return w.front.emu.Load() }
 
+// newClient is a connected client of the account on the fake clock: no
+// rate limit a run reaches, retries after a millisecond (spread by
+// w.jitter).
 func (w *world) newClient() (*remote.Client, error) {
-	c, err := remote.New(remote.Config{URL: w.url, Key1: w.acct.Key1, Key2: w.acct.Key2,
-		RequestsPerSecond: 100000, RetryBaseDelay: time.Millisecond, Now: w.clk.Now, HTTPClient: w.hc, Jitter: w.jitter})
-	if err != nil {
-		return nil, err
-	}
-	ctx := context.Background()
-	if err := c.Authorize(ctx); err != nil {
-		return nil, fmt.Errorf("authorize: %w", err)
-	}
-	if _, err := c.Package(ctx); err != nil {
-		return nil, fmt.Errorf("package: %w", err)
-	}
-	return c, nil
+	return testenv.Connect(context.Background(), testenv.ClientConfig(w.ep, w.acct, func(c *remote.Config) {
+		c.RequestsPerSecond, c.RetryBaseDelay, c.Now, c.Jitter = 100000, time.Millisecond, w.clk.Now, w.jitter
+	}))
 }
 
 // open opens the state file, the local root and the engine's client, as a
 // starting process does.
 func (w *world) open() error {
-	st, err := state.Open(w.stPath, state.Options{})
-	if err != nil {
-		return fmt.Errorf("open state %s: %w", w.stPath, err)
-	}
-	lfs, err := local.Open(w.dir)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("open local root %s: %w", w.dir, err)
+	if err := w.machine.Open(); err != nil {
+		return err
 	}
 	c, err := w.newClient()
 	if err != nil {
-		st.Close()
-		lfs.Close()
+		w.machine.Close()
 		return err
 	}
-	w.store, w.fs, w.engineClient = st, lfs, c
+	w.engineClient = c
 	return nil
 }
 
 // closeAll drops every in-memory structure of the host, as a crash does.
 func (w *world) closeAll() {
-	if w.store != nil {
-		w.store.Close()
-		w.store = nil
-	}
-	if w.fs != nil {
-		w.fs.Close()
-		w.fs = nil
-	}
+	w.machine.Close()
 	w.engineClient = nil
 	if w.inc != nil {
 		w.inc.live = nil // the daemon restarts with nothing in memory
@@ -388,9 +358,7 @@ func (w *world) restart() error {
 func (w *world) shutdown(ownsServer bool) {
 	w.closeAll()
 	if ownsServer {
-		if w.srv != nil {
-			w.srv.Close()
-		}
+		w.ep.Close()
 		w.emu().Close()
 	}
 }
@@ -420,7 +388,7 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 		// read the rest from the cache.
 		opt.HotFolders = 1
 	}
-	if w.srv != nil && opt.LateUploadWait == 0 {
+	if !w.ep.InProcess() && opt.LateUploadWait == 0 {
 		// Outside a synctest bubble recovery's wait for late uploads
 		// would be real time, and none can come: ops run one at a time
 		// (the scheduler parks the others before their requests), so no
@@ -428,19 +396,19 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 		// and the loop runs keep it.
 		opt.LateUploadWait = -1
 	}
-	opt.ValidLocalName = func(n string) error { _, err := local.LocalName(n); return err }
+	opt.ValidLocalName = testenv.ValidLocalName
 	if *flagEngineLog && opt.Logger == nil {
 		opt.Logger = zap.NewExample()
 	}
-	var rem engine.Remote = bind.Remote{C: w.engineClient}
-	var loc engine.LocalFS = &bind.Local{FS: w.fs, Matcher: w.matcher}
+	b := w.machine.Bind(w.engineClient, w.matcher)
+	b.Store = bind.Store{S: w.machine.Store, Now: w.clk.Now}
 	if s := w.sched; s != nil {
 		// The parallel executor: as many workers as the product runs
 		// (the account's transfer slots plus the metadata calls), their
 		// steps interleaved by the seeded scheduler.
 		opt.Workers = 0
 		opt.Dispatch = s
-		rem, loc = schedRemote{rem, s}, schedLocal{loc, s}
+		b.Remote, b.Local = schedRemote{b.Remote, s}, schedLocal{b.Local, s}
 		fp := opt.Failpoint
 		opt.Failpoint = func(point string) error {
 			s.step()
@@ -450,7 +418,7 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 			return nil
 		}
 	}
-	return engine.NewPair(w.cfg, rem, loc, bind.Store{S: w.store, Now: w.clk.Now}, opt)
+	return b.Pair(w.cfg, opt)
 }
 
 func sum(b []byte) string {
