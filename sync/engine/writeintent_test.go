@@ -56,7 +56,7 @@ func TestLocalChangeOnItsWayMakesTheClientAWriter(t *testing.T) {
 	e.write("a.txt", "a")
 	e.sync()
 	r := &intentRemote{Remote: bind.Remote{C: e.client}}
-	p := engine.NewPair(e.cfg, r, &bind.Local{FS: e.fs, Matcher: e.matcher}, bind.Store{S: e.store}, engine.Options{})
+	p := e.pairOver(r, engine.Options{})
 	ctx := context.Background()
 	if _, err := p.Pass(ctx, engine.PassOptions{Incremental: true}); err != nil {
 		t.Fatal(err)
