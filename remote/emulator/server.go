@@ -180,8 +180,14 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
+	s.mu.Lock()
+	ferr := s.flushTokens()
+	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("emulator: close: %w", err)
+	}
+	if ferr != nil {
+		return fmt.Errorf("emulator: close: token timers: %w", ferr)
 	}
 	return nil
 }
