@@ -53,6 +53,11 @@ const tokenCheckSize = 8 << 20
 // the reads they copy are at most the transport's 256 KiB write buffer.
 const uploadHashBuffer = 64 << 10
 
+// inlineHashSize is the content size up to which an upload hashes in the
+// reading goroutine: for a small file the pipe's goroutine and its four
+// buffers cost more CPU than the MD5 they would move off the send path.
+const inlineHashSize = uploadHashBuffer
+
 // errUnresolved marks an upload whose outcome is unknown: it must not be
 // repeated before a listing shows whether it was stored.
 var errUnresolved = errors.New("upload outcome unknown")
@@ -310,9 +315,11 @@ func (c *Client) findLostUpload(ctx context.Context, req UploadRequest, known fu
 // quotes would break or be stripped from the header (the server removes
 // them anyway, api.md 12), and PHP keeps only the part after a
 // backslash; the name is restored afterwards with file/edit.
-func wireName(name string) string {
-	return strings.NewReplacer("\r", "", "\n", "", `"`, "", "'", "", `\`, "_").Replace(name)
-}
+func wireName(name string) string { return wireNameReplacer.Replace(name) }
+
+// wireNameReplacer is built once: a Replacer builds its tables on first
+// use, and per upload that was a tenth of the client's allocations.
+var wireNameReplacer = strings.NewReplacer("\r", "", "\n", "", `"`, "", "'", "", `\`, "_")
 
 // serverName is what the server stores for an upload named name when no
 // active file of that name exists (api.md 12).
@@ -348,7 +355,8 @@ func uploadNameMatcher(name string) func(string) bool {
 
 // contentReader streams exactly size bytes of the content, hashing and
 // counting them, and records a source that is shorter or longer. Hashing
-// runs in a second goroutine (hashPipe) so that it overlaps with sending.
+// runs in a second goroutine (hashPipe) so that it overlaps with sending,
+// except for content of at most inlineHashSize, hashed as it is read.
 //
 // The HTTP transport may read and close a request body from its own
 // goroutine, even after Do has returned; the mutex orders Read and Close,
@@ -369,7 +377,11 @@ type contentReader struct {
 
 func newContentReader(rc io.ReadCloser, size int64, progress func(int64)) *contentReader {
 	h := md5.New()
-	return &contentReader{rc: rc, size: size, h: h, hp: newHashPipe(h, uploadHashBuffer), progress: progress, closed: make(chan struct{})}
+	r := &contentReader{rc: rc, size: size, h: h, progress: progress, closed: make(chan struct{})}
+	if size > inlineHashSize {
+		r.hp = newHashPipe(h, uploadHashBuffer)
+	}
+	return r
 }
 
 func (r *contentReader) Read(p []byte) (int, error) {
@@ -406,7 +418,10 @@ func (r *contentReader) Read(p []byte) (int, error) {
 		p = p[:rem]
 	}
 	k, err := r.rc.Read(p)
-	for off := 0; off < k; {
+	if r.hp == nil {
+		r.h.Write(p[:k]) // p is the transport's; hashed before it is sent
+	}
+	for off := 0; r.hp != nil && off < k; {
 		b := r.hp.buffer()
 		m := copy(b, p[off:k])
 		r.hp.hash(b[:m])
@@ -444,7 +459,9 @@ func (r *contentReader) Close() error {
 	}
 	r.isClosed = true
 	err := r.rc.Close()
-	r.hp.drain()
+	if r.hp != nil {
+		r.hp.drain()
+	}
 	close(r.closed)
 	return err
 }
@@ -472,6 +489,24 @@ type multipartReader struct {
 }
 
 func (m *multipartReader) Close() error { return m.content.Close() }
+
+// Read fills p across the head, content and tail (io.MultiReader stops at
+// each part's end): the transport writes what one Read returns in one
+// system call, so a small upload's body is one TCP write instead of three.
+func (m *multipartReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := m.Reader.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			break // a reader with nothing now: let the caller come back
+		}
+	}
+	return n, nil
+}
 
 // multipartBody lays out the form: access_token, account_id, folder_id,
 // then upload_file. The head and tail are rendered by mime/multipart into

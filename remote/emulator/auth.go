@@ -107,10 +107,48 @@ func (s *Server) validToken(tok, account string, now time.Time) *tokenRec {
 		return nil
 	}
 	t.LastUsed = now
-	if err := s.persist(putToken(t)); err != nil {
-		s.log.Error("touch token", zap.Error(err))
+	if t.saved.IsZero() || now.Sub(t.saved) >= touchEvery(s.ttl) || now.Before(t.saved) {
+		if err := s.persist(putToken(t)); err != nil {
+			s.log.Error("touch token", zap.Error(err))
+		}
+		t.saved = now
 	}
 	return t
+}
+
+// touchEvery is how often a token's idle timer is written while it is in
+// use: the first use at once, then at most once a second (a hundredth of
+// a shorter lifetime). Writing it on every request cost a metadata
+// transaction per request; now only a crash of the emulator can make a
+// token expire early, by at most this much. Close writes the rest.
+func touchEvery(ttl time.Duration) time.Duration {
+	if ttl > 0 && ttl/100 < time.Second {
+		return ttl / 100
+	}
+	return time.Second
+}
+
+// flushTokens persists the idle timers validToken has not written yet.
+// Called with s.mu held.
+func (s *Server) flushTokens() error {
+	var changes []change
+	var touched []*tokenRec
+	for _, t := range s.tokens {
+		if !t.LastUsed.Equal(t.saved) {
+			changes = append(changes, putToken(t))
+			touched = append(touched, t)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := s.persist(changes...); err != nil {
+		return err
+	}
+	for _, t := range touched {
+		t.saved = t.LastUsed
+	}
+	return nil
 }
 
 // authFile runs the checks of file/*, folder/* and disable_access_token

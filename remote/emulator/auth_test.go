@@ -254,3 +254,19 @@ func TestWrongAccountDoesNotKeepTokenAlive(t *testing.T) {
 	e.clock.Advance(40 * time.Minute)
 	e.wantErr("folder/listing", s.form(), msgBadTokenPair)
 }
+
+// The idle timer is written at most once a second while a token is in use;
+// Close writes the last use, so a restart never shortens a token's life.
+func TestTokenIdleTimerSurvivesRestart(t *testing.T) {
+	e := newEnv(t)
+	s := e.login()
+	e.mustOK("folder/listing", s.form()) // first use: written at once
+	e.clock.Advance(500 * time.Millisecond)
+	e.mustOK("folder/listing", s.form()) // within the second: kept in memory
+	e.restart()
+	e.clock.Advance(time.Hour - 100*time.Millisecond)
+	// An hour after the first use, less than an hour after the last.
+	e.mustOK("folder/listing", s.form())
+	e.clock.Advance(time.Hour + time.Second)
+	e.wantErr("folder/listing", s.form(), msgBadTokenPair)
+}

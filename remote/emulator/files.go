@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -85,11 +84,10 @@ func (s *Server) fileUpload(q *request) reply {
 		UniqueHash: s.randString(64, "0123456789abcdef"),
 		Blob:       blobName(id),
 	}
-	if err := os.Rename(up.tmp, s.blobPath(f.Blob)); err != nil {
+	if err := up.store(s.blobPath(f.Blob)); err != nil {
 		s.log.Error("store upload", zap.Int64("file", id), zap.Error(err))
 		return fail("Error uploading file. No response received from: " + q.base + "/api_upload_handler")
 	}
-	up.tmp = ""
 	s.ids.NextFile = id
 	s.files[id] = f
 	s.index(f)

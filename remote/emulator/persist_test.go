@@ -1,6 +1,9 @@
 package emulator_test
 
 import (
+	"bytes"
+	"crypto/md5"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,5 +85,35 @@ func TestNewValidatesOptions(t *testing.T) {
 	a, b := emulator.DefaultAccount(), emulator.DefaultAccount()
 	if _, err := emulator.New(emulator.Options{DataDir: t.TempDir(), Accounts: []emulator.Account{a, b}}); err == nil {
 		t.Error("duplicate account accepted")
+	}
+}
+
+// Uploads up to 256 KiB are held in memory until stored, larger ones are
+// spooled to a file: both sides of the boundary store exactly what was
+// sent, with its MD5, across a restart, and leave nothing in tmp.
+func TestUploadSpoolBoundary(t *testing.T) {
+	e := newEnv(t)
+	s := e.login()
+	var ids []string
+	var contents [][]byte
+	for i, n := range []int{1, 256<<10 - 1, 256 << 10, 256<<10 + 1, 600 << 10} {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(j*7 + i)
+		}
+		d := e.uploadOK(s, "", "f"+strconv.Itoa(n), b)
+		if want := fmt.Sprintf("%x", md5.Sum(b)); d["hash"] != want {
+			t.Fatalf("%d bytes: hash %v, want %s", n, d["hash"], want)
+		}
+		ids, contents = append(ids, str(d["file_id"])), append(contents, b)
+	}
+	e.restart()
+	for i, id := range ids {
+		if resp, b := e.get(e.downloadURL(s, id)); resp.StatusCode != 200 || !bytes.Equal(b, contents[i]) {
+			t.Fatalf("file %s (%d bytes): status %d, %d bytes back", id, len(contents[i]), resp.StatusCode, len(b))
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(e.opts.DataDir, "tmp")); err != nil || len(ents) != 0 {
+		t.Fatalf("tmp after uploads: %v %v", ents, err)
 	}
 }

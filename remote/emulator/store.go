@@ -62,6 +62,8 @@ type tokenRec struct {
 	Account  int64     `json:"account"`
 	Created  time.Time `json:"created"`
 	LastUsed time.Time `json:"last_used"` // zero: never used, never expires
+
+	saved time.Time // the LastUsed last persisted (see validToken)
 }
 
 type dlTokenRec struct {

@@ -220,7 +220,9 @@ func (x *execution) journalUploads(ready []int, state []OpStatus, slots int) {
 		if _, ok := x.upJournal[i]; !ok {
 			break
 		}
-		covered++
+		if covered++; covered >= slots {
+			return
+		}
 	}
 	if covered >= slots {
 		return
@@ -315,6 +317,7 @@ const (
 	classMeta opClass = iota
 	classUpload
 	classDownload
+	numClasses
 )
 
 func classOf(k plan.OpKind) opClass {
@@ -346,7 +349,7 @@ func (x *execution) run(ctx context.Context) {
 	x.jq = make(chan journalReq)
 	go x.journalWriter(x.jq)
 	defer func() { close(x.jq); x.jq = nil }()
-	running := map[opClass]int{}
+	var running [numClasses]int
 	waiting := make([]int, n) // unfinished dependencies
 	dependants := make([][]int, n)
 	state := make([]OpStatus, n) // 0 = not finished
@@ -404,37 +407,28 @@ func (x *execution) run(ctx context.Context) {
 			x.commit()
 		}
 	}
+	// The ops ready to start, per class, each in plan order; ready holds
+	// those that became ready since the last launch. A launch walks only
+	// the classes with a free slot, so a pass of n uploads costs O(n log n)
+	// here, not O(n) per finished op.
+	var queues [numClasses][]int
 	for {
-		// Launch what fits, in plan order.
-		sort.Ints(ready)
-		if ctx.Err() == nil {
-			x.journalUploads(ready, state, maxClass[classUpload])
-		}
-		var still []int
+		var grown [numClasses]bool
 		for _, i := range ready {
-			if state[i] != 0 {
-				continue
-			}
 			c := classOf(x.ops[i].Kind)
-			if ctx.Err() != nil || running[c] >= maxClass[c] || len(inflight) >= total || x.busy(i, inflight) {
-				still = append(still, i)
-				continue
-			}
-			running[c]++
-			inflight[i] = true
-			t := x.task(i)
-			if j, ok := x.upJournal[i]; ok {
-				t.jseq, t.jrec = j.seq, j.rec
-				delete(x.upJournal, i)
-			}
-			if d := x.p.opt.Dispatch; d != nil {
-				var r opResult
-				d.Go(func() { r = x.exec(ctx, t) }, func() { results <- r })
-			} else {
-				go func() { results <- x.exec(ctx, t) }()
+			queues[c] = append(queues[c], i)
+			grown[c] = true
+		}
+		ready = ready[:0]
+		for c := range queues {
+			if grown[c] {
+				sort.Ints(queues[c])
 			}
 		}
-		ready = still
+		if ctx.Err() == nil {
+			x.journalUploads(queues[classUpload], state, maxClass[classUpload])
+			x.launch(ctx, &queues, state, &running, maxClass, total, inflight, results)
+		}
 		// Held uploads are checked when nothing else is left to wait for,
 		// when a commit's worth of them waits, or when the oldest has
 		// waited heldCheckAfter: progress, dependants and commits then
@@ -493,6 +487,59 @@ func (x *execution) run(ctx context.Context) {
 	x.commit()
 }
 
+// launch starts, in plan order across the classes, every queued op whose
+// class has a free slot, while fewer than total are in flight, that
+// touches no path an op in flight touches; it drops the finished (skipped)
+// ones and keeps the rest queued in order. Each queue is walked only while
+// its class has room, so the ops of a full class cost nothing.
+func (x *execution) launch(ctx context.Context, queues *[numClasses][]int, state []OpStatus, running *[numClasses]int,
+	maxClass [numClasses]int, total int, inflight map[int]bool, results chan<- opResult) {
+	var pos, kept [numClasses]int // next to look at; kept (busy) ones, moved to the queue's front
+	for len(inflight) < total {
+		best := -1
+		for c := range queues {
+			if running[c] >= maxClass[c] || pos[c] >= len(queues[c]) {
+				continue
+			}
+			if best < 0 || queues[c][pos[c]] < queues[best][pos[best]] {
+				best = c
+			}
+		}
+		if best < 0 {
+			break
+		}
+		q := queues[best]
+		i := q[pos[best]]
+		pos[best]++
+		if state[i] != 0 {
+			continue
+		}
+		if x.busy(i, inflight) {
+			q[kept[best]] = i
+			kept[best]++
+			continue
+		}
+		running[best]++
+		inflight[i] = true
+		t := x.task(i)
+		if j, ok := x.upJournal[i]; ok {
+			t.jseq, t.jrec = j.seq, j.rec
+			delete(x.upJournal, i)
+		}
+		if d := x.p.opt.Dispatch; d != nil {
+			var r opResult
+			d.Go(func() { r = x.exec(ctx, t) }, func() { results <- r })
+		} else {
+			go func() { results <- x.exec(ctx, t) }()
+		}
+	}
+	for c := range queues {
+		q, p, k := queues[c], pos[c], kept[c]
+		copy(q[p-k:p], q[:k]) // the kept ones, in order, just before the rest
+		queues[c] = q[p-k:]
+	}
+}
+
 // dispatchWait tells Options.Dispatch that the executor waits for an op.
 func (x *execution) dispatchWait() {
 	if d := x.p.opt.Dispatch; d != nil {
@@ -520,13 +567,12 @@ func transferSlots(limit int) int {
 
 // slots are the executor's bounds for one pass: per class of op, and in
 // all (Options.Workers, clamped to the sum: more would only wait).
-func (p *Pair) slots() (map[opClass]int, int) {
+func (p *Pair) slots() ([numClasses]int, int) {
 	lim := p.remote.Limits()
-	maxClass := map[opClass]int{
-		classMeta:     metaParallel,
-		classUpload:   transferSlots(lim.ConcurrentUploads),
-		classDownload: transferSlots(lim.ConcurrentDownloads),
-	}
+	var maxClass [numClasses]int
+	maxClass[classMeta] = metaParallel
+	maxClass[classUpload] = transferSlots(lim.ConcurrentUploads)
+	maxClass[classDownload] = transferSlots(lim.ConcurrentDownloads)
 	sum := maxClass[classMeta] + maxClass[classUpload] + maxClass[classDownload]
 	total := p.opt.Workers
 	switch {

@@ -497,11 +497,15 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 	return "", nil
 }
 
+// uploadNameReplacer removes what the upload endpoint strips from a name
+// (built once: a Replacer builds its tables on first use).
+var uploadNameReplacer = strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "")
+
 // uploadName is the name the upload endpoint stores a file uploaded as
 // name under when nothing clashes: quotes, CR and LF removed, a leading dot
 // dropped (api.md 12).
 func uploadName(name string) string {
-	clean := strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "").Replace(name)
+	clean := uploadNameReplacer.Replace(name)
 	return strings.TrimPrefix(clean, ".")
 }
 
@@ -509,7 +513,7 @@ func uploadName(name string) string {
 // a file uploaded as wanted: wanted itself, with quotes, CR and LF and a
 // leading dot removed, possibly de-duplicated as "base (N).ext".
 func serverNameOf(stored, wanted string) bool {
-	clean := strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "").Replace(wanted)
+	clean := uploadNameReplacer.Replace(wanted)
 	for _, c := range []string{wanted, clean, strings.TrimPrefix(clean, "."), strings.TrimLeft(clean, ".")} {
 		if stored == c {
 			return true
