@@ -219,9 +219,13 @@ large() {
   tok=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["data"]["access_token"])' "$auth")
   acct=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["data"]["account_id"])' "$auth")
   : >"$work/curl-up.cfg"
+  # "next" between entries only: a trailing one is an entry without a URL,
+  # which curl refuses.
+  local sep=""
   for f in "$data"/d0000/*.bin; do
-    printf 'url = "%s/file/upload"\nform = "access_token=%s"\nform = "account_id=%s"\nform = "upload_file=@%s"\noutput = "/dev/null"\nnext\n' \
-      "$api" "$tok" "$acct" "$f" >>"$work/curl-up.cfg"
+    printf '%surl = "%s/file/upload"\nform = "access_token=%s"\nform = "account_id=%s"\nform = "upload_file=@%s"\noutput = "/dev/null"\n' \
+      "$sep" "$api" "$tok" "$acct" "$f" >>"$work/curl-up.cfg"
+    sep="next"$'\n'
   done
   timed c-up curl -s --parallel --parallel-max 20 --config "$work/curl-up.cfg"
   record d2 loopback curl "upload MB/s" "$(python3 -c "print(round($bytes / $wall / 1e6))")" ""
@@ -233,11 +237,13 @@ def call(ep, **kw):
     kw.update(access_token=tok, account_id=acct)
     return json.load(urllib.request.urlopen(api + "/" + ep, urllib.parse.urlencode(kw).encode()))
 with open(cfg, "w") as f:
+    entries = []
     for e in call("folder/listing", parent_folder_id="")["data"]["files"]:
         if e.get("status", "active") != "active":
             continue
         u = call("file/download", file_id=e["id"])["data"]["download_url"]
-        f.write('url = "%s"\noutput = "%s/%s"\nnext\n' % (u, out, e["filename"]))
+        entries.append('url = "%s"\noutput = "%s/%s"\n' % (u, out, e["filename"]))
+    f.write("next\n".join(entries))
 PY
   timed c-down curl -s --parallel --parallel-max 20 --config "$work/curl-down.cfg"
   record d2 loopback curl "download MB/s" "$(python3 -c "print(round($bytes / $wall / 1e6))")" ""
