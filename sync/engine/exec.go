@@ -221,7 +221,7 @@ func (x *execution) journalUploads(ready []int, state []OpStatus, slots int) {
 			break
 		}
 		if covered++; covered >= slots {
-			return
+			break
 		}
 	}
 	if covered >= slots {
