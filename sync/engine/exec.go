@@ -37,6 +37,11 @@ type execution struct {
 	// scannedAt: for each key a local folder move of this pass put a
 	// folder at, the key the scan saw that folder at (see scanKey).
 	scannedAt map[string]string
+	// named: the name on disk a local move of this pass gave the entry at
+	// a key where it wrote no base entry (a file the move took before the
+	// op pairing it with the remote one): the ops after it find the file
+	// under that spelling, not the key's (see localPath).
+	named map[string]string
 	// durable is what the store holds at keys this pass changed: the
 	// entry before the first change (absent: none), then what each commit
 	// wrote. A journal record carries it (see durableID).
@@ -905,6 +910,8 @@ func (x *execution) localPath(k string) string {
 	switch {
 	case inWork && x.folded[k] && b.LocalName != "":
 		name = b.LocalName
+	case x.named[k] != "":
+		name = x.named[k]
 	case scanned && l.Name != "":
 		name = l.Name
 	case x.scannedName(k) != "":
@@ -975,7 +982,7 @@ func (x *execution) task(i int) opTask {
 	// goroutines never read the working base.
 	t := opTask{op: op, idx: i, rawPath: x.localPath(op.Path), rawDir: x.localPath(parentKey(op.Path))}
 	if l := op.Local; l != nil && l.Name != "" && l.Name != baseName(t.rawPath) && norm.NFC.String(l.Name) == baseName(op.Path) &&
-		!(x.folded[op.Path] && x.work[op.Path].LocalName != "") {
+		!(x.folded[op.Path] && x.work[op.Path].LocalName != "") && x.named[op.Path] == "" {
 		// The key's last element is NFC; the local entry the op carries
 		// knows its spelling on disk (an NFD name, say), which neither the
 		// folded results nor the scan know at a path it is only moving to.

@@ -1143,9 +1143,18 @@ func (x *execution) moveLocal(t opTask) opResult {
 			x.movedLocalDir(op.From, op.Path)
 		}
 		x.moveTree(op.From, op.Path)
+		delete(x.named, op.From)
 		b, had := x.work[op.Path]
 		if !had {
 			if !invent(l.Kind, ok && r.Kind == l.Kind) {
+				// The file has the remote's spelling of its name now,
+				// which the replace or record after this op must open it
+				// by (TestSimTwoHostsInterleaved seed 920082: an NFD
+				// name, opened as the key's NFC one, was not found).
+				if x.named == nil {
+					x.named = make(map[string]string)
+				}
+				x.named[op.Path] = name
 				return
 			}
 			b = plan.Base{Kind: l.Kind, RemoteID: r.ID}

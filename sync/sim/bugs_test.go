@@ -907,8 +907,18 @@ var twoHostSeeds = []pinnedSeed{
 	{860175, 30, []int{0, 2, 5, 14, 16, 22, 25, 26, 27, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 42, 43}, "own ops broke each other: delete-local of a folder inside a folder the pass moved"},
 }
 
+// interleaveSeeds are TestSimTwoHostsInterleaved failures, pinned the same way.
+var interleaveSeeds = []pinnedSeed{
+	// Another client renamed it's.txt to café.txt in NFD; the local user
+	// edited it and renamed it to b.txt: the pass's move-local gave the
+	// file the remote's spelling and wrote no base entry (none was at
+	// café.txt), and the replace after it opened the NFC name
+	// (sync/engine/exec.go localPath; TestRegressionReplaceAfterALocalMoveToAnNFDName).
+	{920082, 30, []int{0, 5, 6, 8, 9}, "own ops broke each other: replace café.txt opens the local file a local move took from b.txt"},
+}
+
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
-// TestSimOneWay, TestSimIgnore and TestSimLoop failure.
+// TestSimOneWay, TestSimIgnore, TestSimLoop and TestSimTwoHostsInterleaved failure.
 func TestRegressionSimSeeds(t *testing.T) {
 	type pinned struct {
 		seed  uint64
@@ -931,6 +941,9 @@ func TestRegressionSimSeeds(t *testing.T) {
 	for _, c := range twoHostSeeds {
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 2}})
 	}
+	for _, c := range interleaveSeeds {
+		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 2, interleave: true}})
+	}
 	for _, c := range ignoreSeeds {
 		all = append(all, pinned{c.seed, c.steps, c.keep, c.found, variant{hosts: 1, ignore: true}})
 	}
@@ -942,6 +955,8 @@ func TestRegressionSimSeeds(t *testing.T) {
 		switch {
 		case c.v.loop:
 			name = "loop-" + name
+		case c.v.interleave:
+			name = "interleave-" + name
 		case c.v.ignore:
 			name = "ignore-" + name
 		case c.v.incremental:
@@ -1088,6 +1103,45 @@ func TestRegressionConflictInsideAFolderMovedByThePass(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.assertLive(t, mine, theirs)
+}
+
+// TestRegressionReplaceAfterALocalMoveToAnNFDName: another client renames
+// it's.txt to café.txt spelt in NFD, while the local user edits the file
+// and renames it to b.txt. The remote place wins: one pass moves the local
+// file to the remote's spelling and then replaces the remote file with the
+// edit. Base had no entry at café.txt, so the move wrote none, and the
+// replace opened the file by the key's NFC spelling: "not found", at every
+// pass (sync/engine/exec.go localPath, execution.named). Found by
+// TestSimTwoHostsInterleaved (seed 920082).
+func TestRegressionReplaceAfterALocalMoveToAnNFDName(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "it's.txt", "version one")
+	w.settle(t)
+	var id int64
+	for _, en := range w.emu().Dump(w.acct.ID) {
+		if !en.Folder && en.Status == "active" && en.Path == remotePath+"/it's.txt" {
+			id = en.ID
+		}
+	}
+	if id == 0 {
+		t.Fatal("no remote it's.txt")
+	}
+	if _, err := w.userClient.RenameFile(context.Background(), rid(id), "cafe\u0301.txt"); err != nil {
+		t.Fatal(err)
+	}
+	two := w.put(t, "it's.txt", "version two, local")
+	if err := os.Rename(filepath.Join(w.dir, "it's.txt"), filepath.Join(w.dir, "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.pass(t, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped > 0 || res.Failed > 0 {
+		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
+	}
+	w.settle(t)
+	w.assertLive(t, two)
 }
 
 // TestRegressionCrashAfterMoveRemoteThenLocalReplace: the local user

@@ -326,7 +326,6 @@ var sweepBugs = map[string]map[uint64]string{
 	// inode-reuse rule; their schedules' shape (one host's crashed pass,
 	// the other's pass, a local move) is one TestSimTwoHosts rarely draws.
 	"interleave": {
-		920082: "own ops broke each other: replace café.txt opens the local file a local move took to b.txt (keep 0,5,6,8,9)",
 		920042: "own ops broke each other: upload y/e, remote folder of y not known yet (keep 1,5,6,8,9,11,20,22,23,29,30,31,32,33,35,36,37)",
 	},
 }
