@@ -11,6 +11,11 @@
 # Both versions come from the module cache (downloaded when missing).
 # The binary is built from this checkout; the emulator runs as its own
 # process with requests_per_second 0 and default concurrency.
+#
+# KEEP=1 keeps each failed run as WORK/fail-RUN (moved, so the local
+# tree's inodes stay as the pass saw them), with pre/: the state and the
+# emulator's data as they were before the failing pass, to replay it.
+# LOG=debug logs every operation of that pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -26,7 +31,12 @@ for v in "$FROM" "$TO"; do
 done
 work=$(mktemp -d /tmp/gitcheckout.XXXXXX)
 emu=""
-trap 'kill $emu 2>/dev/null || true; wait 2>/dev/null || true; chmod -R u+w "$work"; rm -rf "$work"' EXIT
+cleanup() {
+  kill $emu 2>/dev/null || true; wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ] && ls -d "$work"/fail-* >/dev/null 2>&1; then echo "failed runs kept: $work/fail-*" >&2; return; fi
+  chmod -R u+w "$work"; rm -rf "$work"
+}
+trap cleanup EXIT
 go build -o "$work/syncd" ./cmd/syncd
 
 # One git repository, outside the synced folder (its .git would be synced
@@ -56,7 +66,8 @@ for run in $(seq "$RUNS"); do
   git --git-dir="$work/git" --work-tree="$d/local" read-tree A
   git --git-dir="$work/git" --work-tree="$d/local" checkout -qf B
   code=0
-  sed 's/level: warn/level: info/' "$d/config.yaml" >"$d/info.yaml"; chmod 600 "$d/info.yaml"
+  sed "s/level: warn/level: ${LOG:-info}/" "$d/config.yaml" >"$d/info.yaml"; chmod 600 "$d/info.yaml"
+  if [ -n "${KEEP:-}" ]; then rm -rf "$d/pre"; mkdir -p "$d/pre"; cp -a "$d/state" "$d/emu" "$d/pre/"; fi
   "$work/syncd" once -config "$d/info.yaml" >"$d/once2.out" 2>"$d/once2.log" || code=$?
   # Ops of the pass that failed or were skipped: none may be (nothing but
   # syncd touches either side).
@@ -74,6 +85,7 @@ for run in $(seq "$RUNS"); do
     { grep -E 'skipped|failed' "$d/once2.log" | head -10; } || true
     { grep -v '^$' "$d/once2.out" | head -20; } || true
     head -20 "$d/diff.out" || true
+    if [ -n "${KEEP:-}" ]; then kill $emu; wait $emu 2>/dev/null || true; mv "$d" "$work/fail-$run"; continue; fi
   else
     echo "run $run: ok: $(grep -v '^$' "$d/once2.out" | tail -1)"
   fi

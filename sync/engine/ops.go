@@ -886,6 +886,12 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 	if r.Kind == plan.Dir && under(parentKey(op.Path), op.From) {
 		return opResult{err: fmt.Errorf("refusing to move folder %s into its own subtree", op.From)}
 	}
+	if b, ok := x.work[op.From]; ok && x.folded[op.From] && b.Kind == r.Kind && b.RemoteID == r.ID {
+		// A move of this pass took it to op.From (the first step of a move
+		// that steps aside): it is where that move left it, not where the
+		// plan saw it (TestRegressionFolderStepsAsideAndOn).
+		r.Name, r.ParentID = b.RemoteName, b.RemoteParentID
+	}
 	name := baseName(t.rawPath)
 	cur, active, err := x.p.placeOf(ctx, r.Kind, r.ID)
 	if err != nil {

@@ -1144,6 +1144,78 @@ func TestRegressionReplaceAfterALocalMoveToAnNFDName(t *testing.T) {
 	w.assertLive(t, two)
 }
 
+// TestRegressionFolderStepsAsideAndOn: the local folder a/b takes the place
+// of its parent a, which is deleted (`git checkout` does this when a new
+// folder reuses the inode of a deleted one inside another). The pass moves
+// the remote folder b aside to a temporary name at the root, trashes a, and
+// moves b on to a. The second move checked the folder's place against the
+// premise planned before the first: "moved or renamed meanwhile", and every
+// op below it skipped (sync/engine/ops.go moveRemote). Found by
+// bench/gitcheckout.sh (x/tools v0.30.0 -> v0.52.0, 2 runs of 13).
+func TestRegressionFolderStepsAsideAndOn(t *testing.T) {
+	w := newTestWorld(t)
+	f := w.put(t, "a/b/f.txt", "in b")
+	w.put(t, "a/g.txt", "in a")
+	w.settle(t)
+	if err := os.Rename(filepath.Join(w.dir, "a", "b"), filepath.Join(w.dir, "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(w.dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(w.dir, "tmp"), filepath.Join(w.dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.pass(t, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped > 0 || res.Failed > 0 {
+		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
+	}
+	w.settle(t)
+	r, dups := w.remoteTree()
+	if len(dups) > 0 || len(r) != 2 || r["a/f.txt"] != f {
+		t.Errorf("remote holds %v, want only a/f.txt", r)
+	}
+}
+
+// TestFolderStepsAsideAndOnLocally is TestRegressionFolderStepsAsideAndOn
+// with the sides swapped: another client moves the remote folder a/b out
+// of a, trashes a and renames b to a; the pass does the same on disk.
+func TestFolderStepsAsideAndOnLocally(t *testing.T) {
+	w := newTestWorld(t)
+	f := w.put(t, "a/b/f.txt", "in b")
+	w.put(t, "a/g.txt", "in a")
+	w.settle(t)
+	a, b := rid(w.folderID(t, "a")), rid(w.folderID(t, "a/b"))
+	ctx := context.Background()
+	if _, err := w.userClient.MoveFolder(ctx, b, rid(w.folderID(t, ""))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.userClient.DeleteFolder(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.userClient.RenameFolder(ctx, b, "a"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.pass(t, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped > 0 || res.Failed > 0 {
+		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
+	}
+	w.settle(t)
+	l, err := w.localTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 2 || l["a/f.txt"] != f {
+		t.Errorf("local holds %v, want only a/f.txt", l)
+	}
+}
+
 // TestRegressionCrashAfterMoveRemoteThenLocalReplace: the local user
 // renames a.txt to c.md; the pass moves the remote file (one call) and dies
 // before its commit. The user then replaces c.md (a new file renamed over
