@@ -1089,13 +1089,7 @@ func TestRegressionConflictInsideAFolderMovedByThePass(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := w.remoteUpload(t, "y", "café.txt", "remote café").MD5
-	res, err := w.pass(t, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Skipped > 0 || res.Failed > 0 {
-		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
-	}
+	w.cleanPass(t)
 	if _, err := w.quiesce(6); err != nil {
 		t.Fatal(err)
 	}
@@ -1103,6 +1097,19 @@ func TestRegressionConflictInsideAFolderMovedByThePass(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.assertLive(t, mine, theirs)
+}
+
+// cleanPass runs a pass and fails the test if any op of it failed or was
+// skipped: in the tests that call it, nothing but the pass acts meanwhile.
+func (w *world) cleanPass(t *testing.T) {
+	t.Helper()
+	res, err := w.pass(t, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped > 0 || res.Failed > 0 {
+		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
+	}
 }
 
 // TestRegressionReplaceAfterALocalMoveToAnNFDName: another client renames
@@ -1133,13 +1140,7 @@ func TestRegressionReplaceAfterALocalMoveToAnNFDName(t *testing.T) {
 	if err := os.Rename(filepath.Join(w.dir, "it's.txt"), filepath.Join(w.dir, "b.txt")); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.pass(t, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Skipped > 0 || res.Failed > 0 {
-		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
-	}
+	w.cleanPass(t)
 	w.settle(t)
 	w.assertLive(t, two)
 }
@@ -1166,13 +1167,7 @@ func TestRegressionFolderStepsAsideAndOn(t *testing.T) {
 	if err := os.Rename(filepath.Join(w.dir, "tmp"), filepath.Join(w.dir, "a")); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.pass(t, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Skipped > 0 || res.Failed > 0 {
-		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
-	}
+	w.cleanPass(t)
 	w.settle(t)
 	r, dups := w.remoteTree()
 	if len(dups) > 0 || len(r) != 2 || r["a/f.txt"] != f {
@@ -1199,13 +1194,7 @@ func TestFolderStepsAsideAndOnLocally(t *testing.T) {
 	if _, err := w.userClient.RenameFolder(ctx, b, "a"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.pass(t, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Skipped > 0 || res.Failed > 0 {
-		t.Errorf("the pass skipped %d and failed %d of its own ops: %v", res.Skipped, res.Failed, res.Errors)
-	}
+	w.cleanPass(t)
 	w.settle(t)
 	l, err := w.localTree()
 	if err != nil {
