@@ -42,6 +42,10 @@ type execution struct {
 	// op pairing it with the remote one): the ops after it find the file
 	// under that spelling, not the key's (see localPath).
 	named map[string]string
+	// forgotten: keys whose base entry a forget of this pass dropped, and
+	// nothing changed since. A forget acts on neither side, so the scan
+	// and the snapshot still tell what is there (see folderID).
+	forgotten map[string]bool
 	// durable is what the store holds at keys this pass changed: the
 	// entry before the first change (absent: none), then what each commit
 	// wrote. A journal record carries it (see durableID).
@@ -736,6 +740,7 @@ type idKey struct {
 // can then never hold one remote object twice, which the store refuses.
 func (x *execution) put(k string, b plan.Base) {
 	x.touch(k)
+	delete(x.forgotten, k)
 	if ob, ok := x.work[k]; ok && ob.RemoteID != "" && (ob.RemoteID != b.RemoteID || ob.Kind != b.Kind) {
 		if id := (idKey{ob.Kind, ob.RemoteID}); x.byID[id] == k {
 			delete(x.byID, id)
@@ -763,6 +768,7 @@ func (x *execution) put(k string, b plan.Base) {
 }
 
 func (x *execution) drop(k string) {
+	delete(x.forgotten, k)
 	if b, ok := x.work[k]; ok {
 		x.touch(k)
 		if id := (idKey{b.Kind, b.RemoteID}); x.byID[id] == k {
@@ -774,6 +780,20 @@ func (x *execution) drop(k string) {
 		delete(x.work, k)
 		x.dirty[k] = true
 		x.folded[k] = true
+	}
+}
+
+// forget drops the working base entries at and below k for a Forget op,
+// noting them as forgotten rather than gone.
+func (x *execution) forget(k string) {
+	for key := range x.work {
+		if under(key, k) {
+			x.drop(key)
+			if x.forgotten == nil {
+				x.forgotten = make(map[string]bool)
+			}
+			x.forgotten[key] = true
+		}
 	}
 }
 
@@ -886,9 +906,13 @@ func (x *execution) folderID(k string) (string, bool) {
 	if id, ok := x.movedDirs[k]; ok {
 		return id, true
 	}
-	if x.folded[k] {
+	if x.folded[k] && !x.forgotten[k] {
 		return "", false
 	}
+	// A forgotten base entry (an old folder deleted on both sides, say)
+	// leaves the folder the snapshot saw at k where it is: an upload into
+	// it need not wait for the record that pairs it anew (TestSimTwoHostsInterleaved
+	// seed 920042).
 	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
 		return r.ID, true
 	}

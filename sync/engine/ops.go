@@ -183,7 +183,7 @@ func (x *execution) execOp(ctx context.Context, t opTask) opResult {
 	case plan.Record:
 		return x.record(t)
 	case plan.Forget:
-		return opResult{fold: func(x *execution) { x.dropTree(op.Path) }}
+		return opResult{fold: func(x *execution) { x.forget(op.Path) }}
 	}
 	return opResult{err: fmt.Errorf("unknown op kind %d", op.Kind)}
 }

@@ -7,6 +7,7 @@ package plan
 
 import (
 	"slices"
+	"strings"
 )
 
 // cur returns where n is on side s when its op runs. A folder above it
@@ -330,20 +331,46 @@ func (r *reconciler) linkDeps() {
 			}
 		}
 	}
-	r.orderRekeyForgets()
+	r.orderForgets()
 }
 
-// orderRekeyForgets makes every op that writes a base entry at or below
-// the old path of a re-recorded entry (a new folder where a moved one was)
-// wait for the forget of that old path, which would otherwise drop it.
+// orderForgets makes every op that writes a base entry at or below the
+// path of a forget wait for it, as the forget would otherwise drop that
+// entry: a new folder where a moved one was (the old path of a re-recorded
+// entry), or a folder moved onto the path of one deleted on both sides
+// (rm -r y; mv x y, on each side: TestForgetOfAFolderDeletedOnBothSidesRunsFirst).
 // When the forget itself must wait for such an op (it is one the moved
 // entry's ops need), the forget is left out: a later pass forgets what is
 // still stale.
-func (r *reconciler) orderRekeyForgets() {
-	for _, f := range r.rekeyForgets {
+func (r *reconciler) orderForgets() {
+	// The ops writing base, by path: a forget finds those at and below its
+	// path by two binary searches, not by a scan of every op (a plan of a
+	// million ops may hold thousands of forgets).
+	var writers []*pop
+	if !slices.ContainsFunc(r.pops, func(f *pop) bool { return f.op.Kind == Forget }) {
+		return
+	}
+	for _, q := range r.pops {
+		if writesBase(q.op.Kind) {
+			writers = append(writers, q)
+		}
+	}
+	slices.SortFunc(writers, func(a, b *pop) int { return strings.Compare(a.op.Path, b.op.Path) })
+	span := func(lo, hi string) []*pop { // paths in [lo, hi)
+		i, _ := slices.BinarySearchFunc(writers, lo, func(q *pop, t string) int { return strings.Compare(q.op.Path, t) })
+		j, _ := slices.BinarySearchFunc(writers, hi, func(q *pop, t string) int { return strings.Compare(q.op.Path, t) })
+		return writers[i:j]
+	}
+	for _, f := range r.pops {
+		if f.op.Kind != Forget {
+			continue
+		}
+		p := f.op.Path
+		// p itself, then p/...: '0' follows '/'.
+		cands := append(slices.Clip(span(p, p+"\x00")), span(p+"/", p+"0")...)
 		var later []*pop
-		for _, q := range r.pops {
-			if q == f || q.n == f.fnode || !writesBase(q.op.Kind) || !isUnder(q.op.Path, f.op.Path) {
+		for _, q := range cands {
+			if q == f || q.n == f.fnode {
 				continue
 			}
 			if reaches(f, q) {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -974,4 +975,36 @@ func renamedR(r *Remote, name, parentID string) *Remote {
 	c := *r
 	c.Name, c.ParentID = name, parentID
 	return &c
+}
+
+// A folder deleted on both sides, and another moved to its path on both
+// sides (rm -r y; mv x y, on each side): the forget of
+// the old folder's base drops the base entries below its path, so the
+// records of the new folder and its files run after it, and an upload into
+// the new folder too. Found by TestSimTwoHostsInterleaved (seed 920042),
+// where a record ran first and its base entry was dropped.
+func TestForgetOfAFolderDeletedOnBothSidesRunsFirst(t *testing.T) {
+	f := newFx()
+	f.synced("x/").synced("x/a.txt", "a").synced("y/").synced("y/old.txt", "old")
+	f.rmLocal("y").rmRemote("y")
+	f.moveLocal("x", "y").moveRemote("x", "y")
+	f.local("y/e.txt", "new")
+	pl := Reconcile(f.input())
+	forget := -1
+	for i, op := range pl.Ops {
+		if op.Kind == Forget && op.Path == "y" {
+			forget = i
+		}
+	}
+	if forget < 0 {
+		t.Fatalf("no forget of y:\n%s", dumpPlan(pl))
+	}
+	for i, op := range pl.Ops {
+		if i == forget || op.Path != "y" && !strings.HasPrefix(op.Path, "y/") {
+			continue
+		}
+		if !slices.Contains(op.Deps, forget) {
+			t.Errorf("%s %s does not wait for the forget of y:\n%s", op.Kind, op.Path, dumpPlan(pl))
+		}
+	}
 }

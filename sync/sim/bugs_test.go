@@ -915,6 +915,12 @@ var interleaveSeeds = []pinnedSeed{
 	// café.txt), and the replace after it opened the NFC name
 	// (sync/engine/exec.go localPath; TestRegressionReplaceAfterALocalMoveToAnNFDName).
 	{920082, 30, []int{0, 5, 6, 8, 9}, "own ops broke each other: replace café.txt opens the local file a local move took from b.txt"},
+	// The folder y deleted on both sides, x moved to y on both: the plan's
+	// forget of y's old base entry was not ordered with the records below
+	// y, and the upload y/e after the forget found y unknown
+	// (sync/plan/deps.go orderForgets, sync/engine/exec.go folderID;
+	// TestRegressionFolderMovedOntoOneDeletedOnBothSides).
+	{920042, 30, []int{1, 5, 6, 8, 9, 11, 20, 22, 23, 29, 30, 31, 32, 33, 35, 36, 37}, "own ops broke each other: upload y/e, remote folder of y not known yet"},
 }
 
 // TestRegressionSimSeeds replays every pinned TestSim, TestSimIncremental,
@@ -1202,6 +1208,41 @@ func TestFolderStepsAsideAndOnLocally(t *testing.T) {
 	}
 	if len(l) != 2 || l["a/f.txt"] != f {
 		t.Errorf("local holds %v, want only a/f.txt", l)
+	}
+}
+
+// TestRegressionFolderMovedOntoOneDeletedOnBothSides: on each side, y is
+// deleted and x renamed to y; a new local file goes into it. The plan
+// forgets y's old base entry and records the moved x at y; the forget ran
+// after the records below y and dropped them, and the upload into y found
+// the folder unknown once the forget had run (sync/plan/deps.go
+// orderForgets, sync/engine/exec.go folderID). Found by
+// TestSimTwoHostsInterleaved (seed 920042).
+func TestRegressionFolderMovedOntoOneDeletedOnBothSides(t *testing.T) {
+	w := newTestWorld(t)
+	a := w.put(t, "x/a.txt", "in x")
+	w.put(t, "y/old.txt", "in y")
+	w.settle(t)
+	x, y := rid(w.folderID(t, "x")), rid(w.folderID(t, "y"))
+	ctx := context.Background()
+	if err := w.userClient.DeleteFolder(ctx, y); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.userClient.RenameFolder(ctx, x, "y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(w.dir, "y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(w.dir, "x"), filepath.Join(w.dir, "y")); err != nil {
+		t.Fatal(err)
+	}
+	e := w.put(t, "y/e.txt", "new in y")
+	w.cleanPass(t)
+	w.settle(t)
+	r, dups := w.remoteTree()
+	if len(dups) > 0 || len(r) != 3 || r["y/a.txt"] != a || r["y/e.txt"] != e {
+		t.Errorf("remote holds %v, want y/a.txt and y/e.txt", r)
 	}
 }
 

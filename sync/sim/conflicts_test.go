@@ -321,13 +321,8 @@ var bugSeeds = []pinnedSeed{}
 // of invariants 10 and 26 came in; not yet classified or fixed. The sweep
 // names them instead of failing on them (-bugs runs them).
 var sweepBugs = map[string]map[uint64]string{
-	// Found by TestSimTwoHostsInterleaved's first sweep (920000-920299):
-	// both fail with the planner of 9937fa8 too, so they are not the
-	// inode-reuse rule; their schedules' shape (one host's crashed pass,
-	// the other's pass, a local move) is one TestSimTwoHosts rarely draws.
-	"interleave": {
-		920042: "own ops broke each other: upload y/e, remote folder of y not known yet (keep 1,5,6,8,9,11,20,22,23,29,30,31,32,33,35,36,37)",
-	},
+	// None known: interleave's 920082 and 920042 are fixed and pinned
+	// (interleaveSeeds).
 }
 
 // knownBug reports whether seed is a pinned engine bug of variant v's sweep.
