@@ -563,7 +563,7 @@ type inoKey struct {
 	kind     Kind
 }
 
-// renamedFrom reports whether the local file l, under the base entry n's
+// renamedFrom reports whether the local file l, under the base file n's
 // inode at another path, is that entry renamed. The inode alone does not
 // say so: `git checkout` writes every changed file as a new one, and the
 // kernel hands each the inode of a file it has just removed, so a
@@ -574,13 +574,47 @@ type inoKey struct {
 // entry renamed when it holds the entry's content, or when nothing is left
 // at the entry's path (a rename, maybe edited before the pass); a file
 // under another's inode, while that path holds a file of its own, is a new
-// file. A folder has no content to compare: its inode is its identity.
+// file.
+//
+// A folder has no content to compare; what it holds says it: git makes a
+// new folder under the inode of one it has just removed, elsewhere, and
+// fills it with new files (measured: tens of folders a checkout, each then
+// planned as a move with every old child deleted one by one, where one
+// delete of the old folder does). So a folder under n's inode is n renamed
+// when n held nothing, when it holds nothing, or when one of n's entries
+// is in it: same inode, and the same name or (a file) the same content
+// (see folderRenamed).
 func renamedFrom(n *node, l Local, local map[string]Local) bool {
-	if n.kind != File || n.base.MD5 == "" || l.MD5 == "" || l.Size == n.base.Size && l.MD5 == n.base.MD5 {
+	if n.base.MD5 == "" || l.MD5 == "" || l.Size == n.base.Size && l.MD5 == n.base.MD5 {
 		return true
 	}
 	_, taken := local[n.bpath]
 	return !taken
+}
+
+// folderRenamed reports whether the local folder at q, under the base
+// folder n's inode, holds what n held (see renamedFrom): n had no entries,
+// q holds none (full is false: mv a b, then its entries moved out), or
+// one of n's entries (kids) is in q under its own inode, with its name or
+// its content. byIno finds an entry renamed on the way in.
+func folderRenamed(n *node, q string, kids []*node, full bool, local map[string]Local, byIno map[inoKey]string) bool {
+	if len(kids) == 0 || !full {
+		return true
+	}
+	for _, c := range kids {
+		if c.base.Ino == 0 {
+			continue
+		}
+		if l, ok := local[joinPath(q, c.baseName())]; ok && l.Kind == c.kind && sameIno(&l, c.base) {
+			return true
+		}
+		if p := byIno[inoKey{c.base.Dev, c.base.Ino, c.kind}]; p != "" && dirOf(p) == q {
+			if l := local[p]; c.kind == Dir || l.Size == c.base.Size && l.MD5 == c.base.MD5 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type hashKey struct {
@@ -620,6 +654,31 @@ func (r *reconciler) detectRenames(candL, candR []string) {
 			}
 		}
 		allowed := func(q string, k Kind) bool { return r.renameTarget(q, k) || freed[q] }
+		// The base entries of each folder, made on first need.
+		// (by base path: bparent links come later, in assignViews).
+		var children map[string][]*node
+		kids := func(n *node) []*node {
+			if children == nil {
+				children = make(map[string][]*node)
+				for _, c := range r.nodes {
+					if c.base != nil {
+						children[dirOf(c.bpath)] = append(children[dirOf(c.bpath)], c)
+					}
+				}
+			}
+			return children[n.bpath]
+		}
+		// The local folders that hold something, made on first need.
+		var holding map[string]bool
+		full := func(q string) bool {
+			if holding == nil {
+				holding = make(map[string]bool)
+				for p := range in.Local {
+					holding[dirOf(p)] = true
+				}
+			}
+			return holding[q]
+		}
 		for progress := true; progress; {
 			progress = false
 			byIno := make(map[inoKey]string)
@@ -638,12 +697,17 @@ func (r *reconciler) detectRenames(candL, candR []string) {
 				if n.v[sideL].present || n.base.Ino == 0 || inPlace(n) {
 					continue
 				}
-				if q := byIno[inoKey{n.base.Dev, n.base.Ino, n.kind}]; q != "" && !matchedL[q] && renamedFrom(n, in.Local[q], in.Local) {
-					matchedL[q] = true
-					n.v[sideL].path, n.v[sideL].present = q, true
-					freed[n.bpath] = true
-					progress = true
+				q := byIno[inoKey{n.base.Dev, n.base.Ino, n.kind}]
+				if q == "" || matchedL[q] {
+					continue
 				}
+				if n.kind == Dir && !folderRenamed(n, q, kids(n), full(q), in.Local, byIno) || n.kind != Dir && !renamedFrom(n, in.Local[q], in.Local) {
+					continue
+				}
+				matchedL[q] = true
+				n.v[sideL].path, n.v[sideL].present = q, true
+				freed[n.bpath] = true
+				progress = true
 			}
 		}
 		var goneFiles []*node

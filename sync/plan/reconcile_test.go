@@ -1008,3 +1008,56 @@ func TestForgetOfAFolderDeletedOnBothSidesRunsFirst(t *testing.T) {
 		}
 	}
 }
+
+// git removes a folder and makes a new one elsewhere, which the kernel
+// gives the removed folder's inode, and fills it with new files: that is
+// no rename, which would move the folder and then delete each old file one
+// by one. A folder renamed with its entries (mv a b), or one that held
+// nothing, still is.
+func TestCheckoutReusingAFolderInodeIsNoRename(t *testing.T) {
+	kinds := func(pl Plan) map[string]OpKind {
+		got := map[string]OpKind{}
+		for _, op := range pl.Ops {
+			got[op.Path] = op.Kind
+		}
+		return got
+	}
+	f := newFx()
+	f.synced("a/").synced("a/f.go", "f1").synced("a/g.go", "g1").synced("z.go", "z")
+	ia := f.in.Base["a"].Ino
+	f.rmLocal("a")
+	f.local("b/").local("b/h.go", "h1")
+	f.in.Local["b"] = Local{Kind: Dir, Name: "b", Dev: 1, Ino: ia}
+	pl := Reconcile(f.input())
+	want := map[string]OpKind{"a": DeleteRemote, "b": MkdirRemote, "b/h.go": Upload}
+	if d := cmp.Diff(want, kinds(pl)); d != "" {
+		t.Fatalf("ops (-want +got):\n%s\n%s", d, dumpPlan(pl))
+	}
+
+	// mv a b: the folder holds its files under their inodes.
+	f = newFx()
+	f.synced("a/").synced("a/f.go", "f1").synced("z.go", "z")
+	f.moveLocal("a", "b")
+	pl = Reconcile(f.input())
+	if d := cmp.Diff(map[string]OpKind{"b": MoveRemote}, kinds(pl)); d != "" {
+		t.Fatalf("mv a b: ops (-want +got):\n%s\n%s", d, dumpPlan(pl))
+	}
+
+	// mv a b, then a file in it renamed and another added: still a rename.
+	f = newFx()
+	f.synced("a/").synced("a/f.go", "f1").synced("z.go", "z")
+	f.moveLocal("a", "b").moveLocal("b/f.go", "b/f2.go").local("b/new.go", "n")
+	pl = Reconcile(f.input())
+	if got := kinds(pl); got["b"] != MoveRemote || got["b/f2.go"] != MoveRemote || got["b/new.go"] != Upload {
+		t.Fatalf("mv a b; mv b/f.go b/f2.go: ops %v\n%s", got, dumpPlan(pl))
+	}
+
+	// An empty folder renamed: one move.
+	f = newFx()
+	f.synced("a/").synced("z.go", "z")
+	f.moveLocal("a", "b")
+	pl = Reconcile(f.input())
+	if d := cmp.Diff(map[string]OpKind{"b": MoveRemote}, kinds(pl)); d != "" {
+		t.Fatalf("empty folder: ops (-want +got):\n%s\n%s", d, dumpPlan(pl))
+	}
+}
