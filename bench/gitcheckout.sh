@@ -15,7 +15,8 @@
 # KEEP=1 keeps each failed run as WORK/fail-RUN (moved, so the local
 # tree's inodes stay as the pass saw them), with pre/: the state and the
 # emulator's data as they were before the failing pass, to replay it.
-# LOG=debug logs every operation of that pass.
+# LOG=debug logs every operation of that pass. KEEP=all keeps passing runs
+# too (as WORK/ok-RUN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -33,7 +34,9 @@ work=$(mktemp -d /tmp/gitcheckout.XXXXXX)
 emu=""
 cleanup() {
   kill $emu 2>/dev/null || true; wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ] && ls -d "$work"/fail-* >/dev/null 2>&1; then echo "failed runs kept: $work/fail-*" >&2; return; fi
+  if [ -n "${KEEP:-}" ] && [ -n "$(find "$work" -maxdepth 1 \( -name 'fail-*' -o -name 'ok-*' \) -print -quit)" ]; then
+    echo "runs kept: $work" >&2; return
+  fi
   chmod -R u+w "$work"; rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,6 +91,7 @@ for run in $(seq "$RUNS"); do
     if [ -n "${KEEP:-}" ]; then kill $emu; wait $emu 2>/dev/null || true; mv "$d" "$work/fail-$run"; continue; fi
   else
     echo "run $run: ok: $(grep -v '^$' "$d/once2.out" | tail -1)"
+    if [ "${KEEP:-}" = all ]; then kill $emu; wait $emu 2>/dev/null || true; mv "$d" "$work/ok-$run"; continue; fi
   fi
   kill $emu; wait $emu 2>/dev/null || true
 done
