@@ -209,32 +209,6 @@ func TestParseContentRange(t *testing.T) {
 	}
 }
 
-func TestUploadNameMatcher(t *testing.T) {
-	cases := []struct {
-		name, stored string
-		want         bool
-	}{
-		{"a.txt", "a.txt", true},
-		{"a.txt", "a (2).txt", true},
-		{"a.txt", "a (13).txt", true},
-		{"a.txt", "b.txt", false},
-		{"a.txt", "a (x).txt", false},
-		{"a.txt", "a.txt (2)", false},
-		{".env", "env", true},
-		{".env", "env (2)", true},
-		{"README", "README (3)", true},
-		{`it's "q".txt`, "its q.txt", true},
-		{`it's "q".txt`, "its q (2).txt", true},
-		{"a.b.c", "a.b (2).c", true},
-		{"x*y.txt", "xxy.txt", false},
-	}
-	for _, tc := range cases {
-		if got := uploadNameMatcher(tc.name)(tc.stored); got != tc.want {
-			t.Errorf("match(%q, %q) = %v, want %v", tc.name, tc.stored, got, tc.want)
-		}
-	}
-}
-
 func TestRedactor(t *testing.T) {
 	r := redactor{secrets: []string{testKey1, "tok12345678"}}
 	in := "failed " + testKey1 + " with tok12345678 at https://h/x?download_token=abcdef&y=1 and access_token=zzz"

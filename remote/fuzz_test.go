@@ -137,34 +137,3 @@ func FuzzContentRange(f *testing.F) {
 		}
 	})
 }
-
-// FuzzUploadNames: whatever the name, the server's stored forms of it
-// (sanitised, then de-duplicated) are recognised when resolving a lost
-// reply, and the multipart file name carries no header-breaking bytes.
-func FuzzUploadNames(f *testing.F) {
-	for _, s := range []string{"a.txt", ".env", `it's "q".txt`, "README", "a\r\nb", `x\y.z`, "..", "(2)"} {
-		f.Add(s, uint8(2))
-	}
-	f.Fuzz(func(t *testing.T, name string, n uint8) {
-		w := wireName(name)
-		if strings.ContainsAny(w, "\r\n\"") {
-			t.Fatalf("wire name %q keeps a header-breaking byte", w)
-		}
-		stored := serverName(name)
-		if stored == "" {
-			return
-		}
-		match := uploadNameMatcher(name)
-		if !match(stored) {
-			t.Fatalf("stored form %q of %q not matched", stored, name)
-		}
-		ext := ""
-		if i := strings.LastIndexByte(stored, '.'); i > 0 && !strings.Contains(stored[i:], "/") {
-			ext = stored[i:]
-		}
-		dup := strings.TrimSuffix(stored, ext) + " (" + string(rune('0'+n%10)) + ")" + ext
-		if !match(dup) {
-			t.Fatalf("de-duplicated form %q of %q not matched", dup, name)
-		}
-	})
-}

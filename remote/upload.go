@@ -12,12 +12,13 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"path"
 	"slices"
 	"strings"
 	"sync"
 
 	"go.uber.org/zap"
+
+	"github.com/syncd/syncd/remote/apinames"
 )
 
 // UploadRequest describes one file upload.
@@ -165,7 +166,7 @@ func (c *Client) uploadAttempt(ctx context.Context, req UploadRequest, known fun
 			guards = append(guards, guard)
 			cur = newContentReader(rc, req.Size, req.Progress)
 			cur.guard = guard
-			body, length := multipartBody(s, req.Folder, wireName(req.Name), cur)
+			body, length := multipartBody(s, req.Folder, apinames.Wire(req.Name), cur)
 			hr, err := http.NewRequestWithContext(rctx, http.MethodPost, u, body)
 			if err != nil {
 				cur.Close()
@@ -274,7 +275,7 @@ func (c *Client) findLostUpload(ctx context.Context, req UploadRequest, known fu
 	if err != nil {
 		return File{}, false, err
 	}
-	match := uploadNameMatcher(req.Name)
+	match := apinames.Matcher(req.Name)
 	var cands []File
 	for _, f := range l.Files {
 		if f.Active() && !known(f.ID) && f.Size == req.Size && match(f.Name) {
@@ -309,48 +310,6 @@ func (c *Client) findLostUpload(ctx context.Context, req UploadRequest, known fu
 			Message: fmt.Sprintf("reply lost and %d unverifiable candidate files found", len(unverified)), Kind: ErrValidation}
 	}
 	return File{}, false, nil
-}
-
-// wireName is the file name put in the multipart header. CR, LF and
-// quotes would break or be stripped from the header (the server removes
-// them anyway, api.md 12), and PHP keeps only the part after a
-// backslash; the name is restored afterwards with file/edit.
-func wireName(name string) string { return wireNameReplacer.Replace(name) }
-
-// wireNameReplacer is built once: a Replacer builds its tables on first
-// use, and per upload that was a tenth of the client's allocations.
-var wireNameReplacer = strings.NewReplacer("\r", "", "\n", "", `"`, "", "'", "", `\`, "_")
-
-// serverName is what the server stores for an upload named name when no
-// active file of that name exists (api.md 12).
-func serverName(name string) string {
-	return strings.TrimLeft(wireName(name), ".")
-}
-
-// uploadNameMatcher matches the names the server may give an upload of
-// name: name itself, its sanitised form, and "base (N).ext" of either.
-// Names are compared as bytes: any name, valid UTF-8 or not, works.
-func uploadNameMatcher(name string) func(string) bool {
-	forms := []string{name, wireName(name), serverName(name), strings.TrimPrefix(wireName(name), ".")}
-	return func(s string) bool {
-		for _, n := range forms {
-			if s == n {
-				return true
-			}
-			ext := path.Ext(n)
-			if ext == n {
-				ext = ""
-			}
-			mid, ok := strings.CutPrefix(s, strings.TrimSuffix(n, ext)+" (")
-			if !ok {
-				continue
-			}
-			if mid, ok = strings.CutSuffix(mid, ")"+ext); ok && mid != "" && strings.Trim(mid, "0123456789") == "" {
-				return true
-			}
-		}
-		return false
-	}
 }
 
 // contentReader streams exactly size bytes of the content, hashing and

@@ -11,12 +11,11 @@ import (
 	"io/fs"
 	"maps"
 	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/syncd/syncd/remote/apinames"
 	"github.com/syncd/syncd/sync/plan"
 )
 
@@ -483,7 +482,7 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		lists[rec.Folder] = files
 	}
 	for _, f := range files {
-		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !serverNameOf(f.Name, rec.Name) && !tempOf(f.Name, rec.Name) {
+		if !f.Active || inBase[f.ID] || f.ID == rec.Old || f.Size != rec.Size || !apinames.MayStore(f.Name, rec.Name) && !tempOf(f.Name, rec.Name) {
 			continue
 		}
 		sum, err := p.remote.Download(ctx, f.ID, f.Size, io.Discard, nil)
@@ -495,39 +494,6 @@ func (p *Pair) findOrphan(ctx context.Context, rec transferRecord, inBase map[st
 		}
 	}
 	return "", nil
-}
-
-// uploadNameReplacer removes what the upload endpoint strips from a name
-// (built once: a Replacer builds its tables on first use).
-var uploadNameReplacer = strings.NewReplacer(`"`, "", "'", "", "\r", "", "\n", "")
-
-// uploadName is the name the upload endpoint stores a file uploaded as
-// name under when nothing clashes: quotes, CR and LF removed, a leading dot
-// dropped (api.md 12).
-func uploadName(name string) string {
-	clean := uploadNameReplacer.Replace(name)
-	return strings.TrimPrefix(clean, ".")
-}
-
-// serverNameOf reports whether stored is a name the upload endpoint can give
-// a file uploaded as wanted: wanted itself, with quotes, CR and LF and a
-// leading dot removed, possibly de-duplicated as "base (N).ext".
-func serverNameOf(stored, wanted string) bool {
-	clean := uploadNameReplacer.Replace(wanted)
-	for _, c := range []string{wanted, clean, strings.TrimPrefix(clean, "."), strings.TrimLeft(clean, ".")} {
-		if stored == c {
-			return true
-		}
-		ext := path.Ext(c)
-		stem := strings.TrimSuffix(c, ext)
-		if strings.HasPrefix(stored, stem+" (") && strings.HasSuffix(stored, ")"+ext) {
-			n := strings.TrimSuffix(strings.TrimPrefix(stored, stem+" ("), ")"+ext)
-			if v, err := strconv.Atoi(n); err == nil && v >= 2 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // heldPaths are the paths the unsettled records of multi-step remote

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/syncd/syncd/remote/apinames"
 	"github.com/syncd/syncd/sync/plan"
 )
 
@@ -341,7 +342,7 @@ func (x *execution) upload(ctx context.Context, t opTask) opResult {
 	// renamed next, and that rename must act on a file known to be in
 	// its folder.
 	sendAs := name
-	if uploadName(name) != name {
+	if apinames.Stored(name) != name {
 		sendAs = tempName(name, tagUpload, strconv.FormatUint(seq, 10), x.p.tempTag())
 	}
 	f, err := x.send(ctx, op.Path, t.rawPath, t.parentID, sendAs, l, have, seq, sendAs == name)

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/syncd/syncd/remote/apinames"
 	"github.com/syncd/syncd/sync/plan"
 )
 
@@ -93,7 +94,7 @@ func isTemp(name string) bool {
 // given a file uploaded under a temporary name of wanted.
 func tempOf(stored, wanted string) bool {
 	real, _, _, ok := parseTemp(stored)
-	return ok && serverNameOf(real, wanted)
+	return ok && apinames.MayStore(real, wanted)
 }
 
 // tempEntry is a file under a temporary name that a snapshot left out.
@@ -162,9 +163,10 @@ func (p *Pair) settleTemps(ctx context.Context, temps []tempEntry, held []string
 				continue
 			}
 			// The name in the temporary one is the owner's; base's spells
-			// it exactly where the server cleaned it (a leading dot).
+			// it exactly where the server cleaned it (a quote: inside a
+			// longer name, the server keeps a leading dot).
 			name := t.parts.real
-			if t.oldName != "" && uploadName(t.oldName) == name {
+			if t.oldName != "" && apinames.Wire(t.oldName) == name {
 				name = t.oldName
 			}
 			err = x.nameNew(ctx, t.id, t.folder, name)

@@ -1246,6 +1246,31 @@ func TestRegressionFolderMovedOntoOneDeletedOnBothSides(t *testing.T) {
 	}
 }
 
+// TestRegressionCrashAfterUploadOfABackslashName: a file whose name holds
+// a backslash goes out as "a_b.txt" (PHP would cut the name at a
+// backslash) and is renamed back after the upload. A crash between the two
+// left "a_b.txt", which the next pass did not know as its own upload.
+func TestRegressionCrashAfterUploadOfABackslashName(t *testing.T) {
+	w := newTestWorld(t)
+	w.put(t, "keep.txt", "keep")
+	w.settle(t)
+	v := w.put(t, `a\b.txt`, "backslash")
+	w.passCrashingAt(t, "upload.uploaded")
+	if err := w.restart(); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	w.assertLive(t, v)
+	r, dups := w.remoteTree()
+	l, err := w.localTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dups) > 0 || len(r) != 2 || len(l) != 2 {
+		t.Errorf("remote %v (duplicates %v), local %v: want keep.txt and a\\b.txt on each", r, dups, l)
+	}
+}
+
 // TestRegressionCrashAfterMoveRemoteThenLocalReplace: the local user
 // renames a.txt to c.md; the pass moves the remote file (one call) and dies
 // before its commit. The user then replaces c.md (a new file renamed over
