@@ -140,7 +140,7 @@ func runOnce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func fillReport(r *pairReport, res engine.PassResult, dryRun bool) {
-	r.Converged = res.Converged
+	r.Converged = res.Converged || res.Complete
 	r.Halted = res.Plan.Halt
 	r.Done, r.Passes, r.Skipped, r.Failed = res.Done, res.Passes, res.Skipped, res.Failed
 	r.Errors = res.Errors

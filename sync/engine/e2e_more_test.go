@@ -305,3 +305,45 @@ func TestHashedFileIDNotGivenToFolder(t *testing.T) {
 		}
 	}
 }
+
+// Once stops after a pass that carried out its whole plan: a second pass
+// would list and scan everything again to find nothing (as the daemon loop
+// does not run one either). A pass that left work (an op skipped because
+// the file changed under it) is followed by another, which finishes it.
+func TestOnceStopsAfterACompletePass(t *testing.T) {
+	e := newEnv(t)
+	e.write("a.txt", "one")
+	e.write("d/b.txt", "two")
+	res := e.once()
+	if res.Passes != 1 || !res.Complete || res.Done != 3 {
+		t.Fatalf("once over a new tree: %d passes, complete %v, %d done; want 1, true, 3", res.Passes, res.Complete, res.Done)
+	}
+	e.assertSame()
+
+	// A file changes while its upload is on its way: the op is skipped,
+	// the pass (which sent the other file) is not complete, and a second
+	// pass sends the new content.
+	e.write("a.txt", "one, edited")
+	e.write("d/b.txt", "two, edited")
+	edited := false
+	p := e.pair(func(o *engine.Options) {
+		o.Failpoint = func(point string) error {
+			if point == "replace.begun" && !edited {
+				edited = true
+				e.write("a.txt", "one, edited again")
+			}
+			return nil
+		}
+	})
+	res, err := p.Once(context.Background(), engine.PassOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !edited || res.Passes < 2 {
+		t.Fatalf("edited mid-pass %v: %d passes (%+v); want a second pass", edited, res.Passes, res)
+	}
+	e.assertSame()
+	if got, _ := e.read("a.txt"); got != "one, edited again" {
+		t.Fatalf("a.txt holds %q", got)
+	}
+}

@@ -221,6 +221,12 @@ type PassResult struct {
 	Started   time.Time
 	Finished  time.Time
 	Converged bool // the plan was empty: both sides agree
+	// Complete: every op of a non-empty plan succeeded and nothing was
+	// left for later (no file still being written, no temporary entry
+	// settled): both sides agree by the pass's own results, which base
+	// records. Once stops there, as the daemon loop does: another pass
+	// would only list and scan everything again to find nothing.
+	Complete bool
 	// SettledTemps: the pass finished or trashed entries another pass left
 	// under temporary names (settleTemps). It planned without their paths,
 	// so it is not converged, and the next pass, which sees the result,
@@ -251,8 +257,8 @@ type ItemError struct {
 // ErrHalted is returned (wrapped) when a safety guard stopped the pass.
 var ErrHalted = errors.New("halted by a safety guard")
 
-// Once runs passes until the plan is empty, a pass makes no progress, or
-// MaxPasses is reached. It returns the last pass's result, with Done,
+// Once runs passes until the plan is empty or fully carried out
+// (Complete), a pass makes no progress, or MaxPasses is reached. It returns the last pass's result, with Done,
 // ConflictsLogged and Hashed summed over all its passes and Passes set:
 // `syncd once` reports what all of them did.
 func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
@@ -276,7 +282,7 @@ func (p *Pair) Once(ctx context.Context, po PassOptions) (PassResult, error) {
 			}
 			continue
 		}
-		if po.DryRun || res.Converged || !progressed {
+		if po.DryRun || res.Converged || res.Complete || !progressed {
 			return res, nil
 		}
 	}
@@ -394,6 +400,9 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	}
 	p.execute(ctx, ps)
 	err = p.commit(ctx, ps)
+	r := &ps.res
+	r.Complete = err == nil && len(r.Plan.Ops) > 0 && r.Done == len(r.Plan.Ops) && r.Skipped == 0 && r.Failed == 0 &&
+		r.Plan.Halt == "" && r.Unsettled == 0 && !r.SettledTemps
 	return ps.res, err
 }
 
