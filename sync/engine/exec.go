@@ -55,6 +55,7 @@ type execution struct {
 	known   map[string]bool   // every remote file id observed before the pass; read-only once built
 	// knownDirs: the same for folder ids.
 	knownDirs map[string]bool
+	lists     listShare               // listings the ops share (settleTwin, checkFolders)
 	seqs      []uint64                // journal records to close after the next commit
 	upJournal map[int]journaledUpload // uploads journaled, not launched yet
 	held      []heldUpload            // uploads waiting for their folder's check (confirm.go)
@@ -142,6 +143,10 @@ type opTask struct {
 	was      string // the remote id the store's base holds at op.Path ("": none; uploads and replaces)
 	jseq     uint64 // upload: journaled by the run before launch as jrec (0: not)
 	jrec     transferRecord
+	// movedFrom: a move-remote whose source a move of this pass made (the
+	// first step of one that steps aside): where that move left the
+	// entry, which the second step checks instead of the plan's premise.
+	movedFrom *remotePlace
 }
 
 // journaledUpload is an upload the run journaled before launching it.
@@ -1028,6 +1033,9 @@ func (x *execution) task(i int) opTask {
 	case plan.MoveRemote:
 		if b, ok := x.work[op.From]; ok && op.Remote != nil && b.Kind == op.Remote.Kind {
 			t.baseID = b.RemoteID
+			if x.folded[op.From] && b.RemoteID == op.Remote.ID {
+				t.movedFrom = &remotePlace{parent: b.RemoteParentID, name: b.RemoteName}
+			}
 		}
 	case plan.Download:
 		var b plan.Base

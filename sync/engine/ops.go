@@ -864,7 +864,7 @@ func (x *execution) mkdirRemote(ctx context.Context, t opTask) opResult {
 	// Another client may have created the same folder meanwhile (the API
 	// has no create-if-absent): keep the first one, trash our empty twin.
 	// Or moved a folder here under that name: ours goes.
-	id, err := x.p.settleTwin(ctx, t.parentID, name, mine, x.knownDirs)
+	id, err := x.p.settleTwin(ctx, x.sharedList, t.parentID, name, mine, x.knownDirs)
 	if err != nil {
 		return opResult{err: err}
 	}
@@ -887,11 +887,12 @@ func (x *execution) moveRemote(ctx context.Context, t opTask) opResult {
 	if r.Kind == plan.Dir && under(parentKey(op.Path), op.From) {
 		return opResult{err: fmt.Errorf("refusing to move folder %s into its own subtree", op.From)}
 	}
-	if b, ok := x.work[op.From]; ok && x.folded[op.From] && b.Kind == r.Kind && b.RemoteID == r.ID {
+	if m := t.movedFrom; m != nil && m.name != "" {
 		// A move of this pass took it to op.From (the first step of a move
 		// that steps aside): it is where that move left it, not where the
-		// plan saw it (TestRegressionFolderStepsAsideAndOn).
-		r.Name, r.ParentID = b.RemoteName, b.RemoteParentID
+		// plan saw it (TestRegressionFolderStepsAsideAndOn). Resolved by
+		// task: op goroutines never read the working base.
+		r.Name, r.ParentID = m.name, m.parent
 	}
 	name := baseName(t.rawPath)
 	cur, active, err := x.p.placeOf(ctx, r.Kind, r.ID)
