@@ -153,6 +153,8 @@ type world struct {
 	// sched, when set, runs the executor with many workers under the
 	// seeded scheduler (see sched); nil: one worker.
 	sched *sched
+
+	noLateUploadWait bool // see worldOpts.noLateUploadWait
 }
 
 // setIgnore gives the pair these ignore patterns, as an operator editing
@@ -259,11 +261,15 @@ type worldOpts struct {
 	// jitter spreads the clients' retry delays (remote.Config.Jitter; nil:
 	// random).
 	jitter func(time.Duration) time.Duration
+	// noLateUploadWait turns off journal recovery's wait for late uploads
+	// (engine.Options.LateUploadWait -1) in every pass: see world.pair.
+	noLateUploadWait bool
 }
 
 func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOpts) (*world, error) {
 	w := &world{t: t, base: base, clk: newClock(), host: host,
-		front: &front{counts: map[string]int{}}, jitter: o.jitter}
+		front: &front{counts: map[string]int{}}, jitter: o.jitter,
+		noLateUploadWait: o.noLateUploadWait || !o.inProcess}
 	w.emuOpts = testenv.EmulatorOptions(filepath.Join(base, "emu"))
 	w.emuOpts.Seed, w.emuOpts.Now = seed, w.clk.Now
 	w.acct = testenv.FirstAccount(w.emuOpts)
@@ -298,7 +304,7 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 // folder as w, with its own local root and state file.
 func joinWorld(w *world, base, host string) (*world, error) {
 	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, ep: w.ep, jitter: w.jitter,
-		acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
+		noLateUploadWait: w.noLateUploadWait, acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
 	o.dir = filepath.Join(base, "local")
 	o.recycle = filepath.Join(base, "recycle")
 	o.machine = &testenv.Host{Dir: o.dir, StatePath: filepath.Join(base, "state", "state.db")}
@@ -388,12 +394,14 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 		// read the rest from the cache.
 		opt.HotFolders = 1
 	}
-	if !w.ep.InProcess() && opt.LateUploadWait == 0 {
-		// Outside a synctest bubble recovery's wait for late uploads
-		// would be real time, and none can come: ops run one at a time
-		// (the scheduler parks the others before their requests), so no
-		// request outlives a crash. In a bubble the wait costs nothing
-		// and the loop runs keep it.
+	if w.noLateUploadWait && opt.LateUploadWait == 0 {
+		// No late upload can come: ops run one at a time (the scheduler
+		// parks the others before their requests), so no request
+		// outlives a crash. Outside a synctest bubble the wait would be
+		// real time; in one it costs nothing, and the loop runs keep it.
+		// The other simulations run without it as they always did
+		// (recovery's extra listing after the wait would change their
+		// request sequences).
 		opt.LateUploadWait = -1
 	}
 	opt.ValidLocalName = testenv.ValidLocalName
