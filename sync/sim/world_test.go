@@ -25,6 +25,7 @@ import (
 	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
@@ -286,7 +287,7 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 	w.ep = testenv.Serve(w.front, o.inProcess)
 	w.dir = filepath.Join(base, "local")
 	w.recycle = filepath.Join(base, "recycle")
-	w.machine = &testenv.Host{Dir: w.dir, StatePath: filepath.Join(base, "state", "state.db")}
+	w.machine = simHost(w.dir, filepath.Join(base, "state", "state.db"))
 	if w.matcher, err = local.NewMatcher(nil, nil); err != nil {
 		return nil, err
 	}
@@ -307,7 +308,7 @@ func joinWorld(w *world, base, host string) (*world, error) {
 		noLateUploadWait: w.noLateUploadWait, acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
 	o.dir = filepath.Join(base, "local")
 	o.recycle = filepath.Join(base, "recycle")
-	o.machine = &testenv.Host{Dir: o.dir, StatePath: filepath.Join(base, "state", "state.db")}
+	o.machine = simHost(o.dir, filepath.Join(base, "state", "state.db"))
 	for _, d := range []string{o.dir, o.recycle, filepath.Dir(o.machine.StatePath)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -318,6 +319,15 @@ func joinWorld(w *world, base, host string) (*world, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// simHost is a host of a world: its state file is written without fsync.
+// A crash here is the process's (the store closed, nothing in memory kept,
+// the file as the OS holds it), never the machine's, so no outcome depends
+// on what reached the disk; the emulator's data is not synced either
+// (testenv.EmulatorOptions).
+func simHost(dir, statePath string) *testenv.Host {
+	return &testenv.Host{Dir: dir, StatePath: statePath, StoreOptions: state.Options{NoSync: true}}
 }
 
 func (w *world) emu() *emulator.Server { return w.front.emu.Load() }
