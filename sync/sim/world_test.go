@@ -470,16 +470,17 @@ func short(m string) string {
 // walk reads every entry below dir (skipping the root's .syncd when skipMeta).
 func walk(dir string, skipMeta bool) (tree, error) {
 	out := tree{}
+	buf := make([]byte, 64<<10)
 	err := eachEntry(dir, skipMeta, func(rel, p string, d fs.DirEntry) error {
 		if d.IsDir() {
 			out[rel] = "/"
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		m, err := hashFile(p, buf)
 		if err != nil {
 			return err
 		}
-		out[rel] = sum(b)
+		out[rel] = m
 		return nil
 	})
 	return out, err
