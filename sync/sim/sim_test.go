@@ -305,7 +305,7 @@ func simulateInBubble(t *testing.T, dir string, seed uint64, sched []step, v var
 	// they are moments of its clock, and the run stays a function of its
 	// seed.
 	cj := &lockedRand{r: rand.New(rand.NewPCG(seed, 0x717))}
-	w, err := newWorldWith(t, dir, seed, "simhost", worldOpts{inProcess: true, jitter: cj.upTo, noLateUploadWait: true})
+	w, err := newWorldWith(t, dir, seed, "simhost", worldOpts{inProcess: true, jitter: cj.upTo, noLateUploadWait: true, mem: memDir(t)})
 	if err != nil {
 		return nil, err
 	}

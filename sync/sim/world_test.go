@@ -155,7 +155,8 @@ type world struct {
 	// seeded scheduler (see sched); nil: one worker.
 	sched *sched
 
-	noLateUploadWait bool // see worldOpts.noLateUploadWait
+	noLateUploadWait bool   // see worldOpts.noLateUploadWait
+	mem              string // see worldOpts.mem
 }
 
 // setIgnore gives the pair these ignore patterns, as an operator editing
@@ -265,16 +266,30 @@ type worldOpts struct {
 	// noLateUploadWait turns off journal recovery's wait for late uploads
 	// (engine.Options.LateUploadWait -1) in every pass: see world.pair.
 	noLateUploadWait bool
+	// mem, when set, holds the emulator's data and the state files
+	// instead of the run's directory: a directory of a memory file system
+	// (memDir). Neither's inode numbers, timestamps or fsyncs mean
+	// anything to a run (the state file is written without fsync, see
+	// simHost); creating a file is what costs on a disk whose allocator
+	// skips the inodes freed in the last seconds, and the emulator
+	// creates one per upload. The local roots stay on the disk: their
+	// inodes are the files' identities, and a disk hands a new file the
+	// inode of one just removed.
+	mem string
 }
 
 func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOpts) (*world, error) {
 	w := &world{t: t, base: base, clk: newClock(), host: host,
 		front: &front{counts: map[string]int{}}, jitter: o.jitter,
-		noLateUploadWait: o.noLateUploadWait || !o.inProcess}
-	w.emuOpts = testenv.EmulatorOptions(filepath.Join(base, "emu"))
+		noLateUploadWait: o.noLateUploadWait || !o.inProcess, mem: o.mem}
+	data := base // the emulator's data and the state file
+	if o.mem != "" {
+		data = o.mem
+	}
+	w.emuOpts = testenv.EmulatorOptions(filepath.Join(data, "emu"))
 	w.emuOpts.Seed, w.emuOpts.Now = seed, w.clk.Now
 	w.acct = testenv.FirstAccount(w.emuOpts)
-	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(base, "state")} {
+	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(data, "state")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -287,7 +302,7 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 	w.ep = testenv.Serve(w.front, o.inProcess)
 	w.dir = filepath.Join(base, "local")
 	w.recycle = filepath.Join(base, "recycle")
-	w.machine = simHost(w.dir, filepath.Join(base, "state", "state.db"))
+	w.machine = simHost(w.dir, filepath.Join(data, "state", "state.db"))
 	if w.matcher, err = local.NewMatcher(nil, nil); err != nil {
 		return nil, err
 	}
@@ -305,10 +320,14 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 // folder as w, with its own local root and state file.
 func joinWorld(w *world, base, host string) (*world, error) {
 	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, ep: w.ep, jitter: w.jitter,
-		noLateUploadWait: w.noLateUploadWait, acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
+		noLateUploadWait: w.noLateUploadWait, mem: w.mem, acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
 	o.dir = filepath.Join(base, "local")
 	o.recycle = filepath.Join(base, "recycle")
-	o.machine = simHost(o.dir, filepath.Join(base, "state", "state.db"))
+	stateDir := filepath.Join(base, "state")
+	if w.mem != "" {
+		stateDir = filepath.Join(w.mem, host, "state")
+	}
+	o.machine = simHost(o.dir, filepath.Join(stateDir, "state.db"))
 	for _, d := range []string{o.dir, o.recycle, filepath.Dir(o.machine.StatePath)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
