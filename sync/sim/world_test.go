@@ -428,9 +428,8 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 		// parks the others before their requests), so no request
 		// outlives a crash. Outside a synctest bubble the wait would be
 		// real time; in one it costs nothing, and the loop runs keep it.
-		// The other simulations run without it as they always did
-		// (recovery's extra listing after the wait would change their
-		// request sequences).
+		// The other simulations, in a bubble too, run without it as
+		// they did before, so that their runs stay what they were.
 		opt.LateUploadWait = -1
 	}
 	opt.ValidLocalName = testenv.ValidLocalName
