@@ -27,6 +27,12 @@ type Options struct {
 	// Logger receives the few events worth an operator's attention
 	// (migrations, a rebuilt database); nil logs nothing.
 	Logger *zap.Logger
+	// NoSync skips every fsync of the database file (bbolt's NoSync and
+	// NoGrowSync): a commit is in the file, as another open sees it, once
+	// it returns, but an OS crash or power cut may lose it or tear the
+	// file. Only for tests whose crashes are the process's (a closed
+	// store, a killed process); never the product's.
+	NoSync bool
 }
 
 // Store is syncd's state database. Its methods are safe for concurrent use;
@@ -54,7 +60,7 @@ func openWith(path string, opts Options, migs []migration) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	db, err := openVerified(path, opts.Timeout, false)
+	db, err := openVerified(path, opts.Timeout, false, opts.NoSync)
 	var backup string
 	var corrupt *corruptError
 	if errors.As(err, &corrupt) {
@@ -65,7 +71,7 @@ func openWith(path string, opts Options, migs []migration) (*Store, error) {
 		}
 		log.Warn("state database unreadable, moved aside and rebuilt; every pair will resync conservatively",
 			zap.String("db", path), zap.String("backup", backup), zap.Error(corrupt.cause))
-		db, err = openVerified(path, opts.Timeout, false)
+		db, err = openVerified(path, opts.Timeout, false, opts.NoSync)
 	}
 	if err != nil {
 		return nil, err
@@ -86,7 +92,7 @@ func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	db, err := openVerified(path, timeout, true)
+	db, err := openVerified(path, timeout, true, false)
 	var corrupt *corruptError
 	if errors.As(err, &corrupt) {
 		return nil, fmt.Errorf("state database %s: %w (%v)", path, ErrCorrupt, corrupt.cause)
@@ -141,7 +147,7 @@ func (e *corruptError) Error() string { return "corrupt: " + e.cause.Error() }
 // every bucket reached, every value decoded, bbolt's own consistency check
 // passed. Panics and memory faults (a truncated file read through the mmap)
 // become a *corruptError.
-func openVerified(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
+func openVerified(path string, timeout time.Duration, readOnly, noSync bool) (db *bolt.DB, err error) {
 	var file *os.File
 	opened := false
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -158,8 +164,10 @@ func openVerified(path string, timeout time.Duration, readOnly bool) (db *bolt.D
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:  timeout,
-		ReadOnly: readOnly,
+		Timeout:    timeout,
+		ReadOnly:   readOnly,
+		NoSync:     noSync,
+		NoGrowSync: noSync,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
 			if err == nil {

@@ -177,3 +177,35 @@ func TestOpenInMissingDirectoryIsNotARebuild(t *testing.T) {
 		t.Errorf("Open in a missing directory: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// NoSync reaches bbolt (no fsync at commit or when the file grows), only
+// when asked, and what was committed is in the file for the next open.
+func TestOpenNoSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	for _, noSync := range []bool{false, true} {
+		s, err := Open(path, Options{NoSync: noSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.db.NoSync != noSync || s.db.NoGrowSync != noSync {
+			t.Errorf("Options{NoSync: %v}: bbolt NoSync=%v NoGrowSync=%v", noSync, s.db.NoSync, s.db.NoGrowSync)
+		}
+		if noSync {
+			if _, err := s.Begin("pair", "upload", "start", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs, err := s.Pending("pair")
+	if err != nil || len(recs) != 1 || string(recs[0].Data) != "x" {
+		t.Fatalf("after a NoSync commit and a reopen, Pending = %+v, %v; want the one record", recs, err)
+	}
+}

@@ -1,8 +1,14 @@
 // Package sim owns the whole-engine simulation and the fault matrix of
 // syncd: the real scanner, planner, executor and state store, a real temp
-// directory and the API emulator behind httptest, driven by one seeded
-// random source with a fake clock, so that every run is a pure function of
-// its seed and every failure replays from the seed it prints.
+// directory and the API emulator reached in process (emulator.Transport),
+// driven by one seeded random source with a fake clock, so that every run
+// is a pure function of its seed and every failure replays from the seed
+// it prints. Each run is inside a testing/synctest bubble, so that the
+// clients' waits (retry backoff, the pace after a 429) cost no real time;
+// the emulator's data and the state files live on a memory file system
+// when there is one (the local roots stay on the disk), and the state
+// files are written without fsync (a crash is the process's, never the
+// machine's). bench/simsweep.sh runs the long sweeps.
 //
 // Everything lives in the package's tests:
 //

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/text/unicode/norm"
@@ -276,11 +277,35 @@ func (r *run) logf(format string, args ...any) {
 
 // simulate runs sched in a fresh world below dir and returns the first
 // invariant violation (nil: none) and the run (for comparisons).
-func simulate(t testing.TB, dir string, seed uint64, sched []step, v variant) (*run, error) {
+//
+// The whole run is inside a testing/synctest bubble, the emulator reached
+// in process: the clients' real-time waits (retry backoff, the pace a 429
+// sets, a Retry-After) then cost nothing, as the bubble's clock jumps to
+// the next timer when every goroutine waits, and a run's duration is its
+// CPU time. Nothing in a run reads the time package's clock for an
+// outcome: the engine, the emulator and the clients' quotas use the
+// run's fake clock, and the operations of a pass run one at a time.
+func simulate(tb testing.TB, dir string, seed uint64, sched []step, v variant) (r *run, err error) {
 	if v.loop {
-		return simulateLoop(t, dir, seed, sched)
+		return simulateLoop(tb, dir, seed, sched)
 	}
-	w, err := newWorld(t, dir, seed, "simhost")
+	t, ok := tb.(*testing.T)
+	if !ok {
+		return nil, errors.New("a simulation needs a *testing.T (testing/synctest)")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		r, err = simulateInBubble(t, dir, seed, sched, v)
+	})
+	return r, err
+}
+
+// simulateInBubble is simulate inside its bubble.
+func simulateInBubble(t *testing.T, dir string, seed uint64, sched []step, v variant) (*run, error) {
+	// The clients' retry delays spread by a seeded jitter: in the bubble
+	// they are moments of its clock, and the run stays a function of its
+	// seed.
+	cj := &lockedRand{r: rand.New(rand.NewPCG(seed, 0x717))}
+	w, err := newWorldWith(t, dir, seed, "simhost", worldOpts{inProcess: true, jitter: cj.upTo, noLateUploadWait: true, mem: memDir(t)})
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/remote/emulator"
+	"github.com/syncd/syncd/state"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
 	"github.com/syncd/syncd/sync/local"
@@ -153,6 +154,9 @@ type world struct {
 	// sched, when set, runs the executor with many workers under the
 	// seeded scheduler (see sched); nil: one worker.
 	sched *sched
+
+	noLateUploadWait bool   // see worldOpts.noLateUploadWait
+	mem              string // see worldOpts.mem
 }
 
 // setIgnore gives the pair these ignore patterns, as an operator editing
@@ -259,15 +263,33 @@ type worldOpts struct {
 	// jitter spreads the clients' retry delays (remote.Config.Jitter; nil:
 	// random).
 	jitter func(time.Duration) time.Duration
+	// noLateUploadWait turns off journal recovery's wait for late uploads
+	// (engine.Options.LateUploadWait -1) in every pass: see world.pair.
+	noLateUploadWait bool
+	// mem, when set, holds the emulator's data and the state files
+	// instead of the run's directory: a directory of a memory file system
+	// (memDir). Neither's inode numbers, timestamps or fsyncs mean
+	// anything to a run (the state file is written without fsync, see
+	// simHost); creating a file is what costs on a disk whose allocator
+	// skips the inodes freed in the last seconds, and the emulator
+	// creates one per upload. The local roots stay on the disk: their
+	// inodes are the files' identities, and a disk hands a new file the
+	// inode of one just removed.
+	mem string
 }
 
 func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOpts) (*world, error) {
 	w := &world{t: t, base: base, clk: newClock(), host: host,
-		front: &front{counts: map[string]int{}}, jitter: o.jitter}
-	w.emuOpts = testenv.EmulatorOptions(filepath.Join(base, "emu"))
+		front: &front{counts: map[string]int{}}, jitter: o.jitter,
+		noLateUploadWait: o.noLateUploadWait || !o.inProcess, mem: o.mem}
+	data := base // the emulator's data and the state file
+	if o.mem != "" {
+		data = o.mem
+	}
+	w.emuOpts = testenv.EmulatorOptions(filepath.Join(data, "emu"))
 	w.emuOpts.Seed, w.emuOpts.Now = seed, w.clk.Now
 	w.acct = testenv.FirstAccount(w.emuOpts)
-	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(base, "state")} {
+	for _, d := range []string{w.emuOpts.DataDir, filepath.Join(base, "local"), filepath.Join(base, "recycle"), filepath.Join(data, "state")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -280,7 +302,7 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 	w.ep = testenv.Serve(w.front, o.inProcess)
 	w.dir = filepath.Join(base, "local")
 	w.recycle = filepath.Join(base, "recycle")
-	w.machine = &testenv.Host{Dir: w.dir, StatePath: filepath.Join(base, "state", "state.db")}
+	w.machine = simHost(w.dir, filepath.Join(data, "state", "state.db"))
 	if w.matcher, err = local.NewMatcher(nil, nil); err != nil {
 		return nil, err
 	}
@@ -298,10 +320,14 @@ func newWorldWith(t testing.TB, base string, seed uint64, host string, o worldOp
 // folder as w, with its own local root and state file.
 func joinWorld(w *world, base, host string) (*world, error) {
 	o := &world{t: w.t, base: base, clk: w.clk, emuOpts: w.emuOpts, front: w.front, ep: w.ep, jitter: w.jitter,
-		acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
+		noLateUploadWait: w.noLateUploadWait, mem: w.mem, acct: w.acct, matcher: w.matcher, host: host, userClient: w.userClient}
 	o.dir = filepath.Join(base, "local")
 	o.recycle = filepath.Join(base, "recycle")
-	o.machine = &testenv.Host{Dir: o.dir, StatePath: filepath.Join(base, "state", "state.db")}
+	stateDir := filepath.Join(base, "state")
+	if w.mem != "" {
+		stateDir = filepath.Join(w.mem, host, "state")
+	}
+	o.machine = simHost(o.dir, filepath.Join(stateDir, "state.db"))
 	for _, d := range []string{o.dir, o.recycle, filepath.Dir(o.machine.StatePath)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -312,6 +338,15 @@ func joinWorld(w *world, base, host string) (*world, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// simHost is a host of a world: its state file is written without fsync.
+// A crash here is the process's (the store closed, nothing in memory kept,
+// the file as the OS holds it), never the machine's, so no outcome depends
+// on what reached the disk; the emulator's data is not synced either
+// (testenv.EmulatorOptions).
+func simHost(dir, statePath string) *testenv.Host {
+	return &testenv.Host{Dir: dir, StatePath: statePath, StoreOptions: state.Options{NoSync: true}}
 }
 
 func (w *world) emu() *emulator.Server { return w.front.emu.Load() }
@@ -388,12 +423,13 @@ func (w *world) pair(opt engine.Options) *engine.Pair {
 		// read the rest from the cache.
 		opt.HotFolders = 1
 	}
-	if !w.ep.InProcess() && opt.LateUploadWait == 0 {
-		// Outside a synctest bubble recovery's wait for late uploads
-		// would be real time, and none can come: ops run one at a time
-		// (the scheduler parks the others before their requests), so no
-		// request outlives a crash. In a bubble the wait costs nothing
-		// and the loop runs keep it.
+	if w.noLateUploadWait && opt.LateUploadWait == 0 {
+		// No late upload can come: ops run one at a time (the scheduler
+		// parks the others before their requests), so no request
+		// outlives a crash. Outside a synctest bubble the wait would be
+		// real time; in one it costs nothing, and the loop runs keep it.
+		// The other simulations, in a bubble too, run without it as
+		// they did before, so that their runs stay what they were.
 		opt.LateUploadWait = -1
 	}
 	opt.ValidLocalName = testenv.ValidLocalName
@@ -452,16 +488,17 @@ func short(m string) string {
 // walk reads every entry below dir (skipping the root's .syncd when skipMeta).
 func walk(dir string, skipMeta bool) (tree, error) {
 	out := tree{}
+	buf := make([]byte, 64<<10)
 	err := eachEntry(dir, skipMeta, func(rel, p string, d fs.DirEntry) error {
 		if d.IsDir() {
 			out[rel] = "/"
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		m, err := hashFile(p, buf)
 		if err != nil {
 			return err
 		}
-		out[rel] = sum(b)
+		out[rel] = m
 		return nil
 	})
 	return out, err
