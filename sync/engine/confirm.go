@@ -87,7 +87,7 @@ func (x *execution) checkFolders(ctx context.Context, held []heldUpload) []opRes
 	sort.Strings(parents)
 	for _, p := range parents {
 		want := byParent[p]
-		folders, _, err := x.sharedList(ctx, p)
+		folders, _, err := x.p.remote.List(ctx, p)
 		if err == nil {
 			for _, f := range folders {
 				if want[f.ID] && f.Active && (f.ParentID == p || f.ParentID == "") {

@@ -841,8 +841,8 @@ const noRemoteRoot = "\x00none"
 // was there before (known: ids the caller observed before creating; nil:
 // none), moved or renamed there by another client, is no twin but another
 // entry: our copy is trashed and the clash left to the next pass.
-func (p *Pair) settleTwin(ctx context.Context, list listFunc, parent, name, mine string, known map[string]bool) (string, error) {
-	folders, _, err := list(ctx, parent)
+func (p *Pair) settleTwin(ctx context.Context, parent, name, mine string, known map[string]bool) (string, error) {
+	folders, _, err := p.remote.List(ctx, parent)
 	if err != nil {
 		return "", fmt.Errorf("resolve remote folder %s: %w", p.cfg.RemotePath, err)
 	}
@@ -993,7 +993,7 @@ func (p *Pair) remoteRoot(ctx context.Context, meta *Meta, dryRun bool) (string,
 			if err != nil {
 				return "", fmt.Errorf("create remote folder %q of %s: %w", name, p.cfg.RemotePath, err)
 			}
-			if id, err = p.settleTwin(ctx, p.remote.List, id, name, f.ID, nil); err != nil {
+			if id, err = p.settleTwin(ctx, id, name, f.ID, nil); err != nil {
 				return "", err
 			}
 		}
