@@ -55,7 +55,6 @@ type execution struct {
 	known   map[string]bool   // every remote file id observed before the pass; read-only once built
 	// knownDirs: the same for folder ids.
 	knownDirs map[string]bool
-	lists     listShare               // listings the ops share (settleTwin, checkFolders)
 	seqs      []uint64                // journal records to close after the next commit
 	upJournal map[int]journaledUpload // uploads journaled, not launched yet
 	held      []heldUpload            // uploads waiting for their folder's check (confirm.go)

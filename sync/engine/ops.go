@@ -864,7 +864,7 @@ func (x *execution) mkdirRemote(ctx context.Context, t opTask) opResult {
 	// Another client may have created the same folder meanwhile (the API
 	// has no create-if-absent): keep the first one, trash our empty twin.
 	// Or moved a folder here under that name: ours goes.
-	id, err := x.p.settleTwin(ctx, x.sharedList, t.parentID, name, mine, x.knownDirs)
+	id, err := x.p.settleTwin(ctx, t.parentID, name, mine, x.knownDirs)
 	if err != nil {
 		return opResult{err: err}
 	}
