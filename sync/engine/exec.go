@@ -119,6 +119,7 @@ type opResult struct {
 	err    error
 	fold   func(x *execution) // applied on success
 	seq    uint64             // journal record to close once committed (0: none)
+	cseq   uint64             // and the conflict record of an op that has its own (see exec)
 	bytes  int64
 	// checkFolder, when set, is the folder an upload (fileID) went into:
 	// the result is held until a check shows the folder still active.
@@ -412,6 +413,9 @@ func (x *execution) run(ctx context.Context) {
 		}
 		if r.seq != 0 {
 			x.seqs = append(x.seqs, r.seq)
+		}
+		if r.cseq != 0 {
+			x.seqs = append(x.seqs, r.cseq)
 		}
 		x.note(r)
 		finish(r.idx, r.status)

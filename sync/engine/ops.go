@@ -130,8 +130,13 @@ func (x *execution) exec(ctx context.Context, t opTask) opResult {
 	}
 	r := x.execOp(ctx, t)
 	if cseq != 0 {
-		if r.seq != 0 { // not expected: keep the op's own record, report the conflict now
-			x.p.store.JournalDone(cseq)
+		if r.seq != 0 {
+			// The op has a record of its own (a move is journaled): both
+			// stay open until the commit, so that after a crash recovery
+			// both finishes the move and reports the conflict. Closing the
+			// conflict's at once left a copy made by a move never logged
+			// (TestSim seed 839).
+			r.cseq = cseq
 		} else {
 			r.seq = cseq
 		}
