@@ -792,14 +792,19 @@ func (x *execution) drop(k string) {
 }
 
 // forget drops the working base entries at and below k for a Forget op,
-// noting them as forgotten rather than gone.
+// noting them as forgotten rather than gone; k too when an earlier op of
+// the pass dropped it already (its id put at another key: a folder made
+// again where a moved one was, TestSimIgnore seed 1119).
 func (x *execution) forget(k string) {
+	if x.forgotten == nil {
+		x.forgotten = make(map[string]bool)
+	}
+	if x.folded[k] {
+		x.forgotten[k] = true
+	}
 	for key := range x.work {
 		if under(key, k) {
 			x.drop(key)
-			if x.forgotten == nil {
-				x.forgotten = make(map[string]bool)
-			}
 			x.forgotten[key] = true
 		}
 	}
@@ -922,6 +927,9 @@ func (x *execution) folderID(k string) (string, bool) {
 	// it need not wait for the record that pairs it anew (TestSimTwoHostsInterleaved
 	// seed 920042).
 	if r, ok := x.in.Remote[k]; ok && r.Kind == plan.Dir {
+		if at, ok := x.byID[idKey{plan.Dir, r.ID}]; ok && at != k && x.folded[at] && x.forgotten[k] {
+			return "", false // a result of this pass put the snapshot's folder elsewhere
+		}
 		return r.ID, true
 	}
 	return b.RemoteID, inWork && b.Kind == plan.Dir && b.RemoteID != ""

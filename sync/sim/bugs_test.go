@@ -818,6 +818,12 @@ var oneWaySeeds = []pinnedSeed{
 
 // ignoreSeeds are TestSimIgnore failures, pinned the same way.
 var ignoreSeeds = []pinnedSeed{
+	// A folder made again locally where a moved one was: the mkdir-local
+	// of y gave y the remote id z's base had, dropping z from the working
+	// base, so the forget of z found nothing to mark forgotten, and the
+	// mkdir-remote of z/y after it found z unknown (sync/engine/exec.go
+	// forget, folderID).
+	{1119, 30, []int{4, 10, 11, 12, 13, 15, 16, 17, 19, 21, 22, 24, 26, 27, 29, 30, 32, 33, 35, 36, 38, 39}, "own ops broke each other: mkdir-remote z/y, remote folder of z not known yet"},
 	// A folder moved locally to a name the rules exclude (z/z -> z/y,
 	// "y/" ignored) and its parent renamed (z -> x): the pass moves the
 	// parent remotely, then trashes x/z. The delete checked the remote
