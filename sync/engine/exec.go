@@ -42,6 +42,10 @@ type execution struct {
 	// op pairing it with the remote one): the ops after it find the file
 	// under that spelling, not the key's (see localPath).
 	named map[string]string
+	// staleRemote: the snapshot read some folders from cached listings (an
+	// incremental pass between sweeps), so a folder it shows live may be
+	// in the trash now (see mkdirRemote).
+	staleRemote bool
 	// forgotten: keys whose base entry a forget of this pass dropped, and
 	// nothing changed since. A forget acts on neither side, so the scan
 	// and the snapshot still tell what is there (see folderID).

@@ -205,7 +205,7 @@ func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string,
 		if err != nil {
 			return nil, n, true, err
 		}
-		c.lastSweep = now
+		c.lastSweep, c.swept = now, true
 		p.inc.rdirty = nil
 		return c, n, true, nil
 	}
@@ -234,6 +234,7 @@ func (p *Pair) observeRemote(ctx context.Context, po PassOptions, rootID string,
 	if sweep {
 		c.lastSweep = now
 	}
+	c.swept = sweep
 	return c, n, changed, nil
 }
 

@@ -873,6 +873,22 @@ func (x *execution) mkdirRemote(ctx context.Context, t opTask) opResult {
 	if err != nil {
 		return opResult{err: err}
 	}
+	if x.staleRemote && t.parentID != x.rootID {
+		// folder/create does not check its parent (api.md 24 and the
+		// emulator's note): into a folder another client trashed since
+		// the cached listing showed it, it makes an active folder inside
+		// the trash, and what goes into it is lost from sight
+		// (TestSimIncremental seed 544: the next pass deleted the local
+		// file uploaded there, as deleted on the remote side).
+		if info, err := x.p.remote.FolderInfo(ctx, t.parentID); err != nil && !errors.Is(err, ErrNotFound) {
+			return opResult{err: err}
+		} else if err != nil || !info.Active {
+			if err := x.p.remote.DeleteFolder(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+				return opResult{err: fmt.Errorf("trash new folder %s made in trashed folder %s: %w", id, t.parentID, err)}
+			}
+			return opResult{err: fmt.Errorf("remote folder %s of %s is no longer active: %w", t.parentID, parentKey(op.Path), ErrNotFound)}
+		}
+	}
 	b := plan.Base{Kind: plan.Dir, LocalName: name, RemoteName: name, MtimeNs: l.MtimeNs,
 		Dev: l.Dev, Ino: l.Ino, RemoteID: id, RemoteParentID: t.parentID}
 	return opResult{fold: func(x *execution) { x.put(op.Path, b) }}

@@ -677,6 +677,7 @@ func (p *Pair) execute(ctx context.Context, ps *passState) {
 	if len(ps.pl.Ops) > 0 {
 		ps.x = newExecution(p, ps.in, ps.pl.Ops, ps.rootID)
 		ps.x.copies = copyOps(ps.pl)
+		ps.x.staleRemote = ps.po.Incremental && ps.listings != nil && !ps.listings.swept
 		ps.x.run(ctx)
 		if ps.po.Incremental {
 			p.markTouched(ps.pl.Ops, ps.x, ps.snap.Tree, ps.rootID)

@@ -85,6 +85,9 @@ type listingCache struct {
 	lastSweep time.Time
 	// twice holds the ids the last refresh still found in two folders.
 	twice map[idKey]bool
+	// swept: the last refresh listed every folder (otherwise some
+	// listings are cached, and a folder seen live may be in the trash).
+	swept bool
 }
 
 // listing is one folder's entries as the service last listed them.

@@ -735,6 +735,12 @@ var simSeeds = []pinnedSeed{
 
 // incSeeds are TestSimIncremental failures, pinned the same way.
 var incSeeds = []pinnedSeed{
+	// Another client trashed y; an incremental pass, from cached listings,
+	// made y/x inside the trashed y (folder/create does not check its
+	// parent) and uploaded y/x/a.txt there; the next pass found y/x gone
+	// from the remote and deleted the local file (sync/engine/ops.go
+	// mkdirRemote, execution.staleRemote).
+	{544, 30, []int{1, 2, 3, 5, 6, 7, 8, 9, 10, 12, 15, 20, 21, 22, 23, 24, 25, 26, 31, 32}, "version not live: a folder made inside a folder trashed since the cached listing"},
 	// A replace uploaded b.txt as "b (2).txt"; another client moved that
 	// file into folder y as c.md before the replace renamed it back, so the
 	// rename (by id) made a second y/b.txt. The delete of y, deleted
