@@ -35,6 +35,17 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 	// in inBase for the next.
 	lists := make(map[string][]RemoteFile)
 	var late []lateRecord
+	// Paths a local conflict rename of the interrupted pass took the local
+	// entry away from (the record's From): a remote move recovered onto one
+	// of them must not tie the base it carries to that path, as the local
+	// entry that base names is the copy now (see bindMoved).
+	away := make(map[string]bool)
+	for _, j := range pending {
+		var c conflictRecord
+		if j.Op == opConflict && json.Unmarshal(j.Data, &c) == nil && c.Kind == plan.ConflictLocal && c.From != "" {
+			away[c.From] = true
+		}
+	}
 	for _, j := range pending {
 		if inBase == nil {
 			inBase = make(map[string]bool, len(base))
@@ -82,7 +93,7 @@ func (p *Pair) recoverJournal(ctx context.Context, base map[string]plan.Base, pe
 		case opMove:
 			var m moveRecord
 			derr = json.Unmarshal(j.Data, &m)
-			path, resume = m.Path, func() error { return p.recoverMove(ctx, m, base) }
+			path, resume = m.Path, func() error { return p.recoverMove(ctx, m, base, away) }
 		case opMoveLocal:
 			var m moveLocalRecord
 			derr = json.Unmarshal(j.Data, &m)
@@ -269,7 +280,7 @@ func (p *Pair) recoverOne(ctx context.Context, j Journal, rec transferRecord, ba
 // name to where the move was going, or back where it came from when that
 // name is taken now. An entry anywhere else was moved on (by the move
 // itself, or by another client): its place stands.
-func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]plan.Base) error {
+func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]plan.Base, away map[string]bool) error {
 	x := &execution{p: p}
 	r := plan.Remote{Kind: plan.File, ID: m.ID}
 	if m.Dir {
@@ -283,7 +294,7 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]pl
 		return err
 	}
 	if to := (remotePlace{m.ToParent, m.ToName}); cur == to {
-		return p.bindMoved(m, base)
+		return p.bindMoved(m, base, away)
 	}
 	if m.Aside == "" || cur.name != m.Aside {
 		return nil
@@ -308,7 +319,7 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]pl
 		}
 		p.log.Info("finished interrupted remote move", zap.String("path", m.Path), zap.String("name", goal.name))
 		if goal.parent == m.ToParent && goal.name == m.ToName {
-			return p.bindMoved(m, base)
+			return p.bindMoved(m, base, away)
 		}
 		return nil
 	}
@@ -346,7 +357,7 @@ func (p *Pair) recoverMove(ctx context.Context, m moveRecord, base map[string]pl
 // made of the entry since (a file replaced at Path, a new inode: a false
 // conflict, TestSimIgnore seed 810248). Anything else is left for the next
 // pass.
-func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
+func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base, away map[string]bool) error {
 	if m.From == "" {
 		return nil
 	}
@@ -356,6 +367,29 @@ func (p *Pair) bindMoved(m moveRecord, base map[string]plan.Base) error {
 	}
 	if _, taken := base[m.Path]; taken {
 		return nil
+	}
+	for a := m.Path; a != ""; a = parentKey(a) {
+		if away[a] {
+			// A conflict rename took the local entry this base names
+			// from m.Path to the copy's name: carried there, the base
+			// would tie the copy to the moved remote file, and the next
+			// pass would copy the copy (TestSim seed 971731). Dropped,
+			// the next pass sees the two anew: the remote file at m.Path,
+			// the copy new on the local side.
+			c := Commit{}
+			for key := range base {
+				if under(key, m.From) {
+					c.Delete = append(c.Delete, key)
+				}
+			}
+			if err := p.store.Commit(p.cfg.Key, c); err != nil {
+				return fmt.Errorf("drop base of recovered move %s: %w", m.Path, err)
+			}
+			for _, key := range c.Delete {
+				delete(base, key)
+			}
+			return nil
+		}
 	}
 	b.LocalName, b.RemoteName, b.RemoteParentID = m.ToName, m.ToName, m.ToParent
 	if m.Dir {

@@ -543,6 +543,13 @@ type pinnedSeed struct {
 // pinned schedule depends on the simulation's generators: if they change,
 // re-find the schedule (or write a focused test) rather than drop the pin.
 var simSeeds = []pinnedSeed{
+	// A local edit of a file the user moved onto it's.txt, against the
+	// remote version moved there: the local one is renamed aside as the
+	// copy, then the pass dies after the remote move. Recovery carried the
+	// moved file's base to it's.txt, still naming the local inode that is
+	// the copy now: the next pass copied the copy (sync/engine/journal.go
+	// bindMoved, the away set).
+	{971731, 30, []int{1, 2, 3, 4, 5, 6, 8, 10, 11, 12}, "false conflict: a copy of the conflict copy after a crash in the pass that made it"},
 	// Two new entries bound for it's.txt: the remote one moves aside as
 	// the conflict copy, and the pass dies in the next move. The copy's
 	// move has a journal record of its own, so the conflict's record was
