@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/syncd/syncd/remote"
@@ -325,11 +326,10 @@ func TestOnceStopsAfterACompletePass(t *testing.T) {
 	// pass sends the new content.
 	e.write("a.txt", "one, edited")
 	e.write("d/b.txt", "two, edited")
-	edited := false
+	var edited atomic.Bool // the failpoint runs on the ops' goroutines
 	p := e.pair(func(o *engine.Options) {
 		o.Failpoint = func(point string) error {
-			if point == "replace.begun" && !edited {
-				edited = true
+			if point == "replace.begun" && edited.CompareAndSwap(false, true) {
 				e.write("a.txt", "one, edited again")
 			}
 			return nil
@@ -339,8 +339,8 @@ func TestOnceStopsAfterACompletePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !edited || res.Passes < 2 {
-		t.Fatalf("edited mid-pass %v: %d passes (%+v); want a second pass", edited, res.Passes, res)
+	if !edited.Load() || res.Passes < 2 {
+		t.Fatalf("edited mid-pass %v: %d passes (%+v); want a second pass", edited.Load(), res.Passes, res)
 	}
 	e.assertSame()
 	if got, _ := e.read("a.txt"); got != "one, edited again" {
