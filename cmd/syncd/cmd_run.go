@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -206,6 +207,7 @@ func runDaemonWith(ctx context.Context, cfg *config.Config, log *zap.Logger, obs
 // can) and hands it, the scan and trash settings and the status hook to
 // engine.Pair.Run, which owns every pass, timer and rescan.
 func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
+	quiet := true // the last pass found nothing changed (none yet: nothing to release)
 	lo := engine.LoopOptions{
 		PollInterval:   d.cfg.PollInterval,
 		ScanInterval:   d.cfg.ScanInterval,
@@ -218,6 +220,16 @@ func (d *daemon) runPair(ctx context.Context, pr *pairRun) {
 			if refused := d.app.client.Refused(); refused != nil && d.refused != nil {
 				d.refused(refused)
 			}
+			// The first pass that finds nothing changed after one that did
+			// lets the pair's cached base and remote snapshot go (most of
+			// an idle daemon's heap). Their memory goes back to the system
+			// now, not after the runtime's periodic GC (up to 2 minutes)
+			// at its scavenger's pace: one GC per quiet spell, none per
+			// poll.
+			if err == nil && res.Unchanged && !quiet {
+				debug.FreeOSMemory()
+			}
+			quiet = err == nil && res.Unchanged
 		},
 	}
 	matcher := pr.matcher
