@@ -9,7 +9,7 @@
 # first run generates the tree and lets the daemon upload it (its first
 # pass, timed with its peak RSS); later runs start the daemon over the
 # synced tree. Either way the script then waits for the start-up passes to
-# end (no pass for 10 s), and samples the daemon's RSS every 10 s for IDLE
+# end (no pass for 10 s, status idle), and samples the daemon's RSS every 10 s for IDLE
 # seconds and its CPU over them. `syncd emulator -concurrent-uploads 100`, a
 # default configuration but for poll_interval (30 s, so that an idle
 # period holds polls) and the metrics listener. BIN=path measures that binary
@@ -25,7 +25,12 @@ F=${4:-1000}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 emu=""; daemon=""
-trap 'kill $daemon $emu 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+# The daemon first: it disables its token at the emulator as it stops.
+stop() {
+  [ -z "$daemon" ] || { kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; }
+  kill $emu 2>/dev/null || true; wait 2>/dev/null || true
+}
+trap stop EXIT
 go build -o "$work/syncd.bench" ./cmd/syncd
 bin=${BIN:-$work/syncd.bench}
 
@@ -58,6 +63,8 @@ mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 write_config "$work" "poll_interval: 30s
 metrics_listen: 127.0.0.1:$mport"
 sed -i '/^requests_per_second: 0$/d' "$work/config.yaml" # the default pacing
+# LOG_LEVEL=info (say) shows the daemon's passes in DIR/daemon.out.
+[ -z "${LOG_LEVEL:-}" ] || sed -i "s/^  level: warn$/  level: $LOG_LEVEL/" "$work/config.yaml"
 metric() { # sum of the samples of the metrics whose line matches $1
   { curl -s "http://127.0.0.1:$mport/metrics" || true; } | awk -v re="$1" '$0 ~ re && !/^#/ {s += $NF} END {printf "%d\n", s}'
 }
@@ -85,17 +92,23 @@ if [ -n "$fresh" ]; then
 else
   echo "first pass over the synced tree of $N files: ${first} s, peak RSS $(hwm) MiB"
 fi
-# The start-up passes (the first, the watcher's first full batch) end: no
-# pass for 10 s.
+# The start-up passes (the first, the watcher's first full batch, after an
+# upload the pass that lists every folder it wrote to) end: no pass for
+# 10 s, and the daemon says it is idle.
+idle() {
+  "$bin" status -json -config "$work/config.yaml" 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d.get("state")=="idle" else 1)'
+}
 last=-1
-for _ in $(seq 60); do
+for _ in $(seq 120); do
   now=$(metric '^syncd_passes_total')
-  [ "$now" = "$last" ] && break
+  [ "$now" = "$last" ] && idle && break
   last=$now
   sleep 10
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 r0=$(metric '^syncd_api_responses_total')
+p0=$(metric '^syncd_passes_total')
 c0=$(cpu)
 samples=()
 for _ in $(seq $((IDLE / 10))); do
@@ -104,6 +117,7 @@ for _ in $(seq $((IDLE / 10))); do
 done
 c1=$(cpu)
 r1=$(metric '^syncd_api_responses_total')
+p1=$(metric '^syncd_passes_total')
 samples+=("$(rss)")
 echo "idle RSS every 10 s (MiB): ${samples[*]}"
-python3 -c "print('idle daemon over %d s: %.2f%% of one core, %d API requests, RSS %d MiB (peak of the process %d MiB)' % ($IDLE, 100.0 * ($c1 - $c0) / $hz / $IDLE, $r1 - $r0, $(rss), $(hwm)))"
+python3 -c "print('idle daemon over %d s: %.2f%% of one core, %d passes, %d API requests, RSS %d MiB (peak of the process %d MiB)' % ($IDLE, 100.0 * ($c1 - $c0) / $hz / $IDLE, $p1 - $p0, $r1 - $r0, $(rss), $(hwm)))"
