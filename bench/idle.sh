@@ -60,8 +60,10 @@ url=$(head -1 "$work/emu.out" | sed 's/^listening on //')
 key1=$(awk '/key1:/ {print $2}' "$work/keys")
 key2=$(awk '/key2:/ {print $2}' "$work/keys")
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# SWEEP=2m (say) brings the sweep of every folder (default 10m) into a short window.
 write_config "$work" "poll_interval: 30s
-metrics_listen: 127.0.0.1:$mport"
+metrics_listen: 127.0.0.1:$mport
+${SWEEP:+sweep_interval: $SWEEP}"
 sed -i '/^requests_per_second: 0$/d' "$work/config.yaml" # the default pacing
 # LOG_LEVEL=info (say) shows the daemon's passes in DIR/daemon.out.
 [ -z "${LOG_LEVEL:-}" ] || sed -i "s/^  level: warn$/  level: $LOG_LEVEL/" "$work/config.yaml"
