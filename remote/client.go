@@ -225,14 +225,21 @@ func defaultTransport() *http.Transport {
 	// The server answers an upload only after storing it; a long silence
 	// after the request is written means a lost reply.
 	t.ResponseHeaderTimeout = 10 * time.Minute
-	// The 4 KiB defaults cost a system call per 4 KiB of a transfer.
-	t.WriteBufferSize = 256 << 10
-	t.ReadBufferSize = 256 << 10
+	// Every connection keeps its two buffers for its whole life, and the
+	// engine keeps up to the account's concurrent uploads (100) of them:
+	// at 256 KiB each they were half of a first sync's heap. Transfers
+	// bypass them anyway: an upload's headers are flushed on their own and
+	// its streamed body goes to the socket through io.Copy (32 KiB writes,
+	// a small file in one), and a download's or a reply's reads of at least
+	// the buffer's size go straight into the caller's buffer. What is left
+	// to them is headers and the API's small form bodies and replies.
+	t.WriteBufferSize = 8 << 10
+	t.ReadBufferSize = 16 << 10
 	// The engine keeps dozens of requests in flight (up to the account's
 	// concurrent uploads plus its metadata calls). With the default of 2
 	// idle connections per host, each burst closed the rest and dialled
-	// them again: about one request in ten paid a TCP connect, 512 KiB of
-	// the buffers above and the server's accept.
+	// them again: about one request in ten paid a TCP connect, the
+	// buffers above and the server's accept.
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 128
 	return t

@@ -50,14 +50,15 @@ type UploadRequest struct {
 // a light request before the body is sent.
 const tokenCheckSize = 8 << 20
 
-// uploadHashBuffer is the size of the hashing pipe's buffers on upload;
-// the reads they copy are at most the transport's 256 KiB write buffer.
-const uploadHashBuffer = 64 << 10
+// uploadHashBuffer is the size of the hashing pipe's buffers on upload:
+// the transport reads a streamed body in io.Copy's 32 KiB pieces, so one
+// buffer holds one read.
+const uploadHashBuffer = 32 << 10
 
 // inlineHashSize is the content size up to which an upload hashes in the
 // reading goroutine: for a small file the pipe's goroutine and its four
 // buffers cost more CPU than the MD5 they would move off the send path.
-const inlineHashSize = uploadHashBuffer
+const inlineHashSize = 64 << 10
 
 // errUnresolved marks an upload whose outcome is unknown: it must not be
 // repeated before a listing shows whether it was stored.

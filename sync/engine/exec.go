@@ -50,10 +50,12 @@ type execution struct {
 	// nothing changed since. A forget acts on neither side, so the scan
 	// and the snapshot still tell what is there (see folderID).
 	forgotten map[string]bool
-	// durable is what the store holds at keys this pass changed: the
-	// entry before the first change (absent: none), then what each commit
-	// wrote. A journal record carries it (see durableID).
-	durable map[string]durableEntry
+	// durable is the remote id of what the store holds at keys this pass
+	// changed ("": no entry there): the entry's before the first change,
+	// then what each commit wrote. A journal record carries it (see
+	// durableID). Only the id: the initial upload of a large tree touches
+	// every key, and a whole base entry per key was a tenth of its heap.
+	durable map[string]string
 	learnt  map[string]string // remote id -> MD5 learnt since the last commit
 	logged  int               // conflicts committed to the log by this execution
 	known   map[string]bool   // every remote file id observed before the pass; read-only once built
@@ -81,22 +83,15 @@ type execution struct {
 	crashed   error // a simulated crash: stop at once, commit nothing more
 }
 
-// durableEntry is a base entry as the store holds it (ok: there is one).
-type durableEntry struct {
-	b  plan.Base
-	ok bool
-}
-
 // touch notes the durable entry at k before this pass first changes it.
 func (x *execution) touch(k string) {
 	if x.folded[k] {
 		return
 	}
 	if x.durable == nil {
-		x.durable = make(map[string]durableEntry)
+		x.durable = make(map[string]string)
 	}
-	b, ok := x.work[k]
-	x.durable[k] = durableEntry{b, ok}
+	x.durable[k] = x.work[k].RemoteID
 }
 
 // durableID is the remote id of the base entry the store holds at k now
@@ -107,11 +102,8 @@ func (x *execution) touch(k string) {
 // base away from the path (a move, folded but not committed) is not a
 // later pass's decision (TestSim seed 206733).
 func (x *execution) durableID(k string) string {
-	if d, ok := x.durable[k]; ok {
-		if !d.ok {
-			return ""
-		}
-		return d.b.RemoteID
+	if id, ok := x.durable[k]; ok {
+		return id
 	}
 	return x.work[k].RemoteID
 }
@@ -387,8 +379,12 @@ func (x *execution) run(ctx context.Context) {
 		}
 	}
 	inflight := map[int]bool{}
-	checking := 0                       // folder checks in flight (confirm.go): at most one
-	results := make(chan opResult, n+1) // buffered: after a crash nobody reads
+	checking := 0 // folder checks in flight (confirm.go): at most one
+	// Buffered for every op: after a crash nobody reads. Of pointers: a
+	// result is about 100 bytes, and a buffer of n of them was held for
+	// the whole run (1 MB at 10,000 uploads) though only those in flight
+	// are ever in it.
+	results := make(chan *opResult, n+1)
 	var finish func(i int, st OpStatus)
 	finish = func(i int, st OpStatus) {
 		state[i] = st
@@ -462,16 +458,16 @@ func (x *execution) run(ctx context.Context) {
 			check := func() opResult { return opResult{idx: -1, checked: x.checkFolders(ctx, held)} }
 			if d := x.p.opt.Dispatch; d != nil {
 				var r opResult
-				d.Go(func() { r = check() }, func() { results <- r })
+				d.Go(func() { r = check() }, func() { results <- &r })
 			} else {
-				go func() { results <- check() }()
+				go func() { r := check(); results <- &r }()
 			}
 		}
 		if len(inflight) == 0 && checking == 0 {
 			break
 		}
 		x.dispatchWait()
-		r := <-results
+		r := *<-results
 		if errors.Is(r.err, ErrCrash) {
 			x.crashed = r.err
 			cancel()
@@ -514,7 +510,7 @@ func (x *execution) run(ctx context.Context) {
 // ones and keeps the rest queued in order. Each queue is walked only while
 // its class has room, so the ops of a full class cost nothing.
 func (x *execution) launch(ctx context.Context, queues *[numClasses][]int, state []OpStatus, running *[numClasses]int,
-	maxClass [numClasses]int, total int, inflight map[int]bool, results chan<- opResult) {
+	maxClass [numClasses]int, total int, inflight map[int]bool, results chan<- *opResult) {
 	var pos, kept [numClasses]int // next to look at; kept (busy) ones, moved to the queue's front
 	for len(inflight) < total {
 		best := -1
@@ -549,9 +545,9 @@ func (x *execution) launch(ctx context.Context, queues *[numClasses][]int, state
 		}
 		if d := x.p.opt.Dispatch; d != nil {
 			var r opResult
-			d.Go(func() { r = x.exec(ctx, t) }, func() { results <- r })
+			d.Go(func() { r = x.exec(ctx, t) }, func() { results <- &r })
 		} else {
-			go func() { results <- x.exec(ctx, t) }()
+			go func() { r := x.exec(ctx, t); results <- &r }()
 		}
 	}
 	for c := range queues {
@@ -722,8 +718,7 @@ func (x *execution) commit() {
 		return
 	}
 	for k := range x.dirty {
-		b, ok := x.work[k]
-		x.durable[k] = durableEntry{b, ok}
+		x.durable[k] = x.work[k].RemoteID
 	}
 	if err := x.p.fail("commit.after"); err != nil {
 		x.crashed = err

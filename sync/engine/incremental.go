@@ -19,8 +19,10 @@ import (
 //     only when it may have changed: folders the pass's own operations
 //     touched, recently active folders at every poll, everything at a sweep;
 //   - the base as the last pass committed it, and the remote tree assembled
-//     from the listings, while neither changed: a pass after a local change
-//     neither reads the base from disk nor rebuilds the remote tree;
+//     from the listings, while neither changed and until a pass finds
+//     nothing changed (quiet): a pass right after another neither reads the
+//     base from disk nor rebuilds the remote tree, and an idle pair does
+//     not hold either;
 //   - whether the last pass found both sides in agreement. When it did and
 //     neither side shows a change, the pass ends there, before reading the
 //     base or planning.
@@ -44,7 +46,7 @@ type incCache struct {
 	rdirty   map[string]bool // remote folder ids the last execution touched
 	// base is the base as the last incremental pass left it (what it
 	// committed); snap the remote snapshot assembled from listings and
-	// base, kept while neither changed.
+	// base, kept while neither changed. Both go at a quiet pass.
 	base  map[string]plan.Base
 	snap  *remoteSnapshot
 	clean bool // the last incremental pass found both sides agreeing
@@ -59,6 +61,17 @@ func (c *incCache) drop() {
 	c.scan, c.listings, c.clean = nil, nil, false
 	c.rdirty, c.base, c.snap = nil, nil, nil
 }
+
+// quiet is called when a pass found nothing changed since the last one,
+// which was clean. The base and the remote snapshot go: they are the
+// largest things kept (at 100,000 files the base alone is over half of an
+// idle daemon's heap), and a pass that saw nothing needed neither, as the
+// scan and the listings tell it by themselves that nothing changed. The
+// next pass with a change reads the base from the store again, which
+// holds exactly what the cached one held (the last commit; a failed pass
+// drops every cache), and assembles the snapshot again from the listings.
+// A burst of changes, each pass right after the last, keeps them.
+func (c *incCache) quiet() { c.base, c.snap = nil, nil }
 
 // localMarks accumulates what changed locally between passes. Any goroutine
 // may add to it; the pass takes it.

@@ -12,10 +12,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/syncd/syncd/internal/testenv"
 	"github.com/syncd/syncd/remote"
 	"github.com/syncd/syncd/sync/bind"
 	"github.com/syncd/syncd/sync/engine"
+	"github.com/syncd/syncd/sync/plan"
 )
 
 var incSeeds = flag.Int("inc-seeds", 12, "seeds of TestIncrementalAgreesWithFullObservation")
@@ -437,5 +440,68 @@ func TestIdAtTwoPathsStaysFrozenWhileListingsStayTheSame(t *testing.T) {
 	}
 	if _, ok := e.read("t/ghost.go"); ok {
 		t.Error("the second path of one id was downloaded")
+	}
+}
+
+// baseReads counts the reads of the base from the store.
+type baseReads struct {
+	engine.Store
+	n int
+}
+
+func (s *baseReads) Base(pair string) (map[string]plan.Base, error) {
+	s.n++
+	return s.Store.Base(pair)
+}
+
+// An idle daemon holds neither the base nor the remote snapshot: a pass
+// that finds nothing changed lets them go, and the next pass with a change
+// reads the base from the store again and propagates the change from it.
+// Passes in a burst, each with a change, keep the base.
+func TestQuietPassReleasesTheBase(t *testing.T) {
+	e := newEnv(t)
+	e.write("a/x.txt", "one")
+	e.write("b/y.txt", "two")
+	e.sync()
+	b := e.bind()
+	store := &baseReads{Store: b.Store}
+	b.Store = store
+	p := b.Pair(e.cfg, engine.Options{ValidLocalName: testenv.ValidLocalName, LateUploadWait: 500 * time.Millisecond})
+	ctx := context.Background()
+	pass := func(what string, wantReads int) engine.PassResult {
+		t.Helper()
+		res, err := p.Pass(ctx, engine.PassOptions{Incremental: true})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if store.n != wantReads {
+			t.Fatalf("%s: %d reads of the base, want %d", what, store.n, wantReads)
+		}
+		return res
+	}
+	pass("first pass", 1)
+	e.write("a/x.txt", "one, edited")
+	p.LocalChanged([]string{"a"}, nil, false)
+	if res := pass("a change right after", 1); res.Done != 1 {
+		t.Fatalf("a change right after: %d ops done, want 1", res.Done)
+	}
+	// The next pass lists the folder it wrote to, and sees its own upload.
+	if res := pass("the echo of the edit", 1); res.Done != 0 || !res.Converged {
+		t.Fatalf("the echo of the edit: %d ops done, converged %v", res.Done, res.Converged)
+	}
+	if res := pass("a quiet pass", 1); !res.Unchanged {
+		t.Fatalf("a quiet pass: not unchanged: %+v", res)
+	}
+	e.write("b/y.txt", "two, edited")
+	p.LocalChanged([]string{"b"}, nil, false)
+	if res := pass("a change after the quiet pass", 2); res.Done != 1 {
+		t.Fatalf("a change after the quiet pass: %d ops done, want 1", res.Done)
+	}
+	if res := pass("the pass after it", 2); res.Done != 0 || !res.Converged {
+		t.Fatalf("the pass after it: %d ops done, converged %v", res.Done, res.Converged)
+	}
+	e.assertSame()
+	if got := e.remoteFiles()["b/y.txt"]; got != sum("two, edited") {
+		t.Fatalf("remote b/y.txt is %s, want the edit", got)
 	}
 }

@@ -386,6 +386,7 @@ func (p *Pair) pass(ctx context.Context, po PassOptions, res PassResult) (_ Pass
 	if err != nil || unchanged {
 		if unchanged {
 			p.withdrawWrites(stirs)
+			p.inc.quiet()
 		}
 		return ps.res, err
 	}
